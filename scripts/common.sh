@@ -1,0 +1,56 @@
+# Shared settings for the stack scripts: sourced, never run.
+set -euo pipefail
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE_DIR="${THROWBOX_STATE_DIR:-$REPO_DIR/.state}"
+CACHE_DIR="${THROWBOX_CACHE_DIR:-$HOME/.cache/throwbox}"
+BIN_DIR="$CACHE_DIR/bin"
+LOG_DIR="$STATE_DIR/logs"
+RUN_DIR="$STATE_DIR/run"
+VENV="$REPO_DIR/.venv"
+mkdir -p "$BIN_DIR" "$LOG_DIR" "$RUN_DIR"
+export PATH="$BIN_DIR:/usr/local/go/bin:$PATH"
+
+log() { printf '\033[1m[throwbox]\033[0m %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# pid_alive FILE: the process in FILE runs and is not a zombie.
+pid_alive() {
+  local pid
+  [ -f "$1" ] || return 1
+  pid=$(cat "$1")
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+  ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+}
+
+# start_service NAME CMD...: run CMD detached (own session), pid in RUN_DIR, log in LOG_DIR.
+start_service() {
+  local name=$1; shift
+  if pid_alive "$RUN_DIR/$name.pid"; then return 0; fi
+  log "starting $name (log: $LOG_DIR/$name.log)"
+  setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+
+# stop_service NAME [TIMEOUT_S]: SIGTERM, then SIGKILL after the timeout.
+stop_service() {
+  local name=$1 timeout_s=${2:-20} pid i
+  pid_alive "$RUN_DIR/$name.pid" || { rm -f "$RUN_DIR/$name.pid"; return 0; }
+  pid=$(cat "$RUN_DIR/$name.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < timeout_s * 10; i++)); do
+    pid_alive "$RUN_DIR/$name.pid" || break
+    sleep 0.1
+  done
+  pid_alive "$RUN_DIR/$name.pid" && kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$RUN_DIR/$name.pid"
+}
+
+# wait_for DESCRIPTION TIMEOUT_S CMD...: retry CMD until it succeeds.
+wait_for() {
+  local what=$1 timeout_s=$2 i; shift 2
+  for ((i = 0; i < timeout_s * 4; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  die "$what not ready after ${timeout_s}s"
+}
