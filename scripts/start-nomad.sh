@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Start one Nomad agent (server + client, bootstrap_expect = 1) on 127.0.0.1 (HTTP 4646),
+# data in .state/nomad, with the docker driver (runsc allowed) and raw_exec (the executor
+# agent). Waits until the node is ready and both drivers are healthy.
+source "$(dirname "$0")/common.sh"
+NOMAD_HTTP_PORT="${THROWBOX_NOMAD_HTTP_PORT:-4646}"
+CONSUL_HTTP="${THROWBOX_CONSUL_HTTP:-127.0.0.1:8500}"
+command -v nomad >/dev/null || "$REPO_DIR/scripts/ensure-nomad.sh"
+mkdir -p "$STATE_DIR/nomad/data"
+cat >"$STATE_DIR/nomad/agent.hcl" <<HCL
+# Written by scripts/start-nomad.sh on every start: edit the script, not this file.
+name                 = "throwbox-dev"
+data_dir             = "$STATE_DIR/nomad/data"
+bind_addr            = "127.0.0.1"
+log_level            = "INFO"
+disable_update_check = true
+ports { http = $NOMAD_HTTP_PORT }
+advertise {
+  http = "127.0.0.1"
+  rpc  = "127.0.0.1"
+  serf = "127.0.0.1"
+}
+
+server {
+  enabled          = true
+  bootstrap_expect = 1
+  # Every run stops an allocation: collect terminal ones quickly (the eval GC itself runs
+  # every 5 min, a fixed interval in Nomad 1.6).
+  job_gc_interval         = "1m"
+  job_gc_threshold        = "5m"
+  eval_gc_threshold       = "2m"
+  batch_eval_gc_threshold = "5m"
+  deployment_gc_threshold = "5m"
+}
+
+client {
+  enabled           = true
+  servers           = ["127.0.0.1"]
+  network_interface = "lo"
+  # Client-side: drop stopped allocations' directories (and their mounts) soon.
+  gc_interval           = "30s"
+  gc_max_allocs         = 30
+  gc_parallel_destroys  = 4
+  meta {
+    "throwbox.sandbox_runtime" = "runsc"
+  }
+}
+
+consul {
+  address = "$CONSUL_HTTP"
+}
+
+plugin "docker" {
+  config {
+    allow_runtimes         = ["runc", "runsc"]
+    allow_privileged       = false
+    # Upper bound for any task; sandboxes set their own lower pids_limit.
+    pids_limit             = 1024
+    disable_log_collection = true
+    volumes {
+      enabled = true
+    }
+    gc {
+      # Images are imported locally (no registry): never let Nomad delete them.
+      image     = false
+      container = true
+      dangling_containers {
+        enabled        = true
+        period         = "1m"
+        creation_grace = "2m"
+      }
+    }
+  }
+}
+
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+HCL
+start_service nomad nomad agent -config "$STATE_DIR/nomad/agent.hcl"
+export NOMAD_ADDR="http://127.0.0.1:$NOMAD_HTTP_PORT"
+client_ready() {
+  curl -fsS "$NOMAD_ADDR/v1/nodes" | "$VENV/bin/python" -c '
+import json, sys, urllib.request
+nodes = [n for n in json.load(sys.stdin) if n["Name"] == "throwbox-dev" and n["Status"] == "ready"]
+if not nodes:
+    sys.exit(1)
+node = json.load(urllib.request.urlopen(sys.argv[1] + "/v1/node/" + nodes[0]["ID"]))
+drivers = node["Drivers"]
+sys.exit(0 if all(drivers.get(d, {}).get("Healthy") for d in ("docker", "raw_exec")) else 1)
+' "$NOMAD_ADDR"
+}
+wait_for "nomad node with healthy docker and raw_exec drivers (log: $LOG_DIR/nomad.log)" 120 client_ready
