@@ -54,3 +54,13 @@ wait_for() {
   done
   die "$what not ready after ${timeout_s}s"
 }
+
+# until_ok TIMEOUT_S CMD...: like wait_for, but returns 1 instead of exiting.
+until_ok() {
+  local timeout_s=$1 i; shift
+  for ((i = 0; i < timeout_s * 4; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  return 1
+}

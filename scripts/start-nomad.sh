@@ -41,6 +41,8 @@ client {
   gc_interval           = "30s"
   gc_max_allocs         = 30
   gc_parallel_destroys  = 4
+  # The executor agent drains running runs on SIGTERM (kill_timeout 90s in its job).
+  max_kill_timeout = "3m"
   meta {
     "throwbox.sandbox_runtime" = "runsc"
   }
@@ -82,6 +84,9 @@ HCL
 start_service nomad nomad agent -config "$STATE_DIR/nomad/agent.hcl"
 export NOMAD_ADDR="http://127.0.0.1:$NOMAD_HTTP_PORT"
 client_ready() {
+  # The agent's own health first: after a restart the server's stored node status says
+  # "ready" before this client has re-registered.
+  curl -fsS "$NOMAD_ADDR/v1/agent/health" >/dev/null || return 1
   curl -fsS "$NOMAD_ADDR/v1/nodes" | "$VENV/bin/python" -c '
 import json, sys, urllib.request
 nodes = [n for n in json.load(sys.stdin) if n["Name"] == "throwbox-dev" and n["Status"] == "ready"]

@@ -1,0 +1,31 @@
+# Single-node Throwbox: see README.md and docs/getting-started.md.
+.PHONY: up down status test unit lint bench clean-state
+
+up:
+	scripts/up.sh
+
+down:
+	scripts/down.sh
+
+status:
+	scripts/status.sh
+
+test:
+	scripts/test.sh $(ARGS)
+
+unit:
+	.venv/bin/pytest -q tests/unit $(ARGS)
+
+lint:
+	.venv/bin/ruff check .
+
+bench:
+	@if [ -f bench/run.py ]; then .venv/bin/python bench/run.py $(ARGS); else echo "bench/run.py does not exist yet"; fi
+
+# Drops Kafka's log, Consul's KV (API keys, functions) and Nomad's state. Stack must be down.
+clean-state:
+	@for f in .state/run/*.pid; do \
+	  [ -f "$$f" ] && kill -0 "$$(cat "$$f")" 2>/dev/null && { echo "$$f: still running; run 'make down' first"; exit 1; }; \
+	done; true
+	@if grep -q " $(CURDIR)/.state/" /proc/self/mounts; then echo "mounts left under .state; run 'make down' first"; exit 1; fi
+	rm -rf .state

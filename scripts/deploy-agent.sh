@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Deploy the executor agent (Nomad system job, raw_exec) and wait for its health endpoint.
+#   scripts/deploy-agent.sh            run the job (a no-op when the spec is unchanged)
+#   scripts/deploy-agent.sh --restart  also restart running agents (picks up code changes)
+source "$(dirname "$0")/common.sh"
+AGENT_HEALTH_URL="${THROWBOX_AGENT_HEALTH_URL:-http://127.0.0.1:9464/healthz}"
+export NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}"
+JOB=throwbox-executor-agent
+if [ ! -f "$REPO_DIR/executor-agent/throwbox_agent/main.py" ]; then
+  log "executor agent: skipped (executor-agent/throwbox_agent/main.py does not exist yet)"
+  exit 0
+fi
+nomad job run -detach \
+  -var "repo_dir=$REPO_DIR" \
+  -var "kafka_bootstrap=${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}" \
+  -var "consul_addr=${THROWBOX_CONSUL_ADDR:-http://127.0.0.1:8500}" \
+  -var "nomad_addr=$NOMAD_ADDR" \
+  "$REPO_DIR/nomad-jobs/executor-agent.nomad.hcl" >/dev/null
+if [ "${1:-}" = "--restart" ]; then
+  for alloc in $(nomad job allocs -t '{{range .}}{{if eq .ClientStatus "running"}}{{.ID}} {{end}}{{end}}' "$JOB"); do
+    log "restarting executor agent allocation $alloc"
+    nomad alloc restart "$alloc" >/dev/null
+  done
+fi
+healthy() { curl -fsS -m 2 "$AGENT_HEALTH_URL"; }
+if ! until_ok 120 healthy; then
+  log "executor agent not healthy at $AGENT_HEALTH_URL after 120s; its allocations:"
+  nomad job status "$JOB" >&2 || true
+  alloc=$(nomad job allocs -t '{{range .}}{{.ID}} {{end}}' "$JOB" | awk '{print $1}')
+  [ -n "$alloc" ] && nomad alloc logs -stderr "$alloc" agent 2>&1 | tail -n 30 >&2
+  die "executor agent not healthy"
+fi
+log "executor agent healthy ($AGENT_HEALTH_URL)"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make up`: install what is missing, start the single-node stack, deploy Throwbox, print a
+# dev key. Idempotent: running services are kept, caches (~/.cache/throwbox) reused.
+source "$(dirname "$0")/common.sh"
+started=$SECONDS
+S="$REPO_DIR/scripts"
+
+"$S/install-host-packages.sh"
+
+# Python venv: (re)install when missing or when pyproject.toml changed since the last install.
+stamp="$VENV/.throwbox-pyproject.sha256"
+want=$(sha256sum "$REPO_DIR/pyproject.toml" | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing the Python environment in .venv"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  (cd "$REPO_DIR" && "$VENV/bin/pip" install -q -e '.[dev]')
+  echo "$want" >"$stamp"
+fi
+
+# Binaries: the two Go builds (minutes each, cold) and the Kafka jars in parallel.
+pids=()
+command -v nomad >/dev/null || { "$S/ensure-nomad.sh" & pids+=($!); }
+command -v consul >/dev/null || { "$S/ensure-consul.sh" & pids+=($!); }
+"$S/ensure-kafka.sh" & pids+=($!)
+for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/kafka failed (see above)"; done
+
+"$S/start-docker.sh"
+"$S/start-kafka.sh"
+"$S/start-consul.sh"
+"$S/start-nomad.sh"
+if [ -x "$S/build-images.sh" ]; then
+  "$S/build-images.sh"
+else
+  log "runtime images: skipped (scripts/build-images.sh does not exist yet)"
+fi
+"$S/deploy-agent.sh"
+"$S/start-control-plane.sh"
+key=$("$S/dev-key.sh")
+
+api="${THROWBOX_API_URL:-http://127.0.0.1:8080}"
+log "stack up in $((SECONDS - started))s (logs and pids: $STATE_DIR/logs, $STATE_DIR/run)"
+echo
+echo "  API      $api"
+if [ -n "$key" ]; then
+  echo "  dev key  $key"
+  echo
+  echo "  curl -s -X POST '$api/v1/runs?wait=true' \\"
+  echo "    -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' \\"
+  echo "    -d '{\"language\": \"python\", \"files\": [{\"name\": \"main.py\", \"content\": \"print(\\\"hello\\\")\"}]}'"
+else
+  echo "  dev key  pending (the throwbox CLI does not exist yet)"
+fi
+echo
