@@ -1,0 +1,86 @@
+"""API keys: random tokens stored by their sha256 in Consul KV (throwbox/keys/<hash>).
+
+Keys are random 32-byte tokens, so a plain sha256 is enough (nothing to brute-force).
+Each instance caches answers for a short TTL and keeps serving the last known answer when
+Consul cannot be reached (a revoked key then stays valid until Consul is back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+import msgspec
+
+from .admission import Quota
+from .consul import KV, ConsulError
+
+log = logging.getLogger("throwbox.auth")
+KEY_PREFIX = "throwbox/keys/"
+TOKEN_PREFIX = "tbx_"
+MAX_KEY_CHARS = 200
+
+
+class KeyRecord(msgspec.Struct):
+    tenant: str
+    created_at: str
+    max_concurrent: int | None = None
+    runs_per_minute: int | None = None
+    prefix: str = ""   # first characters of the key, for `keys list`
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant: str
+    quota: Quota
+
+
+def new_key() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+_dec = msgspec.json.Decoder(KeyRecord)
+
+
+class KeyStore:
+    def __init__(self, kv: KV, default_quota: Quota, ttl_ms: int = 5000):
+        self.kv = kv
+        self.default_quota = default_quota
+        self.ttl_s = ttl_ms / 1000
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def lookup(self, key: str) -> Principal | None:
+        """The key's tenant, or None for an unknown key. Raises ConsulError if never seen and Consul is down."""
+        if not key or len(key) > MAX_KEY_CHARS:
+            return None
+        h = key_hash(key)
+        now = time.monotonic()
+        cached = self._cache.get(h)
+        if cached is not None and now - cached[0] < self.ttl_s:
+            return cached[1]
+        try:
+            entry = await self.kv.get(KEY_PREFIX + h)
+        except ConsulError:
+            if cached is not None:
+                return cached[1]  # stale but better than refusing everyone
+            raise
+        principal = None
+        if entry is not None:
+            try:
+                rec = _dec.decode(entry.value)
+                principal = Principal(rec.tenant, Quota(
+                    rec.max_concurrent if rec.max_concurrent is not None else self.default_quota.max_concurrent,
+                    rec.runs_per_minute if rec.runs_per_minute is not None else self.default_quota.runs_per_minute))
+            except msgspec.DecodeError:
+                log.error("unreadable key record", extra={"key_hash": h[:12]})
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[h] = (now, principal)
+        return principal

@@ -1,0 +1,109 @@
+"""Control-plane settings from THROWBOX_* environment variables, validated at start-up.
+
+Unknown THROWBOX_CP_* keys are an error (a typo must not silently fall back to a default).
+Other THROWBOX_* variables belong to other components (agent, CLI) and are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+PREFIX = "THROWBOX_CP_"
+
+
+class ConfigError(ValueError):
+    """A setting is unknown or has an invalid value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # listen address
+    host: str = "127.0.0.1"
+    port: int = 8080
+    instance_id: str = ""
+    # dependencies (shared names, not CP-specific)
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    consul_addr: str = "http://127.0.0.1:8500"
+    nomad_addr: str = "http://127.0.0.1:4646"
+    # size caps (bytes)
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_file_bytes: int = 4 * 1024 * 1024
+    max_files_total_bytes: int = 6 * 1024 * 1024
+    max_stdin_bytes: int = 1024 * 1024
+    # ?wait=true gives up (202) after this long
+    wait_cap_ms: int = 65_000
+    # global admission
+    max_active_runs: int = 2000
+    max_queue_depth: int = 1000
+    queue_timeout_ms: int = 30_000
+    # default per-tenant quotas (a key may carry its own)
+    default_max_concurrent: int = 20
+    default_runs_per_minute: int = 1200
+    # caches
+    key_cache_ttl_ms: int = 5_000
+    event_log_cache_bytes: int = 128 * 1024 * 1024
+    result_cache_bytes: int = 256 * 1024 * 1024
+    # timeouts of dependency calls
+    consul_timeout_ms: int = 1_000
+    consul_retry_after_ms: int = 3_000
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:  # no secrets here, but keep it short and stable
+        return "Settings(" + ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)) + ")"
+
+
+# Settings read from names outside THROWBOX_CP_ (shared with the agent and the CLI).
+SHARED_NAMES = {
+    "kafka_bootstrap": "THROWBOX_KAFKA_BOOTSTRAP",
+    "consul_addr": "THROWBOX_CONSUL_ADDR",
+    "nomad_addr": "THROWBOX_NOMAD_ADDR",
+}
+
+POSITIVE = {
+    "port", "max_body_bytes", "max_file_bytes", "max_files_total_bytes", "max_stdin_bytes",
+    "wait_cap_ms", "max_active_runs", "max_queue_depth", "queue_timeout_ms",
+    "default_max_concurrent", "default_runs_per_minute", "key_cache_ttl_ms",
+    "event_log_cache_bytes", "result_cache_bytes", "consul_timeout_ms", "consul_retry_after_ms",
+}
+
+
+def env_name(field_name: str) -> str:
+    return SHARED_NAMES.get(field_name, PREFIX + field_name.upper())
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    known = {env_name(f.name): f for f in fields(Settings)}
+    unknown = sorted(k for k in env if k.startswith(PREFIX) and k not in known)
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    values: dict[str, object] = {}
+    for name, f in known.items():
+        if name not in env:
+            continue
+        raw = env[name].strip()
+        if f.type in ("int", int):
+            try:
+                value: object = int(raw)
+            except ValueError as e:
+                raise ConfigError(f"{name} must be an integer, got {raw!r}") from e
+            if f.name in POSITIVE and value < 1:  # type: ignore[operator]
+                raise ConfigError(f"{name} must be at least 1")
+        else:
+            if not raw and f.name != "instance_id":
+                raise ConfigError(f"{name} must not be empty")
+            value = raw
+        values[f.name] = value
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.port > 65535:
+        raise ConfigError(f"{env_name('port')} must be a TCP port")
+    if settings.max_file_bytes > settings.max_body_bytes:
+        raise ConfigError(f"{env_name('max_file_bytes')} may not exceed {env_name('max_body_bytes')}")
+    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{env_name('log_level')} must be DEBUG, INFO, WARNING or ERROR")
+    for name in ("consul_addr", "nomad_addr"):
+        if not getattr(settings, name).startswith(("http://", "https://")):
+            raise ConfigError(f"{env_name(name)} must be an http(s) URL")
+    return settings

@@ -1,0 +1,234 @@
+"""Every instance's view of every run, built from throwbox.events.
+
+All records of a run share its key, so they sit in one partition in write order; numbering
+the client-visible ones here (seq 1, 2, 3...) gives the same numbers on every instance.
+Memory is bounded: finished runs' event logs are dropped oldest-first past a byte budget
+(their result stays, served as the only event), and results past a second budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from throwbox_common.messages import (
+    ErrorInfo,
+    Finished,
+    Output,
+    RunEventRecord,
+    RunResult,
+    Started,
+    Submitted,
+    Timings,
+    now_ms,
+    rfc3339,
+)
+
+_enc = msgspec.json.Encoder()
+
+
+@dataclass(eq=False)
+class RunState:
+    run_id: str
+    tenant: str | None = None
+    language: str = ""
+    version: str = ""
+    created_ms: int = 0
+    interactive: bool = False
+    function: str | None = None
+    status: str = "queued"
+    started_ms: int | None = None
+    events: list[bytes] = field(default_factory=list)   # events[i] has seq i+1
+    last_seq: int = 0
+    outputs: list[tuple[str, str]] = field(default_factory=list)  # while unfinished only
+    result: bytes | None = None          # encoded RunResult
+    result_event: bytes | None = None    # encoded {"type":"result",...}
+    events_dropped: bool = False
+    size_bytes: int = 0
+    _waiters: list[asyncio.Future] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+    def _append(self, event: dict) -> bytes:
+        self.last_seq += 1
+        data = _enc.encode({"type": event.pop("type"), "seq": self.last_seq, **event})
+        self.events.append(data)
+        self.size_bytes += len(data)
+        return data
+
+    def _wake(self) -> None:
+        for w in self._waiters:
+            if not w.done():
+                w.set_result(None)
+        self._waiters.clear()
+
+    async def changed(self, timeout_s: float | None = None) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            if fut in self._waiters:
+                self._waiters.remove(fut)
+
+    def snapshot(self) -> bytes:
+        """The run result as the client sees it now (final, or a partial one while it runs)."""
+        if self.result is not None:
+            return self.result
+        out = "".join(d for s, d in self.outputs if s == "stdout")
+        err = "".join(d for s, d in self.outputs if s == "stderr")
+        partial = RunResult(id=self.run_id, language=self.language, version=self.version,
+                            status=self.status,  # type: ignore[arg-type]
+                            created_at=rfc3339(self.created_ms), stdout=out, stderr=err)
+        return _enc.encode(partial)
+
+    def events_after(self, after: int) -> list[tuple[int, bytes]]:
+        if self.events_dropped:
+            if self.result_event is not None and self.last_seq > after:
+                return [(self.last_seq, self.result_event)]
+            return []
+        return [(i + 1, e) for i, e in enumerate(self.events[after:], start=after)]
+
+
+OnFinished = Callable[[RunState, RunResult, bool], None]
+
+
+class RunView:
+    def __init__(self, event_log_budget_bytes: int = 128 << 20, result_budget_bytes: int = 256 << 20,
+                 on_finished: OnFinished | None = None):
+        self.runs: dict[str, RunState] = {}
+        self.unfinished: dict[str, RunState] = {}
+        self.queued: set[str] = set()   # submitted, neither started nor finished
+        self._with_events: OrderedDict[str, RunState] = OrderedDict()  # finished, log still kept
+        self._with_result: OrderedDict[str, RunState] = OrderedDict()  # finished, result kept
+        self._events_bytes = 0
+        self._result_bytes = 0
+        self.event_log_budget = event_log_budget_bytes
+        self.result_budget = result_budget_bytes
+        self.on_finished = on_finished
+        self.live = False  # set once caught up: finishes seen from then on are "live"
+
+    # ---- counts used by admission
+
+    def queue_depth(self) -> int:
+        return len(self.queued)
+
+    def active(self) -> int:
+        return len(self.unfinished)
+
+    def get(self, run_id: str) -> RunState | None:
+        return self.runs.get(run_id)
+
+    # ---- applying records
+
+    def _state(self, run_id: str) -> RunState:
+        st = self.runs.get(run_id)
+        if st is None:
+            st = RunState(run_id=run_id)
+            self.runs[run_id] = st
+            self.unfinished[run_id] = st
+            self.queued.add(run_id)
+        return st
+
+    def submitted(self, rec: Submitted) -> RunState:
+        st = self._state(rec.run_id)
+        if st.tenant is None:
+            st.tenant = rec.tenant
+            st.language, st.version = rec.language, rec.version
+            st.created_ms, st.interactive, st.function = rec.created_at_ms, rec.interactive, rec.function
+        return st
+
+    def apply(self, rec: RunEventRecord) -> None:
+        match rec:
+            case Submitted():
+                self.submitted(rec)
+                return
+            case _:
+                pass
+        st = self._state(rec.run_id)
+        if st.finished:
+            return  # the first result is final; later records (a duplicate, a late agent) are ignored
+        match rec:
+            case Started():
+                if st.started_ms is not None:
+                    return
+                st.started_ms = rec.at_ms or now_ms()
+                st.status = "running"
+                self.queued.discard(st.run_id)
+                st._append({"type": "status", "status": "running"})
+            case Output():
+                st.outputs.append((rec.stream, rec.data))
+                st._append({"type": rec.stream, "stage": rec.stage, "data": rec.data})
+            case Finished():
+                self._finish(st, rec.result)
+        st._wake()
+
+    def _finish(self, st: RunState, result: RunResult) -> None:
+        st.status = result.status
+        st.result = _enc.encode(result)
+        st.result_event = st._append({"type": "result", "result": msgspec.Raw(st.result)})
+        st.outputs = []
+        self.unfinished.pop(st.run_id, None)
+        self.queued.discard(st.run_id)
+        self._with_events[st.run_id] = st
+        self._events_bytes += st.size_bytes
+        self._with_result[st.run_id] = st
+        self._result_bytes += len(st.result)
+        self._evict()
+        if self.on_finished is not None:
+            self.on_finished(st, result, self.live)
+
+    def _evict(self) -> None:
+        while self._events_bytes > self.event_log_budget and len(self._with_events) > 1:
+            _, old = self._with_events.popitem(last=False)
+            self._events_bytes -= old.size_bytes
+            old.events, old.events_dropped, old.size_bytes = [], True, 0
+        while self._result_bytes > self.result_budget and len(self._with_result) > 1:
+            rid, old = self._with_result.popitem(last=False)
+            self._result_bytes -= len(old.result or b"")
+            if rid in self._with_events:
+                self._events_bytes -= self._with_events.pop(rid).size_bytes
+            self.runs.pop(rid, None)
+
+    # ---- readers
+
+    async def follow(self, st: RunState, after: int = 0, idle_s: float = 15.0) -> AsyncIterator[tuple[int, bytes] | None]:
+        """(seq, event JSON) from seq after+1 until the result; None every idle_s as a keep-alive."""
+        cursor = after
+        while True:
+            batch = st.events_after(cursor)
+            for seq, data in batch:
+                cursor = seq
+                yield seq, data
+            if st.finished and cursor >= st.last_seq:
+                return
+            if not batch:
+                await st.changed(idle_s)
+                if not st.events_after(cursor) and not st.finished:
+                    yield None
+
+    async def wait_finished(self, st: RunState, timeout_s: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not st.finished:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await st.changed(left)
+        return True
+
+
+def synthetic_result(st: RunState, status: str, error: ErrorInfo | None) -> RunResult:
+    """A result the control plane writes itself (cancelled while queued, never started, lost)."""
+    now = now_ms()
+    return RunResult(id=st.run_id, language=st.language, version=st.version, status=status,  # type: ignore[arg-type]
+                     created_at=rfc3339(st.created_ms or now), error=error, finished_at=rfc3339(now),
+                     timings=Timings(total_ms=max(0, now - st.created_ms) if st.created_ms else 0))
