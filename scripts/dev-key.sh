@@ -8,10 +8,15 @@ if [ ! -f "$REPO_DIR/control-plane/throwbox_control/cli.py" ]; then
   log "dev key: pending (the CLI control-plane/throwbox_control/cli.py does not exist yet)"
   exit 0
 fi
-accepted() { [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: Bearer $1" "$API_URL/v1/runtimes")" = 200; }
-if [ -s "$KEY_FILE" ] && accepted "$(cat "$KEY_FILE")"; then
-  cat "$KEY_FILE"
-  exit 0
+# A stored key is replaced only when the API answers and rejects it (401, e.g. after
+# `make clean-state` dropped Consul's KV); when the API is down it cannot be checked.
+if [ -s "$KEY_FILE" ]; then
+  code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: Bearer $(cat "$KEY_FILE")" "$API_URL/v1/runtimes" || true)
+  if [ "$code" != 401 ]; then
+    [ "$code" = 200 ] || log "dev key: could not check the stored key (API answered ${code:-nothing})"
+    cat "$KEY_FILE"
+    exit 0
+  fi
 fi
 out=$(THROWBOX_CONSUL_ADDR="${THROWBOX_CONSUL_ADDR:-http://127.0.0.1:8500}" "$VENV/bin/throwbox" keys create --tenant dev) \
   || die "throwbox keys create failed"

@@ -15,8 +15,9 @@ start_service control-plane env \
   THROWBOX_NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}" \
   PYTHONUNBUFFERED=1 \
   "$VENV/bin/throwbox-control-plane"
-healthy() { pid_alive "$RUN_DIR/control-plane.pid" && curl -fsS -m 2 "http://$CP_HOST:$CP_PORT/healthz"; }
-if ! until_ok 60 healthy; then
+# Gives up at once when the process exits (a config error), else after 60 s.
+healthy() { ! pid_alive "$RUN_DIR/control-plane.pid" || curl -fsS -m 2 "http://$CP_HOST:$CP_PORT/healthz"; }
+if ! until_ok 60 healthy || ! pid_alive "$RUN_DIR/control-plane.pid"; then
   tail -n 30 "$LOG_DIR/control-plane.log" >&2 || true
   die "control plane not healthy on http://$CP_HOST:$CP_PORT/healthz (log: $LOG_DIR/control-plane.log)"
 fi
