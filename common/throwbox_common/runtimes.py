@@ -36,6 +36,7 @@ class Runtime:
     aliases: tuple[str, ...] = ()
     default_limits: Limits | None = None
     warm: int = 1
+    entrypoint: str = ""  # default entry file name; load() sets "main.<extension>" if not given
 
     @property
     def compiled(self) -> bool:
@@ -44,6 +45,27 @@ class Runtime:
     @property
     def key(self) -> str:
         return f"{self.language}-{self.version}"
+
+    def compile_command(self, entrypoint: str) -> list[str] | None:
+        """The compile command with placeholders filled in; None for interpreted runtimes."""
+        return expand_command(self.compile, entrypoint, []) if self.compile else None
+
+    def run_command(self, entrypoint: str, args: list[str] | tuple[str, ...] = ()) -> list[str]:
+        return expand_command(self.run, entrypoint, args)
+
+
+PLACEHOLDERS = ("{entrypoint}", "{args}")
+
+
+def expand_command(template: tuple[str, ...], entrypoint: str, args: list[str] | tuple[str, ...]) -> list[str]:
+    """`{args}` (a whole element) becomes the args, `{entrypoint}` anywhere the entry file."""
+    out: list[str] = []
+    for part in template:
+        if part == "{args}":
+            out.extend(args)
+        else:
+            out.append(part.replace("{entrypoint}", entrypoint))
+    return out
 
 
 @dataclass
@@ -101,7 +123,27 @@ def _limits(table: dict, where: str) -> Limits:
     return Limits(**table)
 
 
-RUNTIME_KEYS = {"language", "version", "image", "extension", "run", "compile", "aliases", "limits", "warm"}
+RUNTIME_KEYS = {"language", "version", "image", "extension", "run", "compile", "aliases", "limits", "warm",
+                "entrypoint"}
+
+
+def _command(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(p, str) and p for p in value):
+        raise RuntimeConfigError(f"{where} must be a non-empty list of non-empty strings")
+    if value[0] in PLACEHOLDERS:
+        raise RuntimeConfigError(f"{where} must start with a program, not a placeholder")
+    for part in value:
+        if "{" in part.replace("{entrypoint}", "") and part != "{args}":
+            raise RuntimeConfigError(f"{where}: unknown placeholder in {part!r} (known: {', '.join(PLACEHOLDERS)})")
+    return tuple(value)
+
+
+def _entry_name(value: object, where: str) -> str:
+    """The same rules as the launcher's file names: relative, no '.'/'..'/empty segment."""
+    if (not isinstance(value, str) or not value or value.startswith("/") or "\\" in value or "\0" in value
+            or any(seg in ("", ".", "..") for seg in value.split("/"))):
+        raise RuntimeConfigError(f"{where}: entrypoint must be a relative file name, got {value!r}")
+    return value
 
 
 def load(path: str | os.PathLike | None = None) -> Registry:
@@ -124,10 +166,12 @@ def load(path: str | os.PathLike | None = None) -> Registry:
         try:
             runtime = Runtime(
                 language=entry["language"], version=entry["version"], image=entry["image"],
-                extension=entry["extension"], run=tuple(entry["run"]),
-                compile=tuple(entry.get("compile", ())), aliases=tuple(entry.get("aliases", ())),
+                extension=entry["extension"], run=_command(entry["run"], f"{where}.run"),
+                compile=_command(entry["compile"], f"{where}.compile") if "compile" in entry else (),
+                aliases=tuple(entry.get("aliases", ())),
                 default_limits=_limits(entry["limits"], f"{where}.limits") if "limits" in entry else None,
                 warm=int(entry.get("warm", 1)),
+                entrypoint=_entry_name(entry.get("entrypoint", f"main.{entry['extension']}"), where),
             )
         except KeyError as e:
             raise RuntimeConfigError(f"{where}: missing {e}") from e

@@ -1,0 +1,4 @@
+import sys
+
+name = sys.stdin.read().strip()
+print(f"Hello, {name}!")

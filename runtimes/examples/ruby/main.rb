@@ -1,0 +1,2 @@
+name = $stdin.read.to_s.strip
+puts "Hello, #{name}!"

@@ -1,0 +1,3 @@
+module throwbox/launcher
+
+go 1.22

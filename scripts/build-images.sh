@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Build the sandbox images: the static launcher, the debootstrap base image, and one image per
+# runtime of runtimes/runtimes.toml (its `image` names the directory runtimes/images/<name>/).
+# Only images that are missing, or whose inputs changed, are built: the inputs hash (Dockerfile
+# directory + launcher binary + base image id) is stored in the label org.throwbox.inputs.
+#   scripts/build-images.sh            every runtime
+#   scripts/build-images.sh python go  a subset (by image name)
+#   THROWBOX_BUILD_JOBS=N              parallel builds (default 3)
+source "$(dirname "$0")/common.sh"
+
+BASE_IMAGE=throwbox/base:bookworm-1
+BASE_TARBALL="$CACHE_DIR/rootfs-bookworm-minbase-1.tar"
+IMAGES_DIR="$REPO_DIR/runtimes/images"
+LAUNCHER="$REPO_DIR/runtimes/launcher/throwbox-launcher"
+LABEL=org.throwbox.inputs
+JOBS=${THROWBOX_BUILD_JOBS:-3}
+export DOCKER_BUILDKIT=0   # classic builder: a local FROM needs no registry
+
+build_launcher() {
+  (cd "$REPO_DIR/runtimes/launcher" &&
+    CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$LAUNCHER" .)
+}
+
+# The base image: a minbase debootstrap of bookworm without docs, imported once; the rootfs
+# tarball is cached so a removed image is re-imported in a second.
+build_base() {
+  docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && return 0
+  if [ ! -f "$BASE_TARBALL" ]; then
+    local dir
+    dir=$(mktemp -d /var/tmp/throwbox-rootfs.XXXXXX)
+    log "debootstrap bookworm (about a minute)"
+    debootstrap --variant=minbase bookworm "$dir" http://deb.debian.org/debian >"$LOG_DIR/debootstrap.log" 2>&1 ||
+      { tail -20 "$LOG_DIR/debootstrap.log"; rm -rf "$dir"; die "debootstrap failed"; }
+    # No docs/man pages/locales in later installs; no recommends.
+    printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' \
+      'path-exclude=/usr/share/info/*' 'path-exclude=/usr/share/locale/*' \
+      'path-include=/usr/share/locale/locale.alias' >"$dir/etc/dpkg/dpkg.cfg.d/throwbox-nodoc"
+    printf '%s\n' 'APT::Install-Recommends "false";' 'APT::Install-Suggests "false";' \
+      >"$dir/etc/apt/apt.conf.d/90throwbox"
+    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* \
+      "$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/info/*
+    tar --numeric-owner -C "$dir" -cf "$BASE_TARBALL.tmp" .
+    mv "$BASE_TARBALL.tmp" "$BASE_TARBALL"
+    rm -rf "$dir"
+  fi
+  log "importing $BASE_IMAGE"
+  docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    "$BASE_TARBALL" "$BASE_IMAGE" >/dev/null
+}
+
+# runtime_images: "name image version" per runtime of runtimes.toml.
+runtime_images() {
+  python3 - "$REPO_DIR/runtimes/runtimes.toml" <<'PY'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    for r in tomllib.load(f)["runtime"]:
+        image = r["image"]
+        print(image.split(":")[0].split("/")[-1], image, r["version"])
+PY
+}
+
+inputs_hash() {
+  local name=$1 image=$2 version=$3
+  {
+    echo "$image $version"
+    docker image inspect -f '{{.Id}}' "$BASE_IMAGE"
+    sha256sum "$LAUNCHER" | cut -d' ' -f1
+    (cd "$IMAGES_DIR/$name" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+  } | sha256sum | cut -d' ' -f1
+}
+
+# build_one NAME IMAGE VERSION HASH: classic build in a temporary context (the runtime's
+# directory plus the launcher binary).
+build_one() {
+  local name=$1 image=$2 version=$3 hash=$4 ctx start rc=0
+  ctx=$(mktemp -d /var/tmp/throwbox-ctx.XXXXXX)
+  cp -r "$IMAGES_DIR/$name/." "$ctx/"
+  cp "$LAUNCHER" "$ctx/throwbox-launcher"
+  start=$SECONDS
+  docker build --label "$LABEL=$hash" --build-arg "RUNTIME_VERSION=$version" -t "$image" "$ctx" \
+    >"$LOG_DIR/build-$name.log" 2>&1 || rc=$?
+  rm -rf "$ctx"
+  if [ $rc -ne 0 ]; then
+    log "FAILED $image (log: $LOG_DIR/build-$name.log)"
+    touch "$FAILED_DIR/$name"
+    tail -15 "$LOG_DIR/build-$name.log" >&2
+    return $rc
+  fi
+  log "built $image in $((SECONDS - start))s"
+}
+
+main() {
+  local wanted=("$@") name image version hash have selected=0
+  FAILED_DIR=$(mktemp -d /var/tmp/throwbox-failed.XXXXXX)
+  trap 'rm -rf "$FAILED_DIR"' EXIT
+  build_launcher
+  build_base
+  while read -r name image version; do
+    if [ ${#wanted[@]} -gt 0 ] && [[ " ${wanted[*]} " != *" $name "* ]]; then continue; fi
+    selected=$((selected + 1))
+    [ -f "$IMAGES_DIR/$name/Dockerfile" ] || die "no $IMAGES_DIR/$name/Dockerfile for $image"
+    hash=$(inputs_hash "$name" "$image" "$version")
+    have=$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$image" 2>/dev/null || true)
+    [ "$have" = "$hash" ] && continue
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    log "building $image"
+    build_one "$name" "$image" "$version" "$hash" &
+  done < <(runtime_images)
+  [ ${#wanted[@]} -eq 0 ] || [ "$selected" -eq ${#wanted[@]} ] || die "unknown image name in: ${wanted[*]}"
+  wait
+  [ -z "$(ls -A "$FAILED_DIR")" ] || die "failed to build: $(ls "$FAILED_DIR" | tr '\n' ' ')"
+}
+
+main "$@"
