@@ -81,6 +81,12 @@ plugin "raw_exec" {
   }
 }
 HCL
+if ! pid_alive "$RUN_DIR/nomad.pid"; then
+  # Exited sandbox containers of an earlier Nomad (a killed session) are clutter: drop them.
+  stale=$(docker ps -aq --filter label=com.hashicorp.nomad.alloc_id --filter status=exited --filter status=created)
+  # shellcheck disable=SC2086
+  [ -z "$stale" ] || docker rm -f $stale >/dev/null || true
+fi
 start_service nomad nomad agent -config "$STATE_DIR/nomad/agent.hcl"
 export NOMAD_ADDR="http://127.0.0.1:$NOMAD_HTTP_PORT"
 client_ready() {
