@@ -22,29 +22,34 @@ sys.exit(0 if any(a["ClientStatus"] in ("running", "pending") for a in json.load
 fi
 stop_service nomad 30
 
-# Whatever Nomad left: its executor/logmon helpers and raw_exec tasks (found by the binary
-# they run, ended by pid), the sandbox containers (Nomad's labels), mounts in its data dir.
-leftovers=()
-for proc in /proc/[0-9]*; do
-  exe=$(readlink "$proc/exe" 2>/dev/null) || continue
-  cmd=$(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null) || continue
-  if [ "$exe" = "$BIN_DIR/nomad" ] || [[ "$cmd" == *"$VENV/bin/throwbox-agent"* ]]; then
-    leftovers+=("${proc#/proc/}")
-  fi
-done
-if [ ${#leftovers[@]} -gt 0 ]; then
-  log "ending leftover nomad helpers / agent processes: ${leftovers[*]}"
-  kill -TERM "${leftovers[@]}" 2>/dev/null || true
-  sleep 2
-  kill -KILL "${leftovers[@]}" 2>/dev/null || true
-fi
-if docker info >/dev/null 2>&1; then
-  containers=$(docker ps -aq --filter label=com.hashicorp.nomad.alloc_id)
+# Whatever Nomad left: the sandbox containers of this node (Nomad's labels), then processes
+# still working in this stack's Nomad data dir (its executor/logmon helpers, raw_exec tasks
+# such as the agent; ended by pid), then mounts in that dir.
+node_id=$(cat "$STATE_DIR/nomad/data/client/client-id" 2>/dev/null || true)
+if [ -n "$node_id" ] && docker info >/dev/null 2>&1; then
+  containers=$(docker ps -aq --filter "label=com.hashicorp.nomad.node_id=$node_id")
   if [ -n "$containers" ]; then
     log "removing leftover sandbox containers"
     # shellcheck disable=SC2086
     docker rm -f $containers >/dev/null || true
   fi
+fi
+ours() {  # ours PID: the process runs in, or holds open, something under this stack's Nomad dir
+  local p=/proc/$1
+  [[ "$(readlink "$p/cwd" 2>/dev/null)" == "$STATE_DIR/nomad/"* ]] && return 0
+  [[ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" == *"$STATE_DIR/nomad/"* ]] && return 0
+  find "$p/fd" -maxdepth 1 -lname "$STATE_DIR/nomad/*" 2>/dev/null | grep -q .
+}
+leftovers=()
+for proc in /proc/[0-9]*; do
+  pid=${proc#/proc/}
+  [ "$pid" = $$ ] || ! ours "$pid" || leftovers+=("$pid")
+done
+if [ ${#leftovers[@]} -gt 0 ]; then
+  log "ending processes left in $STATE_DIR/nomad: ${leftovers[*]}"
+  kill -TERM "${leftovers[@]}" 2>/dev/null || true
+  sleep 2
+  kill -KILL "${leftovers[@]}" 2>/dev/null || true
 fi
 # Deepest first; -R for nested mounts, lazy as a last resort.
 awk -v d="$STATE_DIR/nomad" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/self/mounts | sort -r | uniq |

@@ -5,6 +5,10 @@
 source "$(dirname "$0")/common.sh"
 NOMAD_HTTP_PORT="${THROWBOX_NOMAD_HTTP_PORT:-4646}"
 CONSUL_HTTP="${THROWBOX_CONSUL_HTTP:-127.0.0.1:8500}"
+# Two stacks sharing one dockerd (a CI rehearsal in a network namespace) must not reap each
+# other's containers: then turn the dangling-container reaper off and use another cgroup parent.
+RECONCILE_DANGLING="${THROWBOX_NOMAD_RECONCILE_DANGLING:-true}"
+CGROUP_PARENT="${THROWBOX_NOMAD_CGROUP_PARENT:-nomad}"
 command -v nomad >/dev/null || "$REPO_DIR/scripts/ensure-nomad.sh"
 mkdir -p "$STATE_DIR/nomad/data"
 cat >"$STATE_DIR/nomad/agent.hcl" <<HCL
@@ -41,6 +45,7 @@ client {
   gc_interval           = "30s"
   gc_max_allocs         = 30
   gc_parallel_destroys  = 4
+  cgroup_parent         = "$CGROUP_PARENT"
   # The executor agent drains running runs on SIGTERM (kill_timeout 90s in its job).
   max_kill_timeout = "3m"
   meta {
@@ -59,6 +64,8 @@ plugin "docker" {
     # Upper bound for any task; sandboxes set their own lower pids_limit.
     pids_limit             = 1024
     disable_log_collection = true
+    # node_id lets scripts/down.sh remove exactly this node's leftover containers.
+    extra_labels = ["job_name", "node_id"]
     volumes {
       enabled = true
     }
@@ -67,7 +74,7 @@ plugin "docker" {
       image     = false
       container = true
       dangling_containers {
-        enabled        = true
+        enabled        = $RECONCILE_DANGLING
         period         = "1m"
         creation_grace = "2m"
       }

@@ -178,6 +178,8 @@ def test_a_nomad_job_runs_its_container_under_gvisor_without_network_read_only_a
         assert info["Config"]["User"] == "65534:65534"
         assert info["Config"]["Image"] == image
         assert info["Config"]["Labels"]["com.hashicorp.nomad.alloc_id"] == alloc["ID"]
+        # scripts/down.sh finds this node's leftover containers by this label.
+        assert info["Config"]["Labels"]["com.hashicorp.nomad.node_id"] == alloc["NodeID"]
     finally:
         client.job.deregister_job(job_id, purge=True)
     wait_until("the smoke container is removed after the purge", 120, lambda: docker_inspect(container) is None)
