@@ -22,9 +22,18 @@ _HEAD = struct.Struct(">cI")
 DEFAULT_LIMITS = {"cpu_time_s": 10, "nproc": 64, "nofile": 256, "fsize_bytes": 64 << 20}
 
 
-def docker_command(image: str, *, seccomp: Path = SECCOMP_PROFILE, memory_mb: int | None = None) -> list[str]:
+# How /tmp is mounted: `--tmpfs` with exec (docker run), or Docker's Mounts API, which is what
+# Nomad's `mount { type = "tmpfs" }` uses and is always noexec (the launcher copes).
+TMPFS = {
+    "exec": ["--tmpfs", "/tmp:exec,size=64m"],
+    "mounts-api": ["--mount", "type=tmpfs,destination=/tmp,tmpfs-size=67108864,tmpfs-mode=1777"],
+}
+
+
+def docker_command(image: str, *, seccomp: Path = SECCOMP_PROFILE, memory_mb: int | None = None,
+                   tmpfs: str = "exec") -> list[str]:
     cmd = ["docker", "run", "-i", "--rm", "--runtime=runsc", "--network=none", "--read-only",
-           "--tmpfs", "/tmp:exec,size=64m", "--user", "65534:65534",
+           *TMPFS[tmpfs], "--user", "65534:65534",
            "--security-opt", f"seccomp={seccomp}", "--security-opt", "no-new-privileges", "--cap-drop", "ALL"]
     if memory_mb is not None:
         cmd += ["--memory", f"{memory_mb}m", "--memory-swap", f"{memory_mb}m"]
@@ -105,17 +114,18 @@ class LauncherResult:
 
 
 def run_frames(image: str, frames: bytes, *, timeout_s: float = 120, memory_mb: int | None = None,
-               seccomp: Path = SECCOMP_PROFILE) -> LauncherResult:
-    proc = subprocess.run(docker_command(image, seccomp=seccomp, memory_mb=memory_mb), input=frames,
+               seccomp: Path = SECCOMP_PROFILE, tmpfs: str = "exec") -> LauncherResult:
+    proc = subprocess.run(docker_command(image, seccomp=seccomp, memory_mb=memory_mb, tmpfs=tmpfs), input=frames,
                           capture_output=True, timeout=timeout_s)
     return LauncherResult(parse_frames(proc.stdout), proc.returncode, proc.stderr)
 
 
 def run_program(image: str, files: dict[str, bytes | str], run: list[str], *,
                 compile: list[str] | None = None, stdin: bytes = b"", env: dict[str, str] | None = None,
-                timeout_s: float = 120, memory_mb: int | None = None, **limits: int) -> LauncherResult:
+                timeout_s: float = 120, memory_mb: int | None = None, tmpfs: str = "exec",
+                **limits: int) -> LauncherResult:
     """One run: header, stdin as I frames, Z; returns every frame the launcher wrote."""
     data = header(files, run, compile, env, **limits)
     data += b"".join(frame(b"I", stdin[i:i + MAX_FRAME_BYTES]) for i in range(0, len(stdin), MAX_FRAME_BYTES))
     data += frame(b"Z")
-    return run_frames(image, data, timeout_s=timeout_s, memory_mb=memory_mb)
+    return run_frames(image, data, timeout_s=timeout_s, memory_mb=memory_mb, tmpfs=tmpfs)
