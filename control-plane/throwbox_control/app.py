@@ -134,8 +134,17 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
         return error_response(ApiError(404, "not_found", "no such route"))
 
     @app.exception(MethodNotAllowed)
-    async def _method(request: Request, e: Exception):
-        return json_response(error_body("method_not_allowed", f"{request.method} is not allowed here"), 405)
+    async def _method(request: Request, e: MethodNotAllowed):
+        allowed = []
+        for method in ("GET", "POST", "PUT", "DELETE"):
+            try:
+                app.router.get(request.path, method, None)
+                allowed.append(method)
+            except SanicException:
+                continue
+        allow = ", ".join(allowed)
+        return json_response(error_body("method_not_allowed", f"{request.method} is not allowed here"), 405,
+                             {"Allow": allow} if allow else None)
 
     @app.exception(PayloadTooLarge)
     async def _too_large(request: Request, e: Exception):

@@ -61,6 +61,10 @@ def _accepted_or_result() -> dict:
 def document() -> bytes:
     _, components = msgspec.json.schema_components(
         [RunRequest, RunResult, FunctionSpec, InvokeRequest], ref_template=REF)
+    # What msgspec types cannot say: 1..64 files, and input or stdin but not both.
+    for name in ("RunRequest", "FunctionSpec"):
+        components[name]["properties"]["files"].update({"minItems": 1, "maxItems": 64})
+    components["InvokeRequest"]["not"] = {"required": ["input", "stdin"]}
     components.update({
         "Error": {
             "type": "object", "required": ["error"],
@@ -129,7 +133,7 @@ def document() -> bytes:
                            {"name": "after", "in": "query", "required": False,
                             "schema": {"type": "integer", "minimum": 0}},
                            {"name": "Last-Event-ID", "in": "header", "required": False,
-                            "schema": {"type": "string"}}],
+                            "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"}}],
             "responses": {"200": {"description": "Server-Sent Events: `id: <seq>` and `data: <event JSON>`",
                                   "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                           **COMMON_ERRORS, "400": _err("invalid_request"), "404": _err("not_found"),
