@@ -30,7 +30,7 @@ TMPFS = {
 }
 
 
-def docker_command(image: str, *, seccomp: Path = SECCOMP_PROFILE, memory_mb: int | None = None,
+def docker_command(image: str, *, seccomp: Path | str = SECCOMP_PROFILE, memory_mb: int | None = None,
                    tmpfs: str = "exec") -> list[str]:
     cmd = ["docker", "run", "-i", "--rm", "--runtime=runsc", "--network=none", "--read-only",
            *TMPFS[tmpfs], "--user", "65534:65534",
@@ -114,7 +114,7 @@ class LauncherResult:
 
 
 def run_frames(image: str, frames: bytes, *, timeout_s: float = 120, memory_mb: int | None = None,
-               seccomp: Path = SECCOMP_PROFILE, tmpfs: str = "exec") -> LauncherResult:
+               seccomp: Path | str = SECCOMP_PROFILE, tmpfs: str = "exec") -> LauncherResult:
     proc = subprocess.run(docker_command(image, seccomp=seccomp, memory_mb=memory_mb, tmpfs=tmpfs), input=frames,
                           capture_output=True, timeout=timeout_s)
     return LauncherResult(parse_frames(proc.stdout), proc.returncode, proc.stderr)
@@ -123,9 +123,9 @@ def run_frames(image: str, frames: bytes, *, timeout_s: float = 120, memory_mb: 
 def run_program(image: str, files: dict[str, bytes | str], run: list[str], *,
                 compile: list[str] | None = None, stdin: bytes = b"", env: dict[str, str] | None = None,
                 timeout_s: float = 120, memory_mb: int | None = None, tmpfs: str = "exec",
-                **limits: int) -> LauncherResult:
+                seccomp: Path | str = SECCOMP_PROFILE, **limits: int) -> LauncherResult:
     """One run: header, stdin as I frames, Z; returns every frame the launcher wrote."""
     data = header(files, run, compile, env, **limits)
     data += b"".join(frame(b"I", stdin[i:i + MAX_FRAME_BYTES]) for i in range(0, len(stdin), MAX_FRAME_BYTES))
     data += frame(b"Z")
-    return run_frames(image, data, timeout_s=timeout_s, memory_mb=memory_mb, tmpfs=tmpfs)
+    return run_frames(image, data, timeout_s=timeout_s, memory_mb=memory_mb, tmpfs=tmpfs, seccomp=seccomp)

@@ -1,0 +1,201 @@
+"""Runtime images + throwbox-launcher + seccomp profile under the real gVisor (runsc).
+
+Each test starts one container the way a sandbox is started (tests/launcher_client.py) and
+speaks the launcher protocol of docs/architecture.md to it. Images come from
+scripts/build-images.sh; without them (or without dockerd+runsc) the tests skip, under
+CI=true they fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from launcher_client import docker_command, frame, header, parse_frames, run_program
+from stack import require_image
+
+from throwbox_common.runtimes import Runtime, load
+
+REPO = Path(__file__).resolve().parents[2]
+REGISTRY = load()
+COMPILED = [r for r in REGISTRY.runtimes if r.compiled]
+PYTHON = REGISTRY.resolve("python")
+BASH = REGISTRY.resolve("bash")
+
+
+def example_files(runtime: Runtime) -> dict[str, bytes]:
+    root = REPO / "runtimes" / "examples" / runtime.language
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_runtime(runtime: Runtime, files: dict[str, bytes | str], stdin: bytes = b"", **kwargs):
+    require_image(runtime.image)
+    return run_program(runtime.image, files, runtime.run_command(runtime.entrypoint, []),
+                       compile=runtime.compile_command(runtime.entrypoint), stdin=stdin, **kwargs)
+
+
+def assert_clean_exit(result) -> None:
+    assert result.launch_error is None, result.launch_error
+    assert result.kinds[-1] == "X", result.kinds
+    assert result.exited["exit_code"] == 0 and result.exited["signal"] is None, (result.exited, result.stderr_text)
+    assert isinstance(result.exited["wall_ms"], int)
+
+
+@pytest.mark.parametrize("runtime", REGISTRY.runtimes, ids=lambda r: r.key)
+def test_every_runtimes_hello_example_reads_stdin_and_greets_within_256_mb(runtime):
+    result = run_runtime(runtime, example_files(runtime), stdin=b"throwbox\n", memory_mb=256)
+    assert_clean_exit(result)
+    assert result.stdout == "Hello, throwbox!\n"
+    assert result.stderr_text == ""
+    if runtime.compiled:
+        assert result.compiled == {"exit_code": 0, "signal": None}, result.compile_output
+        assert result.kinds.index("C") < result.kinds.index("o")
+    else:
+        assert "C" not in result.kinds
+
+
+@pytest.mark.parametrize("runtime", COMPILED, ids=lambda r: r.key)
+def test_compiled_programs_also_run_from_the_noexec_tmpfs_that_nomad_mounts(runtime):
+    result = run_runtime(runtime, example_files(runtime), stdin=b"nomad\n", tmpfs="mounts-api")
+    assert_clean_exit(result)
+    assert result.stdout == "Hello, nomad!\n"
+
+
+def test_a_c_compile_error_reports_a_failed_compile_and_skips_the_run():
+    c = REGISTRY.resolve("c")
+    result = run_runtime(c, {"main.c": "int main(void) { return missing_symbol; }\n"})
+    assert result.kinds[-2:] == ["C", "X"] and "o" not in result.kinds and "e" not in result.kinds
+    assert result.compiled["exit_code"] not in (0, None) and result.compiled["signal"] is None
+    assert "missing_symbol" in result.compile_output and "error" in result.compile_output
+    assert result.exited == {"exit_code": None, "signal": None, "wall_ms": 0}
+
+
+def test_python_has_numpy_and_pandas():
+    program = "import numpy, pandas\nprint(int(numpy.arange(5).sum()), pandas.DataFrame({'a': [1, 2]})['a'].sum())\n"
+    result = run_runtime(PYTHON, {"main.py": program}, memory_mb=256)
+    assert_clean_exit(result)
+    assert result.stdout == "10 3\n"
+
+
+# Each probe prints the errno name of a raw syscall, or "ok".
+SYSCALL_PROBES = r"""
+import ctypes, errno, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+def probe(nr, *args):
+    ret = libc.syscall(nr, *[ctypes.c_long(a) for a in args])
+    return "ok" if ret >= 0 else errno.errorcode[ctypes.get_errno()]
+results = {
+    "ptrace": probe(101, 0, 0, 0, 0),                   # PTRACE_TRACEME
+    "mount": probe(165, 0, 0, 0, 0, 0),
+    "unshare": probe(272, 0x10000000),                  # CLONE_NEWUSER
+    "clone_newuser": probe(56, 0x10000000 | 17, 0, 0, 0, 0),
+    "keyctl": probe(250, 0, 0, 0),
+    "bpf": probe(321, 0, 0, 0),
+    "perf_event_open": probe(298, 0, 0, 0, 0, 0),
+    "userfaultfd": probe(323, 0),
+    "socket_inet": probe(41, 2, 1, 0),                  # AF_INET, SOCK_STREAM
+    "socket_inet6": probe(41, 10, 2, 0),                # AF_INET6, SOCK_DGRAM
+    "socket_netlink": probe(41, 16, 3, 0),              # AF_NETLINK, SOCK_RAW
+    "socketpair_inet": probe(53, 2, 1, 0, 0),
+    "socket_unix": probe(41, 1, 1, 0),                  # AF_UNIX must keep working
+}
+print(json.dumps(results))
+"""
+
+DENIED_PROBES = ["ptrace", "mount", "unshare", "clone_newuser", "keyctl", "bpf", "perf_event_open", "userfaultfd",
+                 "socket_inet", "socket_inet6", "socket_netlink", "socketpair_inet"]
+
+
+def test_user_code_started_by_the_launcher_gets_eperm_for_every_denied_syscall():
+    result = run_runtime(PYTHON, {"main.py": SYSCALL_PROBES})
+    assert_clean_exit(result)
+    probes = json.loads(result.stdout)
+    assert {name: probes[name] for name in DENIED_PROBES} == dict.fromkeys(DENIED_PROBES, "EPERM")
+    assert probes["socket_unix"] == "ok"
+
+
+def test_without_the_profile_the_same_probes_are_not_refused_so_the_eperm_comes_from_it():
+    require_image(PYTHON.image)
+    result = run_program(PYTHON.image, {"main.py": SYSCALL_PROBES}, ["python3", "main.py"], seccomp="unconfined")
+    assert_clean_exit(result)
+    probes = json.loads(result.stdout)
+    assert probes["ptrace"] == "ok" and probes["socket_inet"] == "ok", probes
+
+
+def test_threads_and_processes_still_work_under_the_profile():
+    program = ("import subprocess, threading\n"
+               "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+               "print(subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout, end='')\n")
+    result = run_runtime(PYTHON, {"main.py": program})
+    assert_clean_exit(result)
+    assert result.stdout == "thread\nchild\n"
+
+
+def test_a_fork_bomb_stops_at_rlimit_nproc_under_gvisor():
+    program = ("import errno, os, time\nforked = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
+               "            time.sleep(30)\n            os._exit(0)\n        forked += 1\nexcept OSError as e:\n"
+               "    print(errno.errorcode[e.errno], forked)\n")
+    result = run_runtime(PYTHON, {"main.py": program}, nproc=20)
+    assert_clean_exit(result)
+    code, forked = result.stdout.split()
+    # The launcher's own threads and Python count towards the same uid's 20 tasks.
+    assert code == "EAGAIN" and 5 <= int(forked) < 20
+
+
+def test_a_busy_loop_is_ended_by_sigxcpu_at_its_cpu_time_limit():
+    result = run_runtime(BASH, {"main.sh": "while :; do :; done\n"}, cpu_time_s=1)
+    assert result.exited["exit_code"] is None and result.exited["signal"] == "SIGXCPU", result.exited
+
+
+def test_background_processes_do_not_hold_back_the_result():
+    started = time.monotonic()
+    result = run_runtime(BASH, {"main.sh": "sleep 60 &\nsleep 60 &\necho started\n"})
+    assert_clean_exit(result)
+    assert result.stdout == "started\n"
+    assert time.monotonic() - started < 30
+
+
+def test_megabytes_of_stdin_and_stdout_pass_through_intact():
+    data = bytes(range(256)) * 12_000  # ~3 MiB: several I frames
+    result = run_runtime(BASH, {"main.sh": "sha256sum\nhead -c 3000000 /dev/zero\n"}, stdin=data)
+    assert_clean_exit(result)
+    digest, rest = result.stdout[:64], result.stdout[64:]
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert rest.endswith("\0" * 3_000_000)
+
+
+def test_a_bad_file_name_fails_the_launch_and_nothing_runs():
+    require_image(BASH.image)
+    result = run_program(BASH.image, {"../escape.sh": "echo no"}, ["bash", "../escape.sh"])
+    assert result.kinds == ["L"] and "../escape.sh" in result.launch_error
+    assert result.returncode == 0
+
+
+def test_output_is_streamed_while_the_program_is_still_running():
+    require_image(BASH.image)
+    frames = header({"main.sh": "echo first\nsleep 2\necho second\n"}, ["bash", "main.sh"]) + frame(b"Z")
+    proc = subprocess.Popen(docker_command(BASH.image), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    try:
+        proc.stdin.write(frames)
+        proc.stdin.close()
+        data, first_at, deadline = b"", None, time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            chunk = proc.stdout.read1(65536) if ready else b""
+            if ready and not chunk:
+                break
+            data += chunk
+            if first_at is None and b"first" in data:
+                first_at = time.monotonic()
+        ended_at = time.monotonic()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert [k for k, _ in parse_frames(data)] == ["o", "o", "X"]
+    assert first_at is not None and ended_at - first_at >= 1.5
