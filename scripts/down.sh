@@ -37,7 +37,7 @@ fi
 ours() {  # ours PID: the process runs in, or holds open, something under this stack's Nomad dir
   local p=/proc/$1
   [[ "$(readlink "$p/cwd" 2>/dev/null)" == "$STATE_DIR/nomad/"* ]] && return 0
-  [[ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" == *"$STATE_DIR/nomad/"* ]] && return 0
+  [[ "$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")" == *"$STATE_DIR/nomad/"* ]] && return 0
   find "$p/fd" -maxdepth 1 -lname "$STATE_DIR/nomad/*" 2>/dev/null | grep -q .
 }
 leftovers=()

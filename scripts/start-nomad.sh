@@ -5,9 +5,10 @@
 source "$(dirname "$0")/common.sh"
 NOMAD_HTTP_PORT="${THROWBOX_NOMAD_HTTP_PORT:-4646}"
 CONSUL_HTTP="${THROWBOX_CONSUL_HTTP:-127.0.0.1:8500}"
-# Two stacks sharing one dockerd (a CI rehearsal in a network namespace) must not reap each
-# other's containers: then turn the dangling-container reaper off and use another cgroup parent.
-RECONCILE_DANGLING="${THROWBOX_NOMAD_RECONCILE_DANGLING:-true}"
+# Nomad's dangling-container reaper kills every running Nomad-labelled container it does not
+# track, including those of a second stack on the same dockerd (scripts/ci-rehearsal.sh):
+# off by default; leftovers are removed by scripts/down.sh (by node id) instead.
+RECONCILE_DANGLING="${THROWBOX_NOMAD_RECONCILE_DANGLING:-false}"
 CGROUP_PARENT="${THROWBOX_NOMAD_CGROUP_PARENT:-nomad}"
 command -v nomad >/dev/null || "$REPO_DIR/scripts/ensure-nomad.sh"
 mkdir -p "$STATE_DIR/nomad/data"

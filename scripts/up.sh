@@ -7,16 +7,7 @@ S="$REPO_DIR/scripts"
 
 "$S/install-host-packages.sh"
 
-# Python venv: (re)install when missing or when pyproject.toml changed since the last install.
-stamp="$VENV/.throwbox-pyproject.sha256"
-want=$(sha256sum "$REPO_DIR/pyproject.toml" | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  log "installing the Python environment in .venv"
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --upgrade pip
-  (cd "$REPO_DIR" && "$VENV/bin/pip" install -q -e '.[dev]')
-  echo "$want" >"$stamp"
-fi
+"$S/ensure-venv.sh"
 
 # Binaries: the two Go builds (minutes each, cold) and the Kafka jars in parallel.
 pids=()

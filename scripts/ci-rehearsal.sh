@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Rehearse CI without touching the shared stack: clone the committed HEAD (what CI sees) into
+# a temporary directory and run its .ci/run in a private network namespace, where 127.0.0.1
+# and every port are its own. dockerd (a unix socket), the images and ~/.cache/throwbox are
+# shared; the namespace has no internet, so the clone's .venv is installed before entering.
+# Afterwards the clone's stack is stopped; exits with .ci/run's status.
+#   scripts/ci-rehearsal.sh                   the whole CI run
+#   ARGS='-k smoke' scripts/ci-rehearsal.sh   pytest arguments (through `make test`)
+source "$(dirname "$0")/common.sh"
+command -v unshare >/dev/null || die "unshare (util-linux) missing"
+dir=$(mktemp -d /var/tmp/throwbox-ci.XXXXXX)
+git clone -q "$REPO_DIR" "$dir/repo"
+log "rehearsing CI on $(git -C "$dir/repo" log --oneline -1) in $dir/repo"
+"$dir/repo/scripts/ensure-venv.sh"
+# `unshare -n`, not `ip netns exec`: the latter remounts /sys and hides the cgroup hierarchy.
+# Another cgroup parent keeps the two Nomad clients' cpuset partitions apart.
+set +e
+unshare -n env THROWBOX_NOMAD_CGROUP_PARENT=nomad-ci bash -c '
+  ip link set lo up || exit 1
+  cd "$1" && time bash .ci/run
+  rc=$?
+  scripts/down.sh
+  exit $rc' rehearsal "$dir/repo"
+rc=$?
+set -e
+if [ $rc -eq 0 ]; then
+  log "CI rehearsal passed"
+  rm -rf "$dir"
+else
+  log "CI rehearsal FAILED (exit $rc); logs kept in $dir/repo/.state/logs"
+fi
+exit $rc
