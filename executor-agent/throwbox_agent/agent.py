@@ -1,0 +1,478 @@
+"""The executor agent: Kafka in, sandboxes through the warm pool, events out.
+
+- runs: consumer group on throwbox.runs, offsets committed by hand once the run's Finished
+  record is acknowledged; at most `max_in_flight` runs held (partitions paused when full);
+- events: every partition from the beginning, so a run id that has a result never runs again
+  and a run another agent started but never finished is recognised (agent_lost);
+- control: every partition from the end, stdin/cancel dispatched to the run's lifecycle;
+- Consul: a service with an HTTP check on /healthz, deregistered on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+import aiohttp
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+from throwbox_common import topics
+from throwbox_common.messages import (
+    ControlRecord,
+    ErrorInfo,
+    Finished,
+    RunEventRecord,
+    RunJob,
+    RunResult,
+    Timings,
+    control_decoder,
+    encoder,
+    now_ms,
+    rfc3339,
+    run_job_decoder,
+)
+from throwbox_common.runtimes import Registry
+
+from . import sandbox_job
+from .config import AgentConfig
+from .docker_api import DockerClient
+from .errors import AgentError, NomadError
+from .factory import NomadDockerFactory
+from .ledger import LRU, Ledger, OffsetTracker, StartedBy
+from .metrics import AgentMetrics
+from .nomad_api import NomadClient
+from .outcome import KillReason
+from .pool import RuntimePool, WarmPool
+from .run import RunDeps, RunLifecycle
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "throwbox-agent"
+LOST_GRACE_MS = 30_000        # a live agent's started run may still finish this long after its wall limit
+
+
+class KafkaPublisher:
+    def __init__(self, producer: AIOKafkaProducer):
+        self._producer = producer
+
+    async def publish(self, event: RunEventRecord) -> None:
+        await self._producer.send(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
+
+    async def publish_acked(self, event: RunEventRecord) -> None:
+        fut = await self._producer.send(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
+        await fut
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, registry: Registry):
+        self.config = config
+        self.registry = registry
+        self.metrics = AgentMetrics()
+        self.ledger = Ledger()
+        self.offsets = OffsetTracker()
+        self.active: dict[str, RunLifecycle] = {}
+        self.pending_controls = LRU(2000)      # controls for runs not (yet) held here
+        self.status = "starting"
+        self.pool: WarmPool | None = None
+        self._nomad = NomadClient(config.nomad_addr)
+        self._docker = DockerClient(config.docker_socket)
+        self._http: aiohttp.ClientSession | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._runs: AIOKafkaConsumer | None = None
+        self._stop = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._factory: NomadDockerFactory | None = None
+        self._service_id = f"{SERVICE_NAME}-{config.name}"
+        self._consul_registered = False
+        self._last_meta: dict | None = None
+
+    # ------------------------------------------------------------------ life
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        try:
+            await self._start()
+            self.status = "ok"
+            log.info("agent %s ready: pools %s", self.config.name, self.pool.snapshot())
+            await self._consume_runs()
+        finally:
+            await self._shutdown()
+
+    async def _start(self) -> None:
+        await self._nomad.start()
+        await self._docker.start()
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        node_id = self.config.node_id
+        if node_id is None:
+            node_id = (await self._nomad.agent_self())["stats"]["client"]["node_id"]
+        oci = self.config.oci_runtime
+        node_meta = (await self._nomad.node(node_id)).get("Meta") or {}
+        if node_meta.get("throwbox.sandbox_runtime") in ("runsc", "runc"):
+            oci = node_meta["throwbox.sandbox_runtime"]
+        self.oci_runtime = oci
+        self._factory = NomadDockerFactory(self.config, self.registry, self._nomad, self._docker, node_id, oci)
+        pools = {}
+        for r in self.registry.runtimes:
+            size = self.config.pool_sizes.get(r.key, 0)
+            if size > 0:
+                pools[r.key] = RuntimePool(r, size, sandbox_job.job_id(self.config.name, r))
+        self.pool = WarmPool(self._factory, self.metrics, pools)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.config.kafka_bootstrap, acks="all", enable_idempotence=True,
+            max_request_size=topics.MAX_RECORD_BYTES, linger_ms=2, client_id=f"throwbox-agent-{self.config.name}")
+        await self._producer.start()
+        await self.pool.start()
+        await self._catch_up_events()
+        self._spawn(self._follow_control(), "control")
+        if self.config.register_consul:
+            self._spawn(self._consul_loop(), "consul")
+
+    def _spawn(self, coro, name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _shutdown(self) -> None:
+        self.status = "draining"
+        if self.active:
+            log.info("draining: waiting for %d running run(s)", len(self.active))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_runs_done(), self.config.drain_timeout_s)
+        for lc in list(self.active.values()):
+            lc.kill(KillReason.CANCEL)   # past the drain timeout: end them as cancelled
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_runs_done(), 10)
+        if self._runs is not None:
+            with contextlib.suppress(Exception):
+                await self._commit_all()
+            with contextlib.suppress(Exception):
+                await self._runs.stop()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._consul_registered:
+            with contextlib.suppress(Exception):
+                await self._consul("PUT", f"/v1/agent/service/deregister/{self._service_id}")
+        if self.pool is not None:
+            await self.pool.close()
+            if self.config.stop_pools_on_exit and self._factory is not None:
+                await self._factory.stop_pools([p.runtime for p in self.pool.pools.values()])
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+        await self._nomad.close()
+        await self._docker.close()
+        if self._http is not None:
+            await self._http.close()
+
+    async def _all_runs_done(self) -> None:
+        while self.active:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    # ------------------------------------------------------------------ throwbox.events
+
+    async def _catch_up_events(self) -> None:
+        """Read every partition from the beginning up to now before taking any run, then follow."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.config.kafka_bootstrap, enable_auto_commit=False,
+                                    fetch_max_wait_ms=100, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES,
+                                    fetch_max_bytes=4 * topics.MAX_RECORD_BYTES)
+        await consumer.start()
+        try:
+            parts = await self._partitions(consumer, topics.EVENTS)
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                for records in batch.values():
+                    for rec in records:
+                        self.ledger.observe(rec.value)
+        except BaseException:
+            await consumer.stop()
+            raise
+        log.info("events caught up: %d finished, %d started-only", len(self.ledger.finished), len(self.ledger.started))
+        self._spawn(self._follow_events(consumer), "events")
+
+    async def _follow_events(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                for records in batch.values():
+                    for rec in records:
+                        self.ledger.observe(rec.value)
+        finally:
+            await consumer.stop()
+
+    @staticmethod
+    async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+        for _ in range(100):
+            parts = consumer.partitions_for_topic(topic)
+            if parts:
+                return [TopicPartition(topic, p) for p in sorted(parts)]
+            await consumer._client.force_metadata_update()   # noqa: SLF001 - no public way to wait
+            await asyncio.sleep(0.1)
+        raise AgentError(f"topic {topic} does not exist")
+
+    # ------------------------------------------------------------------ throwbox.control
+
+    async def _follow_control(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.config.kafka_bootstrap, enable_auto_commit=False,
+                                    fetch_max_wait_ms=20)
+        await consumer.start()
+        try:
+            parts = await self._partitions(consumer, topics.CONTROL)
+            consumer.assign(parts)
+            await consumer.seek_to_end(*parts)
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000)
+                for records in batch.values():
+                    for rec in records:
+                        try:
+                            msg = control_decoder.decode(rec.value)
+                        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+                            log.warning("ignoring a bad control record at %s/%d: %s", rec.partition, rec.offset, e)
+                            continue
+                        self.dispatch_control(msg)
+        finally:
+            await consumer.stop()
+
+    def dispatch_control(self, msg: ControlRecord) -> None:
+        lc = self.active.get(msg.run_id)
+        if lc is not None:
+            lc.control(msg)
+            return
+        if msg.run_id in self.ledger.finished:
+            return
+        # Not here (yet): keep it for when the run is picked up here; another agent may hold it.
+        queued = self.pending_controls.get(msg.run_id) or []
+        queued.append(msg)
+        self.pending_controls.put(msg.run_id, queued[-1000:])
+
+    # ------------------------------------------------------------------ throwbox.runs
+
+    async def _consume_runs(self) -> None:
+        agent = self
+
+        class Listener(ConsumerRebalanceListener):
+            async def on_partitions_revoked(self, revoked):
+                with contextlib.suppress(Exception):
+                    await agent._commit_all(revoked)
+                agent.offsets.forget(revoked)
+
+            async def on_partitions_assigned(self, assigned):
+                log.info("assigned %s", sorted(tp.partition for tp in assigned))
+
+        self._runs = consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.config.kafka_bootstrap, group_id=self.config.consumer_group,
+            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=20,
+            max_partition_fetch_bytes=topics.MAX_RECORD_BYTES, fetch_max_bytes=4 * topics.MAX_RECORD_BYTES,
+            max_poll_interval_ms=600_000, session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
+            client_id=f"throwbox-agent-{self.config.name}")
+        await consumer.start()
+        consumer.subscribe([self.config.runs_topic], listener=Listener())
+        paused = False
+        stop_wait = asyncio.ensure_future(self._stop.wait())
+        try:
+            while not self._stop.is_set():
+                free = self.config.max_in_flight - len(self.active)
+                if free <= 0:
+                    if not paused:
+                        consumer.pause(*consumer.assignment())
+                        paused = True
+                    self._slot_freed.clear()
+                    slot = asyncio.ensure_future(self._slot_freed.wait())
+                    await asyncio.wait({slot, stop_wait}, timeout=1, return_when=asyncio.FIRST_COMPLETED)
+                    slot.cancel()
+                    # Keep polling while paused: it keeps the group membership alive.
+                    await consumer.getmany(timeout_ms=0)
+                    continue
+                if paused:
+                    consumer.resume(*consumer.assignment())
+                    paused = False
+                batch = await consumer.getmany(timeout_ms=200, max_records=free)
+                for tp, records in batch.items():
+                    for rec in records:
+                        self._take(tp, rec)
+        finally:
+            stop_wait.cancel()
+
+    def _take(self, tp: TopicPartition, rec) -> None:
+        self.offsets.begin(tp, rec.offset)
+        try:
+            job = run_job_decoder.decode(rec.value)
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            self._spawn(self._reject(tp, rec, str(e)), f"reject-{rec.offset}")
+            return
+        if self.ledger.is_finished(job.run_id) or job.run_id in self.active:
+            log.info("run %s already has a result or is running here: skipped", job.run_id)
+            self._spawn(self._done(tp, rec.offset), f"skip-{job.run_id}")
+            return
+        started = self.ledger.started_by(job.run_id)
+        if started is not None:
+            self._spawn(self._settle_started_elsewhere(tp, rec.offset, job, started), f"lost-{job.run_id}")
+            return
+        runtime = self.registry.by_key.get(f"{job.language}-{job.version}")
+        if runtime is None or runtime.key not in self.pool.pools:
+            self._spawn(self._publish_failed(tp, rec.offset, job, "unknown_runtime",
+                                             f"this agent has no runtime {job.language}-{job.version}"),
+                        f"noruntime-{job.run_id}")
+            return
+        lc = RunLifecycle(job, runtime, RunDeps(
+            config=self.config, pool=self.pool, docker=self._docker, publisher=KafkaPublisher(self._producer),
+            metrics=self.metrics, agent_name=self.config.name))
+        self.active[job.run_id] = lc
+        for msg in self.pending_controls.pop(job.run_id) or []:
+            lc.control(msg)
+        self.metrics.in_flight.set(len(self.active))
+        self._spawn(self._execute(tp, rec.offset, lc), f"run-{job.run_id}")
+
+    async def _execute(self, tp: TopicPartition, offset: int, lc: RunLifecycle) -> None:
+        run_id = lc.job.run_id
+        try:
+            result = await lc.execute()
+            self.ledger.finished.put(run_id)
+            log.info("run %s: %s %s in %d ms", run_id, result.status, result.outcome or "", result.timings.total_ms)
+        except Exception:
+            # The result was not made durable: leave the offset uncommitted so the run is redelivered
+            # (and then settled as agent_lost / already finished).
+            log.exception("run %s failed inside the agent", run_id)
+            self.active.pop(run_id, None)
+            self._slot_freed.set()
+            return
+        finally:
+            if run_id in self.active:
+                self.active.pop(run_id, None)
+                self.metrics.in_flight.set(len(self.active))
+                self._slot_freed.set()
+        await self._done(tp, offset)
+
+    async def _done(self, tp: TopicPartition, offset: int) -> None:
+        point = self.offsets.done(tp, offset)
+        if point is None or self._runs is None or tp not in self._runs.assignment():
+            return
+        try:
+            await self._runs.commit({tp: OffsetAndMetadata(point, "")})
+            self.offsets.mark_committed(tp, point)
+        except KafkaError as e:
+            log.warning("commit %s@%d: %s (the run may be redelivered; it has a result)", tp, point, e)
+
+    async def _commit_all(self, tps=None) -> None:
+        if self._runs is None:
+            return
+        offsets = {}
+        for tp in (tps if tps is not None else self._runs.assignment()):
+            point = self.offsets.commit_point(tp)
+            if point is not None and point > self.offsets.committed.get(tp, -1):
+                offsets[tp] = OffsetAndMetadata(point, "")
+        if offsets:
+            await self._runs.commit(offsets)
+            for tp, om in offsets.items():
+                self.offsets.mark_committed(tp, om.offset)
+
+    async def _reject(self, tp: TopicPartition, rec, problem: str) -> None:
+        log.warning("unreadable run record at %s/%d: %s", tp.topic, rec.offset, problem)
+        try:
+            run_id = json.loads(rec.value).get("run_id")
+        except (ValueError, AttributeError):
+            run_id = None
+        if isinstance(run_id, str) and run_id and not self.ledger.is_finished(run_id):
+            data = json.loads(rec.value)
+            job_like = RunJob(run_id=run_id, tenant=str(data.get("tenant", "")), language=str(data.get("language", "")),
+                              version=str(data.get("version", "")), files=[], entrypoint="",
+                              limits=None, created_at_ms=int(data.get("created_at_ms") or now_ms()))  # type: ignore[arg-type]
+            await self._publish_failed(tp, rec.offset, job_like, "invalid_job", f"the run record is not valid: {problem}")
+            return
+        await self._done(tp, rec.offset)
+
+    async def _publish_failed(self, tp: TopicPartition, offset: int, job: RunJob, code: str, message: str) -> None:
+        at = now_ms()
+        result = RunResult(id=job.run_id, language=job.language, version=job.version, status="failed",
+                           created_at=rfc3339(job.created_at_ms), error=ErrorInfo(code=code, message=message),
+                           timings=Timings(total_ms=max(0, at - job.created_at_ms)), finished_at=rfc3339(at))
+        await KafkaPublisher(self._producer).publish_acked(Finished(run_id=job.run_id, result=result,
+                                                                    agent=self.config.name))
+        self.ledger.finished.put(job.run_id)
+        self.metrics.runs.labels(f"{job.language}-{job.version}", "failed", "").inc()
+        await self._done(tp, offset)
+
+    async def _settle_started_elsewhere(self, tp: TopicPartition, offset: int, job: RunJob,
+                                        started: StartedBy) -> None:
+        """A redelivered run that some agent started: wait while that agent lives and may still
+        finish it; once it is gone, the run ends failed/agent_lost and its orphan sandbox is stopped."""
+        give_up_ms = started.at_ms + job.limits.wall_time_ms + LOST_GRACE_MS
+        while not self.ledger.is_finished(job.run_id):
+            if started.agent == self.config.name or now_ms() > give_up_ms or not await self._agent_alive(started.agent):
+                break
+            await asyncio.sleep(1)
+        if self.ledger.is_finished(job.run_id):
+            await self._done(tp, offset)
+            return
+        if started.sandbox:
+            try:
+                await self._nomad.stop_alloc(started.sandbox)
+            except NomadError as e:
+                log.info("orphan sandbox %s of run %s: %s", started.sandbox, job.run_id, e)
+        log.warning("run %s was started by agent %s which is gone: agent_lost", job.run_id, started.agent)
+        await self._publish_failed(tp, offset, job, "agent_lost",
+                                   f"the agent running it ({started.agent}) stopped before it finished")
+
+    # ------------------------------------------------------------------ Consul
+
+    async def _consul(self, method: str, path: str, body: dict | None = None):
+        assert self._http is not None
+        async with self._http.request(method, self.config.consul_addr + path, json=body) as resp:
+            text = await resp.text()
+            if resp.status != 200:
+                raise AgentError(f"consul {method} {path}: {resp.status} {text[:200]}")
+            return json.loads(text) if text else None
+
+    async def _agent_alive(self, name: str) -> bool:
+        try:
+            entries = await self._consul("GET", f"/v1/health/service/{SERVICE_NAME}?passing=true")
+        except (AgentError, aiohttp.ClientError, TimeoutError):
+            return True    # cannot tell: do not declare it lost
+        return any((e.get("Service") or {}).get("Meta", {}).get("agent") == name for e in entries)
+
+    def service_meta(self) -> dict[str, str]:
+        meta = {"agent": self.config.name, "oci_runtime": getattr(self, "oci_runtime", "")}
+        for key, snap in (self.pool.snapshot() if self.pool else {}).items():
+            safe = key.replace(".", "-")
+            meta[f"warm_{safe}_idle"] = str(snap["idle"])
+            meta[f"warm_{safe}_size"] = str(snap["size"])
+        return meta
+
+    async def _consul_loop(self) -> None:
+        """Register (again whenever the pool counts change: the control plane reads them)."""
+        check_url = f"http://{self.config.metrics_host}:{self.config.metrics_port}/healthz"
+        while True:
+            meta = self.service_meta()
+            if meta != self._last_meta:
+                try:
+                    await self._consul("PUT", "/v1/agent/service/register", {
+                        "ID": self._service_id, "Name": SERVICE_NAME, "Meta": meta,
+                        "Address": self.config.metrics_host, "Port": self.config.metrics_port,
+                        "Check": {"HTTP": check_url, "Interval": "5s", "Timeout": "2s",
+                                  "DeregisterCriticalServiceAfter": "1m"},
+                    })
+                    self._consul_registered = True
+                    self._last_meta = meta
+                except (AgentError, aiohttp.ClientError, TimeoutError) as e:
+                    log.warning("consul registration: %s", e)
+            await asyncio.sleep(2)
+
+    def health(self) -> tuple[int, dict]:
+        body = {"status": self.status, "agent": self.config.name, "in_flight": len(self.active),
+                "max_in_flight": self.config.max_in_flight, "oci_runtime": getattr(self, "oci_runtime", None),
+                "pools": self.pool.snapshot() if self.pool else {}, "time_ms": int(time.time() * 1000)}
+        return (200 if self.status == "ok" else 503), body

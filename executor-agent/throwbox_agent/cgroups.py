@@ -1,0 +1,126 @@
+"""Per-run limits and usage on a container's host cgroup (cgroup v1).
+
+The container is found by its init pid (for runsc: the sandbox process, which is in the
+container's cgroup with every other host process of that sandbox). Writing a limit that
+fails is an error the run must fail on: a run never goes ahead unlimited.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CgroupError
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CFS_PERIOD_US = 100_000
+
+
+@dataclass(frozen=True)
+class CgroupPaths:
+    memory: Path
+    cpu: Path
+    cpuacct: Path
+
+
+@dataclass(frozen=True)
+class CgroupUsage:
+    cpu_ns: int
+    memory_peak_bytes: int
+    oom_kills: int
+    memory_failcnt: int
+
+
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """/proc/<pid>/cgroup -> {controller: path} (v1 lines 'N:ctrl1,ctrl2:/path')."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3 or not parts[1]:
+            continue
+        for ctrl in parts[1].split(","):
+            out[ctrl] = parts[2]
+    return out
+
+
+def _mount_dir(controller: str, root: Path) -> Path:
+    # cpu and cpuacct may be co-mounted as "cpu,cpuacct"; look for a dir that has the controller.
+    for name in (controller, "cpu,cpuacct", "cpuacct,cpu"):
+        if (root / name).is_dir():
+            return root / name
+    raise CgroupError(f"cgroup v1 controller {controller} is not mounted under {root}")
+
+
+def find_paths(pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc")) -> CgroupPaths:
+    try:
+        ctrls = parse_proc_cgroup((proc / str(pid) / "cgroup").read_text())
+    except OSError as e:
+        raise CgroupError(f"cannot read the cgroups of pid {pid}: {e}") from e
+    try:
+        return CgroupPaths(
+            memory=_mount_dir("memory", root) / ctrls["memory"].lstrip("/"),
+            cpu=_mount_dir("cpu", root) / ctrls["cpu"].lstrip("/"),
+            cpuacct=_mount_dir("cpuacct", root) / ctrls["cpuacct"].lstrip("/"),
+        )
+    except KeyError as e:
+        raise CgroupError(f"pid {pid} has no cgroup v1 {e} controller") from e
+
+
+def _write(path: Path, value: int | str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, str(value).encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise CgroupError(f"cannot write {value} to {path}: {e.strerror or e}") from e
+
+
+def _read_int(path: Path) -> int:
+    return int(path.read_text().strip())
+
+
+def apply_run_limits(paths: CgroupPaths, memory_bytes: int, cpus: float = 1.0) -> None:
+    """Lower the container's memory to the run's limit and cap it at `cpus` cores; reset the
+    usage counters so the run's usage is its own. Raises CgroupError if any limit is not in place."""
+    memsw = paths.memory / "memory.memsw.limit_in_bytes"
+    # Lowering: memory first, then memsw (memsw must stay >= memory).
+    _write(paths.memory / "memory.limit_in_bytes", memory_bytes)
+    if memsw.exists():
+        _write(memsw, memory_bytes)
+    _write(paths.cpu / "cpu.cfs_period_us", CFS_PERIOD_US)
+    _write(paths.cpu / "cpu.cfs_quota_us", int(CFS_PERIOD_US * cpus))
+    try:
+        if _read_int(paths.memory / "memory.limit_in_bytes") > memory_bytes:
+            raise CgroupError(f"memory limit at {paths.memory} did not take effect")
+    except (OSError, ValueError) as e:
+        raise CgroupError(f"cannot read back the memory limit at {paths.memory}: {e}") from e
+    # Best effort: a counter that cannot be reset only makes usage include the idle sandbox.
+    for counter in (paths.memory / "memory.max_usage_in_bytes", paths.cpuacct / "cpuacct.usage"):
+        try:
+            _write(counter, 0)
+        except CgroupError:
+            pass
+
+
+def parse_oom_kills(oom_control: str) -> int:
+    for line in oom_control.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value)
+    return 0
+
+
+def read_usage(paths: CgroupPaths) -> CgroupUsage | None:
+    """None once the cgroup is gone (the container exited and was cleaned up)."""
+    try:
+        return CgroupUsage(
+            cpu_ns=_read_int(paths.cpuacct / "cpuacct.usage"),
+            memory_peak_bytes=_read_int(paths.memory / "memory.max_usage_in_bytes"),
+            oom_kills=parse_oom_kills((paths.memory / "memory.oom_control").read_text()),
+            memory_failcnt=_read_int(paths.memory / "memory.failcnt"),
+        )
+    except (OSError, ValueError):
+        return None

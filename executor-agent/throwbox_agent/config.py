@@ -1,0 +1,239 @@
+"""Agent settings from THROWBOX_AGENT_* environment variables, validated at start-up.
+
+Every key the agent knows is listed in `SETTINGS`; any other THROWBOX_AGENT_* variable is a typo
+and stops the agent with a message naming it (a silently ignored setting is worse than none).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from throwbox_common import runtimes as runtime_registry
+from throwbox_common import topics
+
+from .errors import ConfigError
+
+PREFIX = "THROWBOX_AGENT_"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SECCOMP = REPO_ROOT / "runtimes" / "seccomp" / "sandbox.json"
+OCI_RUNTIMES = ("runsc", "runc")
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+
+# key (without prefix) -> help text; the single list of what may be set.
+SETTINGS: dict[str, str] = {
+    "KAFKA_BOOTSTRAP": "Kafka bootstrap servers, host:port[,host:port]",
+    "CONSUL_ADDR": "Consul HTTP address",
+    "NOMAD_ADDR": "Nomad HTTP address",
+    "DOCKER_SOCKET": "path of the Docker Engine unix socket",
+    "NAME": "agent name, [a-z0-9-], <= 40 chars (default: from the hostname)",
+    "NODE_ID": "Nomad node id the sandboxes are constrained to (default: the local Nomad client's)",
+    "DATACENTER": "Nomad datacenter of the sandbox jobs",
+    "METRICS_LISTEN": "host:port of /healthz and /metrics",
+    "POOL_SIZES": 'warm sandboxes per runtime, e.g. "python=3,*=1" (default: runtimes.toml warm)',
+    "OCI_RUNTIME": "runsc (gVisor, default) or runc; Nomad node meta throwbox.sandbox_runtime overrides",
+    "MAX_IN_FLIGHT": "runs held at once (default: total warm capacity)",
+    "SECCOMP_PROFILE": "absolute path of the sandbox seccomp profile (JSON)",
+    "TMPFS_MB": "size of the sandbox's /tmp scratch in MiB",
+    "NOFILE": "RLIMIT_NOFILE inside the sandbox",
+    "SHM_MB": "size of /dev/shm in MiB",
+    "SANDBOX_CPU_MHZ": "Nomad CPU reservation of one sandbox in MHz (cpu_hard_limit quota while idle)",
+    "ACQUIRE_TIMEOUT_MS": "how long a run waits for a warm sandbox before it fails",
+    "DRAIN_TIMEOUT_S": "on SIGTERM, the longest the agent waits for running runs",
+    "RUNS_TOPIC": "topic of RunJob records (tests use a private one)",
+    "CONSUMER_GROUP": "consumer group on the runs topic",
+    "STOP_POOLS_ON_EXIT": "true: stop this agent's sandbox jobs when it exits (tests)",
+    "REGISTER_CONSUL": "false: do not register in Consul",
+    "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+}
+
+
+# THROWBOX_AGENT_* names the stack scripts use for themselves (not settings of the agent).
+READ_BY_SCRIPTS = {"HEALTH_URL": "the URL scripts/deploy-agent.sh polls"}
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    consul_addr: str = "http://127.0.0.1:8500"
+    nomad_addr: str = "http://127.0.0.1:4646"
+    docker_socket: str = "/var/run/docker.sock"
+    name: str = "agent"
+    node_id: str | None = None
+    datacenter: str = "dc1"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    pool_sizes: dict[str, int] = field(default_factory=dict)   # runtime key -> warm count
+    oci_runtime: str = "runsc"
+    max_in_flight: int = 0
+    seccomp_profile: Path = DEFAULT_SECCOMP
+    tmpfs_mb: int = 64
+    nofile: int = 256
+    shm_mb: int = 8
+    sandbox_cpu_mhz: int = 500
+    acquire_timeout_ms: int = 60_000
+    drain_timeout_s: int = 90
+    runs_topic: str = topics.RUNS
+    consumer_group: str = topics.AGENT_GROUP
+    stop_pools_on_exit: bool = False
+    register_consul: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def total_warm(self) -> int:
+        return sum(self.pool_sizes.values())
+
+
+def default_agent_name(hostname: str | None = None) -> str:
+    """Hostname made safe for a Nomad job id and a Consul service id."""
+    raw = (hostname or socket.gethostname()).lower().split(".")[0]
+    name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")[:40].strip("-")
+    return name or "agent"
+
+
+def parse_pool_sizes(text: str, registry: runtime_registry.Registry) -> dict[str, int]:
+    """'python=3,*=1' -> {runtime key: count}; a language name covers all its versions,
+    a runtime key (python-3.11.2) one version, '*' every runtime not named."""
+    explicit: dict[str, int] = {}
+    star: int | None = None
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or not value.strip().isdigit():
+            raise ConfigError(f"{PREFIX}POOL_SIZES: {part!r} is not NAME=COUNT")
+        count = int(value)
+        # 0 = this agent keeps no pool for it (and takes no runs of it).
+        if name == "*":
+            star = count
+            continue
+        matched = [r.key for r in registry.runtimes if name in (r.language, r.key)]
+        if not matched:
+            raise ConfigError(f"{PREFIX}POOL_SIZES: no runtime {name!r} in the registry")
+        for key in matched:
+            # A runtime key is more specific than its language, whichever comes first.
+            if key not in explicit or name == key:
+                explicit[key] = count
+    sizes = {}
+    for r in registry.runtimes:
+        sizes[r.key] = explicit.get(r.key, star if star is not None else r.warm)
+    if not any(sizes.values()):
+        raise ConfigError(f"{PREFIX}POOL_SIZES: {text!r} leaves no runtime with a pool")
+    return sizes
+
+
+def _int(key: str, text: str, minimum: int, maximum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{key}: {text!r} is not an integer") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{PREFIX}{key}: {value} is outside {minimum}..{maximum}")
+    return value
+
+
+def _bool(key: str, text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("1", "true", "yes"):
+        return True
+    if low in ("0", "false", "no"):
+        return False
+    raise ConfigError(f"{PREFIX}{key}: {text!r} is not true/false")
+
+
+def _addr(key: str, text: str) -> str:
+    if not re.match(r"^https?://[^/\s]+$", text.rstrip("/")):
+        raise ConfigError(f"{PREFIX}{key}: {text!r} is not http(s)://host:port")
+    return text.rstrip("/")
+
+
+def load(env: Mapping[str, str] | None = None,
+         registry: runtime_registry.Registry | None = None) -> AgentConfig:
+    env = os.environ if env is None else env
+    given = {k[len(PREFIX):]: v for k, v in env.items() if k.startswith(PREFIX)}
+    unknown = sorted(set(given) - set(SETTINGS) - set(READ_BY_SCRIPTS))
+    if unknown:
+        raise ConfigError(
+            "unknown setting(s): " + ", ".join(PREFIX + k for k in unknown)
+            + "; known: " + ", ".join(PREFIX + k for k in SETTINGS))
+    registry = registry or runtime_registry.load()
+    values: dict = {}
+    for key, text in given.items():
+        text = text.strip()
+        match key:
+            case "KAFKA_BOOTSTRAP":
+                if not all(re.match(r"^[\w.-]+:\d+$", s.strip()) for s in text.split(",")):
+                    raise ConfigError(f"{PREFIX}{key}: {text!r} is not host:port[,host:port]")
+                values["kafka_bootstrap"] = text
+            case "CONSUL_ADDR" | "NOMAD_ADDR":
+                values[key.lower()] = _addr(key, text)
+            case "DOCKER_SOCKET":
+                values["docker_socket"] = text
+            case "NAME":
+                if not _NAME_RE.match(text):
+                    raise ConfigError(f"{PREFIX}NAME: {text!r} must match {_NAME_RE.pattern}")
+                values["name"] = text
+            case "NODE_ID":
+                if not re.match(r"^[0-9a-f-]{36}$", text):
+                    raise ConfigError(f"{PREFIX}NODE_ID: {text!r} is not a Nomad node id (uuid)")
+                values["node_id"] = text
+            case "DATACENTER":
+                if not re.match(r"^[\w-]+$", text):
+                    raise ConfigError(f"{PREFIX}DATACENTER: {text!r} is not a datacenter name")
+                values["datacenter"] = text
+            case "METRICS_LISTEN":
+                host, sep, port = text.rpartition(":")
+                if not sep or not host:
+                    raise ConfigError(f"{PREFIX}METRICS_LISTEN: {text!r} is not host:port")
+                values["metrics_host"] = host
+                values["metrics_port"] = _int(key, port, 1, 65535)
+            case "POOL_SIZES":
+                values["pool_sizes"] = parse_pool_sizes(text, registry)
+            case "OCI_RUNTIME":
+                if text not in OCI_RUNTIMES:
+                    raise ConfigError(f"{PREFIX}OCI_RUNTIME: {text!r} is not one of {OCI_RUNTIMES}")
+                values["oci_runtime"] = text
+            case "MAX_IN_FLIGHT":
+                values["max_in_flight"] = _int(key, text, 1, 10_000)
+            case "SECCOMP_PROFILE":
+                values["seccomp_profile"] = Path(text)
+            case "TMPFS_MB":
+                values["tmpfs_mb"] = _int(key, text, 1, 4096)
+            case "NOFILE":
+                values["nofile"] = _int(key, text, 16, 1 << 20)
+            case "SHM_MB":
+                values["shm_mb"] = _int(key, text, 1, 1024)
+            case "SANDBOX_CPU_MHZ":
+                values["sandbox_cpu_mhz"] = _int(key, text, 50, 100_000)
+            case "ACQUIRE_TIMEOUT_MS":
+                values["acquire_timeout_ms"] = _int(key, text, 100, 3_600_000)
+            case "DRAIN_TIMEOUT_S":
+                values["drain_timeout_s"] = _int(key, text, 0, 3600)
+            case "RUNS_TOPIC":
+                if not re.match(r"^[\w.-]+$", text):
+                    raise ConfigError(f"{PREFIX}RUNS_TOPIC: {text!r} is not a topic name")
+                values["runs_topic"] = text
+            case "CONSUMER_GROUP":
+                if not text:
+                    raise ConfigError(f"{PREFIX}CONSUMER_GROUP: must not be empty")
+                values["consumer_group"] = text
+            case "STOP_POOLS_ON_EXIT" | "REGISTER_CONSUL":
+                values[key.lower()] = _bool(key, text)
+            case "LOG_LEVEL":
+                if text.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+                    raise ConfigError(f"{PREFIX}LOG_LEVEL: {text!r} is not DEBUG/INFO/WARNING/ERROR")
+                values["log_level"] = text.upper()
+    values.setdefault("name", default_agent_name())
+    values.setdefault("pool_sizes", {r.key: r.warm for r in registry.runtimes})
+    profile = values.get("seccomp_profile", DEFAULT_SECCOMP)
+    if not profile.is_absolute():
+        raise ConfigError(f"{PREFIX}SECCOMP_PROFILE: {str(profile)!r} must be an absolute path")
+    if not profile.is_file():
+        raise ConfigError(f"{PREFIX}SECCOMP_PROFILE: {profile} does not exist (sandboxes never run without it)")
+    values.setdefault("max_in_flight", sum(values["pool_sizes"].values()))
+    return AgentConfig(**values)

@@ -1,0 +1,33 @@
+"""One root exception for the agent, one branch per subsystem (callers catch the branch they handle)."""
+
+
+class AgentError(Exception):
+    """Root of every error the agent raises on purpose."""
+
+
+class ConfigError(AgentError):
+    """A THROWBOX_AGENT_* setting is unknown or has a bad value."""
+
+
+class NomadError(AgentError):
+    """The Nomad HTTP API refused or failed a call."""
+
+
+class DockerError(AgentError):
+    """The Docker Engine API refused or failed a call."""
+
+
+class ContainerGone(DockerError):
+    """The container does not exist (any more)."""
+
+
+class FrameError(AgentError):
+    """The launcher sent bytes that are not a valid frame."""
+
+
+class CgroupError(AgentError):
+    """A per-run limit could not be written (the run must fail closed) or usage could not be read."""
+
+
+class SandboxUnavailable(AgentError):
+    """No sandbox could be acquired before the deadline."""

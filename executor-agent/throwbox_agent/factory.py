@@ -1,0 +1,79 @@
+"""Creating and destroying sandboxes, behind a small interface.
+
+`SandboxFactory` is what the pool and the run lifecycle need; `NomadDockerFactory` does it with
+Nomad (pool jobs, allocations) and Docker (the allocation's container). Unit tests use a fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from throwbox_common.runtimes import Registry, Runtime
+
+from . import sandbox_job
+from .config import AgentConfig
+from .docker_api import DockerClient
+from .errors import ContainerGone, DockerError, NomadError
+from .nomad_api import AllocStub, NomadClient
+
+log = logging.getLogger(__name__)
+
+
+class SandboxFactory(Protocol):
+    async def ensure_pool(self, runtime: Runtime, size: int) -> int:
+        """Register/update the pool job; returns its registration index."""
+
+    async def live_allocs(self, job_ids: list[str], index: int = 0) -> tuple[list[AllocStub], int]:
+        """Pending/running allocs of these jobs (blocking when index > 0)."""
+
+    async def live_container(self, alloc_id: str) -> str | None:
+        """The running container of an alloc, or None if it is not running."""
+
+    async def destroy(self, alloc_id: str, container_id: str | None) -> None:
+        """Stop the alloc through Nomad (Nomad replaces it); docker kill only as a fallback."""
+
+
+class NomadDockerFactory:
+    def __init__(self, config: AgentConfig, registry: Registry, nomad: NomadClient,
+                 docker: DockerClient, node_id: str, oci_runtime: str):
+        self._config = config
+        self._registry = registry
+        self._nomad = nomad
+        self._docker = docker
+        self._node_id = node_id
+        self._oci_runtime = oci_runtime
+
+    async def ensure_pool(self, runtime: Runtime, size: int) -> int:
+        job = sandbox_job.render(self._config, self._registry, runtime, self._node_id, self._oci_runtime)
+        job["TaskGroups"][0]["Count"] = size
+        return await self._nomad.register_job(job)
+
+    async def live_allocs(self, job_ids: list[str], index: int = 0) -> tuple[list[AllocStub], int]:
+        return await self._nomad.live_allocs(job_ids, index)
+
+    async def live_container(self, alloc_id: str) -> str | None:
+        name = sandbox_job.container_name(alloc_id)
+        try:
+            cid = await self._docker.container_id(name)
+            state = await self._docker.inspect(cid)
+        except ContainerGone:
+            return None
+        return cid if state.running else None
+
+    async def destroy(self, alloc_id: str, container_id: str | None) -> None:
+        try:
+            await self._nomad.stop_alloc(alloc_id)
+            return
+        except NomadError as e:
+            log.warning("stopping alloc %s through Nomad failed (%s); killing its container", alloc_id, e)
+        try:
+            await self._docker.kill(container_id or sandbox_job.container_name(alloc_id))
+        except DockerError as e:
+            log.error("could not kill the container of alloc %s either: %s", alloc_id, e)
+            raise
+
+    async def stop_pools(self, runtimes: list[Runtime]) -> None:
+        await asyncio.gather(*(self._nomad.stop_job(sandbox_job.job_id(self._config.name, r))
+                               for r in runtimes), return_exceptions=True)

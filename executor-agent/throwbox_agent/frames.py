@@ -1,0 +1,96 @@
+"""Byte-level codecs: the launcher's frames and Docker's multiplexed attach stream.
+
+Launcher frame: type (1 ASCII byte) + length (4 bytes big-endian, <= 1 MiB) + payload.
+Docker stream (non-TTY attach): stream id (1 byte: 1 stdout, 2 stderr) + 3 zero bytes +
+length (4 bytes big-endian) + payload. Both decoders take bytes as they arrive, in any split.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .errors import FrameError
+
+MAX_FRAME_BYTES = 1 << 20
+_HEADER = struct.Struct(">cI")
+_DOCKER_HEADER = struct.Struct(">B3xI")
+
+# agent -> launcher
+HEADER = b"H"
+STDIN = b"I"
+STDIN_EOF = b"Z"
+# launcher -> agent
+RUN_STDOUT = b"o"
+RUN_STDERR = b"e"
+COMPILE_STDOUT = b"O"
+COMPILE_STDERR = b"E"
+COMPILE_DONE = b"C"
+RUN_DONE = b"X"
+LAUNCH_FAILED = b"L"
+LAUNCHER_TYPES = frozenset((RUN_STDOUT, RUN_STDERR, COMPILE_STDOUT, COMPILE_STDERR,
+                            COMPILE_DONE, RUN_DONE, LAUNCH_FAILED))
+
+DOCKER_STDOUT = 1
+DOCKER_STDERR = 2
+
+
+def encode(frame_type: bytes, payload: bytes = b"") -> bytes:
+    if len(payload) > MAX_FRAME_BYTES:
+        raise FrameError(f"frame {frame_type!r} payload {len(payload)} bytes > {MAX_FRAME_BYTES}")
+    return _HEADER.pack(frame_type, len(payload)) + payload
+
+
+def encode_stdin(data: bytes) -> bytes:
+    """Stdin of any size as a series of I frames."""
+    return b"".join(encode(STDIN, data[i:i + MAX_FRAME_BYTES])
+                    for i in range(0, len(data), MAX_FRAME_BYTES))
+
+
+class FrameDecoder:
+    """Launcher frames from a byte stream; unknown types and oversize lengths are errors."""
+
+    def __init__(self, allowed: frozenset[bytes] = LAUNCHER_TYPES):
+        self._buf = bytearray()
+        self._allowed = allowed
+
+    def feed(self, data: bytes) -> list[tuple[bytes, bytes]]:
+        self._buf += data
+        out = []
+        while len(self._buf) >= _HEADER.size:
+            frame_type, length = _HEADER.unpack_from(self._buf)
+            if frame_type not in self._allowed:
+                raise FrameError(f"unknown frame type {frame_type!r}")
+            if length > MAX_FRAME_BYTES:
+                raise FrameError(f"frame {frame_type!r} length {length} > {MAX_FRAME_BYTES}")
+            end = _HEADER.size + length
+            if len(self._buf) < end:
+                break
+            out.append((frame_type, bytes(self._buf[_HEADER.size:end])))
+            del self._buf[:end]
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame still buffered (non-zero at EOF = truncated stream)."""
+        return len(self._buf)
+
+
+class DockerDemux:
+    """Splits Docker's multiplexed attach stream into (stream id, bytes) chunks."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        self._buf += data
+        out = []
+        while len(self._buf) >= _DOCKER_HEADER.size:
+            stream, length = _DOCKER_HEADER.unpack_from(self._buf)
+            if stream not in (0, DOCKER_STDOUT, DOCKER_STDERR):
+                raise FrameError(f"bad docker stream id {stream}")
+            end = _DOCKER_HEADER.size + length
+            if len(self._buf) < end:
+                break
+            out.append((stream, bytes(self._buf[_DOCKER_HEADER.size:end])))
+            del self._buf[:end]
+        return out

@@ -1,0 +1,103 @@
+"""The Nomad HTTP API calls the agent needs (aiohttp; python-nomad is synchronous)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import aiohttp
+
+from .errors import NomadError
+
+LIVE_CLIENT_STATUSES = ("pending", "running")
+
+
+@dataclass(frozen=True)
+class AllocStub:
+    id: str
+    job_id: str
+    client_status: str
+    desired_status: str
+    create_index: int
+    modify_time_ns: int = 0
+
+    @classmethod
+    def from_api(cls, d: dict) -> AllocStub:
+        return cls(id=d["ID"], job_id=d["JobID"], client_status=d["ClientStatus"],
+                   desired_status=d["DesiredStatus"], create_index=int(d["CreateIndex"]),
+                   modify_time_ns=int(d.get("ModifyTime") or 0))
+
+
+def live_allocs_filter(job_ids: list[str]) -> str:
+    """Server-side filter: only the allocs of these jobs that are (about to be) running, so the
+    many terminal allocs Nomad keeps never cross the wire."""
+    jobs = " or ".join(f"JobID == {json.dumps(j)}" for j in job_ids)
+    statuses = " or ".join(f"ClientStatus == {json.dumps(s)}" for s in LIVE_CLIENT_STATUSES)
+    return f'({jobs}) and DesiredStatus == "run" and ({statuses})'
+
+
+class NomadClient:
+    def __init__(self, addr: str):
+        self._addr = addr.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _call(self, method: str, path: str, body: dict | None = None,
+                    timeout_s: float = 15) -> tuple[object, dict]:
+        assert self._session is not None, "NomadClient.start() first"
+        try:
+            async with self._session.request(method, self._addr + path, json=body,
+                                             timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                text = await resp.text()
+                if resp.status != 200:
+                    raise NomadError(f"{method} {path}: {resp.status} {text[:300]}")
+                return (json.loads(text) if text else None), dict(resp.headers)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise NomadError(f"{method} {path}: {e!r}") from e
+
+    async def agent_self(self) -> dict:
+        data, _ = await self._call("GET", "/v1/agent/self")
+        return data
+
+    async def node(self, node_id: str) -> dict:
+        data, _ = await self._call("GET", f"/v1/node/{node_id}")
+        return data
+
+    async def register_job(self, job: dict) -> int:
+        """Register or update; returns the job's modify index (allocs created before it are older)."""
+        data, _ = await self._call("POST", "/v1/jobs", {"Job": job})
+        return int(data.get("JobModifyIndex") or 0)
+
+    async def job(self, job_id: str) -> dict | None:
+        try:
+            data, _ = await self._call("GET", f"/v1/job/{quote(job_id, safe='')}")
+        except NomadError as e:
+            if " 404 " in str(e):
+                return None
+            raise
+        return data
+
+    async def stop_job(self, job_id: str, purge: bool = False) -> None:
+        await self._call("DELETE", f"/v1/job/{quote(job_id, safe='')}?purge={'true' if purge else 'false'}")
+
+    async def live_allocs(self, job_ids: list[str], index: int = 0,
+                          wait_s: int = 30) -> tuple[list[AllocStub], int]:
+        """Allocs of these jobs that are pending/running with desired status run; with an
+        index, a blocking query that returns when something changed (or after wait_s)."""
+        q = f"/v1/allocations?task_states=false&filter={quote(live_allocs_filter(job_ids))}"
+        if index:
+            q += f"&index={index}&wait={wait_s}s"
+        data, headers = await self._call("GET", q, timeout_s=wait_s + 15)
+        new_index = int(headers.get("X-Nomad-Index") or 0)
+        return [AllocStub.from_api(d) for d in data], new_index
+
+    async def stop_alloc(self, alloc_id: str) -> None:
+        """Stop through Nomad: it is a stop, not a failure, and Nomad places a replacement at once."""
+        await self._call("POST", f"/v1/allocation/{alloc_id}/stop", {})

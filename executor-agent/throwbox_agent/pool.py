@@ -1,0 +1,234 @@
+"""The warm pool: which idle sandbox a run gets, and the counts.
+
+The decisions are pure functions over plain data (`reconcile`, `stale_allocs`); `WarmPool`
+applies them to the live view a background watch keeps fresh from Nomad. A sandbox is handed
+out at most once, ever: after its run the factory stops it and Nomad places a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from throwbox_common.runtimes import Runtime
+
+from .errors import AgentError, SandboxUnavailable
+from .factory import SandboxFactory
+from .metrics import AgentMetrics
+from .nomad_api import AllocStub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    alloc_id: str
+    container_id: str
+    runtime_key: str
+    handed_at: float
+
+
+@dataclass
+class PoolView:
+    """What one runtime's pool knows; plain data so the decisions below are easy to test."""
+
+    idle: list[str] = field(default_factory=list)     # running, never handed out, oldest first
+    handed: set[str] = field(default_factory=set)     # ever handed out (never again)
+    pending: int = 0                                  # placed but not running yet
+
+
+def stale_allocs(live: Iterable[AllocStub], registered_index: int) -> list[str]:
+    """Allocations created before this agent registered its pool belong to a predecessor (maybe
+    crashed mid-run): none of them may be handed out, all of them are stopped."""
+    return [a.id for a in live if a.create_index < registered_index]
+
+
+def reconcile(view: PoolView, live: Iterable[AllocStub], excluded: set[str]) -> PoolView:
+    """The new view after Nomad's latest list of live allocs for this pool.
+
+    Idle keeps its order (oldest first) and gains newly running allocs; allocs that are gone,
+    handed out or excluded (stale, dead) leave it. `handed` forgets ids Nomad no longer lists:
+    a stopped allocation never comes back as running, so it cannot be handed out again.
+    """
+    live = list(live)
+    running = {a.id: a for a in live if a.client_status == "running"}
+    idle = [a for a in view.idle if a in running and a not in view.handed and a not in excluded]
+    seen = set(idle)
+    fresh = sorted((a for a in running.values()
+                    if a.id not in seen and a.id not in view.handed and a.id not in excluded),
+                   key=lambda a: a.create_index)
+    idle.extend(a.id for a in fresh)
+    live_ids = {a.id for a in live}
+    return PoolView(idle=idle, handed={a for a in view.handed if a in live_ids},
+                    pending=sum(1 for a in live if a.client_status == "pending"))
+
+
+def take_idle(view: PoolView) -> str | None:
+    """Hand out the oldest idle sandbox (it has waited longest; all are equal otherwise)."""
+    if not view.idle:
+        return None
+    alloc = view.idle.pop(0)
+    view.handed.add(alloc)
+    return alloc
+
+
+class RuntimePool:
+    def __init__(self, runtime: Runtime, size: int, job_id: str):
+        self.runtime = runtime
+        self.size = size
+        self.job_id = job_id
+        self.view = PoolView()
+        self.excluded: set[str] = set()      # stale or dead: stopped, never handed out
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.registered_index = 0
+        self.stopped_at: dict[str, float] = {}   # alloc id -> when we stopped it (replacement timing)
+
+    def wake(self) -> None:
+        for _ in range(min(len(self.waiters), len(self.view.idle))):
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+
+
+class WarmPool:
+    def __init__(self, factory: SandboxFactory, metrics: AgentMetrics, pools: dict[str, RuntimePool]):
+        self._factory = factory
+        self._metrics = metrics
+        self.pools = pools
+        self._job_to_pool = {p.job_id: p for p in pools.values()}
+        self._watch_task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+        for key, p in pools.items():
+            metrics.pool_size.labels(key).set(p.size)
+
+    # ---- start-up and the background watch
+
+    async def start(self, register: bool = True) -> None:
+        if register:
+            for p in self.pools.values():
+                p.registered_index = await self._factory.ensure_pool(p.runtime, p.size)
+        allocs, index = await self._factory.live_allocs(list(self._job_to_pool))
+        await self._apply(allocs, first=True)
+        self._watch_task = asyncio.create_task(self._watch(index), name="pool-watch")
+
+    async def close(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            try:
+                await self._watch_task
+            except asyncio.CancelledError:
+                pass
+        for p in self.pools.values():
+            for fut in p.waiters:
+                if not fut.done():
+                    fut.set_exception(SandboxUnavailable("the agent is shutting down"))
+
+    async def _watch(self, index: int) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                allocs, new_index = await self._factory.live_allocs(list(self._job_to_pool), index)
+                # Nomad may hand back a lower index (e.g. after a restart): start over from 0.
+                index = new_index if new_index >= index else 0
+                await self._apply(allocs)
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:   # the watch must outlive any Nomad hiccup
+                log.warning("pool watch: %s (retry in %.1fs)", e, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    async def _apply(self, allocs: list[AllocStub], first: bool = False) -> None:
+        by_pool: dict[str, list[AllocStub]] = {k: [] for k in self.pools}
+        for a in allocs:
+            p = self._job_to_pool.get(a.job_id)
+            if p is not None:
+                by_pool[p.runtime.key].append(a)
+        now = time.monotonic()
+        for key, p in self.pools.items():
+            live = by_pool[key]
+            stale = [a for a in stale_allocs(live, p.registered_index) if a not in p.excluded]
+            for alloc in stale:
+                log.info("stopping %s: created before this agent registered %s", alloc, p.job_id)
+                p.excluded.add(alloc)
+                asyncio.create_task(self._stop_quietly(alloc))
+            before = set(p.view.idle)
+            p.view = reconcile(p.view, live, p.excluded)
+            live_ids = {a.id for a in live}
+            p.excluded &= live_ids | set(stale)
+            # A new idle sandbox right after we stopped one: that is the replacement.
+            new_idle = [a for a in p.view.idle if a not in before]
+            for _ in new_idle:
+                if p.stopped_at:
+                    oldest = min(p.stopped_at, key=p.stopped_at.get)
+                    self._metrics.replacement_seconds.labels(key).observe(now - p.stopped_at.pop(oldest))
+            self._metrics.pool_idle.labels(key).set(len(p.view.idle))
+            p.wake()
+        self._ready.set()
+
+    async def _stop_quietly(self, alloc_id: str) -> None:
+        try:
+            await self._factory.destroy(alloc_id, None)
+        except AgentError as e:
+            log.warning("stopping %s: %s", alloc_id, e)
+
+    # ---- handing out and taking back
+
+    async def acquire(self, runtime_key: str, timeout_s: float) -> Sandbox:
+        """An idle running sandbox, at once if there is one; never one handed out before."""
+        p = self.pools[runtime_key]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + timeout_s
+        cold = False
+        while True:
+            alloc = take_idle(p.view)
+            self._metrics.pool_idle.labels(runtime_key).set(len(p.view.idle))
+            if alloc is None:
+                cold = True
+                fut: asyncio.Future[None] = loop.create_future()
+                p.waiters.append(fut)
+                remaining = deadline - loop.time()
+                try:
+                    if remaining <= 0:
+                        raise TimeoutError
+                    await asyncio.wait_for(asyncio.shield(fut), remaining)
+                except TimeoutError:
+                    raise SandboxUnavailable(
+                        f"no {runtime_key} sandbox became ready within {timeout_s:.0f}s") from None
+                finally:
+                    if fut in p.waiters:
+                        p.waiters.remove(fut)
+                continue
+            try:
+                container = await self._factory.live_container(alloc)
+            except AgentError as e:
+                container = None
+                log.warning("sandbox %s unusable: %s", alloc, e)
+            if container is None:
+                # Its container died (launcher crashed, killed): skip it and let Nomad replace it.
+                p.excluded.add(alloc)
+                asyncio.create_task(self._stop_quietly(alloc))
+                continue
+            if cold:
+                self._metrics.cold_starts.labels(runtime_key).inc()
+            self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
+            return Sandbox(alloc, container, runtime_key, time.monotonic())
+
+    async def release(self, sandbox: Sandbox) -> None:
+        """Destroy a used sandbox (it is never handed out again); Nomad places a new one."""
+        p = self.pools[sandbox.runtime_key]
+        p.stopped_at[sandbox.alloc_id] = time.monotonic()
+        self._metrics.sandbox_lifetime_seconds.labels(sandbox.runtime_key).observe(
+            time.monotonic() - sandbox.handed_at)
+        await self._factory.destroy(sandbox.alloc_id, sandbox.container_id)
+
+    def snapshot(self) -> dict[str, dict]:
+        return {k: {"size": p.size, "idle": len(p.view.idle), "in_use": len(p.view.handed),
+                    "pending": p.view.pending, "job": p.job_id}
+                for k, p in self.pools.items()}

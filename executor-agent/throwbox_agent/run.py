@@ -1,0 +1,494 @@
+"""RunLifecycle: one object per run, explicit states, every resource released in `finally`.
+
+queued -> acquiring -> preparing -> running -> finishing -> done
+acquire a warm sandbox, publish Started, attach, put the run's limits on the container's host
+cgroup (fail closed), send the header and stdin, stream output under the cap and an absolute
+wall deadline, decide the outcome, publish Finished, and always destroy the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from throwbox_common.messages import (
+    Cancel,
+    CompileResult,
+    ControlRecord,
+    ErrorInfo,
+    Finished,
+    Output,
+    RunEventRecord,
+    RunJob,
+    RunResult,
+    Started,
+    StdinData,
+    StdinEof,
+    Timings,
+    Usage,
+    now_ms,
+    rfc3339,
+)
+from throwbox_common.runtimes import Runtime
+
+from . import cgroups, frames
+from .config import AgentConfig
+from .docker_api import Attachment, DockerClient
+from .errors import AgentError, CgroupError, DockerError, FrameError, SandboxUnavailable
+from .metrics import AgentMetrics
+from .outcome import Exit, KillReason, Observed, decide, stage_outcome
+from .output import COALESCE_BYTES, COALESCE_S, Coalescer, OutputCap
+from .pool import Sandbox, WarmPool
+
+log = logging.getLogger(__name__)
+
+SAMPLE_S = 0.1          # cgroup usage sampling (the cgroup may vanish right after the exit)
+KILL_GRACE_S = 5.0      # after a kill, how long the stream may take to end
+LAUNCHER_STDERR_KEEP = 4096
+
+
+class RunState(Enum):
+    QUEUED = "queued"
+    ACQUIRING = "acquiring"
+    PREPARING = "preparing"
+    RUNNING = "running"
+    FINISHING = "finishing"
+    DONE = "done"
+
+
+class Publisher(Protocol):
+    async def publish(self, event: RunEventRecord) -> None:
+        """Enqueue in order (same run id -> same partition -> same order for every reader)."""
+
+    async def publish_acked(self, event: RunEventRecord) -> None:
+        """Enqueue and wait until the broker has it (acks=all)."""
+
+
+@dataclass
+class RunDeps:
+    config: AgentConfig
+    pool: WarmPool
+    docker: DockerClient
+    publisher: Publisher
+    metrics: AgentMetrics
+    agent_name: str
+    apply_limits: object = cgroups.apply_run_limits    # seams for tests
+    find_cgroups: object = cgroups.find_paths
+
+
+def header_for(job: RunJob, runtime: Runtime, config: AgentConfig) -> dict:
+    """The launcher's H frame for this run (pure)."""
+    return {
+        "files": [{"name": f.name, "content_b64": base64.b64encode(f.content).decode()} for f in job.files],
+        "compile": runtime.compile_command(job.entrypoint),
+        "run": runtime.run_command(job.entrypoint, job.args),
+        "env": dict(job.env),
+        "cpu_time_s": max(1, math.ceil(job.limits.cpu_time_ms / 1000)),
+        "nproc": job.limits.pids,
+        "nofile": config.nofile,
+        "fsize_bytes": config.tmpfs_mb * 1024 * 1024,
+    }
+
+
+class RunLifecycle:
+    def __init__(self, job: RunJob, runtime: Runtime, deps: RunDeps):
+        self.job = job
+        self.runtime = runtime
+        self.deps = deps
+        self.state = RunState.QUEUED
+        self.sandbox: Sandbox | None = None
+        self._attachment: Attachment | None = None
+        self._cgroup: cgroups.CgroupPaths | None = None
+        self._usage: cgroups.CgroupUsage | None = None
+        self._kill_reason: KillReason | None = None
+        self._killed = asyncio.Event()
+        self._destroyed = False
+        self._stdin_q: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._cap = OutputCap(job.limits.output_bytes)
+        self._coalescer = Coalescer()
+        self._flush_wakeup = asyncio.Event()
+        self._kept: dict[tuple[str, str], bytearray] = {
+            (s, t): bytearray() for s in ("compile", "run") for t in ("stdout", "stderr")}
+        self._truncated = {"stdout": False, "stderr": False}
+        self._compile_exit: Exit | None = None
+        self._run_exit: Exit | None = None
+        self._launch_error: str | None = None
+        self._launcher_stderr = bytearray()
+        self._tasks: list[asyncio.Task] = []
+        self._outbox: asyncio.Queue[Output | None] = asyncio.Queue()
+        self._sender: asyncio.Task | None = None
+        self._run_started: float | None = None
+        self._stage_started: float | None = None
+        self._ended: float | None = None
+
+    # ---------------------------------------------------------------- control records
+
+    def control(self, msg: ControlRecord) -> None:
+        match msg:
+            case Cancel():
+                self.kill(KillReason.CANCEL)
+            case StdinData(data=data):
+                self._stdin_q.put_nowait(data.encode())
+            case StdinEof():
+                self._stdin_q.put_nowait(None)
+
+    def kill(self, reason: KillReason) -> None:
+        """Stop the program now (first reason wins); the stream then ends."""
+        if self._kill_reason is not None:
+            return
+        self._kill_reason = reason
+        self._killed.set()
+        if self.sandbox is not None:
+            self._snapshot_usage()
+            self._tasks.append(asyncio.create_task(self._kill_sandbox(), name=f"kill-{self.job.run_id}"))
+
+    async def _kill_sandbox(self) -> None:
+        sb = self.sandbox
+        assert sb is not None
+        # Through Nomad first (a stop, so it is replaced at once), then docker kill right away
+        # so the program does not get the extra time Nomad takes to act.
+        await self._destroy()
+        try:
+            await self.deps.docker.kill(sb.container_id)
+        except DockerError as e:
+            log.warning("run %s: docker kill: %s", self.job.run_id, e)
+
+    # ---------------------------------------------------------------- the run
+
+    async def execute(self) -> RunResult:
+        job = self.job
+        picked_ms = now_ms()
+        t_acquire = time.monotonic()
+        sandbox_ms = 0
+        agent_error: ErrorInfo | None = None
+        try:
+            if job.start_deadline_ms is not None and picked_ms > job.start_deadline_ms:
+                return await self._finish_early("failed", ErrorInfo(
+                    code="queue_timeout", message="the run waited longer than its start deadline"), picked_ms)
+            if self._kill_reason is KillReason.CANCEL:
+                return await self._finish_early("cancelled", None, picked_ms)
+            self.state = RunState.ACQUIRING
+            acquire = asyncio.create_task(self.deps.pool.acquire(
+                self.runtime.key, self.deps.config.acquire_timeout_ms / 1000))
+            killed = asyncio.create_task(self._killed.wait())
+            try:
+                await asyncio.wait({acquire, killed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                killed.cancel()
+            if not acquire.done():
+                acquire.cancel()
+                with contextlib.suppress(asyncio.CancelledError, AgentError):
+                    self.sandbox = await acquire   # raced: it may have completed meanwhile
+                return await self._finish_early("cancelled", None, picked_ms)
+            try:
+                self.sandbox = acquire.result()
+            except SandboxUnavailable as e:
+                return await self._finish_early("failed", ErrorInfo(code="no_sandbox", message=str(e)), picked_ms)
+            sandbox_ms = int((time.monotonic() - t_acquire) * 1000)
+            await self.deps.publisher.publish_acked(Started(
+                run_id=job.run_id, agent=self.deps.agent_name, sandbox=self.sandbox.alloc_id, at_ms=now_ms()))
+            if self._kill_reason is not None:     # cancelled while we acquired
+                return await self._finish(agent_error, picked_ms, sandbox_ms)
+            self.state = RunState.PREPARING
+            try:
+                await self._prepare()
+            except CgroupError as e:
+                agent_error = ErrorInfo(code="limits_failed", message=f"could not apply the run's limits: {e}")
+            except (DockerError, FrameError) as e:
+                agent_error = ErrorInfo(code="sandbox_failed", message=f"could not start the run: {e}")
+            if agent_error is None and self._kill_reason is None:
+                self.state = RunState.RUNNING
+                await self._stream()
+            return await self._finish(agent_error, picked_ms, sandbox_ms)
+        finally:
+            self.state = RunState.DONE
+            await asyncio.shield(self._cleanup())
+
+    async def _prepare(self) -> None:
+        sb = self.sandbox
+        assert sb is not None
+        self._attachment = await self.deps.docker.attach(sb.container_id)
+        state = await self.deps.docker.inspect(sb.container_id)
+        if not state.running or state.pid <= 0:
+            raise DockerError(f"container {sb.container_id[:12]} is not running")
+        self._cgroup = self.deps.find_cgroups(state.pid)
+        # Fail closed: the program starts only after the limits are in place.
+        self.deps.apply_limits(self._cgroup, self.job.limits.memory_mb * 1024 * 1024, 1.0)
+        self._snapshot_usage()
+        header = json.dumps(header_for(self.job, self.runtime, self.deps.config)).encode()
+        self._run_started = self._stage_started = time.monotonic()
+        await self._attachment.write(frames.encode(frames.HEADER, header))
+        if self.job.stdin is not None:
+            self._stdin_q.put_nowait(self.job.stdin)
+        if not self.job.interactive:
+            self._stdin_q.put_nowait(None)
+
+    async def _stream(self) -> None:
+        att = self._attachment
+        assert att is not None
+        self._tasks += [asyncio.create_task(self._write_stdin(), name=f"stdin-{self.job.run_id}"),
+                        asyncio.create_task(self._flush_loop(), name=f"flush-{self.job.run_id}"),
+                        asyncio.create_task(self._sample_loop(), name=f"sample-{self.job.run_id}")]
+        decoder = frames.FrameDecoder()
+        loop = asyncio.get_running_loop()
+        wall_s = self.job.limits.wall_time_ms / 1000
+        deadline = loop.time() + wall_s          # absolute: output does not extend it
+        kill_deadline: float | None = None
+        read: asyncio.Future | None = None
+        killed = asyncio.ensure_future(self._killed.wait())
+        try:
+            while True:
+                now = loop.time()
+                if self._kill_reason is None and now >= deadline:
+                    self.kill(KillReason.TIMEOUT)
+                if self._kill_reason is not None and kill_deadline is None:
+                    kill_deadline = now + KILL_GRACE_S
+                limit = kill_deadline if kill_deadline is not None else deadline
+                if read is None:
+                    read = asyncio.ensure_future(att.read())
+                waiting = {read} if killed.done() else {read, killed}
+                await asyncio.wait(waiting, timeout=max(limit - now, 0.001),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if not read.done():
+                    if kill_deadline is not None and loop.time() >= kill_deadline:
+                        log.warning("run %s: stream still open %.0fs after the kill",
+                                    self.job.run_id, KILL_GRACE_S)
+                        break
+                    continue
+                chunks, read = read.result(), None
+                if not chunks:
+                    break                         # EOF: the launcher exited or the sandbox died
+                if self._handle_chunks(decoder, chunks):
+                    deadline = loop.time() + wall_s   # compile done: the run stage gets its own
+                if self._run_exit is not None or self._launch_error is not None:
+                    break
+        finally:
+            killed.cancel()
+            if read is not None:
+                read.cancel()
+        self._ended = time.monotonic()
+        self._snapshot_usage()     # now: the cgroup disappears soon after the launcher exits
+
+    def _handle_chunks(self, decoder: frames.FrameDecoder, chunks: list[tuple[int, bytes]]) -> bool:
+        """Feed demultiplexed chunks; True when the run stage began (after a compile)."""
+        new_stage = False
+        for stream_id, data in chunks:
+            if stream_id == frames.DOCKER_STDERR:
+                room = LAUNCHER_STDERR_KEEP - len(self._launcher_stderr)
+                self._launcher_stderr += data[:max(room, 0)]
+                continue
+            try:
+                parsed = decoder.feed(data)
+            except FrameError as e:
+                self._launch_error = f"bad frame from the launcher: {e}"
+                return new_stage
+            for ftype, payload in parsed:
+                new_stage |= self._on_frame(ftype, payload)
+        return new_stage
+
+    def _on_frame(self, ftype: bytes, payload: bytes) -> bool:
+        """Handle one launcher frame; True when the run stage begins (after a compile)."""
+        match ftype:
+            case frames.RUN_STDOUT:
+                self._output("run", "stdout", payload)
+            case frames.RUN_STDERR:
+                self._output("run", "stderr", payload)
+            case frames.COMPILE_STDOUT:
+                self._output("compile", "stdout", payload)
+            case frames.COMPILE_STDERR:
+                self._output("compile", "stderr", payload)
+            case frames.COMPILE_DONE:
+                self._compile_exit = _exit_from(payload)
+                self._stage_started = time.monotonic()
+                return True
+            case frames.RUN_DONE:
+                info = _json(payload)
+                if self._compile_exit is None or stage_outcome(self._compile_exit) == "ok":
+                    self._run_exit = Exit(info.get("exit_code"), info.get("signal"))
+            case frames.LAUNCH_FAILED:
+                self._launch_error = str(_json(payload).get("error", "launch failed"))
+        return False
+
+    def _output(self, stage: str, stream: str, data: bytes) -> None:
+        if self._kill_reason is not None:
+            return
+        kept = self._cap.admit(data)
+        self._kept[(stage, stream)] += kept
+        self._coalescer.add(stage, stream, kept)
+        if self._cap.exceeded:
+            self._truncated[stream] = True
+            self.kill(KillReason.OUTPUT_LIMIT)
+        if self._coalescer.size >= COALESCE_BYTES or self._cap.exceeded:
+            self._flush()
+        else:
+            self._flush_wakeup.set()
+
+    def _flush(self, final: bool = False) -> None:
+        for stage, stream, text in self._coalescer.take(final):
+            self._outbox.put_nowait(Output(run_id=self.job.run_id, stream=stream, stage=stage, data=text))
+        if self._sender is None and not self._outbox.empty():
+            self._sender = asyncio.create_task(self._send_outbox(), name=f"send-{self.job.run_id}")
+
+    async def _send_outbox(self) -> None:
+        """One sender per run keeps its records in order."""
+        while True:
+            event = await self._outbox.get()
+            if event is None:
+                return
+            try:
+                await self.deps.publisher.publish(event)
+            except Exception as e:   # a lost chunk must not lose the run; the result has it all
+                log.warning("run %s: publishing output: %s", self.job.run_id, e)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush_wakeup.wait()
+            await asyncio.sleep(COALESCE_S)
+            self._flush_wakeup.clear()
+            self._flush()
+
+    async def _write_stdin(self) -> None:
+        att = self._attachment
+        assert att is not None
+        while True:
+            data = await self._stdin_q.get()
+            try:
+                if data is None:
+                    await att.write(frames.encode(frames.STDIN_EOF))
+                    return
+                await att.write(frames.encode_stdin(data))
+            except (OSError, RuntimeError) as e:   # the sandbox went away: nothing to deliver to
+                log.debug("run %s: stdin: %s", self.job.run_id, e)
+                return
+
+    async def _sample_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SAMPLE_S)
+            self._snapshot_usage()
+
+    def _snapshot_usage(self) -> None:
+        if self._cgroup is None:
+            return
+        usage = cgroups.read_usage(self._cgroup)
+        if usage is not None:
+            self._usage = usage
+
+    # ---------------------------------------------------------------- the end
+
+    async def _container_oom(self) -> bool:
+        """After a stream that ended without X: did the kernel OOM-kill the container?"""
+        if self.sandbox is None or self._kill_reason is not None:
+            return False
+        try:
+            state = await self.deps.docker.wait_stopped(self.sandbox.container_id, 2.0)
+        except DockerError:
+            return False
+        return bool(state and state.oom_killed)
+
+    async def _finish(self, agent_error: ErrorInfo | None, picked_ms: int, sandbox_ms: int) -> RunResult:
+        self.state = RunState.FINISHING
+        self._flush(final=True)
+        oom = False
+        if agent_error is None and self._run_exit is None and self._launch_error is None:
+            oom = await self._container_oom()
+        usage = self._usage
+        if self._launch_error and self._launcher_stderr:
+            self._launch_error += " | " + self._launcher_stderr.decode(errors="replace")[:500]
+        elif agent_error is None and self._run_exit is None and self._launcher_stderr:
+            log.warning("run %s: launcher stderr: %s", self.job.run_id,
+                        self._launcher_stderr.decode(errors="replace")[:500])
+        decision = decide(Observed(
+            kill_reason=self._kill_reason, run_exit=self._run_exit, compile_exit=self._compile_exit,
+            launch_error=self._launch_error, oom_killed=oom,
+            cgroup_oom_kills=usage.oom_kills if usage else 0, agent_error=agent_error))
+        end = self._ended or time.monotonic()
+        run_ms = int((end - self._run_started) * 1000) if self._run_started else 0
+        stage_ms = int((end - self._stage_started) * 1000) if self._stage_started else 0
+        compile_result = None
+        if self._compile_exit is not None:
+            compile_result = CompileResult(
+                stdout=_text(self._kept[("compile", "stdout")]), stderr=_text(self._kept[("compile", "stderr")]),
+                exit_code=self._compile_exit.exit_code, outcome=stage_outcome(self._compile_exit))
+        finished_ms = now_ms()
+        result = RunResult(
+            id=self.job.run_id, language=self.job.language, version=self.job.version,
+            status=decision.status, created_at=rfc3339(self.job.created_at_ms),
+            outcome=decision.outcome if decision.status == "completed" else None,
+            exit_code=decision.exit_code if decision.status == "completed" else None,
+            signal=decision.signal if decision.status == "completed" else None,
+            stdout=_text(self._kept[("run", "stdout")]), stderr=_text(self._kept[("run", "stderr")]),
+            stdout_truncated=self._truncated["stdout"], stderr_truncated=self._truncated["stderr"],
+            compile=compile_result,
+            usage=Usage(wall_ms=stage_ms, cpu_ms=(usage.cpu_ns // 1_000_000) if usage else 0,
+                        memory_peak_bytes=usage.memory_peak_bytes if usage else 0),
+            timings=Timings(queued_ms=max(0, picked_ms - self.job.created_at_ms), sandbox_ms=sandbox_ms,
+                            run_ms=run_ms, total_ms=max(0, finished_ms - self.job.created_at_ms)),
+            error=decision.error, finished_at=rfc3339(finished_ms))
+        await self._publish_result(result)
+        return result
+
+    async def _finish_early(self, status: str, error: ErrorInfo | None, picked_ms: int) -> RunResult:
+        finished_ms = now_ms()
+        result = RunResult(
+            id=self.job.run_id, language=self.job.language, version=self.job.version, status=status,
+            created_at=rfc3339(self.job.created_at_ms), error=error,
+            timings=Timings(queued_ms=max(0, picked_ms - self.job.created_at_ms),
+                            total_ms=max(0, finished_ms - self.job.created_at_ms)),
+            finished_at=rfc3339(finished_ms))
+        await self._publish_result(result)
+        return result
+
+    async def _publish_result(self, result: RunResult) -> None:
+        # Outputs go first: same key, same partition, same order for every reader.
+        if self._sender is not None:
+            self._outbox.put_nowait(None)
+            await self._sender
+        await self.deps.publisher.publish_acked(Finished(run_id=self.job.run_id, result=result,
+                                                         agent=self.deps.agent_name))
+        self.deps.metrics.runs.labels(self.runtime.key, result.status, result.outcome or "").inc()
+
+    async def _destroy(self) -> None:
+        if self._destroyed or self.sandbox is None:
+            return
+        self._destroyed = True
+        try:
+            await self.deps.pool.release(self.sandbox)
+        except AgentError as e:
+            log.error("run %s: could not destroy sandbox %s: %s", self.job.run_id, self.sandbox.alloc_id, e)
+
+    async def _cleanup(self) -> None:
+        for t in self._tasks:
+            if not t.done() and not t.get_name().startswith("kill-"):
+                t.cancel()
+        if self._sender is not None and not self._sender.done():
+            self._sender.cancel()
+        if self._attachment is not None:
+            self._attachment.close()
+        await self._destroy()
+        kills = [t for t in self._tasks if t.get_name().startswith("kill-")]
+        await asyncio.gather(*kills, return_exceptions=True)
+
+
+def _json(payload: bytes) -> dict:
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _exit_from(payload: bytes) -> Exit:
+    info = _json(payload)
+    return Exit(info.get("exit_code"), info.get("signal"))
+
+
+def _text(data: bytes | bytearray) -> str:
+    return bytes(data).decode("utf-8", errors="replace")

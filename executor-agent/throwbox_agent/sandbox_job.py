@@ -1,0 +1,148 @@
+"""The Nomad service job of one warm pool: (agent, runtime) -> Nomad API JSON.
+
+Everything a sandbox is allowed is decided here, in one place, as data: no network, read-only
+root, unprivileged user, no capabilities, our seccomp profile, pid/file/memory caps, a small
+exec-able /tmp scratch, no logs (output goes only through the launcher's frames).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from throwbox_common.runtimes import Registry, Runtime
+
+from .config import AgentConfig
+
+SANDBOX_USER = "65534:65534"
+TASK_NAME = "sandbox"
+GROUP_NAME = "sandbox"
+SECOND_NS = 1_000_000_000
+# Nomad's floor for a reschedule delay; a stop through the API is replaced at once anyway.
+RESCHEDULE_DELAY_NS = 5 * SECOND_NS
+# gVisor's own host threads count against the pids cgroup (64 is the least that boots).
+RUNSC_PIDS_HEADROOM = 64
+
+
+def job_id(agent: str, runtime: Runtime) -> str:
+    return f"throwbox-sandbox-{agent}-{runtime.language}-{runtime.version}".replace(".", "-")
+
+
+def container_name(alloc_id: str) -> str:
+    """Nomad's docker driver names a task's container <task>-<alloc id>."""
+    return f"{TASK_NAME}-{alloc_id}"
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """The resolved numbers one pool's sandboxes get."""
+
+    image: str
+    oci_runtime: str
+    count: int
+    memory_mb: int
+    cpu_mhz: int
+    pids_limit: int
+    nproc: int
+    nofile: int
+    tmpfs_bytes: int
+    shm_bytes: int
+    seccomp_profile: str
+
+
+def sandbox_spec(config: AgentConfig, registry: Registry, runtime: Runtime,
+                 oci_runtime: str | None = None) -> SandboxSpec:
+    limits = registry.effective_limits(runtime, None)   # the largest a run of this runtime may get
+    oci = oci_runtime or config.oci_runtime
+    headroom = RUNSC_PIDS_HEADROOM if oci == "runsc" else 8
+    return SandboxSpec(
+        image=runtime.image,
+        oci_runtime=oci,
+        count=config.pool_sizes.get(runtime.key, runtime.warm),
+        memory_mb=limits.memory_mb,
+        cpu_mhz=config.sandbox_cpu_mhz,
+        pids_limit=limits.pids + headroom,
+        nproc=limits.pids,
+        nofile=config.nofile,
+        tmpfs_bytes=config.tmpfs_mb * 1024 * 1024,
+        shm_bytes=config.shm_mb * 1024 * 1024,
+        seccomp_profile=str(config.seccomp_profile.resolve()),
+    )
+
+
+def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: str,
+           oci_runtime: str | None = None) -> dict:
+    """The job as the Nomad HTTP API takes it (POST /v1/jobs {"Job": ...})."""
+    if runtime.image.endswith(":latest") or ":" not in runtime.image:
+        raise ValueError(f"{runtime.key}: image {runtime.image!r} needs a version tag")
+    spec = sandbox_spec(config, registry, runtime, oci_runtime)
+    jid = job_id(config.name, runtime)
+    task = {
+        "Name": TASK_NAME,
+        "Driver": "docker",
+        "User": SANDBOX_USER,
+        "Config": {
+            "image": spec.image,
+            "force_pull": False,
+            "runtime": spec.oci_runtime,
+            "network_mode": "none",
+            "readonly_rootfs": True,
+            # stdin stays open: the launcher (PID 1) blocks on it until the agent attaches.
+            "interactive": True,
+            "cap_drop": ["all"],
+            "security_opt": ["no-new-privileges", f"seccomp={spec.seccomp_profile}"],
+            "pids_limit": spec.pids_limit,
+            "ulimit": [{"nproc": f"{spec.nproc}:{spec.nproc}", "nofile": f"{spec.nofile}:{spec.nofile}"}],
+            # /tmp scratch: a tmpfs through an anonymous local-driver volume, because Docker's
+            # tmpfs mount type is always noexec (compiled programs run from here) and Nomad
+            # has no --tmpfs; size-capped, owned by the sandbox user, removed with the container.
+            "mount": [{
+                "type": "volume",
+                "target": "/tmp",
+                "readonly": False,
+                "volume_options": [{
+                    "no_copy": True,
+                    "driver_config": [{
+                        "name": "local",
+                        "options": [{
+                            "type": "tmpfs",
+                            "device": "tmpfs",
+                            "o": f"size={spec.tmpfs_bytes},exec,nosuid,nodev,uid=65534,gid=65534,mode=0700",
+                        }],
+                    }],
+                }],
+            }],
+            "shm_size": spec.shm_bytes,
+            "logging": [{"type": "none"}],
+            "cpu_hard_limit": True,
+        },
+        "Resources": {"CPU": spec.cpu_mhz, "MemoryMB": spec.memory_mb},
+        "LogConfig": {"Disabled": True, "MaxFiles": 1, "MaxFileSizeMB": 1},
+        # PID 1 ignores SIGTERM in its pid namespace: go straight to SIGKILL, nothing to save.
+        "KillSignal": "SIGKILL",
+        "KillTimeout": 1 * SECOND_NS,
+        "Meta": {"throwbox.runtime": runtime.key},
+    }
+    group = {
+        "Name": GROUP_NAME,
+        "Count": spec.count,
+        # A sandbox is single-use: never restart it in place (that would reuse its scratch).
+        "RestartPolicy": {"Attempts": 0, "Interval": 60 * SECOND_NS, "Delay": SECOND_NS, "Mode": "fail"},
+        # A failed one (launcher exited, container died) is replaced, forever.
+        "ReschedulePolicy": {
+            "Attempts": 0, "Interval": 0, "Unlimited": True,
+            "Delay": RESCHEDULE_DELAY_NS, "DelayFunction": "constant", "MaxDelay": RESCHEDULE_DELAY_NS,
+        },
+        "EphemeralDisk": {"SizeMB": 16, "Sticky": False, "Migrate": False},
+        "Tasks": [task],
+    }
+    return {
+        "ID": jid,
+        "Name": jid,
+        "Type": "service",
+        "Datacenters": [config.datacenter],
+        "Priority": 50,
+        "Constraints": [{"LTarget": "${node.unique.id}", "RTarget": node_id, "Operand": "="}],
+        "Meta": {"throwbox.agent": config.name, "throwbox.runtime": runtime.key,
+                 "throwbox.oci_runtime": spec.oci_runtime},
+        "TaskGroups": [group],
+    }
