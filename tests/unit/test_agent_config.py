@@ -1,0 +1,92 @@
+"""Agent settings: defaults, overrides, and every bad value rejected at start-up with a clear message."""
+
+from pathlib import Path
+
+import pytest
+
+from throwbox_agent import config
+from throwbox_agent.errors import ConfigError
+from throwbox_common import runtimes
+
+REGISTRY = runtimes.load()
+PROFILE = str(config.DEFAULT_SECCOMP)
+
+
+def load(**env):
+    return config.load({f"THROWBOX_AGENT_{k}": v for k, v in env.items()}, registry=REGISTRY)
+
+
+def test_defaults_come_from_the_registry_and_the_documented_addresses():
+    cfg = load()
+    assert cfg.kafka_bootstrap == "127.0.0.1:9092"
+    assert (cfg.metrics_host, cfg.metrics_port) == ("127.0.0.1", 9464)
+    assert cfg.oci_runtime == "runsc"
+    assert cfg.pool_sizes == {r.key: r.warm for r in REGISTRY.runtimes}
+    assert cfg.max_in_flight == sum(r.warm for r in REGISTRY.runtimes)
+
+
+def test_an_unknown_setting_is_rejected_and_named():
+    with pytest.raises(ConfigError, match="THROWBOX_AGENT_POOL_SIZE\\b"):
+        load(POOL_SIZE="python=3")
+
+
+def test_the_health_url_the_stack_scripts_use_is_not_mistaken_for_a_typo():
+    assert load(HEALTH_URL="http://127.0.0.1:9464/healthz").name
+
+
+@pytest.mark.parametrize("key,value,problem", [
+    ("OCI_RUNTIME", "kata", "not one of"),
+    ("METRICS_LISTEN", "9464", "host:port"),
+    ("METRICS_LISTEN", "127.0.0.1:99999", "outside"),
+    ("MAX_IN_FLIGHT", "lots", "not an integer"),
+    ("MAX_IN_FLIGHT", "0", "outside"),
+    ("NAME", "My Agent", "must match"),
+    ("NODE_ID", "node-1", "not a Nomad node id"),
+    ("NOMAD_ADDR", "127.0.0.1:4646", "http"),
+    ("POOL_SIZES", "python", "NAME=COUNT"),
+    ("POOL_SIZES", "cobol=2", "no runtime"),
+    ("POOL_SIZES", "*=0", "no runtime with a pool"),
+    ("SECCOMP_PROFILE", "runtimes/seccomp/sandbox.json", "absolute"),
+    ("SECCOMP_PROFILE", "/nonexistent/profile.json", "does not exist"),
+    ("STOP_POOLS_ON_EXIT", "maybe", "true/false"),
+    ("KAFKA_BOOTSTRAP", "kafka", "host:port"),
+])
+def test_a_bad_value_stops_the_agent_with_a_message_naming_the_setting(key, value, problem):
+    with pytest.raises(ConfigError) as e:
+        load(**{key: value})
+    assert f"THROWBOX_AGENT_{key}" in str(e.value) or key == "POOL_SIZES"
+    assert problem in str(e.value)
+
+
+def test_pool_sizes_name_languages_keys_and_a_default_for_the_rest():
+    python = REGISTRY.resolve("python").key
+    cfg = load(POOL_SIZES="python=3,*=1")
+    assert cfg.pool_sizes[python] == 3
+    assert all(n == 1 for k, n in cfg.pool_sizes.items() if k != python)
+    assert cfg.max_in_flight == 3 + len(REGISTRY.runtimes) - 1
+
+
+def test_a_runtime_key_wins_over_its_language_whatever_the_order():
+    python = REGISTRY.resolve("python").key
+    assert load(POOL_SIZES=f"{python}=5,python=2").pool_sizes[python] == 5
+
+
+def test_a_pool_size_of_zero_means_no_pool_for_that_runtime():
+    cfg = load(POOL_SIZES="python=2,*=0")
+    assert [k for k, n in cfg.pool_sizes.items() if n] == [REGISTRY.resolve("python").key]
+    assert cfg.max_in_flight == 2
+
+
+def test_runc_is_selectable_and_max_in_flight_can_be_set():
+    cfg = load(OCI_RUNTIME="runc", MAX_IN_FLIGHT="7", SECCOMP_PROFILE=PROFILE)
+    assert (cfg.oci_runtime, cfg.max_in_flight, cfg.seccomp_profile) == ("runc", 7, Path(PROFILE))
+
+
+@pytest.mark.parametrize("hostname,name", [
+    ("worker-3.dc1.example.com", "worker-3"),
+    ("My_Host", "my-host"),
+    ("---", "agent"),
+    ("a" * 80, "a" * 40),
+])
+def test_the_default_name_is_derived_from_the_hostname_and_safe_for_a_nomad_job_id(hostname, name):
+    assert config.default_agent_name(hostname) == name

@@ -1,0 +1,50 @@
+"""How a run ended: the agent's observations mapped to status/outcome exactly as api-v1 says."""
+
+import pytest
+
+from throwbox_agent.outcome import Exit, KillReason, Observed, decide
+from throwbox_common.messages import ErrorInfo
+
+
+@pytest.mark.parametrize("observed,status,outcome,exit_code,signal", [
+    (Observed(run_exit=Exit(0, None)), "completed", "ok", 0, None),
+    (Observed(run_exit=Exit(3, None)), "completed", "nonzero_exit", 3, None),
+    (Observed(run_exit=Exit(None, "SIGSEGV")), "completed", "signaled", None, "SIGSEGV"),
+    (Observed(run_exit=Exit(None, "SIGXCPU")), "completed", "timeout", None, "SIGXCPU"),
+    (Observed(run_exit=Exit(None, "SIGKILL"), cgroup_oom_kills=1), "completed", "memory_limit", None, "SIGKILL"),
+    (Observed(run_exit=Exit(None, "SIGKILL")), "completed", "signaled", None, "SIGKILL"),
+    (Observed(oom_killed=True), "completed", "memory_limit", None, "SIGKILL"),
+    (Observed(kill_reason=KillReason.TIMEOUT, run_exit=Exit(None, "SIGKILL")), "completed", "timeout", None, "SIGKILL"),
+    (Observed(kill_reason=KillReason.OUTPUT_LIMIT), "completed", "output_limit", None, "SIGKILL"),
+    (Observed(compile_exit=Exit(1, None)), "completed", "compile_error", 1, None),
+    (Observed(compile_exit=Exit(0, None), run_exit=Exit(0, None)), "completed", "ok", 0, None),
+])
+def test_the_outcome_follows_from_what_was_observed(observed, status, outcome, exit_code, signal):
+    d = decide(observed)
+    assert (d.status, d.outcome, d.exit_code, d.signal) == (status, outcome, exit_code, signal)
+    assert d.error is None
+
+
+def test_a_cancel_wins_over_everything_else():
+    d = decide(Observed(kill_reason=KillReason.CANCEL, run_exit=Exit(0, None), oom_killed=True))
+    assert (d.status, d.outcome) == ("cancelled", None)
+
+
+def test_our_own_kill_is_not_reported_as_the_programs_signal_or_memory():
+    d = decide(Observed(kill_reason=KillReason.TIMEOUT, oom_killed=True))
+    assert d.outcome == "timeout"
+
+
+def test_a_sandbox_that_ends_without_an_exit_report_fails_the_run_as_sandbox_lost():
+    d = decide(Observed())
+    assert d.status == "failed" and d.error.code == "sandbox_lost" and d.outcome is None
+
+
+def test_a_launch_failure_fails_the_run_with_the_launchers_message():
+    d = decide(Observed(launch_error="bad file name ../x"))
+    assert d.status == "failed" and d.error.code == "launch_failed" and "../x" in d.error.message
+
+
+def test_an_agent_error_such_as_limits_not_applied_fails_the_run():
+    err = ErrorInfo(code="limits_failed", message="could not write memory.limit_in_bytes")
+    assert decide(Observed(agent_error=err, run_exit=Exit(0, None))) .error == err

@@ -1,0 +1,170 @@
+"""Warm-pool decisions with plain data, and WarmPool against a fake factory."""
+
+import asyncio
+
+import pytest
+
+from throwbox_agent.errors import SandboxUnavailable
+from throwbox_agent.metrics import AgentMetrics
+from throwbox_agent.nomad_api import AllocStub, live_allocs_filter
+from throwbox_agent.pool import PoolView, RuntimePool, WarmPool, reconcile, stale_allocs, take_idle
+from throwbox_common import runtimes
+
+PYTHON = runtimes.load().resolve("python")
+JOB = "throwbox-sandbox-a-python"
+
+
+def alloc(aid: str, status: str = "running", index: int = 10) -> AllocStub:
+    return AllocStub(id=aid, job_id=JOB, client_status=status, desired_status="run", create_index=index)
+
+
+# ---------------------------------------------------------------- pure decisions
+
+def test_running_allocs_become_idle_oldest_first_and_pending_ones_are_counted():
+    view = reconcile(PoolView(), [alloc("b", index=12), alloc("a", index=11), alloc("c", "pending")], set())
+    assert view.idle == ["a", "b"] and view.pending == 1
+
+
+def test_a_handed_out_alloc_is_never_idle_again_while_nomad_still_lists_it():
+    view = reconcile(PoolView(), [alloc("a"), alloc("b")], set())
+    assert take_idle(view) == "a"
+    view = reconcile(view, [alloc("a"), alloc("b")], set())
+    assert view.idle == ["b"] and "a" in view.handed
+
+
+def test_a_handed_out_alloc_is_forgotten_once_nomad_no_longer_lists_it():
+    view = reconcile(PoolView(), [alloc("a")], set())
+    take_idle(view)
+    view = reconcile(view, [alloc("n")], set())
+    assert view.handed == set() and view.idle == ["n"]
+
+
+def test_excluded_allocs_are_never_idle():
+    assert reconcile(PoolView(), [alloc("a"), alloc("b")], {"a"}).idle == ["b"]
+
+
+def test_an_alloc_that_left_nomads_live_list_leaves_idle():
+    view = reconcile(PoolView(), [alloc("a"), alloc("b")], set())
+    assert reconcile(view, [alloc("b")], set()).idle == ["b"]
+
+
+def test_take_idle_on_an_empty_pool_gives_nothing():
+    assert take_idle(PoolView()) is None
+
+
+def test_allocs_created_before_the_agent_registered_its_pool_are_stale():
+    live = [alloc("old", index=5), alloc("new", index=20)]
+    assert stale_allocs(live, registered_index=10) == ["old"]
+
+
+def test_the_nomad_filter_asks_only_for_live_allocs_of_our_jobs():
+    f = live_allocs_filter(["j1", "j2"])
+    assert '(JobID == "j1" or JobID == "j2")' in f
+    assert 'DesiredStatus == "run"' in f
+    assert 'ClientStatus == "pending"' in f and 'ClientStatus == "running"' in f
+
+
+# ---------------------------------------------------------------- WarmPool with a fake factory
+
+class FakeFactory:
+    def __init__(self, allocs=(), dead=()):
+        self.allocs = list(allocs)
+        self.dead = set(dead)
+        self.destroyed: list[str] = []
+        self.changed = asyncio.Event()
+        self.registered = 100
+
+    async def ensure_pool(self, runtime, size):
+        return self.registered
+
+    async def live_allocs(self, job_ids, index=0):
+        if index:
+            await self.changed.wait()
+            self.changed.clear()
+        return [a for a in self.allocs if a.id not in self.destroyed], index + 1
+
+    async def live_container(self, alloc_id):
+        return None if alloc_id in self.dead else f"c-{alloc_id}"
+
+    async def destroy(self, alloc_id, container_id):
+        self.destroyed.append(alloc_id)
+
+    def place(self, a: AllocStub):
+        self.allocs.append(a)
+        self.changed.set()
+
+
+async def make_pool(factory, size=2):
+    metrics = AgentMetrics()
+    pool = WarmPool(factory, metrics, {PYTHON.key: RuntimePool(PYTHON, size, JOB)})
+    await pool.start()
+    return pool, metrics
+
+
+async def test_acquire_hands_out_an_idle_sandbox_at_once_and_never_the_same_one_twice():
+    factory = FakeFactory([alloc("a", index=101), alloc("b", index=102)])
+    pool, metrics = await make_pool(factory)
+    try:
+        first = await pool.acquire(PYTHON.key, 1)
+        second = await pool.acquire(PYTHON.key, 1)
+        assert {first.alloc_id, second.alloc_id} == {"a", "b"}
+        assert first.container_id == f"c-{first.alloc_id}"
+        with pytest.raises(SandboxUnavailable):
+            await pool.acquire(PYTHON.key, 0.05)
+        assert metrics.cold_starts.labels(PYTHON.key)._value.get() == 0
+    finally:
+        await pool.close()
+
+
+async def test_a_sandbox_whose_container_died_is_skipped_and_stopped():
+    factory = FakeFactory([alloc("dead", index=101), alloc("ok", index=102)], dead={"dead"})
+    pool, _ = await make_pool(factory)
+    try:
+        sb = await pool.acquire(PYTHON.key, 1)
+        assert sb.alloc_id == "ok"
+        await asyncio.sleep(0)
+        assert "dead" in factory.destroyed
+    finally:
+        await pool.close()
+
+
+async def test_an_acquire_that_waits_for_a_placement_counts_as_a_cold_start():
+    factory = FakeFactory([])
+    pool, metrics = await make_pool(factory)
+    try:
+        waiting = asyncio.create_task(pool.acquire(PYTHON.key, 5))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        factory.place(alloc("fresh", index=150))
+        sb = await waiting
+        assert sb.alloc_id == "fresh"
+        assert metrics.cold_starts.labels(PYTHON.key)._value.get() == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_predecessors_allocs_are_stopped_at_start_and_never_handed_out():
+    factory = FakeFactory([alloc("old", index=50), alloc("new", index=150)])
+    pool, _ = await make_pool(factory)
+    try:
+        await asyncio.sleep(0)
+        assert factory.destroyed == ["old"]
+        assert (await pool.acquire(PYTHON.key, 1)).alloc_id == "new"
+        with pytest.raises(SandboxUnavailable):
+            await pool.acquire(PYTHON.key, 0.05)
+    finally:
+        await pool.close()
+
+
+async def test_a_used_sandbox_is_destroyed_through_the_factory_and_its_replacement_handed_out_next():
+    factory = FakeFactory([alloc("a", index=101)])
+    pool, metrics = await make_pool(factory, size=1)
+    try:
+        sb = await pool.acquire(PYTHON.key, 1)
+        await pool.release(sb)
+        assert factory.destroyed == ["a"]
+        factory.place(alloc("b", index=160))
+        assert (await pool.acquire(PYTHON.key, 1)).alloc_id == "b"
+        assert metrics.replacement_seconds.labels(PYTHON.key)._sum.get() >= 0
+    finally:
+        await pool.close()
