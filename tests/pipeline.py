@@ -118,9 +118,14 @@ class Pipeline:
             async with self._changed:
                 self._changed.notify_all()
 
-    async def submit(self, job: RunJob) -> str:
-        await self._producer.send_and_wait(self.runs_topic, encoder.encode(job), key=job.run_id.encode())
+    async def submit(self, job: RunJob, partition: int | None = None) -> str:
+        await self._producer.send_and_wait(self.runs_topic, encoder.encode(job), key=job.run_id.encode(),
+                                           partition=partition)
         return job.run_id
+
+    async def publish_event(self, event: RunEventRecord):
+        """Write a throwbox.events record as if an agent had (for tests of redelivery); its metadata."""
+        return await self._producer.send_and_wait(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
 
     async def control(self, msg: ControlRecord) -> None:
         await self._producer.send_and_wait(topics.CONTROL, encoder.encode(msg), key=msg.run_id.encode())

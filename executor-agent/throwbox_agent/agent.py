@@ -78,6 +78,7 @@ class Agent:
         self.offsets = OffsetTracker()
         self.active: dict[str, RunLifecycle] = {}
         self.pending_controls = LRU(2000)      # controls for runs not (yet) held here
+        self.events_positions: dict[int, int] = {}   # throwbox.events partition -> next offset read
         self.status = "starting"
         self.pool: WarmPool | None = None
         self._nomad = NomadClient(config.nomad_addr)
@@ -208,9 +209,11 @@ class Agent:
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-                for records in batch.values():
+                for tp, records in batch.items():
                     for rec in records:
                         self.ledger.observe(rec.value)
+                    if records:
+                        self.events_positions[tp.partition] = records[-1].offset + 1
         finally:
             await consumer.stop()
 
@@ -474,5 +477,7 @@ class Agent:
     def health(self) -> tuple[int, dict]:
         body = {"status": self.status, "agent": self.config.name, "in_flight": len(self.active),
                 "max_in_flight": self.config.max_in_flight, "oci_runtime": getattr(self, "oci_runtime", None),
-                "pools": self.pool.snapshot() if self.pool else {}, "time_ms": int(time.time() * 1000)}
+                "pools": self.pool.snapshot() if self.pool else {},
+                "events_positions": {str(p): o for p, o in sorted(self.events_positions.items())},
+                "time_ms": int(time.time() * 1000)}
         return (200 if self.status == "ok" else 503), body

@@ -1,0 +1,339 @@
+"""The executor agent end to end: RunJob on Kafka -> agent -> warm Nomad sandbox (gVisor) -> events.
+
+A private agent subprocess per module (own name, own runs topic and consumer group, own metrics
+port, python pool only), so it neither disturbs nor is disturbed by the deployed agent; its pool
+jobs are stopped and purged afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from pipeline import Pipeline, delete_topic, ensure_topic, make_job
+from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, NOMAD_ADDR, REPO_DIR, require_image, require_stack
+
+from throwbox_common import runtimes
+from throwbox_common.messages import Cancel, Finished, Output, Started, StdinData, StdinEof
+
+REGISTRY = runtimes.load()
+PYTHON = REGISTRY.resolve("python")
+POOL_SIZE = 2
+VENV_BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _get_json(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+    except OSError:
+        return 0, None
+
+
+def _nomad(method: str, path: str):
+    req = urllib.request.Request(NOMAD_ADDR + path, method=method)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body = r.read()
+        return json.loads(body) if body else None
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout_s: float, what: str, interval_s: float = 0.1):
+    end = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class AgentProcess:
+    def __init__(self):
+        self.name = f"test-{uuid.uuid4().hex[:8]}"
+        self.port = _free_port()
+        self.runs_topic = f"throwbox.runs.{self.name}"
+        self.log_path = Path("/tmp") / f"throwbox-agent-{self.name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/healthz"
+
+    @property
+    def job_id(self) -> str:
+        return f"throwbox-sandbox-{self.name}-{PYTHON.language}-{PYTHON.version}".replace(".", "-")
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("THROWBOX_AGENT_")}
+        env.update({
+            "THROWBOX_AGENT_NAME": self.name, "THROWBOX_AGENT_METRICS_LISTEN": f"127.0.0.1:{self.port}",
+            "THROWBOX_AGENT_POOL_SIZES": f"python={POOL_SIZE},*=0",
+            "THROWBOX_AGENT_RUNS_TOPIC": self.runs_topic,
+            "THROWBOX_AGENT_CONSUMER_GROUP": f"throwbox-agents-{self.name}",
+            "THROWBOX_AGENT_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP, "THROWBOX_AGENT_CONSUL_ADDR": CONSUL_ADDR,
+            "THROWBOX_AGENT_NOMAD_ADDR": NOMAD_ADDR, "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true",
+            "THROWBOX_AGENT_DRAIN_TIMEOUT_S": "20", "PYTHONUNBUFFERED": "1",
+        })
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([str(VENV_BIN / "throwbox-agent")], env=env, cwd=REPO_DIR,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until(lambda: self.pool()["idle"] == POOL_SIZE if self._healthy() else False, 120,
+                       f"agent {self.name} healthy with {POOL_SIZE} idle sandboxes")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"agent did not come up; log:\n{self.log_path.read_text()[-3000:]}") from None
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"agent exited {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+        status, _ = _get_json(self.health_url)
+        return status == 200
+
+    def health(self) -> dict:
+        return _get_json(self.health_url)[1]
+
+    def pool(self) -> dict:
+        return self.health()["pools"][PYTHON.key]
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=3) as r:
+            return r.read().decode()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        # Whatever happened to the agent: no pool job of it stays behind.
+        try:
+            _nomad("DELETE", f"/v1/job/{self.job_id}?purge=true")
+        except urllib.error.HTTPError:
+            pass
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def agent():
+    require_stack("docker", "kafka", "consul", "nomad")
+    require_image(PYTHON.image)
+    a = AgentProcess()
+    asyncio.run(ensure_topic(KAFKA_BOOTSTRAP, a.runs_topic))
+    a.start()
+    yield a
+    a.stop()
+    asyncio.run(delete_topic(KAFKA_BOOTSTRAP, a.runs_topic))
+
+
+@pytest.fixture
+async def pipe(agent):
+    p = Pipeline(KAFKA_BOOTSTRAP, agent.runs_topic)
+    await p.start()
+    yield p
+    await p.close()
+
+
+def container_running(alloc_id: str) -> bool:
+    out = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", f"sandbox-{alloc_id}"],
+                         capture_output=True, text=True, timeout=20)
+    return out.returncode == 0 and out.stdout.strip() == "true"
+
+
+# ---------------------------------------------------------------------------------------- outcomes
+
+async def test_hello_world_runs_and_its_events_come_back_in_order(pipe):
+    job = make_job('print("hello, world")')
+    fin = await pipe.run(job)
+    r = fin.result
+    assert (r.status, r.outcome, r.exit_code, r.signal) == ("completed", "ok", 0, None)
+    assert r.stdout == "hello, world\n" and r.stderr == ""
+    kinds = [type(e) for e in pipe.events[job.run_id]]
+    assert kinds[0] is Started and kinds[-1] is Finished and Output in kinds
+    assert r.usage.cpu_ms > 0 and r.usage.memory_peak_bytes > 0
+    assert r.timings.total_ms >= r.timings.run_ms > 0
+
+
+async def test_stdout_is_streamed_while_the_program_still_runs(pipe):
+    job = make_job('import time\nprint("first", flush=True)\ntime.sleep(3)\nprint("second")')
+    await pipe.submit(job)
+    first = await pipe.wait_for(job.run_id, lambda e: isinstance(e, Output), 60)
+    assert first.data == "first\n" and first.stream == "stdout" and first.stage == "run"
+    assert not any(isinstance(e, Finished) for e in pipe.events[job.run_id])
+    fin = await pipe.result(job.run_id)
+    assert fin.result.stdout == "first\nsecond\n"
+
+
+async def test_a_nonzero_exit_is_reported_with_its_code(pipe):
+    r = (await pipe.run(make_job('import sys\nprint("bye", file=sys.stderr)\nsys.exit(3)'))).result
+    assert (r.status, r.outcome, r.exit_code, r.stderr) == ("completed", "nonzero_exit", 3, "bye\n")
+
+
+async def test_a_program_killed_by_its_own_signal_is_signaled_with_the_signal_name(pipe):
+    r = (await pipe.run(make_job("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)"))).result
+    assert (r.status, r.outcome, r.exit_code, r.signal) == ("completed", "signaled", None, "SIGSEGV")
+
+
+async def test_the_wall_clock_limit_is_enforced_from_outside_and_the_sandbox_is_gone(pipe):
+    job = make_job("import time\nwhile True: time.sleep(1)", wall_time_ms=1500)
+    t0 = time.monotonic()
+    fin = await pipe.run(job)
+    elapsed = time.monotonic() - t0
+    started = next(e for e in pipe.events[job.run_id] if isinstance(e, Started))
+    assert (fin.result.status, fin.result.outcome) == ("completed", "timeout")
+    assert 1.4 <= fin.result.timings.run_ms / 1000 < 6 and elapsed < 20
+    await asyncio.to_thread(wait_until, lambda: not container_running(started.sandbox), 30,
+                            f"container of {started.sandbox} gone")
+
+
+async def test_a_cpu_time_limit_ends_the_run_as_timeout(pipe):
+    r = (await pipe.run(make_job("while True: pass", cpu_time_ms=1000, wall_time_ms=8000))).result
+    assert (r.status, r.outcome) == ("completed", "timeout")
+    assert r.signal == "SIGXCPU"
+
+
+async def test_a_memory_bomb_ends_as_memory_limit(pipe):
+    job = make_job("a = []\nwhile True: a.append(bytearray(1 << 20))", memory_mb=96)
+    r = (await pipe.run(job)).result
+    assert (r.status, r.outcome) == ("completed", "memory_limit")
+    assert r.usage.memory_peak_bytes <= 96 * 1024 * 1024
+
+
+async def test_an_output_flood_is_stopped_with_exactly_output_bytes_kept(pipe):
+    job = make_job('import sys\nwhile True: sys.stdout.write("x" * 4096)', output_bytes=100_000)
+    fin = await pipe.run(job)
+    r = fin.result
+    assert (r.status, r.outcome) == ("completed", "output_limit")
+    assert len(r.stdout.encode()) == 100_000 and r.stdout_truncated and not r.stderr_truncated
+    streamed = "".join(e.data for e in pipe.events[job.run_id] if isinstance(e, Output))
+    assert streamed == r.stdout
+
+
+async def test_stdin_from_the_job_is_delivered_and_closed(pipe):
+    job = make_job("import sys\nprint(sys.stdin.read().upper(), end='')", stdin=b"hello stdin\n")
+    r = (await pipe.run(job)).result
+    assert (r.outcome, r.stdout) == ("ok", "HELLO STDIN\n")
+
+
+async def test_interactive_stdin_arrives_through_control_records(pipe):
+    code = "import sys\nfor line in sys.stdin:\n    print('got', line.strip(), flush=True)\nprint('eof')"
+    job = make_job(code, interactive=True)
+    await pipe.submit(job)
+    await pipe.wait_for(job.run_id, lambda e: isinstance(e, Started))
+    await pipe.control(StdinData(run_id=job.run_id, data="one\n"))
+    await pipe.wait_for(job.run_id, lambda e: isinstance(e, Output) and "got one" in e.data)
+    await pipe.control(StdinData(run_id=job.run_id, data="two\n"))
+    await pipe.control(StdinEof(run_id=job.run_id))
+    r = (await pipe.result(job.run_id)).result
+    assert (r.outcome, r.stdout) == ("ok", "got one\ngot two\neof\n")
+
+
+async def test_a_cancel_record_stops_the_run_and_it_ends_cancelled(pipe):
+    job = make_job('import time\nprint("up", flush=True)\ntime.sleep(60)', wall_time_ms=30_000)
+    await pipe.submit(job)
+    await pipe.wait_for(job.run_id, lambda e: isinstance(e, Output))
+    t0 = time.monotonic()
+    await pipe.control(Cancel(run_id=job.run_id))
+    r = (await pipe.result(job.run_id, 30)).result
+    assert (r.status, r.outcome, r.error) == ("cancelled", None, None)
+    assert time.monotonic() - t0 < 10
+
+
+async def test_a_run_past_its_start_deadline_fails_with_queue_timeout_without_running(pipe):
+    job = make_job('print("never")', start_deadline_ms=int(time.time() * 1000) - 1000)
+    r = (await pipe.run(job)).result
+    assert (r.status, r.error.code, r.stdout) == ("failed", "queue_timeout", "")
+    assert not any(isinstance(e, Started) for e in pipe.events[job.run_id])
+
+
+# ---------------------------------------------------------------------------------------- pool
+
+async def test_a_sandbox_is_never_reused_each_run_sees_a_fresh_tmp(pipe, agent):
+    code = ("import os\nseen = os.path.exists('/tmp/marker')\nopen('/tmp/marker', 'w').write('x')\n"
+            "print('reused' if seen else 'fresh', sorted(os.listdir('/tmp/run')))")
+    sandboxes = set()
+    for _ in range(POOL_SIZE + 2):
+        job = make_job(code)
+        r = (await pipe.run(job)).result
+        assert r.stdout == "fresh ['main.py']\n", r
+        sandboxes.add(next(e for e in pipe.events[job.run_id] if isinstance(e, Started)).sandbox)
+    assert len(sandboxes) == POOL_SIZE + 2
+
+
+async def test_the_pool_refills_after_use(pipe, agent):
+    for _ in range(POOL_SIZE):
+        await pipe.run(make_job("pass"))
+    t0 = time.monotonic()
+    await asyncio.to_thread(wait_until, lambda: agent.pool()["idle"] == POOL_SIZE, 60, "pool refilled")
+    print(f"pool refilled {POOL_SIZE} sandboxes in {time.monotonic() - t0:.2f}s")
+    live = _nomad("GET", f"/v1/job/{agent.job_id}/allocations")
+    running = [a for a in live if a["ClientStatus"] == "running" and a["DesiredStatus"] == "run"]
+    assert len(running) == POOL_SIZE
+
+
+async def test_a_warm_sandbox_is_handed_out_without_waiting(pipe, agent):
+    await asyncio.to_thread(wait_until, lambda: agent.pool()["idle"] == POOL_SIZE, 60, "pool full")
+    r = (await pipe.run(make_job("pass"))).result
+    assert r.timings.sandbox_ms < 500
+    assert f'throwbox_agent_acquire_seconds_count{{runtime="{PYTHON.key}"}}' in agent.metrics()
+
+
+# ---------------------------------------------------------------------------------------- Kafka
+
+async def test_a_run_id_that_already_has_a_result_is_never_run_again(pipe, agent):
+    job = make_job('print("once")')
+    await pipe.run(job)
+    # The duplicate and a later sentinel go to one partition: when the sentinel is done, the
+    # duplicate has been decided.
+    sentinel = make_job('print("sentinel")')
+    await pipe.submit(job, partition=0)
+    await pipe.submit(sentinel, partition=0)
+    await pipe.result(sentinel.run_id)
+    events = pipe.events[job.run_id]
+    assert sum(isinstance(e, Started) for e in events) == 1
+    assert sum(isinstance(e, Finished) for e in events) == 1
+
+
+async def test_a_redelivered_run_started_by_a_dead_agent_ends_as_agent_lost(pipe, agent):
+    job = make_job('print("lost")')
+    ghost = Started(run_id=job.run_id, agent="ghost-agent-that-died", sandbox=str(uuid.uuid4()),
+                    at_ms=int(time.time() * 1000))
+    meta = await pipe.publish_event(ghost)
+    await asyncio.to_thread(
+        wait_until, lambda: agent.health()["events_positions"].get(str(meta.partition), 0) > meta.offset,
+        30, "the agent has read the ghost's Started record")
+    r = (await pipe.run(job)).result
+    assert (r.status, r.error.code) == ("failed", "agent_lost")
+    assert sum(isinstance(e, Started) for e in pipe.events[job.run_id]) == 1   # only the ghost's
+
+
+def test_the_agent_is_registered_in_consul_with_a_passing_health_check(agent):
+    def passing():
+        _, entries = _get_json(f"{CONSUL_ADDR}/v1/health/service/throwbox-agent?passing=true")
+        return any(e["Service"]["Meta"].get("agent") == agent.name for e in entries or [])
+    wait_until(passing, 30, "consul check passing")
+    health = agent.health()
+    assert health["status"] == "ok" and health["pools"][PYTHON.key]["size"] == POOL_SIZE
