@@ -5,6 +5,8 @@
 # directory + launcher binary + base image id) is stored in the label org.throwbox.inputs.
 #   scripts/build-images.sh            every runtime
 #   scripts/build-images.sh python go  a subset (by image name)
+#   scripts/build-images.sh --force    rebuild from scratch (no layer cache), e.g. to pick up
+#                                      a Debian point release
 #   THROWBOX_BUILD_JOBS=N              parallel builds (default 3)
 source "$(dirname "$0")/common.sh"
 
@@ -77,7 +79,7 @@ build_one() {
   cp -r "$IMAGES_DIR/$name/." "$ctx/"
   cp "$LAUNCHER" "$ctx/throwbox-launcher"
   start=$SECONDS
-  docker build --label "$LABEL=$hash" --build-arg "RUNTIME_VERSION=$version" -t "$image" "$ctx" \
+  docker build $NO_CACHE --label "$LABEL=$hash" --build-arg "RUNTIME_VERSION=$version" -t "$image" "$ctx" \
     >"$LOG_DIR/build-$name.log" 2>&1 || rc=$?
   rm -rf "$ctx"
   if [ $rc -ne 0 ]; then
@@ -90,6 +92,8 @@ build_one() {
 }
 
 main() {
+  NO_CACHE=""
+  if [ "${1:-}" = "--force" ]; then NO_CACHE="--no-cache"; shift; fi
   local wanted=("$@") name image version hash have selected=0
   FAILED_DIR=$(mktemp -d /var/tmp/throwbox-failed.XXXXXX)
   trap 'rm -rf "$FAILED_DIR"' EXIT
@@ -101,7 +105,7 @@ main() {
     [ -f "$IMAGES_DIR/$name/Dockerfile" ] || die "no $IMAGES_DIR/$name/Dockerfile for $image"
     hash=$(inputs_hash "$name" "$image" "$version")
     have=$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$image" 2>/dev/null || true)
-    [ "$have" = "$hash" ] && continue
+    [ "$have" = "$hash" ] && [ -z "$NO_CACHE" ] && continue
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
     log "building $image"
     build_one "$name" "$image" "$version" "$hash" &

@@ -127,13 +127,17 @@ def test_without_the_profile_the_same_probes_are_not_refused_so_the_eperm_comes_
     assert probes["ptrace"] == "ok" and probes["socket_inet"] == "ok", probes
 
 
-def test_threads_and_processes_still_work_under_the_profile():
-    program = ("import subprocess, threading\n"
-               "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
-               "print(subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout, end='')\n")
+def test_threads_processes_and_unix_socket_ipc_still_work_under_the_profile():
+    program = ("import multiprocessing as mp, subprocess, threading\n"
+               "def square(x):\n    return x * x\n"
+               "if __name__ == '__main__':\n"
+               "    t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+               "    print(subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout, end='')\n"
+               "    with mp.Pool(2) as pool:\n        print(sum(pool.map(square, range(10))))\n"
+               "    a, b = mp.Pipe()\n    a.send('over a socketpair')\n    print(b.recv())\n")
     result = run_runtime(PYTHON, {"main.py": program})
     assert_clean_exit(result)
-    assert result.stdout == "thread\nchild\n"
+    assert result.stdout == "thread\nchild\n285\nover a socketpair\n"
 
 
 def test_a_fork_bomb_stops_at_rlimit_nproc_under_gvisor():
