@@ -27,6 +27,7 @@ from throwbox_common.messages import Cancel, Finished, Output, Started, StdinDat
 
 REGISTRY = runtimes.load()
 PYTHON = REGISTRY.resolve("python")
+C = REGISTRY.resolve("c")
 POOL_SIZE = 2
 VENV_BIN = Path(sys.executable).parent
 
@@ -82,13 +83,16 @@ class AgentProcess:
 
     @property
     def job_id(self) -> str:
-        return f"throwbox-sandbox-{self.name}-{PYTHON.language}-{PYTHON.version}".replace(".", "-")
+        return self.job_of(PYTHON)
+
+    def job_of(self, runtime) -> str:
+        return f"throwbox-sandbox-{self.name}-{runtime.language}-{runtime.version}".replace(".", "-")
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("THROWBOX_AGENT_")}
         env.update({
             "THROWBOX_AGENT_NAME": self.name, "THROWBOX_AGENT_METRICS_LISTEN": f"127.0.0.1:{self.port}",
-            "THROWBOX_AGENT_POOL_SIZES": f"python={POOL_SIZE},*=0",
+            "THROWBOX_AGENT_POOL_SIZES": f"python={POOL_SIZE},c=1,*=0",
             "THROWBOX_AGENT_RUNS_TOPIC": self.runs_topic,
             "THROWBOX_AGENT_CONSUMER_GROUP": f"throwbox-agents-{self.name}",
             "THROWBOX_AGENT_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP, "THROWBOX_AGENT_CONSUL_ADDR": CONSUL_ADDR,
@@ -99,7 +103,7 @@ class AgentProcess:
         self.proc = subprocess.Popen([str(VENV_BIN / "throwbox-agent")], env=env, cwd=REPO_DIR,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_until(lambda: self.pool()["idle"] == POOL_SIZE if self._healthy() else False, 120,
+            wait_until(lambda: self.all_idle() if self._healthy() else False, 120,
                        f"agent {self.name} healthy with {POOL_SIZE} idle sandboxes")
         except AssertionError:
             self.stop()
@@ -113,6 +117,9 @@ class AgentProcess:
 
     def health(self) -> dict:
         return _get_json(self.health_url)[1]
+
+    def all_idle(self) -> bool:
+        return all(p["idle"] == p["size"] for p in self.health()["pools"].values())
 
     def pool(self) -> dict:
         return self.health()["pools"][PYTHON.key]
@@ -130,10 +137,11 @@ class AgentProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         # Whatever happened to the agent: no pool job of it stays behind.
-        try:
-            _nomad("DELETE", f"/v1/job/{self.job_id}?purge=true")
-        except urllib.error.HTTPError:
-            pass
+        for runtime in (PYTHON, C):
+            try:
+                _nomad("DELETE", f"/v1/job/{self.job_of(runtime)}?purge=true")
+            except urllib.error.HTTPError:
+                pass
         self.log.close()
 
 
@@ -141,6 +149,7 @@ class AgentProcess:
 def agent():
     require_stack("docker", "kafka", "consul", "nomad")
     require_image(PYTHON.image)
+    require_image(C.image)
     a = AgentProcess()
     asyncio.run(ensure_topic(KAFKA_BOOTSTRAP, a.runs_topic))
     a.start()
@@ -267,6 +276,23 @@ async def test_a_run_past_its_start_deadline_fails_with_queue_timeout_without_ru
     r = (await pipe.run(job)).result
     assert (r.status, r.error.code, r.stdout) == ("failed", "queue_timeout", "")
     assert not any(isinstance(e, Started) for e in pipe.events[job.run_id])
+
+
+async def test_a_compiled_program_is_compiled_then_run(pipe):
+    code = '#include <stdio.h>\nint main(void) { printf("compiled\\n"); return 0; }\n'
+    r = (await pipe.run(make_job(code, language=C.language, version=C.version, entrypoint="main.c"))).result
+    assert (r.status, r.outcome, r.stdout) == ("completed", "ok", "compiled\n")
+    assert r.compile is not None and (r.compile.exit_code, r.compile.outcome) == (0, "ok")
+
+
+async def test_a_compile_failure_ends_as_compile_error_with_the_compilers_output(pipe):
+    job = make_job("int main(void) { return nope; }\n", language=C.language, version=C.version,
+                   entrypoint="main.c")
+    r = (await pipe.run(job)).result
+    assert (r.status, r.outcome) == ("completed", "compile_error")
+    assert r.compile.exit_code != 0 and "nope" in r.compile.stderr
+    assert r.stdout == ""
+    assert any(isinstance(e, Output) and e.stage == "compile" for e in pipe.events[job.run_id])
 
 
 # ---------------------------------------------------------------------------------------- pool

@@ -1,0 +1,178 @@
+"""RunLifecycle against fakes at its seams: it fails closed, and the sandbox is always destroyed."""
+
+import asyncio
+import json
+import struct
+
+from throwbox_agent import config, frames
+from throwbox_agent.docker_api import ContainerState
+from throwbox_agent.errors import CgroupError, DockerError
+from throwbox_agent.metrics import AgentMetrics
+from throwbox_agent.pool import Sandbox
+from throwbox_agent.run import RunDeps, RunLifecycle
+from throwbox_common import runtimes
+from throwbox_common.messages import Finished, JobFile, Limits, Output, RunJob, Started, now_ms
+
+REGISTRY = runtimes.load()
+PYTHON = REGISTRY.resolve("python")
+CONFIG = config.load({}, registry=REGISTRY)
+
+
+def job(**limits) -> RunJob:
+    lim = dict(wall_time_ms=5000, cpu_time_ms=5000, memory_mb=64, pids=32, output_bytes=1000) | limits
+    return RunJob(run_id="r1", tenant="t", language="python", version=PYTHON.version, entrypoint="main.py",
+                  files=[JobFile(name="main.py", content=b"print(1)")], limits=Limits(**lim),
+                  created_at_ms=now_ms())
+
+
+def launcher_out(*frame_list) -> list[tuple[int, bytes]]:
+    return [(frames.DOCKER_STDOUT, frames.encode(t, p)) for t, p in frame_list]
+
+
+class FakeAttachment:
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+        self.written = bytearray()
+        self.closed = False
+        self.eof = asyncio.Event()
+
+    async def write(self, data):
+        self.written += data
+
+    async def read(self):
+        await asyncio.sleep(0)
+        if self.chunks:
+            return [self.chunks.pop(0)]
+        await self.eof.wait()       # stays open until killed
+        return []
+
+    def close(self):
+        self.closed = True
+
+    def sent_frames(self):
+        return frames.FrameDecoder(allowed=frozenset({frames.HEADER, frames.STDIN, frames.STDIN_EOF})).feed(
+            bytes(self.written))
+
+
+class FakeDocker:
+    def __init__(self, attachment, attach_error=None):
+        self.attachment = attachment
+        self.attach_error = attach_error
+        self.killed = []
+
+    async def attach(self, cid):
+        if self.attach_error:
+            raise self.attach_error
+        return self.attachment
+
+    async def inspect(self, cid):
+        return ContainerState(running=True, status="running", exit_code=None, oom_killed=False, pid=4242)
+
+    async def wait_stopped(self, cid, timeout_s):
+        return ContainerState(running=False, status="exited", exit_code=0, oom_killed=False, pid=0)
+
+    async def kill(self, cid, signal="SIGKILL"):
+        self.killed.append(cid)
+        self.attachment.eof.set()
+
+
+class FakePool:
+    def __init__(self):
+        self.released = []
+
+    async def acquire(self, key, timeout_s):
+        return Sandbox("alloc-1", "cid-1", key, 0.0)
+
+    async def release(self, sb):
+        self.released.append(sb.alloc_id)
+
+
+class FakePublisher:
+    def __init__(self):
+        self.events = []
+
+    async def publish(self, event):
+        self.events.append(event)
+
+    async def publish_acked(self, event):
+        self.events.append(event)
+
+
+def lifecycle(attachment, *, limits_error=None, attach_error=None, **job_limits):
+    pool, pub, docker = FakePool(), FakePublisher(), FakeDocker(attachment, attach_error)
+    applied = []
+
+    def apply_limits(paths, memory_bytes, cpus):
+        if limits_error:
+            raise limits_error
+        applied.append((memory_bytes, len(attachment.written)))
+
+    deps = RunDeps(config=CONFIG, pool=pool, docker=docker, publisher=pub, metrics=AgentMetrics(),
+                   agent_name="a", apply_limits=apply_limits, find_cgroups=lambda pid: None)
+    return RunLifecycle(job(**job_limits), PYTHON, deps), pool, pub, docker, applied
+
+
+async def test_a_run_whose_limits_cannot_be_applied_fails_closed_and_never_starts():
+    att = FakeAttachment([])
+    lc, pool, pub, _, _ = lifecycle(att, limits_error=CgroupError("cannot write memory.limit_in_bytes"))
+    result = await lc.execute()
+    assert (result.status, result.error.code) == ("failed", "limits_failed")
+    assert "memory.limit_in_bytes" in result.error.message
+    assert att.written == b""                       # no header: the program never ran
+    assert pool.released == ["alloc-1"]
+    assert isinstance(pub.events[-1], Finished)
+
+
+async def test_limits_are_in_place_before_the_header_is_sent_and_the_events_are_in_order():
+    att = FakeAttachment(launcher_out((b"o", b"hi\n"), (b"X", json.dumps({"exit_code": 0, "signal": None}).encode())))
+    lc, pool, pub, _, applied = lifecycle(att)
+    result = await lc.execute()
+    assert (result.status, result.outcome, result.stdout) == ("completed", "ok", "hi\n")
+    assert applied == [(64 * 1024 * 1024, 0)]       # written while nothing had been sent yet
+    sent = att.sent_frames()
+    assert sent[0][0] == frames.HEADER and sent[-1] == (frames.STDIN_EOF, b"")
+    header = json.loads(sent[0][1])
+    assert header["run"] == ["python3", "-u", "main.py"] and header["cpu_time_s"] == 5
+    assert [type(e) for e in pub.events] == [Started, Output, Finished]
+    assert pool.released == ["alloc-1"] and att.closed
+
+
+async def test_a_sandbox_that_cannot_be_attached_fails_the_run_and_is_still_destroyed():
+    lc, pool, pub, _, _ = lifecycle(FakeAttachment([]), attach_error=DockerError("attach: refused"))
+    result = await lc.execute()
+    assert (result.status, result.error.code) == ("failed", "sandbox_failed")
+    assert pool.released == ["alloc-1"]
+
+
+async def test_output_over_the_cap_kills_the_sandbox_and_keeps_exactly_the_cap():
+    att = FakeAttachment(launcher_out((b"o", b"x" * 600), (b"e", b"y" * 600)))
+    lc, pool, pub, docker, _ = lifecycle(att, output_bytes=1000)
+    result = await lc.execute()
+    assert (result.status, result.outcome) == ("completed", "output_limit")
+    assert len(result.stdout) + len(result.stderr) == 1000 and result.stderr_truncated
+    assert docker.killed == ["cid-1"] and pool.released == ["alloc-1"]
+
+
+async def test_the_wall_deadline_kills_a_program_that_never_ends():
+    att = FakeAttachment(launcher_out((b"o", b"tick\n")))
+    lc, pool, _, docker, _ = lifecycle(att, wall_time_ms=200)
+    result = await asyncio.wait_for(lc.execute(), 5)
+    assert (result.outcome, result.signal) == ("timeout", "SIGKILL")
+    assert docker.killed == ["cid-1"] and pool.released == ["alloc-1"]
+
+
+async def test_a_stream_that_ends_without_an_exit_report_fails_as_sandbox_lost():
+    att = FakeAttachment([])
+    att.eof.set()
+    lc, pool, _, _, _ = lifecycle(att)
+    result = await lc.execute()
+    assert (result.status, result.error.code) == ("failed", "sandbox_lost")
+    assert pool.released == ["alloc-1"]
+
+
+async def test_a_bad_launcher_frame_fails_the_run_as_launch_failed():
+    att = FakeAttachment([(frames.DOCKER_STDOUT, b"Q" + struct.pack(">I", 0))])
+    lc, pool, _, _, _ = lifecycle(att)
+    result = await lc.execute()
+    assert (result.status, result.error.code) == ("failed", "launch_failed")
+    assert pool.released == ["alloc-1"]
