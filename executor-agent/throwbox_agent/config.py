@@ -41,7 +41,7 @@ SETTINGS: dict[str, str] = {
     "TMPFS_MB": "size of the sandbox's /tmp scratch in MiB",
     "NOFILE": "RLIMIT_NOFILE inside the sandbox",
     "SHM_MB": "size of /dev/shm in MiB",
-    "SANDBOX_CPU_MHZ": "Nomad CPU reservation of one sandbox in MHz (cpu_hard_limit quota while idle)",
+    "SANDBOX_CPU_MHZ": "Nomad CPU reservation of one idle sandbox in MHz (scheduling only; a run gets 1 core)",
     "ACQUIRE_TIMEOUT_MS": "how long a run waits for a warm sandbox before it fails",
     "DRAIN_TIMEOUT_S": "on SIGTERM, the longest the agent waits for running runs",
     "RUNS_TOPIC": "topic of RunJob records (tests use a private one)",
@@ -74,7 +74,8 @@ class AgentConfig:
     tmpfs_mb: int = 64
     nofile: int = 256
     shm_mb: int = 8
-    sandbox_cpu_mhz: int = 500
+    # Idle sandboxes use no CPU; a small reservation lets every runtime's pool fit on a node.
+    sandbox_cpu_mhz: int = 100
     acquire_timeout_ms: int = 60_000
     drain_timeout_s: int = 90
     runs_topic: str = topics.RUNS
@@ -209,7 +210,7 @@ def load(env: Mapping[str, str] | None = None,
             case "SHM_MB":
                 values["shm_mb"] = _int(key, text, 1, 1024)
             case "SANDBOX_CPU_MHZ":
-                values["sandbox_cpu_mhz"] = _int(key, text, 50, 100_000)
+                values["sandbox_cpu_mhz"] = _int(key, text, 10, 100_000)
             case "ACQUIRE_TIMEOUT_MS":
                 values["acquire_timeout_ms"] = _int(key, text, 100, 3_600_000)
             case "DRAIN_TIMEOUT_S":

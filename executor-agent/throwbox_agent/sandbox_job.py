@@ -113,7 +113,10 @@ def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: s
             }],
             "shm_size": spec.shm_bytes,
             "logging": [{"type": "none"}],
-            "cpu_hard_limit": True,
+            # No hard limit from Nomad: its quota is MHz / node MHz of ONE core (100 MHz = 2%),
+            # which starves gVisor's boot. The agent writes the run's CFS quota (1 core) itself,
+            # before the program starts; an idle sandbox runs only the blocked launcher.
+            "cpu_hard_limit": False,
         },
         "Resources": {"CPU": spec.cpu_mhz, "MemoryMB": spec.memory_mb},
         "LogConfig": {"Disabled": True, "MaxFiles": 1, "MaxFileSizeMB": 1},

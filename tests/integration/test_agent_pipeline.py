@@ -98,6 +98,8 @@ class AgentProcess:
             "THROWBOX_AGENT_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP, "THROWBOX_AGENT_CONSUL_ADDR": CONSUL_ADDR,
             "THROWBOX_AGENT_NOMAD_ADDR": NOMAD_ADDR, "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true",
             "THROWBOX_AGENT_DRAIN_TIMEOUT_S": "20", "PYTHONUNBUFFERED": "1",
+            # A small reservation: the node is shared with the deployed agent's pools.
+            "THROWBOX_AGENT_SANDBOX_CPU_MHZ": "20",
         })
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([str(VENV_BIN / "throwbox-agent")], env=env, cwd=REPO_DIR,
