@@ -28,6 +28,7 @@ from .auth import Principal
 from .config import Settings
 from .consul import ConsulError
 from .errors import ApiError, DependencyError, error_body, invalid, overloaded, too_large, unauthorized
+from .invocations import InvocationConsumer
 from .schemas import (
     FUNCTION_NAME_PATTERN,
     WsCancel,
@@ -76,6 +77,8 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
     app.config.ACCESS_LOG = False
     svc = Services(settings, registry)
     app.ctx.svc = svc
+    invocations = InvocationConsumer(svc)  # Kafka callers (docs/kafka-callers.md)
+    app.ctx.invocations = invocations
     runtimes_body = _enc.encode([
         {"language": r.language, "version": r.version, "aliases": list(r.aliases), "compiled": r.compiled}
         for r in sorted(registry.runtimes, key=lambda r: (r.language, r.version))])
@@ -83,9 +86,11 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
     @app.before_server_start
     async def _start(app_: Sanic) -> None:
         await svc.start()
+        await invocations.start()
 
     @app.after_server_stop
     async def _stop(app_: Sanic) -> None:
+        await invocations.stop()
         await svc.stop()
 
     # ---- middleware: timing, authentication

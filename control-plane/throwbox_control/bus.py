@@ -185,6 +185,22 @@ class Bus:
         except KafkaError as e:
             raise KafkaUnavailable(f"kafka produce to {topic} failed: {type(e).__name__}") from e
 
+    async def publish_submission(self, submitted: RunEventRecord, job: RunJob) -> None:
+        """Submitted, then the job, in that order on one producer, acknowledged together.
+
+        Both records are queued before either is awaited, so one round trip to Kafka covers the
+        pair. (Readers do not depend on the two landing in order: Submitted is not numbered.)
+        """
+        if self.producer is None:
+            raise KafkaUnavailable("kafka producer not connected")
+        try:
+            first = await self.producer.send(topics.EVENTS, value=_enc.encode(submitted), key=submitted.run_id.encode())
+            second = await self.producer.send(topics.RUNS, value=_enc.encode(job), key=job.run_id.encode())
+            await first
+            await second
+        except KafkaError as e:
+            raise KafkaUnavailable(f"kafka produce failed: {type(e).__name__}") from e
+
     async def publish_event(self, rec: RunEventRecord) -> None:
         await self._send(topics.EVENTS, rec.run_id, _enc.encode(rec))
 

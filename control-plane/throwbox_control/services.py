@@ -69,6 +69,7 @@ class Services:
     idempotency: IdempotencyStore = field(init=False)
     _tasks: list[asyncio.Task] = field(default_factory=list)
     _reaped: set[str] = field(default_factory=set)
+    _background: set[asyncio.Task] = field(default_factory=set)
     _http: aiohttp.ClientSession | None = None
     _ready_cache: tuple[float, dict[str, str]] | None = None
     _warm_cache: float = 0.0
@@ -129,8 +130,12 @@ class Services:
 
     # ---- submission
 
-    async def submit(self, principal: Principal, run: CheckedRun, function: str | None = None) -> tuple[str, RunState | None]:
-        """Admit and publish one run; returns its id (an earlier run's for a repeated idempotency key)."""
+    async def submit(self, principal: Principal, run: CheckedRun, function: str | None = None,
+                     run_id: str | None = None) -> tuple[str, RunState | None]:
+        """Admit and publish one run; returns its id (an earlier run's for a repeated idempotency key).
+
+        `run_id`: a caller-chosen id (Kafka invocations derive it from the request id); new if None.
+        """
         s = self.settings
         tenant = principal.tenant
         if run.idempotency_key is not None:
@@ -146,7 +151,7 @@ class Services:
         if self.bus.producer is None:
             raise overloaded("the event log (Kafka) is not reachable", 2)
 
-        run_id = new_run_id()
+        run_id = run_id or new_run_id()
         created = now_ms()
         expires = created + s.queue_timeout_ms + run.limits.wall_time_ms + SLOT_MARGIN_MS
         decision = await self.admission.admit(tenant, run_id, principal.quota, expires)
@@ -173,17 +178,19 @@ class Services:
                          limits=run.limits, created_at_ms=created, args=run.args, env=run.env,
                          stdin=run.stdin, interactive=run.interactive,
                          start_deadline_ms=created + s.queue_timeout_ms)
-            # Submitted first, acknowledged, so an agent's Started can never precede it.
-            await self.bus.publish_event(submitted)
-        except (KafkaUnavailable, ConsulError) as e:
+        except ConsulError as e:
             await self.admission.release(tenant, run_id)
             raise overloaded(f"could not accept the run: {e}", 2) from e
         st = self.view.submitted(submitted)  # visible here at once, before our consumer reads it back
         try:
-            await self.bus.publish_job(job)
+            await self.bus.publish_submission(submitted, job)
         except KafkaUnavailable as e:
-            log.error("run job not published; failing the run", extra={"run_id": run_id})
-            await self._finish_synthetic(st, "failed", ErrorInfo("submit_failed", "the run could not be queued"))
+            log.error("run not published", extra={"run_id": run_id, "error": str(e)})
+            await self.admission.release(tenant, run_id)
+            try:  # if the job got through after all, make sure the run still ends
+                await self._finish_synthetic(st, "failed", ErrorInfo("submit_failed", "the run could not be queued"))
+            except KafkaUnavailable:
+                pass  # the reaper of any instance finishes it after the queue timeout
             raise overloaded("could not queue the run", 2) from e
         metrics.runs_submitted.inc()
         log.info("run submitted", extra={"run_id": run_id, "tenant": tenant, "runtime": run.runtime.key,
@@ -219,10 +226,10 @@ class Services:
 
     def _on_finished(self, st: RunState, result: RunResult, live: bool) -> None:
         metrics.runs_finished.labels(result.status, result.outcome or "none").inc()
-        recent = st.created_ms > now_ms() - (self.settings.queue_timeout_ms + self.max_wall_ms + SLOT_MARGIN_MS)
-        if st.tenant is not None and (live or recent):
+        if st.tenant is not None and self.admission.holds(st.run_id):  # only the admitter releases
             task = asyncio.get_running_loop().create_task(self._release(st.tenant, st.run_id))
-            task.add_done_callback(lambda _t: None)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _release(self, tenant: str, run_id: str) -> None:
         try:

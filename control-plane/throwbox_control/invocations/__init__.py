@@ -1,0 +1,10 @@
+"""Event-driven callers: requests on throwbox.invocations, results on their reply topic.
+
+`InvocationConsumer` (consumer.py) runs in every control-plane instance, in one consumer group,
+so the instances share the topic's partitions. See docs/kafka-callers.md for the contract and
+the trust model.
+"""
+
+from .consumer import GROUP, InvocationConsumer
+
+__all__ = ["GROUP", "InvocationConsumer"]

@@ -1,0 +1,382 @@
+"""The throwbox.invocations consumer of one control-plane instance.
+
+Every instance joins the consumer group `throwbox-invocations`, so the instances share the
+topic's partitions. One record → one handler task:
+
+  parse → (dead letter | failed result | tenant → checked run → run id → submit once → result)
+  → reply produced and acknowledged → offset done → committed (at-least-once).
+
+- The run id is derived from (tenant, request_id): a request seen again (redelivery after a
+  crash or rebalance, a producer retry, a second send) finds its run in the run view and is
+  not submitted twice; a finished one gets the same result again.
+- A request over its tenant's quota (or refused by a global cap, or while Kafka/Consul are
+  unavailable) waits and retries; it is never failed for being early.
+- Up to `max_in_flight` requests are handled at once (runs wait concurrently); the
+  partitions are paused while that many are open. Offsets are committed per partition up to
+  the lowest request still open, so nothing whose reply is not durable is ever skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from throwbox_common import topics
+
+from .. import metrics
+from ..auth import Principal
+from ..errors import ApiError, DependencyError, invalid, not_found
+from ..runview import RunState
+from ..schemas import FUNCTION_NAME_PATTERN
+from ..services import Services
+from ..validation import CheckedRun, check_program, check_run, encode_stdin
+from . import wire
+from .offsets import OffsetTracker
+from .tenants import TenantDirectory
+
+log = logging.getLogger("throwbox.invocations")
+GROUP = "throwbox-invocations"
+FUNCTION_NAME = re.compile(FUNCTION_NAME_PATTERN)
+RETRY_MAX_S = 5.0
+RECONNECT_S = 2.0
+
+handled = Counter("throwbox_invocations_total",
+                  "Invocation records handled, by how they ended (result, invalid, dead_letter)",
+                  ["ending"], registry=metrics.registry)
+in_flight = Gauge("throwbox_invocations_in_flight", "Invocation records being handled by this instance",
+                  registry=metrics.registry)
+waiting_quota = Counter("throwbox_invocations_admission_waits_total",
+                        "Times an invocation waited because admission refused it for now, by code",
+                        ["code"], registry=metrics.registry)
+
+
+def invocation_run_id(tenant: str, request_id: str) -> str:
+    """The one run id a (tenant, request_id) ever gets; same shape as any other run id."""
+    digest = hashlib.sha256(b"throwbox-invocation\0" + tenant.encode() + b"\0" + request_id.encode())
+    return "run_" + digest.hexdigest()[:24]
+
+
+class InvocationConsumer:
+    def __init__(self, svc: Services, max_in_flight: int = 1000, topic: str = topics.INVOCATIONS,
+                 group: str = GROUP):
+        self.svc = svc
+        self.max_in_flight = max_in_flight
+        self.topic = topic
+        self.group = group
+        self.tenants = TenantDirectory(svc.kv, svc.keys.default_quota, svc.settings.key_cache_ttl_ms / 1000)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._offsets = OffsetTracker()
+        self._handlers: dict[tuple[TopicPartition, int], asyncio.Task] = {}
+        self._slot_freed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="invocations-consumer")
+
+    async def stop(self) -> None:
+        """Stop taking requests; open ones are left uncommitted and redelivered to another instance."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self._connect()
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.error("invocations consumer failed; reconnecting", extra={"error": repr(e)})
+            finally:
+                await asyncio.shield(self._disconnect())
+            await asyncio.sleep(RECONNECT_S)
+
+    async def _connect(self) -> None:
+        bootstrap = self.svc.settings.kafka_bootstrap
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0,
+            request_timeout_ms=10_000, max_request_size=topics.MAX_RECORD_BYTES,
+            client_id="throwbox-control-plane-invocations")
+        await producer.start()
+        self._producer = producer
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=self.group, enable_auto_commit=False,
+            auto_offset_reset="earliest", fetch_max_wait_ms=50, session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES,
+            fetch_max_bytes=4 * topics.MAX_RECORD_BYTES, client_id="throwbox-control-plane-invocations")
+        await consumer.start()
+        self._consumer = consumer
+        consumer.subscribe([self.topic], listener=_Listener(self))
+
+    async def _disconnect(self) -> None:
+        await self._cancel_handlers(None)
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._commit(), 5)
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+        self._consumer = self._producer = None
+        self._offsets = OffsetTracker()
+
+    async def _cancel_handlers(self, tps: set[TopicPartition] | None) -> None:
+        victims = [t for (tp, _), t in self._handlers.items() if tps is None or tp in tps]
+        for t in victims:
+            t.cancel()
+        await asyncio.gather(*victims, return_exceptions=True)
+
+    async def _revoked(self, tps: set[TopicPartition]) -> None:
+        """A rebalance takes partitions away: their open requests are redone by the new owner."""
+        await self._cancel_handlers(tps)
+        with contextlib.suppress(Exception):
+            await self._commit(tps)
+        self._offsets.forget(tps)
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _consume(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        paused = False
+        while not self._stopping:
+            free = self.max_in_flight - len(self._handlers)
+            if free <= 0:
+                if not paused:
+                    consumer.pause(*consumer.assignment())
+                    paused = True
+                self._slot_freed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._slot_freed.wait(), 0.5)
+                await consumer.getmany(timeout_ms=0)  # keeps the group membership alive
+                await self._commit()
+                continue
+            if paused:
+                consumer.resume(*consumer.assignment())
+                paused = False
+            batch = await consumer.getmany(timeout_ms=200, max_records=free)
+            for tp, records in batch.items():
+                for rec in records:
+                    self._offsets.begin(tp, rec.offset)
+                    task = asyncio.create_task(self._handle(tp, rec), name=f"invocation-{tp.partition}-{rec.offset}")
+                    self._handlers[(tp, rec.offset)] = task
+            in_flight.set(len(self._handlers))
+            await self._commit()
+
+    async def _commit(self, tps: set[TopicPartition] | None = None) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        assigned = consumer.assignment()
+        points = {tp: p for tp, p in self._offsets.to_commit(tps).items() if tp in assigned}
+        if not points:
+            return
+        try:
+            await consumer.commit({tp: OffsetAndMetadata(p, "") for tp, p in points.items()})
+        except KafkaError as e:  # retried on the next turn; a redelivery is answered the same way
+            log.info("invocations commit failed", extra={"error": repr(e)})
+            return
+        self._offsets.mark_committed(points)
+
+    async def _handle(self, tp: TopicPartition, rec) -> None:
+        try:
+            ending = await self._process(rec)
+            handled.labels(ending).inc()
+            self._offsets.done(tp, rec.offset)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bug here must not lose the record: dead-letter it, then move on
+            log.exception("invocation handling failed", extra={"partition": tp.partition, "offset": rec.offset})
+            await self._produce(topics.DLQ, rec.key, rec.value, _dlq_headers(f"internal error: {type(e).__name__}", rec))
+            handled.labels("dead_letter").inc()
+            self._offsets.done(tp, rec.offset)
+        finally:
+            self._handlers.pop((tp, rec.offset), None)
+            in_flight.set(len(self._handlers))
+            self._slot_freed.set()
+
+    # ------------------------------------------------------------------ one request
+
+    async def _process(self, rec) -> str:
+        parsed = wire.parse(rec.key, rec.value)
+        match parsed:
+            case wire.Dead(reason=reason):
+                log.warning("invocation dead-lettered", extra={"partition": rec.partition, "offset": rec.offset,
+                                                               "reason": reason})
+                await self._produce(topics.DLQ, rec.key, rec.value, _dlq_headers(reason, rec))
+                return "dead_letter"
+            case wire.Invalid():
+                log.info("invalid invocation", extra={"request_id": parsed.request_id, "code": parsed.code,
+                                                      "error": parsed.message})
+                await self._reply(parsed.reply_to, parsed.request_id, wire.failed_result(parsed.code, parsed.message))
+                return "invalid"
+            case wire.Request():
+                result = await self._execute(parsed)
+                await self._reply(parsed.reply_to, parsed.request_id, result)
+                return "result"
+        raise AssertionError(f"unexpected parse result {parsed!r}")
+
+    async def _execute(self, req: wire.Request) -> bytes:
+        quota = await self._retrying(lambda: self.tenants.quota(req.tenant), "tenant lookup")
+        if quota is None:
+            return wire.failed_result("unauthorized", f"tenant {req.tenant!r} is unknown (it has no API key)")
+        principal = Principal(req.tenant, quota)
+        language = req.run.language if req.run is not None else ""
+        try:
+            checked = await self._check(req)
+        except ApiError as e:
+            return wire.failed_result(e.code, _message(e), language)
+        run_id = invocation_run_id(req.tenant, req.request_id)
+        st = await self._known(run_id)
+        if st is None:
+            try:
+                run_id, st = await self._submit(principal, checked, req.function, run_id)
+            except ApiError as e:
+                return wire.failed_result(e.code, _message(e), checked.runtime.language)
+        log.info("invocation waiting for its run", extra={"request_id": req.request_id, "run_id": run_id})
+        return await self._result(run_id, st)
+
+    async def _check(self, req: wire.Request) -> CheckedRun:
+        s, registry = self.svc.settings, self.svc.registry
+        if req.run is not None:
+            if req.run.interactive:
+                raise invalid("run.interactive", "an interactive run needs the WebSocket API, not Kafka")
+            return check_run(req.run, registry, s)
+        name = req.function or ""
+        if not FUNCTION_NAME.match(name):
+            raise not_found("function not found")
+        fn = await self._retrying(lambda: self.svc.functions.get(req.tenant, name), "function lookup")
+        if fn is None:
+            raise not_found("function not found")
+        stdin = None if req.input is msgspec.UNSET else json.dumps(req.input)
+        runtime, files, entry, limits = check_program(
+            registry, s, language=fn.language, version=fn.version, files=fn.files,
+            entrypoint=fn.entrypoint, env=fn.env, limits=fn.limits)
+        return CheckedRun(runtime, files, entry, [], dict(fn.env), encode_stdin(stdin, s), False, limits, None)
+
+    async def _known(self, run_id: str) -> RunState | None:
+        """The run if any record of it exists (only this request can have made that id)."""
+        while True:
+            try:
+                await self.svc.wait_caught_up()
+                break
+            except ApiError:
+                await asyncio.sleep(1)
+        st = self.svc.view.get(run_id)
+        if st is None:
+            await self.svc.bus.sync()
+            st = self.svc.view.get(run_id)
+        return st
+
+    async def _submit(self, principal: Principal, checked: CheckedRun, function: str | None,
+                      run_id: str) -> tuple[str, RunState | None]:
+        delay = 0.2
+        while True:
+            try:
+                # shielded: a cancelled handler must not leave an admitted run half-published
+                return await asyncio.shield(self.svc.submit(principal, checked, function=function, run_id=run_id))
+            except ApiError as e:
+                if e.status not in (429, 503):
+                    raise
+                waiting_quota.labels(e.code).inc()
+                wait = min(RETRY_MAX_S, float(e.retry_after_s or 1))
+            except DependencyError as e:
+                log.info("submission waits for a dependency", extra={"run_id": run_id, "error": str(e)})
+                wait = delay
+                delay = min(RETRY_MAX_S, delay * 2)
+            await asyncio.sleep(wait)
+            # A failed attempt may still have made the run known (e.g. Kafka failed mid-publish):
+            # then that run, and its result, is the answer.
+            st = await self._known(run_id)
+            if st is not None:
+                return run_id, st
+
+    async def _result(self, run_id: str, st: RunState | None) -> bytes:
+        while True:
+            if st is None:
+                st = await self._known(run_id)
+                if st is None:
+                    await asyncio.sleep(1)
+                    continue
+            if await self.svc.view.wait_finished(st, 30):
+                return st.snapshot()
+
+    async def _retrying(self, call, what: str):
+        delay = 0.2
+        while True:
+            try:
+                return await call()
+            except DependencyError as e:
+                log.info("%s waits for a dependency", what, extra={"error": str(e)})
+            await asyncio.sleep(delay)
+            delay = min(RETRY_MAX_S, delay * 2)
+
+    # ------------------------------------------------------------------ producing
+
+    async def _reply(self, topic: str, request_id: str, result: bytes) -> None:
+        await self._produce(topic, request_id.encode(), wire.encode_reply(request_id, result))
+
+    async def _produce(self, topic: str, key: bytes | None, value: bytes | None,
+                       headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Until Kafka acknowledges it. A reply topic that does not exist → the reply is dead-lettered."""
+        delay = 0.2
+        while True:
+            producer = self._producer
+            if producer is not None:
+                try:
+                    if topic != topics.DLQ and await self._topic_missing(producer, topic):
+                        log.warning("reply topic does not exist: reply dead-lettered", extra={"topic": topic})
+                        topic, headers = topics.DLQ, [(wire.H_REASON, f"reply_to topic {topic} does not exist".encode())]
+                        continue
+                    fut = await producer.send(topic, value=value, key=key, headers=headers)
+                    await fut
+                    return
+                except KafkaError as e:
+                    log.info("produce failed; retrying", extra={"topic": topic, "error": repr(e)})
+            await asyncio.sleep(delay)
+            delay = min(RETRY_MAX_S, delay * 2)
+
+    @staticmethod
+    async def _topic_missing(producer: AIOKafkaProducer, topic: str) -> bool:
+        if producer.client.cluster.partitions_for_topic(topic) is not None:
+            return False
+        cluster = await producer.client.fetch_all_metadata()  # raises KafkaError while Kafka is away
+        return topic not in cluster.topics()
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, owner: InvocationConsumer):
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked):
+        await self.owner._revoked(set(revoked))   # noqa: SLF001
+
+    async def on_partitions_assigned(self, assigned):
+        log.info("invocations partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
+
+
+def _message(e: ApiError) -> str:
+    if e.details and not e.message.startswith(e.details[0].get("field", "\0")):
+        return e.message + " (" + "; ".join(f"{d['field']}: {d['problem']}" for d in e.details) + ")"
+    return e.message
+
+
+def _dlq_headers(reason: str, rec) -> list[tuple[str, bytes]]:
+    return [(wire.H_REASON, reason.encode()), (wire.H_SOURCE, f"{rec.topic}/{rec.partition}/{rec.offset}".encode())]

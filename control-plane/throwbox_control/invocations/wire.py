@@ -1,0 +1,157 @@
+"""The public Kafka wire format of event-driven callers (docs/kafka-callers.md, api-v1.md).
+
+`parse` turns one throwbox.invocations record into exactly one of:
+- `Request`: a well-formed request (tenant, function or run request still to be checked);
+- `Invalid`: the request_id could be read, the rest is wrong → a failed result to reply_to;
+- `Dead`: not even a request_id → the record goes to throwbox.dlq with the reason.
+It never raises on bad input: a consumer must not die on what a caller wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from throwbox_common import topics
+from throwbox_common.messages import ErrorInfo, RunRequest, RunResult, Struct, now_ms, rfc3339
+
+from ..validation import field_of
+
+MAX_REQUEST_ID_CHARS = 256
+TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+# A caller may not make the control plane write its replies into the platform's own topics.
+RESERVED_TOPICS = frozenset({topics.RUNS, topics.EVENTS, topics.CONTROL, topics.INVOCATIONS, topics.DLQ})
+
+# Kafka headers on a dead-lettered record (key and value are the original bytes).
+H_REASON = "throwbox-dlq-reason"
+H_SOURCE = "throwbox-dlq-source"   # "topic/partition/offset" of the original record
+
+
+class Invocation(Struct):
+    """The value of a throwbox.invocations record; unknown fields are an error (as over HTTP)."""
+
+    request_id: str
+    tenant: str
+    function: str | None = None
+    input: Any = msgspec.UNSET
+    run: RunRequest | None = None
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    request_id: str
+    tenant: str
+    reply_to: str
+    function: str | None
+    input: Any            # msgspec.UNSET when not given
+    run: RunRequest | None
+
+
+@dataclass(frozen=True)
+class Invalid:
+    request_id: str
+    reply_to: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Dead:
+    reason: str
+
+
+Parsed = Request | Invalid | Dead
+
+
+def reply_topic_problem(name: object) -> str | None:
+    if not isinstance(name, str) or not TOPIC_NAME.match(name) or name in (".", ".."):
+        return "reply_to: not a valid Kafka topic name"
+    if name in RESERVED_TOPICS or name.startswith("__"):
+        return f"reply_to: {name} is reserved for the platform"
+    return None
+
+
+def _request_id_problem(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "request_id: must be a non-empty string"
+    if len(value) > MAX_REQUEST_ID_CHARS:
+        return f"request_id: must be at most {MAX_REQUEST_ID_CHARS} characters"
+    return None
+
+
+def _key_text(key: bytes | None) -> str | None:
+    if not key:
+        return None
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if _request_id_problem(text) is None else None
+
+
+def parse(key: bytes | None, value: bytes | None) -> Parsed:
+    """The request_id comes from the value, else from the record key (the contract keys by it)."""
+    key_id = _key_text(key)
+    try:
+        obj = msgspec.json.decode(value or b"")
+    except msgspec.DecodeError:
+        if key_id is None:
+            return Dead("value is not JSON and the record key is not a usable request_id")
+        return Invalid(key_id, topics.RESULTS, "invalid_request", "the value is not valid JSON")
+    if not isinstance(obj, dict):
+        if key_id is None:
+            return Dead("value is not a JSON object and the record key is not a usable request_id")
+        return Invalid(key_id, topics.RESULTS, "invalid_request", "the value must be a JSON object")
+    raw_id = obj.get("request_id")
+    id_problem = _request_id_problem(raw_id)
+    if id_problem is not None:
+        if key_id is None:
+            return Dead(f"{id_problem}, and the record key is not a usable request_id either")
+        request_id = key_id
+    else:
+        request_id = raw_id
+    raw_reply = obj.get("reply_to")
+    reply_problem = None if raw_reply is None else reply_topic_problem(raw_reply)
+    reply_to = raw_reply if raw_reply is not None and reply_problem is None else topics.RESULTS
+    if id_problem is not None:
+        return Invalid(request_id, reply_to, "invalid_request", id_problem)
+    if reply_problem is not None:
+        return Invalid(request_id, reply_to, "invalid_request", reply_problem)
+    try:
+        inv = msgspec.convert(obj, Invocation)
+    except msgspec.ValidationError as e:
+        field, problem = field_of(e)
+        return Invalid(request_id, reply_to, "invalid_request", f"{field}: {problem}")
+    if (inv.function is None) == (inv.run is None):
+        return Invalid(request_id, reply_to, "invalid_request", "give exactly one of function and run")
+    if inv.run is not None and inv.input is not msgspec.UNSET:
+        return Invalid(request_id, reply_to, "invalid_request", "input: only with function (a run has stdin)")
+    if not inv.tenant:
+        return Invalid(request_id, reply_to, "invalid_request", "tenant: must be a non-empty string")
+    return Request(request_id=request_id, tenant=inv.tenant, reply_to=reply_to, function=inv.function,
+                   input=inv.input, run=inv.run)
+
+
+# ---------------------------------------------------------------- replies
+
+_enc = msgspec.json.Encoder()
+
+
+class Reply(msgspec.Struct):
+    request_id: str
+    result: msgspec.Raw
+
+
+def encode_reply(request_id: str, result_json: bytes) -> bytes:
+    return _enc.encode(Reply(request_id, msgspec.Raw(result_json)))
+
+
+def failed_result(code: str, message: str, language: str = "") -> bytes:
+    """The run result of a request that never became a run (no id: there is nothing to look up)."""
+    at = rfc3339(now_ms())
+    return _enc.encode(RunResult(id="", language=language, version="", status="failed", created_at=at,
+                                 error=ErrorInfo(code=code, message=message), finished_at=at))
