@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -407,5 +408,31 @@ func TestSignalNamesAreConventional(t *testing.T) {
 		if got := signalName(sig); got != want {
 			t.Errorf("%d: %s, want %s", sig, got, want)
 		}
+	}
+}
+
+func TestAProgramOnANoexecMountIsStartedFromAMemfdCopy(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to mount a noexec tmpfs")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOEXEC, "size=16m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	echo, err := os.ReadFile("/bin/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(dir, "prog")
+	if err := os.WriteFile(prog, echo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command(prog).Run(); !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("exec on the noexec mount: %v, want EACCES", err)
+	}
+	o := serve(t, newHeader(prog, "from", "memory").frame(t))
+	if o.joined('o') != "from memory\n" || o.json(t, frameExited)["exit_code"] != float64(0) {
+		t.Fatalf("frames %q stdout %q", o.kinds(), o.joined('o'))
 	}
 }

@@ -117,12 +117,15 @@ func (s *stage) run() (stageResult, time.Duration, error) {
 	}
 
 	report, _ := io.ReadAll(reportR) // EOF at the helper's successful exec or exit
-	status := s.l.waitFor(pid)
+	status, waitErr := s.l.waitFor(pid)
 	wall := time.Since(started)
 	s.l.killRemaining(pid)
 	streams.Wait()
-	if len(report) > 0 {
+	switch {
+	case len(report) > 0:
 		return stageResult{}, wall, &launchError{string(report)}
+	case waitErr != nil:
+		return stageResult{}, wall, &launchError{"wait: " + waitErr.Error()}
 	}
 	return resultOf(status), wall, nil
 }
@@ -145,15 +148,17 @@ func (l *launcher) stream(r io.Reader, kind byte) {
 }
 
 // waitFor reaps children (including reparented orphans) until pid exits.
-func (l *launcher) waitFor(pid int) syscall.WaitStatus {
+func (l *launcher) waitFor(pid int) (syscall.WaitStatus, error) {
 	for {
 		var ws syscall.WaitStatus
 		got, err := syscall.Wait4(-1, &ws, 0, nil)
-		if errors.Is(err, syscall.EINTR) {
+		switch {
+		case errors.Is(err, syscall.EINTR):
 			continue
-		}
-		if err != nil || got == pid {
-			return ws
+		case err != nil:
+			return 0, err // ECHILD: cannot happen while pid is ours and unreaped
+		case got == pid:
+			return ws, nil
 		}
 	}
 }
