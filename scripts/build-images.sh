@@ -52,7 +52,9 @@ build_base() {
 
 # runtime_images: "name image version" per runtime of runtimes.toml.
 runtime_images() {
-  python3 - "$REPO_DIR/runtimes/runtimes.toml" <<'PY'
+  local py=python3
+  [ -x "$VENV/bin/python" ] && py="$VENV/bin/python"
+  "$py" - "$REPO_DIR/runtimes/runtimes.toml" <<'PY'
 import sys, tomllib
 with open(sys.argv[1], "rb") as f:
     for r in tomllib.load(f)["runtime"]:
