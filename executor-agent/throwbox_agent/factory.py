@@ -44,6 +44,7 @@ class NomadDockerFactory:
         self._docker = docker
         self._node_id = node_id
         self._oci_runtime = oci_runtime
+        self._gc_tasks: set[asyncio.Task] = set()
 
     async def ensure_pool(self, runtime: Runtime, size: int) -> int:
         job = sandbox_job.render(self._config, self._registry, runtime, self._node_id, self._oci_runtime)
@@ -65,6 +66,9 @@ class NomadDockerFactory:
     async def destroy(self, alloc_id: str, container_id: str | None) -> None:
         try:
             await self._nomad.stop_alloc(alloc_id)
+            task = asyncio.create_task(self._gc_when_stopped(alloc_id), name=f"gc-{alloc_id}")
+            self._gc_tasks.add(task)
+            task.add_done_callback(self._gc_tasks.discard)
             return
         except NomadError as e:
             log.warning("stopping alloc %s through Nomad failed (%s); killing its container", alloc_id, e)
@@ -73,6 +77,20 @@ class NomadDockerFactory:
         except DockerError as e:
             log.error("could not kill the container of alloc %s either: %s", alloc_id, e)
             raise
+
+    async def _gc_when_stopped(self, alloc_id: str, timeout_s: float = 60) -> None:
+        """A used sandbox's alloc dir (/alloc, /local inside it: host disk the program could
+        write to) is deleted as soon as the alloc is terminal, not when Nomad's GC gets to it."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        try:
+            while loop.time() < end:
+                if await self._nomad.alloc_client_status(alloc_id) in ("complete", "failed", "lost"):
+                    await self._nomad.gc_alloc(alloc_id)
+                    return
+                await asyncio.sleep(0.5)
+        except NomadError as e:
+            log.info("gc of alloc %s: %s", alloc_id, e)
 
     async def stop_pools(self, runtimes: list[Runtime]) -> None:
         await asyncio.gather(*(self._nomad.stop_job(sandbox_job.job_id(self._config.name, r))

@@ -98,6 +98,14 @@ class NomadClient:
         new_index = int(headers.get("X-Nomad-Index") or 0)
         return [AllocStub.from_api(d) for d in data], new_index
 
+    async def alloc_client_status(self, alloc_id: str) -> str:
+        data, _ = await self._call("GET", f"/v1/allocation/{alloc_id}")
+        return data["ClientStatus"]
+
+    async def gc_alloc(self, alloc_id: str) -> None:
+        """Remove a terminal alloc's directory on its client now, not 30 allocs later."""
+        await self._call("GET", f"/v1/client/allocation/{alloc_id}/gc")
+
     async def stop_alloc(self, alloc_id: str) -> None:
         """Stop through Nomad: it is a stop, not a failure, and Nomad places a replacement at once."""
         await self._call("POST", f"/v1/allocation/{alloc_id}/stop", {})

@@ -70,7 +70,8 @@ def wait_until(check, timeout_s: float, what: str, interval_s: float = 0.1):
 
 
 class AgentProcess:
-    def __init__(self):
+    def __init__(self, pool_sizes: str = f"python={POOL_SIZE},c=1,*=0"):
+        self.pool_sizes = pool_sizes
         self.name = f"test-{uuid.uuid4().hex[:8]}"
         self.port = _free_port()
         self.runs_topic = f"throwbox.runs.{self.name}"
@@ -92,7 +93,7 @@ class AgentProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("THROWBOX_AGENT_")}
         env.update({
             "THROWBOX_AGENT_NAME": self.name, "THROWBOX_AGENT_METRICS_LISTEN": f"127.0.0.1:{self.port}",
-            "THROWBOX_AGENT_POOL_SIZES": f"python={POOL_SIZE},c=1,*=0",
+            "THROWBOX_AGENT_POOL_SIZES": self.pool_sizes,
             "THROWBOX_AGENT_RUNS_TOPIC": self.runs_topic,
             "THROWBOX_AGENT_CONSUMER_GROUP": f"throwbox-agents-{self.name}",
             "THROWBOX_AGENT_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP, "THROWBOX_AGENT_CONSUL_ADDR": CONSUL_ADDR,
@@ -129,6 +130,9 @@ class AgentProcess:
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=3) as r:
             return r.read().decode()
+
+    def signal_stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -311,6 +315,17 @@ async def test_a_sandbox_is_never_reused_each_run_sees_a_fresh_tmp(pipe, agent):
     assert len(sandboxes) == POOL_SIZE + 2
 
 
+async def test_files_a_run_wrote_to_its_nomad_alloc_dir_leave_the_host_after_the_run(pipe, agent):
+    code = "open('/alloc/probe.bin', 'wb').write(b'x' * 1000000)\nprint('written')"
+    job = make_job(code)
+    r = (await pipe.run(job)).result
+    assert r.stdout == "written\n"
+    alloc_id = next(e for e in pipe.events[job.run_id] if isinstance(e, Started)).sandbox
+    data_dir = Path(_nomad("GET", "/v1/agent/self")["config"]["DataDir"])
+    await asyncio.to_thread(wait_until, lambda: not (data_dir / "alloc" / alloc_id).exists(), 60,
+                            f"alloc dir of {alloc_id} removed")
+
+
 async def test_the_pool_refills_after_use(pipe, agent):
     for _ in range(POOL_SIZE):
         await pipe.run(make_job("pass"))
@@ -365,3 +380,35 @@ def test_the_agent_is_registered_in_consul_with_a_passing_health_check(agent):
     wait_until(passing, 30, "consul check passing")
     health = agent.health()
     assert health["status"] == "ok" and health["pools"][PYTHON.key]["size"] == POOL_SIZE
+
+
+# ---------------------------------------------------------------------------------------- shutdown
+
+def consul_has_agent(name: str) -> bool:
+    _, entries = _get_json(f"{CONSUL_ADDR}/v1/health/service/throwbox-agent")
+    return any(e["Service"]["Meta"].get("agent") == name for e in entries or [])
+
+
+async def test_on_sigterm_the_agent_finishes_its_running_run_then_deregisters_and_exits():
+    require_stack("docker", "kafka", "consul", "nomad")
+    require_image(PYTHON.image)
+    a = AgentProcess("python=1,*=0")
+    await ensure_topic(KAFKA_BOOTSTRAP, a.runs_topic)
+    await asyncio.to_thread(a.start)
+    p = Pipeline(KAFKA_BOOTSTRAP, a.runs_topic)
+    await p.start()
+    try:
+        await asyncio.to_thread(wait_until, lambda: consul_has_agent(a.name), 30, "registered in consul")
+        job = make_job('import time\nprint("start", flush=True)\ntime.sleep(3)\nprint("end")')
+        await p.submit(job)
+        await p.wait_for(job.run_id, lambda e: isinstance(e, Output))
+        a.signal_stop()
+        r = (await p.result(job.run_id, 60)).result
+        assert (r.status, r.outcome, r.stdout) == ("completed", "ok", "start\nend\n")
+        assert await asyncio.to_thread(a.proc.wait, 60) == 0
+        assert not consul_has_agent(a.name)
+        assert _nomad("GET", f"/v1/job/{a.job_id}")["Stop"] is True
+    finally:
+        await p.close()
+        await asyncio.to_thread(a.stop)
+        await delete_topic(KAFKA_BOOTSTRAP, a.runs_topic)
