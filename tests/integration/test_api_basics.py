@@ -125,3 +125,21 @@ async def test_size_caps_are_413_payload_too_large(control_plane, tenant_key):
     huge = b'{"language":"python","files":[{"name":"a","content":"' + b"z" * (600 * 1024) + b'"}]}'
     assert_error(await api.call("POST", "/v1/runs", data=huge, headers={"Content-Type": "application/json"}),
                  413, "payload_too_large")
+
+
+def test_keys_list_shows_the_tenant_but_never_the_key(tenant_key):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from stack import CONSUL_ADDR
+
+    tenant, key = tenant_key(max_concurrent=3, runs_per_minute=9)
+    out = subprocess.run([str(Path(sys.executable).parent / "throwbox"), "keys", "list", "--tenant", tenant],
+                         capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "THROWBOX_CONSUL_ADDR": CONSUL_ADDR})
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if tenant in line]
+    assert len(rows) == 1 and " 3 " in rows[0] and " 9 " in rows[0]
+    assert key not in out.stdout
