@@ -41,7 +41,7 @@ from throwbox_common.runtimes import Runtime
 
 from . import cgroups, frames
 from .config import AgentConfig
-from .docker_api import Attachment, DockerClient
+from .docker_api import Attachment, ContainerState, DockerClient
 from .errors import AgentError, CgroupError, DockerError, FrameError, SandboxUnavailable
 from .metrics import AgentMetrics
 from .outcome import Exit, KillReason, Observed, decide, stage_outcome
@@ -383,28 +383,32 @@ class RunLifecycle:
 
     # ---------------------------------------------------------------- the end
 
-    async def _container_oom(self) -> bool:
-        """After a stream that ended without X: did the kernel OOM-kill the container?"""
+    async def _container_end(self) -> ContainerState | None:
+        """After a stream that ended without X: how did the container end (OOM kill?)."""
         if self.sandbox is None or self._kill_reason is not None:
-            return False
+            return None
         try:
-            state = await self.deps.docker.wait_stopped(self.sandbox.container_id, 2.0)
+            return await self.deps.docker.wait_stopped(self.sandbox.container_id, 2.0)
         except DockerError:
-            return False
-        return bool(state and state.oom_killed)
+            return None
 
     async def _finish(self, agent_error: ErrorInfo | None, picked_ms: int, sandbox_ms: int) -> RunResult:
         self.state = RunState.FINISHING
         self._flush(final=True)
         oom = False
-        if agent_error is None and self._run_exit is None and self._launch_error is None:
-            oom = await self._container_oom()
         usage = self._usage
+        if agent_error is None and self._run_exit is None and self._launch_error is None:
+            end = await self._container_end()
+            oom = bool(end and end.oom_killed)
+            if self._kill_reason is None:
+                log.log(logging.INFO if oom else logging.WARNING, "run %s: sandbox %s ended without an exit report: container %s, oom_killed=%s, "
+                            "cgroup oom_kills=%s, launcher stderr=%r", self.job.run_id,
+                            self.sandbox.alloc_id if self.sandbox else None,
+                            f"{end.status} exit {end.exit_code}" if end else "gone", oom,
+                            usage.oom_kills if usage else None,
+                            self._launcher_stderr.decode(errors="replace")[:300])
         if self._launch_error and self._launcher_stderr:
             self._launch_error += " | " + self._launcher_stderr.decode(errors="replace")[:500]
-        elif agent_error is None and self._run_exit is None and self._launcher_stderr:
-            log.warning("run %s: launcher stderr: %s", self.job.run_id,
-                        self._launcher_stderr.decode(errors="replace")[:500])
         decision = decide(Observed(
             kill_reason=self._kill_reason, run_exit=self._run_exit, compile_exit=self._compile_exit,
             launch_error=self._launch_error, oom_killed=oom,
