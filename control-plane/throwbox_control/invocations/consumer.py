@@ -79,6 +79,7 @@ class InvocationConsumer:
         self._offsets = OffsetTracker()
         self._handlers: dict[tuple[TopicPartition, int], asyncio.Task] = {}
         self._slot_freed = asyncio.Event()
+        self._submitting: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task | None = None
         self._stopping = False
 
@@ -244,12 +245,19 @@ class InvocationConsumer:
         except ApiError as e:
             return wire.failed_result(e.code, _message(e), language)
         run_id = invocation_run_id(req.tenant, req.request_id)
-        st = await self._known(run_id)
-        if st is None:
-            try:
-                run_id, st = await self._submit(principal, checked, req.function, run_id)
-            except ApiError as e:
-                return wire.failed_result(e.code, _message(e), checked.runtime.language)
+        # One check-and-submit at a time per run id: the same request twice in one batch is one run.
+        derived = run_id
+        lock = self._submitting.setdefault(derived, asyncio.Lock())
+        try:
+            async with lock:
+                st = await self._known(run_id)
+                if st is None:
+                    run_id, st = await self._submit(principal, checked, req.function, run_id)
+        except ApiError as e:
+            return wire.failed_result(e.code, _message(e), checked.runtime.language)
+        finally:
+            if not lock.locked() and self._submitting.get(derived) is lock:
+                del self._submitting[derived]
         log.info("invocation waiting for its run", extra={"request_id": req.request_id, "run_id": run_id})
         return await self._result(run_id, st)
 

@@ -1,0 +1,135 @@
+"""Test helpers for event-driven callers: produce invocations, collect replies and dead letters.
+
+    async with TopicWatcher(KAFKA_BOOTSTRAP, "throwbox.results") as replies:
+        await send(KAFKA_BOOTSTRAP, {"request_id": rid, "tenant": t, "run": {...}})
+        reply = await replies.wait(rid)
+
+A watcher reads every partition of its topic from the end as of `__aenter__`, so it sees only
+records written after it started (replies of other tests on the shared topic are ignored by key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from throwbox_common import topics
+
+
+class TopicWatcher:
+    def __init__(self, bootstrap: str, topic: str):
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.records: dict[bytes | None, list] = defaultdict(list)
+        self._changed = asyncio.Condition()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> TopicWatcher:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                          fetch_max_wait_ms=50, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES)
+        await self._consumer.start()
+        parts = None
+        for _ in range(100):
+            parts = self._consumer.partitions_for_topic(self.topic)
+            if parts:
+                break
+            await self._consumer._client.force_metadata_update()  # noqa: SLF001
+            await asyncio.sleep(0.1)
+        assert parts, f"topic {self.topic} does not exist"
+        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self._consumer.position(tp)
+        self._task = asyncio.create_task(self._follow())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                batch = await self._consumer.getmany(timeout_ms=500)
+            except Exception:  # the broker may be restarting in failure tests: keep following
+                await asyncio.sleep(0.5)
+                continue
+            if not batch:
+                continue
+            for records in batch.values():
+                for rec in records:
+                    self.records[rec.key].append(rec)
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def wait(self, key: str | bytes | None, timeout_s: float = 90, count: int = 1) -> list:
+        """The first `count` records with this key (raw ConsumerRecords)."""
+        k = key.encode() if isinstance(key, str) else key
+
+        async def enough():
+            async with self._changed:
+                while len(self.records[k]) < count:
+                    await self._changed.wait()
+                return self.records[k][:count]
+        return await asyncio.wait_for(enough(), timeout_s)
+
+    async def reply(self, request_id: str, timeout_s: float = 90) -> dict:
+        """The first reply to request_id, decoded."""
+        rec = (await self.wait(request_id, timeout_s))[0]
+        return json.loads(rec.value)
+
+    def replies(self, request_id: str) -> list[dict]:
+        return [json.loads(r.value) for r in self.records[request_id.encode()]]
+
+
+async def send(bootstrap: str, *requests: dict | tuple[bytes | None, bytes]) -> None:
+    """Produce invocations: a dict (key = its request_id) or a raw (key, value) pair."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = []
+        for r in requests:
+            if isinstance(r, dict):
+                key, value = str(r.get("request_id", "")).encode() or None, json.dumps(r).encode()
+            else:
+                key, value = r
+            futures.append(await producer.send(topics.INVOCATIONS, value=value, key=key))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def ensure_topic(bootstrap: str, name: str, partitions: int = 2) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if name not in await admin.list_topics():
+            try:
+                await admin.create_topics([NewTopic(name, partitions, 1)])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+async def delete_topic(bootstrap: str, name: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([name])
+    finally:
+        await admin.close()
+
+
+def python_run(code: str, **fields) -> dict:
+    return {"language": "python", "files": [{"name": "main.py", "content": code}], **fields}

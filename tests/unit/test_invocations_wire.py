@@ -1,0 +1,111 @@
+"""The Kafka callers' wire format, commit points and tenant quotas (pure parts, no Kafka)."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+from aiokafka.structs import TopicPartition
+
+from throwbox_common import topics
+from throwbox_control.admission import Quota
+from throwbox_control.auth import KeyRecord
+from throwbox_control.invocations import wire
+from throwbox_control.invocations.consumer import invocation_run_id
+from throwbox_control.invocations.offsets import OffsetTracker
+from throwbox_control.invocations.tenants import quotas_of
+from throwbox_control.services import RUN_ID_RE
+
+RUN = {"language": "python", "files": [{"name": "main.py", "content": "print(1)"}]}
+
+
+def enc(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_a_function_request_parses_with_the_default_reply_topic():
+    p = wire.parse(b"r1", enc({"request_id": "r1", "tenant": "acme", "function": "add", "input": {"a": 1}}))
+    assert isinstance(p, wire.Request)
+    assert (p.request_id, p.tenant, p.function, p.input, p.reply_to) == ("r1", "acme", "add", {"a": 1}, topics.RESULTS)
+
+
+def test_a_run_request_parses_with_its_own_reply_topic():
+    p = wire.parse(b"r2", enc({"request_id": "r2", "tenant": "acme", "run": RUN, "reply_to": "acme.results"}))
+    assert isinstance(p, wire.Request) and p.run is not None and p.run.language == "python"
+    assert p.reply_to == "acme.results" and p.input is msgspec.UNSET
+
+
+def test_bad_json_with_a_key_is_answered_under_the_key():
+    p = wire.parse(b"r3", b"{not json")
+    assert p == wire.Invalid("r3", topics.RESULTS, "invalid_request", "the value is not valid JSON")
+
+
+def test_bad_json_without_a_key_is_dead_lettered():
+    assert isinstance(wire.parse(None, b"\xff\xfe"), wire.Dead)
+    assert isinstance(wire.parse(b"", b"[1, 2]"), wire.Dead)
+    assert isinstance(wire.parse(None, enc({"request_id": 5, "tenant": "a"})), wire.Dead)
+
+
+def test_unknown_fields_and_wrong_types_are_invalid_requests_naming_the_field():
+    p = wire.parse(b"k", enc({"request_id": "r4", "tenant": "acme", "run": RUN, "colour": "red"}))
+    assert isinstance(p, wire.Invalid) and p.code == "invalid_request" and "colour" in p.message
+    p = wire.parse(b"k", enc({"request_id": "r5", "tenant": "acme", "run": {**RUN, "files": "x"}}))
+    assert isinstance(p, wire.Invalid) and "run.files" in p.message
+
+
+def test_exactly_one_of_function_and_run():
+    both = wire.parse(b"k", enc({"request_id": "r", "tenant": "a", "function": "f", "run": RUN}))
+    neither = wire.parse(b"k", enc({"request_id": "r", "tenant": "a"}))
+    assert isinstance(both, wire.Invalid) and isinstance(neither, wire.Invalid)
+
+
+def test_a_reply_topic_of_the_platform_is_refused_and_the_error_goes_to_the_default_topic():
+    for bad in (topics.EVENTS, topics.RUNS, "__consumer_offsets", "a b", ""):
+        p = wire.parse(b"k", enc({"request_id": "r", "tenant": "a", "run": RUN, "reply_to": bad}))
+        assert isinstance(p, wire.Invalid) and p.reply_to == topics.RESULTS, bad
+
+
+def test_a_reply_carries_the_result_unchanged():
+    result = wire.failed_result("not_found", "function not found")
+    reply = json.loads(wire.encode_reply("r9", result))
+    assert reply["request_id"] == "r9"
+    assert reply["result"]["status"] == "failed"
+    assert reply["result"]["error"] == {"code": "not_found", "message": "function not found"}
+
+
+def test_the_run_id_of_a_request_is_stable_per_tenant_and_has_the_run_id_shape():
+    a = invocation_run_id("acme", "r1")
+    assert a == invocation_run_id("acme", "r1")
+    assert a != invocation_run_id("other", "r1") and a != invocation_run_id("acme", "r2")
+    assert RUN_ID_RE.match(a)
+
+
+def test_commit_point_stays_below_the_oldest_open_request():
+    tp = TopicPartition("t", 0)
+    o = OffsetTracker()
+    for off in (5, 6, 7):
+        o.begin(tp, off)
+    o.done(tp, 7)
+    assert o.to_commit() == {tp: 5}
+    o.done(tp, 5)
+    assert o.to_commit() == {tp: 6}
+    o.mark_committed({tp: 6})
+    assert o.to_commit() == {}
+    o.done(tp, 6)
+    assert o.to_commit() == {tp: 8}
+
+
+def test_a_revoked_partition_is_forgotten_and_late_completions_are_ignored():
+    tp = TopicPartition("t", 1)
+    o = OffsetTracker()
+    o.begin(tp, 3)
+    o.forget([tp])
+    o.done(tp, 3)
+    assert o.to_commit() == {}
+
+
+def test_a_tenant_with_several_keys_gets_the_strictest_quota():
+    default = Quota(20, 1200)
+    recs = [KeyRecord("a", "t", max_concurrent=5), KeyRecord("a", "t", runs_per_minute=60), KeyRecord("b", "t")]
+    q = quotas_of(recs, default)
+    assert q == {"a": Quota(5, 60), "b": default}
