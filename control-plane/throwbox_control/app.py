@@ -298,12 +298,16 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
         receiver = asyncio.create_task(receive())
         try:
             done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if sender in done:
-                sender.result()
+            if sender in done and sender.exception() is None:
                 await ws.close(1000, "run finished")
         finally:
             for t in (sender, receiver):
                 t.cancel()
+            for t in (sender, receiver):
+                try:
+                    await t
+                except (asyncio.CancelledError, Exception):
+                    pass  # the client went away: nothing left to tell it
 
     async def handle_client_message(st, message: str | bytes) -> str | None:
         """Publish one client message; an error reply (never a dropped connection) when it is bad."""
