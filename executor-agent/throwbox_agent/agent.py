@@ -49,7 +49,7 @@ from .metrics import AgentMetrics
 from .nomad_api import NomadClient
 from .outcome import KillReason
 from .pool import RuntimePool, WarmPool
-from .run import RunDeps, RunLifecycle
+from .run import RunAbandoned, RunDeps, RunLifecycle
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class Agent:
         self.active: dict[str, RunLifecycle] = {}
         self.pending_controls = LRU(2000)      # controls for runs not (yet) held here
         self.events_positions: dict[int, int] = {}   # throwbox.events partition -> next offset read
+        self.run_partitions: dict[str, tuple[TopicPartition, RunLifecycle]] = {}
         self.status = "starting"
         self.pool: WarmPool | None = None
         self._nomad = NomadClient(config.nomad_addr)
@@ -269,6 +270,12 @@ class Agent:
 
         class Listener(ConsumerRebalanceListener):
             async def on_partitions_revoked(self, revoked):
+                # Runs of these partitions that have not started here go to the new owner.
+                revoked_set = set(revoked)
+                for tp, lc in list(agent.run_partitions.values()):
+                    if tp in revoked_set and lc.abandon():
+                        log.info("run %s: partition revoked before it started; left to its new owner",
+                                 lc.job.run_id)
                 with contextlib.suppress(Exception):
                     await agent._commit_all(revoked)
                 agent.offsets.forget(revoked)
@@ -335,6 +342,7 @@ class Agent:
             config=self.config, pool=self.pool, docker=self._docker, publisher=KafkaPublisher(self._producer),
             metrics=self.metrics, agent_name=self.config.name))
         self.active[job.run_id] = lc
+        self.run_partitions[job.run_id] = (tp, lc)
         for msg in self.pending_controls.pop(job.run_id) or []:
             lc.control(msg)
         self.metrics.in_flight.set(len(self.active))
@@ -346,14 +354,15 @@ class Agent:
             result = await lc.execute()
             self.ledger.finished.put(run_id)
             log.info("run %s: %s %s in %d ms", run_id, result.status, result.outcome or "", result.timings.total_ms)
+        except RunAbandoned:
+            return
         except Exception:
             # The result was not made durable: leave the offset uncommitted so the run is redelivered
             # (and then settled as agent_lost / already finished).
             log.exception("run %s failed inside the agent", run_id)
-            self.active.pop(run_id, None)
-            self._slot_freed.set()
             return
         finally:
+            self.run_partitions.pop(run_id, None)
             if run_id in self.active:
                 self.active.pop(run_id, None)
                 self.metrics.in_flight.set(len(self.active))

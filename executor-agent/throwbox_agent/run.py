@@ -55,6 +55,10 @@ KILL_GRACE_S = 5.0      # after a kill, how long the stream may take to end
 LAUNCHER_STDERR_KEEP = 4096
 
 
+class RunAbandoned(AgentError):
+    """The run's partition moved to another agent before it started here: no result from us."""
+
+
 class RunState(Enum):
     QUEUED = "queued"
     ACQUIRING = "acquiring"
@@ -111,6 +115,7 @@ class RunLifecycle:
         self._kill_reason: KillReason | None = None
         self._killed = asyncio.Event()
         self._destroyed = False
+        self._abandoned = False
         self._stdin_q: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._cap = OutputCap(job.limits.output_bytes)
         self._coalescer = Coalescer()
@@ -139,6 +144,15 @@ class RunLifecycle:
                 self._stdin_q.put_nowait(data.encode())
             case StdinEof():
                 self._stdin_q.put_nowait(None)
+
+    def abandon(self) -> bool:
+        """Give the run up if it has not started (no Started record yet): the agent that now owns
+        its partition runs it. False if it is too late (it finishes here)."""
+        if self.state not in (RunState.QUEUED, RunState.ACQUIRING):
+            return False
+        self._abandoned = True
+        self._killed.set()
+        return True
 
     def kill(self, reason: KillReason) -> None:
         """Stop the program now (first reason wins); the stream then ends."""
@@ -170,6 +184,8 @@ class RunLifecycle:
         sandbox_ms = 0
         agent_error: ErrorInfo | None = None
         try:
+            if self._abandoned:
+                raise RunAbandoned(job.run_id)
             if job.start_deadline_ms is not None and picked_ms > job.start_deadline_ms:
                 return await self._finish_early("failed", ErrorInfo(
                     code="queue_timeout", message="the run waited longer than its start deadline"), picked_ms)
@@ -187,6 +203,9 @@ class RunLifecycle:
                 acquire.cancel()
                 with contextlib.suppress(asyncio.CancelledError, AgentError):
                     self.sandbox = await acquire   # raced: it may have completed meanwhile
+            if self._abandoned:
+                raise RunAbandoned(job.run_id)
+            if not acquire.done() or acquire.cancelled():
                 return await self._finish_early("cancelled", None, picked_ms)
             try:
                 self.sandbox = acquire.result()

@@ -4,6 +4,8 @@ import asyncio
 import json
 import struct
 
+import pytest
+
 from throwbox_agent import config, frames
 from throwbox_agent.docker_api import ContainerState
 from throwbox_agent.errors import CgroupError, DockerError
@@ -176,3 +178,27 @@ async def test_a_bad_launcher_frame_fails_the_run_as_launch_failed():
     result = await lc.execute()
     assert (result.status, result.error.code) == ("failed", "launch_failed")
     assert pool.released == ["alloc-1"]
+
+
+class BlockingPool(FakePool):
+    async def acquire(self, key, timeout_s):
+        await asyncio.Event().wait()
+
+
+async def test_a_run_still_waiting_for_a_sandbox_can_be_abandoned_without_a_result():
+    from throwbox_agent.run import RunAbandoned
+    lc, _, pub, _, _ = lifecycle(FakeAttachment([]))
+    lc.deps.pool = BlockingPool()
+    task = asyncio.create_task(lc.execute())
+    await asyncio.sleep(0.01)
+    assert lc.abandon() is True
+    with pytest.raises(RunAbandoned):
+        await asyncio.wait_for(task, 2)
+    assert pub.events == []
+
+
+async def test_a_run_that_has_started_is_not_abandoned():
+    att = FakeAttachment(launcher_out((b"X", json.dumps({"exit_code": 0, "signal": None}).encode())))
+    lc, _, _, _, _ = lifecycle(att)
+    await lc.execute()
+    assert lc.abandon() is False
