@@ -277,6 +277,13 @@ async def test_a_cancel_record_stops_the_run_and_it_ends_cancelled(pipe):
     assert time.monotonic() - t0 < 10
 
 
+async def test_a_cancel_sent_before_the_run_is_picked_up_still_cancels_it(pipe):
+    job = make_job('import time\ntime.sleep(60)', wall_time_ms=30_000)
+    await pipe.control(Cancel(run_id=job.run_id))
+    r = (await pipe.run(job, 60)).result
+    assert (r.status, r.outcome) == ("cancelled", None)
+
+
 async def test_a_run_past_its_start_deadline_fails_with_queue_timeout_without_running(pipe):
     job = make_job('print("never")', start_deadline_ms=int(time.time() * 1000) - 1000)
     r = (await pipe.run(job)).result
