@@ -210,6 +210,13 @@ class WarmPool:
             except AgentError as e:
                 container = None
                 log.warning("sandbox %s unusable: %s", alloc, e)
+            except asyncio.CancelledError:
+                # The run was cancelled while we checked the container: the sandbox was never
+                # used, so it goes back to idle (else it stays "handed" forever and the pool shrinks).
+                p.view.handed.discard(alloc)
+                p.view.idle.insert(0, alloc)
+                p.wake()
+                raise
             if container is None:
                 # Its container died (launcher crashed, killed): skip it and let Nomad replace it.
                 p.excluded.add(alloc)

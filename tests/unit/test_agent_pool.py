@@ -168,3 +168,23 @@ async def test_a_used_sandbox_is_destroyed_through_the_factory_and_its_replaceme
         assert metrics.replacement_seconds.labels(PYTHON.key)._sum.get() >= 0
     finally:
         await pool.close()
+
+
+async def test_an_acquire_cancelled_while_checking_the_container_gives_the_sandbox_back():
+    class SlowFactory(FakeFactory):
+        async def live_container(self, alloc_id):
+            await asyncio.sleep(10)
+            return f"c-{alloc_id}"
+
+    factory = SlowFactory([alloc("a", index=101)])
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        task = asyncio.create_task(pool.acquire(PYTHON.key, 5))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pool.snapshot()[PYTHON.key]["idle"] == 1
+        assert pool.snapshot()[PYTHON.key]["in_use"] == 0
+    finally:
+        await pool.close()
