@@ -19,8 +19,13 @@ GROUP_NAME = "sandbox"
 SECOND_NS = 1_000_000_000
 # Nomad's floor for a reschedule delay; a stop through the API is replaced at once anyway.
 RESCHEDULE_DELAY_NS = 5 * SECOND_NS
-# gVisor's own host threads count against the pids cgroup (64 is the least that boots).
+# gVisor's own host threads count against the pids cgroup (64 is the least that boots), and
+# with the ptrace platform every guest process costs host tasks too (stub process, tracer
+# threads): measured ~6 per forked process. The cgroup must hold RLIMIT_NPROC guest tasks,
+# else a fork bomb makes the sentry fail to create a thread and the whole sandbox dies
+# (exit 2, no result) instead of the bomb getting EAGAIN.
 RUNSC_PIDS_HEADROOM = 64
+RUNSC_HOST_TASKS_PER_GUEST_TASK = 8
 
 
 def job_id(agent: str, runtime: Runtime) -> str:
@@ -53,14 +58,17 @@ def sandbox_spec(config: AgentConfig, registry: Registry, runtime: Runtime,
                  oci_runtime: str | None = None) -> SandboxSpec:
     limits = registry.effective_limits(runtime, None)   # the largest a run of this runtime may get
     oci = oci_runtime or config.oci_runtime
-    headroom = RUNSC_PIDS_HEADROOM if oci == "runsc" else 8
+    if oci == "runsc":
+        pids_limit = RUNSC_PIDS_HEADROOM + RUNSC_HOST_TASKS_PER_GUEST_TASK * limits.pids
+    else:
+        pids_limit = limits.pids + 8
     return SandboxSpec(
         image=runtime.image,
         oci_runtime=oci,
         count=config.pool_sizes.get(runtime.key, runtime.warm),
         memory_mb=limits.memory_mb,
         cpu_mhz=config.sandbox_cpu_mhz,
-        pids_limit=limits.pids + headroom,
+        pids_limit=pids_limit,
         nproc=limits.pids,
         nofile=config.nofile,
         tmpfs_bytes=config.tmpfs_mb * 1024 * 1024,

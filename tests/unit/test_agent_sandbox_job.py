@@ -72,8 +72,10 @@ def test_process_and_file_limits_follow_the_runtime_limits():
     limits = REGISTRY.effective_limits(PYTHON, None)
     c = task_of(render())["Config"]
     assert c["ulimit"] == [{"nproc": f"{limits.pids}:{limits.pids}", "nofile": "256:256"}]
-    # gVisor's own host threads count against the pids cgroup, so it gets headroom.
-    assert c["pids_limit"] == limits.pids + sandbox_job.RUNSC_PIDS_HEADROOM
+    # gVisor's own host threads and every guest process's host tasks count against the pids
+    # cgroup: it must hold RLIMIT_NPROC guest tasks, or a fork bomb kills the whole sandbox.
+    assert c["pids_limit"] == (sandbox_job.RUNSC_PIDS_HEADROOM
+                               + sandbox_job.RUNSC_HOST_TASKS_PER_GUEST_TASK * limits.pids)
     assert task_of(render(oci="runc"))["Config"]["pids_limit"] < c["pids_limit"]
 
 
