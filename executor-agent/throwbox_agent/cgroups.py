@@ -22,6 +22,7 @@ class CgroupPaths:
     memory: Path
     cpu: Path
     cpuacct: Path
+    pids: Path | None = None    # only read: did a fork fail at the host task cap?
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class CgroupUsage:
     memory_peak_bytes: int
     oom_kills: int
     memory_failcnt: int
+    pids_max_hits: int = 0      # host forks refused by the pids cgroup (pids.events "max")
 
 
 def parse_proc_cgroup(text: str) -> dict[str, str]:
@@ -57,11 +59,13 @@ def find_paths(pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc")) -
         ctrls = parse_proc_cgroup((proc / str(pid) / "cgroup").read_text())
     except OSError as e:
         raise CgroupError(f"cannot read the cgroups of pid {pid}: {e}") from e
+    pids = root / "pids" / ctrls["pids"].lstrip("/") if "pids" in ctrls and (root / "pids").is_dir() else None
     try:
         return CgroupPaths(
             memory=_mount_dir("memory", root) / ctrls["memory"].lstrip("/"),
             cpu=_mount_dir("cpu", root) / ctrls["cpu"].lstrip("/"),
             cpuacct=_mount_dir("cpuacct", root) / ctrls["cpuacct"].lstrip("/"),
+            pids=pids,
         )
     except KeyError as e:
         raise CgroupError(f"pid {pid} has no cgroup v1 {e} controller") from e
@@ -113,6 +117,23 @@ def parse_oom_kills(oom_control: str) -> int:
     return 0
 
 
+def parse_pids_events(text: str) -> int:
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "max":
+            return int(value)
+    return 0
+
+
+def _pids_max_hits(paths: CgroupPaths) -> int:
+    if paths.pids is None:
+        return 0
+    try:
+        return parse_pids_events((paths.pids / "pids.events").read_text())
+    except (OSError, ValueError):
+        return 0
+
+
 def read_usage(paths: CgroupPaths) -> CgroupUsage | None:
     """None once the cgroup is gone (the container exited and was cleaned up)."""
     try:
@@ -121,6 +142,7 @@ def read_usage(paths: CgroupPaths) -> CgroupUsage | None:
             memory_peak_bytes=_read_int(paths.memory / "memory.max_usage_in_bytes"),
             oom_kills=parse_oom_kills((paths.memory / "memory.oom_control").read_text()),
             memory_failcnt=_read_int(paths.memory / "memory.failcnt"),
+            pids_max_hits=_pids_max_hits(paths),
         )
     except (OSError, ValueError):
         return None

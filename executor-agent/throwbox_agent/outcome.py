@@ -34,6 +34,7 @@ class Observed:
     launch_error: str | None = None       # from L
     oom_killed: bool = False              # the container's State.OOMKilled
     cgroup_oom_kills: int = 0             # memory.oom_control oom_kill since the run began
+    cgroup_pids_max_hits: int = 0         # pids.events max: host forks refused at the task cap
     agent_error: ErrorInfo | None = None  # the agent could not do its part (limits, attach...)
 
 
@@ -74,6 +75,13 @@ def decide(o: Observed) -> Decision:
         if memory_hit:
             # The kernel killed the whole sandbox (gVisor's own processes count too).
             return Decision("completed", "memory_limit", None, "SIGKILL")
+        if o.cgroup_pids_max_hits > 0:
+            # gVisor (ptrace platform) needs host tasks per guest process and per sentry thread;
+            # when the pids cgroup refuses one, the whole sandbox dies. The program caused it
+            # (it started too many processes), but the contract has no outcome for it.
+            return Decision("failed", error=ErrorInfo(
+                code="pids_limit", message="the program started more processes than the sandbox "
+                "can hold (its host task limit was reached) and the sandbox was stopped"))
         return Decision("failed", error=ErrorInfo(
             code="sandbox_lost", message="the sandbox ended without reporting the program's exit"))
     ex = o.run_exit

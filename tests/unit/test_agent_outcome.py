@@ -48,3 +48,13 @@ def test_a_launch_failure_fails_the_run_with_the_launchers_message():
 def test_an_agent_error_such_as_limits_not_applied_fails_the_run():
     err = ErrorInfo(code="limits_failed", message="could not write memory.limit_in_bytes")
     assert decide(Observed(agent_error=err, run_exit=Exit(0, None))) .error == err
+
+
+def test_a_sandbox_that_died_after_its_pids_cgroup_refused_a_fork_fails_as_pids_limit():
+    d = decide(Observed(cgroup_pids_max_hits=3))
+    assert (d.status, d.outcome, d.error.code) == ("failed", None, "pids_limit")
+
+
+def test_memory_wins_over_pids_and_a_reported_exit_wins_over_both():
+    assert decide(Observed(cgroup_pids_max_hits=3, oom_killed=True)).outcome == "memory_limit"
+    assert decide(Observed(cgroup_pids_max_hits=3, run_exit=Exit(0, None))).outcome == "ok"

@@ -79,3 +79,13 @@ def test_a_limit_that_cannot_be_written_is_an_error_never_ignored(tmp_path):
 
 def test_usage_of_a_vanished_cgroup_is_none(tmp_path):
     assert cgroups.read_usage(cgroups.CgroupPaths(tmp_path / "x", tmp_path / "y", tmp_path / "z")) is None
+
+
+def test_refused_forks_are_read_from_pids_events(tmp_path):
+    assert cgroups.parse_pids_events("max 7\n") == 7
+    paths = fake_cgroup(tmp_path)
+    assert cgroups.read_usage(paths).pids_max_hits == 0       # no pids cgroup known: 0
+    (tmp_path / "pids").mkdir()
+    (tmp_path / "pids" / "pids.events").write_text("max 2\n")
+    with_pids = cgroups.CgroupPaths(paths.memory, paths.cpu, paths.cpuacct, tmp_path / "pids")
+    assert cgroups.read_usage(with_pids).pids_max_hits == 2
