@@ -23,6 +23,8 @@ from .nomad_api import AllocStub
 
 log = logging.getLogger(__name__)
 
+STOP_RETRY_S = 15.0     # a stop Nomad has not carried out by then is asked for again
+
 
 @dataclass(frozen=True)
 class Sandbox:
@@ -67,6 +69,21 @@ def reconcile(view: PoolView, live: Iterable[AllocStub], excluded: set[str]) -> 
                     pending=sum(1 for a in live if a.client_status == "pending"))
 
 
+def needs_stop(live_ids: set[str], handed: set[str], held: set[str], stop_requested: dict[str, float],
+               now: float, retry_after_s: float) -> list[str]:
+    """Allocs that must be (re)stopped so none leaks: handed out but no run holds it and no stop
+    was asked for, or a stop was asked for long ago and Nomad still lists it as live."""
+    out = []
+    for alloc in sorted(live_ids):
+        asked = stop_requested.get(alloc)
+        if asked is None:
+            if alloc in handed and alloc not in held:
+                out.append(alloc)
+        elif now - asked >= retry_after_s:
+            out.append(alloc)
+    return out
+
+
 def take_idle(view: PoolView) -> str | None:
     """Hand out the oldest idle sandbox (it has waited longest; all are equal otherwise)."""
     if not view.idle:
@@ -86,6 +103,8 @@ class RuntimePool:
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.registered_index = 0
         self.stopped_at: dict[str, float] = {}   # alloc id -> when we stopped it (replacement timing)
+        self.held: set[str] = set()                # handed to a run and not released yet
+        self.stop_requested: dict[str, float] = {}  # alloc id -> when we last asked Nomad to stop it
 
     def wake(self) -> None:
         for _ in range(min(len(self.waiters), len(self.view.idle))):
@@ -101,6 +120,7 @@ class WarmPool:
         self.pools = pools
         self._job_to_pool = {p.job_id: p for p in pools.values()}
         self._watch_task: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
         self._ready = asyncio.Event()
         for key, p in pools.items():
             metrics.pool_size.labels(key).set(p.size)
@@ -156,11 +176,15 @@ class WarmPool:
             for alloc in stale:
                 log.info("stopping %s: created before this agent registered %s", alloc, p.job_id)
                 p.excluded.add(alloc)
-                asyncio.create_task(self._stop_quietly(alloc))
+                self._request_stop(p, alloc)
             before = set(p.view.idle)
             p.view = reconcile(p.view, live, p.excluded)
             live_ids = {a.id for a in live}
             p.excluded &= live_ids | set(stale)
+            for alloc in needs_stop(live_ids, p.view.handed, p.held, p.stop_requested, now, STOP_RETRY_S):
+                log.warning("sandbox %s is still live and no run holds it: stopping it (again)", alloc)
+                self._request_stop(p, alloc)
+            p.stop_requested = {a: t for a, t in p.stop_requested.items() if a in live_ids}
             # A new idle sandbox right after we stopped one: that is the replacement.
             new_idle = [a for a in p.view.idle if a not in before]
             for _ in new_idle:
@@ -170,6 +194,12 @@ class WarmPool:
             self._metrics.pool_idle.labels(key).set(len(p.view.idle))
             p.wake()
         self._ready.set()
+
+    def _request_stop(self, p: RuntimePool, alloc_id: str) -> None:
+        p.stop_requested[alloc_id] = time.monotonic()
+        task = asyncio.create_task(self._stop_quietly(alloc_id), name=f"stop-{alloc_id}")
+        self._background.add(task)      # a reference, so the task cannot vanish half-way
+        task.add_done_callback(self._background.discard)
 
     async def _stop_quietly(self, alloc_id: str) -> None:
         try:
@@ -204,6 +234,8 @@ class WarmPool:
                 finally:
                     if fut in p.waiters:
                         p.waiters.remove(fut)
+                    elif fut.done() and not fut.cancelled():
+                        p.wake()    # woken but leaving (timeout/cancel): pass the wake-up on
                 continue
             try:
                 container = await self._factory.live_container(alloc)
@@ -219,9 +251,11 @@ class WarmPool:
                 raise
             if container is None:
                 # Its container died (launcher crashed, killed): skip it and let Nomad replace it.
+                log.info("sandbox %s has no running container: skipped and stopped", alloc)
                 p.excluded.add(alloc)
-                asyncio.create_task(self._stop_quietly(alloc))
+                self._request_stop(p, alloc)
                 continue
+            p.held.add(alloc)
             if cold:
                 self._metrics.cold_starts.labels(runtime_key).inc()
             self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
@@ -230,12 +264,14 @@ class WarmPool:
     async def release(self, sandbox: Sandbox) -> None:
         """Destroy a used sandbox (it is never handed out again); Nomad places a new one."""
         p = self.pools[sandbox.runtime_key]
-        p.stopped_at[sandbox.alloc_id] = time.monotonic()
+        p.held.discard(sandbox.alloc_id)
+        p.stop_requested[sandbox.alloc_id] = p.stopped_at[sandbox.alloc_id] = time.monotonic()
         self._metrics.sandbox_lifetime_seconds.labels(sandbox.runtime_key).observe(
             time.monotonic() - sandbox.handed_at)
         await self._factory.destroy(sandbox.alloc_id, sandbox.container_id)
 
     def snapshot(self) -> dict[str, dict]:
-        return {k: {"size": p.size, "idle": len(p.view.idle), "in_use": len(p.view.handed),
-                    "pending": p.view.pending, "job": p.job_id}
+        return {k: {"size": p.size, "idle": len(p.view.idle), "in_use": len(p.held),
+                    "pending": p.view.pending, "stopping": len(p.stop_requested), "job": p.job_id,
+                    "idle_allocs": list(p.view.idle), "held_allocs": sorted(p.held)}
                 for k, p in self.pools.items()}

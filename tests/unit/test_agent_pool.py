@@ -188,3 +188,28 @@ async def test_an_acquire_cancelled_while_checking_the_container_gives_the_sandb
         assert pool.snapshot()[PYTHON.key]["in_use"] == 0
     finally:
         await pool.close()
+
+
+def test_a_handed_out_alloc_that_no_run_holds_and_nobody_stopped_must_be_stopped():
+    from throwbox_agent.pool import needs_stop
+    assert needs_stop({"a", "b"}, handed={"a", "b"}, held={"b"}, stop_requested={}, now=0, retry_after_s=15) == ["a"]
+
+
+def test_a_stop_that_nomad_has_not_carried_out_is_asked_for_again_after_a_while():
+    from throwbox_agent.pool import needs_stop
+    asked = {"a": 100.0}
+    assert needs_stop({"a"}, handed={"a"}, held=set(), stop_requested=asked, now=105, retry_after_s=15) == []
+    assert needs_stop({"a"}, handed={"a"}, held=set(), stop_requested=asked, now=116, retry_after_s=15) == ["a"]
+    assert needs_stop(set(), handed={"a"}, held=set(), stop_requested=asked, now=116, retry_after_s=15) == []
+
+
+async def test_a_sandbox_released_by_its_run_is_no_longer_held():
+    factory = FakeFactory([alloc("a", index=101)])
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        sb = await pool.acquire(PYTHON.key, 1)
+        assert pool.snapshot()[PYTHON.key]["held_allocs"] == ["a"]
+        await pool.release(sb)
+        assert pool.snapshot()[PYTHON.key]["in_use"] == 0
+    finally:
+        await pool.close()
