@@ -284,6 +284,21 @@ async def test_a_cancel_sent_before_the_run_is_picked_up_still_cancels_it(pipe):
     assert (r.status, r.outcome) == ("cancelled", None)
 
 
+async def test_cancelling_runs_that_wait_for_a_sandbox_leaves_no_sandbox_behind(pipe, agent):
+    jobs = [make_job("import time\ntime.sleep(30)", wall_time_ms=40_000) for _ in range(POOL_SIZE + 3)]
+    for job in jobs:
+        await pipe.submit(job)
+    await pipe.wait_for(jobs[0].run_id, lambda e: isinstance(e, Started))
+    for job in jobs:
+        await pipe.control(Cancel(run_id=job.run_id))
+    results = [(await pipe.result(job.run_id, 60)).result for job in jobs]
+    assert {r.status for r in results} == {"cancelled"}
+    await asyncio.to_thread(wait_until, lambda: agent.pool()["idle"] == POOL_SIZE and agent.pool()["in_use"] == 0,
+                            90, "pool full again with nothing held")
+    live = _nomad("GET", f"/v1/job/{agent.job_id}/allocations")
+    assert sum(a["ClientStatus"] == "running" and a["DesiredStatus"] == "run" for a in live) == POOL_SIZE
+
+
 async def test_a_run_past_its_start_deadline_fails_with_queue_timeout_without_running(pipe):
     job = make_job('print("never")', start_deadline_ms=int(time.time() * 1000) - 1000)
     r = (await pipe.run(job)).result
