@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -29,8 +30,9 @@ class KafkaUnavailable(DependencyError):
 
 
 class Bus:
-    def __init__(self, bootstrap: str, view: RunView):
+    def __init__(self, bootstrap: str, view: RunView, history_ms: int | None = None):
         self.bootstrap = bootstrap
+        self.history_ms = history_ms
         self.view = view
         self.producer: AIOKafkaProducer | None = None
         self.consumer: AIOKafkaConsumer | None = None
@@ -84,6 +86,16 @@ class Bus:
         self.partitions = [TopicPartition(topics.EVENTS, p) for p in sorted(parts)]
         consumer.assign(self.partitions)
         await consumer.seek_to_beginning(*self.partitions)
+        if self.history_ms and not self._next_offsets:
+            # Start at the first record newer than the history horizon (the beginning when the
+            # horizon reaches past the topic's retention).
+            since = int(time.time() * 1000) - self.history_ms
+            found = await consumer.offsets_for_times({tp: since for tp in self.partitions})
+            for tp, at in found.items():
+                if at is None:
+                    await consumer.seek_to_end(tp)
+                else:
+                    consumer.seek(tp, at.offset)
         for tp, offset in self._next_offsets.items():  # after a reconnect: continue, never re-apply
             if tp in self.partitions:
                 consumer.seek(tp, offset)
@@ -117,7 +129,7 @@ class Bus:
         if all(v == 0 for v in targets.values()):
             self._mark_caught_up()
         while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
             for tp, records in batches.items():
                 for r in records:
                     self._next_offsets[tp] = r.offset + 1

@@ -45,6 +45,8 @@ class Settings:
     key_cache_ttl_ms: int = 5_000
     event_log_cache_bytes: int = 128 * 1024 * 1024
     result_cache_bytes: int = 256 * 1024 * 1024
+    # how far back the run view reads throwbox.events at start (default: its whole retention)
+    history_ms: int = 7 * 24 * 3600 * 1000
     # timeouts of dependency calls
     consul_timeout_ms: int = 1_000
     consul_retry_after_ms: int = 3_000
@@ -65,7 +67,7 @@ POSITIVE = {
     "port", "max_body_bytes", "max_file_bytes", "max_files_total_bytes", "max_stdin_bytes",
     "wait_cap_ms", "max_active_runs", "max_queue_depth", "queue_timeout_ms",
     "default_max_concurrent", "default_runs_per_minute", "key_cache_ttl_ms",
-    "event_log_cache_bytes", "result_cache_bytes", "consul_timeout_ms", "consul_retry_after_ms",
+    "event_log_cache_bytes", "result_cache_bytes", "history_ms", "consul_timeout_ms", "consul_retry_after_ms",
 }
 
 

@@ -80,7 +80,7 @@ class Services:
         self.keys = KeyStore(self.kv, Quota(s.default_max_concurrent, s.default_runs_per_minute), s.key_cache_ttl_ms)
         self.admission = Admission(self.kv, s.consul_retry_after_ms)
         self.view = RunView(s.event_log_cache_bytes, s.result_cache_bytes, on_finished=self._on_finished)
-        self.bus = Bus(s.kafka_bootstrap, self.view)
+        self.bus = Bus(s.kafka_bootstrap, self.view, s.history_ms)
         self.functions = FunctionStore(self.kv)
         self.idempotency = IdempotencyStore(self.kv)
         self.max_wall_ms = self.registry.server_max.wall_time_ms
