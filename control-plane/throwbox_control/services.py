@@ -187,6 +187,8 @@ class Services:
         except KafkaUnavailable as e:
             log.error("run not published", extra={"run_id": run_id, "error": str(e)})
             await self.admission.release(tenant, run_id)
+            if run.idempotency_key is not None:
+                await self.idempotency.unclaim(tenant, run.idempotency_key, run_id)
             try:  # if the job got through after all, make sure the run still ends
                 await self._finish_synthetic(st, "failed", ErrorInfo("submit_failed", "the run could not be queued"))
             except KafkaUnavailable:

@@ -107,3 +107,14 @@ class IdempotencyStore:
                 self._local.clear()
             self._local[(tenant, key)] = rec
             return run_id
+
+    async def unclaim(self, tenant: str, key: str, run_id: str) -> None:
+        """Forget a claim whose run was never queued, so a retry with the key makes a new run."""
+        self._local.pop((tenant, key), None)
+        try:
+            path = self._key(tenant, key)
+            entry = await self.kv.get(path)
+            if entry is not None and _idem_dec.decode(entry.value).run_id == run_id:
+                await self.kv.delete(path, entry.modify_index)
+        except ConsulError:
+            pass  # the claim stays; its run ends failed (submit_failed), which the retry then sees
