@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import time
+from pathlib import Path
 
 import aiohttp
 import msgspec
@@ -82,6 +83,7 @@ class Agent:
         self.run_partitions: dict[str, tuple[TopicPartition, RunLifecycle]] = {}
         self.status = "starting"
         self.pool: WarmPool | None = None
+        self.alloc_root: Path | None = None     # Nomad's data_dir/alloc, read at start
         self._nomad = NomadClient(config.nomad_addr)
         self._docker = DockerClient(config.docker_socket)
         self._http: aiohttp.ClientSession | None = None
@@ -114,8 +116,11 @@ class Agent:
         await self._docker.start()
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         node_id = self.config.node_id
+        nomad_self = await self._nomad.agent_self()
         if node_id is None:
-            node_id = (await self._nomad.agent_self())["stats"]["client"]["node_id"]
+            node_id = nomad_self["stats"]["client"]["node_id"]
+        # Task dirs of our sandboxes live here (this agent runs on the Nomad client's host).
+        self.alloc_root = Path(nomad_self["config"]["DataDir"]) / "alloc"
         oci = self.config.oci_runtime
         node_meta = (await self._nomad.node(node_id)).get("Meta") or {}
         if node_meta.get("throwbox.sandbox_runtime") in ("runsc", "runc"):
@@ -340,7 +345,7 @@ class Agent:
             return
         lc = RunLifecycle(job, runtime, RunDeps(
             config=self.config, pool=self.pool, docker=self._docker, publisher=KafkaPublisher(self._producer),
-            metrics=self.metrics, agent_name=self.config.name))
+            metrics=self.metrics, agent_name=self.config.name, alloc_root=self.alloc_root))
         self.active[job.run_id] = lc
         self.run_partitions[job.run_id] = (tp, lc)
         for msg in self.pending_controls.pop(job.run_id) or []:

@@ -29,5 +29,9 @@ class CgroupError(AgentError):
     """A per-run limit could not be written (the run must fail closed) or usage could not be read."""
 
 
+class TaskDirError(AgentError):
+    """Nomad's task dirs of a sandbox could not be made read-only (the run must fail closed)."""
+
+
 class SandboxUnavailable(AgentError):
     """No sandbox could be acquired before the deadline."""

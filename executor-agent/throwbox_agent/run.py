@@ -17,6 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Protocol
 
 from throwbox_common.messages import (
@@ -39,10 +40,10 @@ from throwbox_common.messages import (
 )
 from throwbox_common.runtimes import Runtime
 
-from . import cgroups, frames
+from . import cgroups, frames, sandbox_job, taskdirs
 from .config import AgentConfig
 from .docker_api import Attachment, ContainerState, DockerClient
-from .errors import AgentError, CgroupError, DockerError, FrameError, SandboxUnavailable
+from .errors import AgentError, CgroupError, DockerError, FrameError, SandboxUnavailable, TaskDirError
 from .metrics import AgentMetrics
 from .outcome import Exit, KillReason, Observed, decide, stage_outcome
 from .output import COALESCE_BYTES, COALESCE_S, Coalescer, OutputCap
@@ -86,6 +87,9 @@ class RunDeps:
     agent_name: str
     apply_limits: object = cgroups.apply_run_limits    # seams for tests
     find_cgroups: object = cgroups.find_paths
+    # Nomad's data_dir/alloc on this host; None only where there are no task dirs (unit tests).
+    alloc_root: Path | None = None
+    seal_task_dirs: object = taskdirs.seal
 
 
 def header_for(job: RunJob, runtime: Runtime, config: AgentConfig) -> dict:
@@ -219,7 +223,7 @@ class RunLifecycle:
             self.state = RunState.PREPARING
             try:
                 await self._prepare()
-            except CgroupError as e:
+            except (CgroupError, TaskDirError) as e:
                 agent_error = ErrorInfo(code="limits_failed", message=f"could not apply the run's limits: {e}")
             except (DockerError, FrameError) as e:
                 agent_error = ErrorInfo(code="sandbox_failed", message=f"could not start the run: {e}")
@@ -241,6 +245,8 @@ class RunLifecycle:
         self._cgroup = self.deps.find_cgroups(state.pid)
         # Fail closed: the program starts only after the limits are in place.
         self.deps.apply_limits(self._cgroup, self.job.limits.memory_mb * 1024 * 1024, 1.0)
+        if self.deps.alloc_root is not None:
+            self.deps.seal_task_dirs(self.deps.alloc_root / sb.alloc_id, sandbox_job.TASK_NAME)
         self._snapshot_usage()
         header = json.dumps(header_for(self.job, self.runtime, self.deps.config)).encode()
         self._run_started = self._stage_started = time.monotonic()

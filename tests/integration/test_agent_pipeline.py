@@ -337,11 +337,13 @@ async def test_a_sandbox_is_never_reused_each_run_sees_a_fresh_tmp(pipe, agent):
     assert len(sandboxes) == POOL_SIZE + 2
 
 
-async def test_files_a_run_wrote_to_its_nomad_alloc_dir_leave_the_host_after_the_run(pipe, agent):
-    code = "open('/alloc/probe.bin', 'wb').write(b'x' * 1000000)\nprint('written')"
+async def test_a_runs_nomad_alloc_dir_is_sealed_during_the_run_and_leaves_the_host_after_it(pipe, agent):
+    # /alloc is a host directory: the agent makes it read-only for the program before it starts.
+    code = ("import errno\ntry:\n    open('/alloc/probe.bin', 'wb').write(b'x' * 1000000)\n    print('written')\n"
+            "except OSError as e:\n    print(errno.errorcode[e.errno])")
     job = make_job(code)
     r = (await pipe.run(job)).result
-    assert r.stdout == "written\n"
+    assert r.stdout == "EACCES\n"
     alloc_id = next(e for e in pipe.events[job.run_id] if isinstance(e, Started)).sandbox
     data_dir = Path(_nomad("GET", "/v1/agent/self")["config"]["DataDir"])
     await asyncio.to_thread(wait_until, lambda: not (data_dir / "alloc" / alloc_id).exists(), 60,

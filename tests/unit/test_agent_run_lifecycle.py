@@ -202,3 +202,21 @@ async def test_a_run_that_has_started_is_not_abandoned():
     lc, _, _, _, _ = lifecycle(att)
     await lc.execute()
     assert lc.abandon() is False
+
+
+async def test_a_run_whose_task_dirs_cannot_be_sealed_fails_closed_and_never_starts(tmp_path):
+    from throwbox_agent.errors import TaskDirError
+    att = FakeAttachment([])
+    lc, pool, pub, _, _ = lifecycle(att)
+    sealed = []
+
+    def seal(alloc_dir, task):
+        sealed.append((alloc_dir, task))
+        raise TaskDirError(f"task dir {alloc_dir}/{task}/local does not exist")
+
+    lc.deps.alloc_root, lc.deps.seal_task_dirs = tmp_path, seal
+    result = await lc.execute()
+    assert (result.status, result.error.code) == ("failed", "limits_failed")
+    assert sealed == [(tmp_path / "alloc-1", "sandbox")]
+    assert att.written == b""                       # no header: the program never ran
+    assert pool.released == ["alloc-1"]
