@@ -442,6 +442,46 @@ async def test_the_root_is_read_only_tmp_fills_to_its_cap_and_the_user_is_65534_
     assert (got["NoNewPrivs"], got["Seccomp"]) == (1, "2")
 
 
+TASK_DIRS_PROBE = r"""
+import errno, json, os, socket
+out = {}
+def err(e):
+    return errno.errorcode.get(e.errno, str(e.errno))
+for d in ("/alloc", "/alloc/data", "/alloc/tmp", "/alloc/logs", "/local", "/secrets"):
+    try:
+        open(d + "/x", "w").close()
+        out["write " + d] = "ok"
+    except OSError as e:
+        out["write " + d] = err(e)
+    try:
+        os.chmod(d, 0o777)
+        out["chmod " + d] = "ok"
+    except OSError as e:
+        out["chmod " + d] = err(e)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect("/secrets/api.sock")          # Nomad's task API socket
+    s.sendall(b"GET /v1/agent/self HTTP/1.0\r\n\r\n")
+    out["nomad api.sock"] = "connected " + repr(s.recv(100))
+except OSError as e:
+    out["nomad api.sock"] = "connect " + err(e)
+print(json.dumps(out))
+"""
+
+
+async def test_nomads_task_dirs_and_its_api_socket_are_closed_to_the_program(pipe):
+    # /alloc and /local are host directories (Nomad's data_dir): writable, they would let a run
+    # fill the host's disk. The agent seals them before the program starts.
+    r, _ = await run(pipe, make_job(TASK_DIRS_PROBE))
+    assert (r.status, r.outcome) == ("completed", "ok"), (r.stderr, r)
+    got = json.loads(r.stdout)
+    for label, value in got.items():
+        print(f"task dirs: {label:20} -> {value}")
+    assert {v for k, v in got.items() if k.startswith("write ")} == {"EACCES"}
+    assert {v for k, v in got.items() if k.startswith("chmod ")} == {"EPERM"}
+    assert got["nomad api.sock"].startswith("connect ")
+
+
 # ---------------------------------------------------------------------------------------- syscalls
 
 SYSCALL_PROBE = r"""
