@@ -199,3 +199,9 @@ def test_an_error_body_has_the_contract_shape():
     body = json.loads(e.body())
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
     assert body["error"]["details"] == [{"field": "files[0].name", "problem": "must be a relative path (no leading /)"}]
+
+
+def test_the_history_horizon_defaults_to_the_events_retention_and_must_be_positive():
+    assert config.load({}).history_ms == 7 * 24 * 3600 * 1000
+    with pytest.raises(config.ConfigError):
+        config.load({"THROWBOX_CP_HISTORY_MS": "0"})
