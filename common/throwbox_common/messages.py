@@ -168,6 +168,8 @@ class Submitted(RunEvent, tag="submitted"):
     created_at_ms: int
     interactive: bool = False
     function: str | None = None
+    # The job's start_deadline_ms, so every reader knows when an unstarted run is abandoned.
+    start_deadline_ms: int | None = None
 
 
 class Started(RunEvent, tag="status"):

@@ -40,6 +40,7 @@ class RunState:
     created_ms: int = 0
     interactive: bool = False
     function: str | None = None
+    start_deadline_ms: int | None = None
     status: str = "queued"
     started_ms: int | None = None
     events: list[bytes] = field(default_factory=list)   # events[i] has seq i+1
@@ -144,6 +145,7 @@ class RunView:
             st.tenant = rec.tenant
             st.language, st.version = rec.language, rec.version
             st.created_ms, st.interactive, st.function = rec.created_at_ms, rec.interactive, rec.function
+            st.start_deadline_ms = rec.start_deadline_ms
         return st
 
     def apply(self, rec: RunEventRecord) -> None:

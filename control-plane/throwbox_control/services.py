@@ -172,7 +172,8 @@ class Services:
                     return owner, self.view.get(owner)
             submitted = Submitted(run_id=run_id, tenant=tenant, language=run.runtime.language,
                                   version=run.runtime.version, created_at_ms=created,
-                                  interactive=run.interactive, function=function)
+                                  interactive=run.interactive, function=function,
+                                  start_deadline_ms=created + s.queue_timeout_ms)
             job = RunJob(run_id=run_id, tenant=tenant, language=run.runtime.language,
                          version=run.runtime.version, files=run.files, entrypoint=run.entrypoint,
                          limits=run.limits, created_at_ms=created, args=run.args, env=run.env,
@@ -251,7 +252,8 @@ class Services:
                 if st.tenant is None or st.run_id in self._reaped or not st.created_ms:
                     continue
                 if st.started_ms is None:
-                    if now < st.created_ms + self.settings.queue_timeout_ms + REAP_GRACE_MS + jitter_ms:
+                    deadline = st.start_deadline_ms or st.created_ms + self.settings.queue_timeout_ms
+                    if now < deadline + REAP_GRACE_MS + jitter_ms:
                         continue
                     status, err = "failed", ErrorInfo("queue_timeout", "no sandbox became free within the queue timeout")
                 else:
