@@ -237,6 +237,7 @@ class WarmPool:
                     elif fut.done() and not fut.cancelled():
                         p.wake()    # woken but leaving (timeout/cancel): pass the wake-up on
                 continue
+            p.held.add(alloc)    # from here on ours: the leak guard must not stop it under us
             try:
                 container = await self._factory.live_container(alloc)
             except AgentError as e:
@@ -245,6 +246,7 @@ class WarmPool:
             except asyncio.CancelledError:
                 # The run was cancelled while we checked the container: the sandbox was never
                 # used, so it goes back to idle (else it stays "handed" forever and the pool shrinks).
+                p.held.discard(alloc)
                 p.view.handed.discard(alloc)
                 p.view.idle.insert(0, alloc)
                 p.wake()
@@ -252,10 +254,10 @@ class WarmPool:
             if container is None:
                 # Its container died (launcher crashed, killed): skip it and let Nomad replace it.
                 log.info("sandbox %s has no running container: skipped and stopped", alloc)
+                p.held.discard(alloc)
                 p.excluded.add(alloc)
                 self._request_stop(p, alloc)
                 continue
-            p.held.add(alloc)
             if cold:
                 self._metrics.cold_starts.labels(runtime_key).inc()
             self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)

@@ -129,6 +129,7 @@ class RunLifecycle:
         self._truncated = {"stdout": False, "stderr": False}
         self._compile_exit: Exit | None = None
         self._run_exit: Exit | None = None
+        self._exit_reported = False      # X seen (after a failed compile it carries no run exit)
         self._launch_error: str | None = None
         self._launcher_stderr = bytearray()
         self._tasks: list[asyncio.Task] = []
@@ -293,7 +294,7 @@ class RunLifecycle:
                     break                         # EOF: the launcher exited or the sandbox died
                 if self._handle_chunks(decoder, chunks):
                     deadline = loop.time() + wall_s   # compile done: the run stage gets its own
-                if self._run_exit is not None or self._launch_error is not None:
+                if self._exit_reported or self._launch_error is not None:
                     break
         finally:
             killed.cancel()
@@ -335,6 +336,7 @@ class RunLifecycle:
                 self._stage_started = time.monotonic()
                 return True
             case frames.RUN_DONE:
+                self._exit_reported = True
                 info = _json(payload)
                 if self._compile_exit is None or stage_outcome(self._compile_exit) == "ok":
                     self._run_exit = Exit(info.get("exit_code"), info.get("signal"))
@@ -422,7 +424,7 @@ class RunLifecycle:
         self._flush(final=True)
         oom = False
         usage = self._usage
-        if agent_error is None and self._run_exit is None and self._launch_error is None:
+        if agent_error is None and not self._exit_reported and self._launch_error is None:
             end = await self._container_end()
             oom = bool(end and end.oom_killed)
             if self._kill_reason is None:

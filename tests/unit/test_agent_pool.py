@@ -213,3 +213,30 @@ async def test_a_sandbox_released_by_its_run_is_no_longer_held():
         assert pool.snapshot()[PYTHON.key]["in_use"] == 0
     finally:
         await pool.close()
+
+
+async def test_a_sandbox_being_checked_for_a_run_is_not_stopped_by_the_leak_guard():
+    class SlowCheck(FakeFactory):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.checking = asyncio.Event()
+            self.go_on = asyncio.Event()
+
+        async def live_container(self, alloc_id):
+            self.checking.set()
+            await self.go_on.wait()
+            return f"c-{alloc_id}"
+
+    factory = SlowCheck([alloc("a", index=101)])
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        acquiring = asyncio.create_task(pool.acquire(PYTHON.key, 5))
+        await factory.checking.wait()
+        factory.place(alloc("b", index=150))          # the watch applies a new view meanwhile
+        for _ in range(20):
+            await asyncio.sleep(0)
+        factory.go_on.set()
+        assert (await acquiring).alloc_id == "a"
+        assert factory.destroyed == []
+    finally:
+        await pool.close()

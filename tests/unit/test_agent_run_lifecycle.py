@@ -220,3 +220,14 @@ async def test_a_run_whose_task_dirs_cannot_be_sealed_fails_closed_and_never_sta
     assert sealed == [(tmp_path / "alloc-1", "sandbox")]
     assert att.written == b""                       # no header: the program never ran
     assert pool.released == ["alloc-1"]
+
+
+async def test_a_failed_compile_ends_at_its_exit_frame_as_compile_error():
+    att = FakeAttachment(launcher_out(
+        (b"E", b"main.c: error\n"), (b"C", json.dumps({"exit_code": 1, "signal": None}).encode()),
+        (b"X", json.dumps({"exit_code": None, "signal": None, "wall_ms": 0}).encode())))
+    lc, pool, _, docker, _ = lifecycle(att)
+    result = await asyncio.wait_for(lc.execute(), 5)     # no waiting for the stream's end
+    assert (result.status, result.outcome) == ("completed", "compile_error")
+    assert result.compile.stderr == "main.c: error\n" and result.compile.exit_code == 1
+    assert pool.released == ["alloc-1"]
