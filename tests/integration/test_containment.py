@@ -20,7 +20,7 @@ from pipeline import Pipeline, delete_topic, ensure_topic, make_job
 from stack import KAFKA_BOOTSTRAP, require_image, require_stack
 
 from throwbox_common import runtimes
-from throwbox_common.messages import Finished, Output, RunResult, Started, StdinEof
+from throwbox_common.messages import Finished, Output, RunResult, Started, StdinData, StdinEof
 
 PYTHON = runtimes.load().resolve("python")
 POOL_SIZE = 2
@@ -147,6 +147,7 @@ async def test_a_memory_bomb_past_memory_mb_ends_as_memory_limit(pipe):
 
 FORK_BOMB = r"""
 import errno, os, sys
+sys.stdin.readline()                     # go: the test has found the sandbox on the host
 print("bomb", flush=True)
 told = False
 while True:
@@ -163,14 +164,15 @@ async def test_a_fork_bomb_is_contained_leaks_no_host_process_and_the_next_run_i
     await pool_full(agent)
     total_before = len(host_processes())
     pool_before = await asyncio.to_thread(pool_host_processes, agent)
-    job = make_job(FORK_BOMB, wall_time_ms=8000, pids=64)
+    job = make_job(FORK_BOMB, wall_time_ms=8000, pids=64, interactive=True)
     await pipe.submit(job)
     started = await started_event(pipe, job.run_id)
     name = f"sandbox-{started.sandbox}"
     info = await asyncio.to_thread(docker_inspect, name)
-    assert info is not None, f"{name} vanished before the run could be observed"
+    assert info is not None, f"{name} vanished before the bomb started"
     container_id, pids_dir = info["Id"], pids_cgroup(info["State"]["Pid"])
     pids_max = (pids_dir / "pids.max").read_text().strip()
+    await pipe.control(StdinData(run_id=job.run_id, data="go\n"))
     peak_tasks = 0
     while not any(isinstance(e, Finished) for e in pipe.events[job.run_id]):
         peak_tasks = max(peak_tasks, read_int(pids_dir / "pids.current") or 0)
