@@ -76,12 +76,13 @@ class Bus:
             fetch_max_bytes=4 * topics.MAX_RECORD_BYTES, client_id="throwbox-control-plane-view")
         await consumer.start()
         self.consumer = consumer
+        consumer._client.add_topic(topics.EVENTS)  # noqa: SLF001 - aiokafka has no public metadata refresh
         while True:
+            await consumer._client.force_metadata_update()  # noqa: SLF001
             parts = consumer.partitions_for_topic(topics.EVENTS)
             if parts:
                 break
             log.warning("topic %s not found yet; waiting", topics.EVENTS)
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
             await asyncio.sleep(1)
         self.partitions = [TopicPartition(topics.EVENTS, p) for p in sorted(parts)]
         consumer.assign(self.partitions)
