@@ -124,6 +124,7 @@ class RunLifecycle:
         self._cap = OutputCap(job.limits.output_bytes)
         self._coalescer = Coalescer()
         self._flush_wakeup = asyncio.Event()
+        self._last_flush = 0.0       # monotonic time of the last flush (0: none yet)
         self._kept: dict[tuple[str, str], bytearray] = {
             (s, t): bytearray() for s in ("compile", "run") for t in ("stdout", "stderr")}
         self._truncated = {"stdout": False, "stderr": False}
@@ -355,10 +356,15 @@ class RunLifecycle:
             self.kill(KillReason.OUTPUT_LIMIT)
         if self._coalescer.size >= COALESCE_BYTES or self._cap.exceeded:
             self._flush()
+        elif not self._flush_wakeup.is_set() and time.monotonic() - self._last_flush >= COALESCE_S:
+            # Leading edge: output after a quiet spell goes out at once; only what follows within
+            # COALESCE_S is held back and coalesced (a flood still makes few records).
+            self._flush()
         else:
             self._flush_wakeup.set()
 
     def _flush(self, final: bool = False) -> None:
+        self._last_flush = time.monotonic()
         for stage, stream, text in self._coalescer.take(final):
             self._outbox.put_nowait(Output(run_id=self.job.run_id, stream=stream, stage=stage, data=text))
         if self._sender is None and not self._outbox.empty():

@@ -10,6 +10,7 @@ from throwbox_agent import config, frames
 from throwbox_agent.docker_api import ContainerState
 from throwbox_agent.errors import CgroupError, DockerError
 from throwbox_agent.metrics import AgentMetrics
+from throwbox_agent.outcome import KillReason
 from throwbox_agent.pool import Sandbox
 from throwbox_agent.run import RunDeps, RunLifecycle
 from throwbox_common import runtimes
@@ -231,3 +232,36 @@ async def test_a_failed_compile_ends_at_its_exit_frame_as_compile_error():
     assert (result.status, result.outcome) == ("completed", "compile_error")
     assert result.compile.stderr == "main.c: error\n" and result.compile.exit_code == 1
     assert pool.released == ["alloc-1"]
+
+
+async def test_output_after_a_quiet_spell_is_published_at_once_not_after_the_coalescing_window(monkeypatch):
+    # A window far longer than the test: only a leading-edge flush can publish the chunk meanwhile.
+    monkeypatch.setattr("throwbox_agent.run.COALESCE_S", 3600.0)
+    att = FakeAttachment(launcher_out((b"o", b"first\n")))          # then the stream stays open
+    lc, _, pub, _, _ = lifecycle(att, wall_time_ms=600_000)          # no wall-clock end meanwhile
+    published = asyncio.Event()
+    record = pub.publish
+
+    async def publish(event):
+        await record(event)
+        if isinstance(event, Output):
+            published.set()
+    pub.publish = publish
+    run = asyncio.create_task(lc.execute())
+    try:
+        await asyncio.wait_for(published.wait(), 5)
+        assert [e.data for e in pub.events if isinstance(e, Output)] == ["first\n"]
+    finally:
+        lc.kill(KillReason.CANCEL)
+        await run
+
+
+async def test_a_burst_of_output_is_coalesced_after_its_first_chunk(monkeypatch):
+    monkeypatch.setattr("throwbox_agent.run.COALESCE_S", 3600.0)
+    done = json.dumps({"exit_code": 0, "signal": None}).encode()
+    att = FakeAttachment(launcher_out((b"o", b"a\n"), (b"o", b"b\n"), (b"o", b"c\n"), (b"X", done)))
+    lc, _, pub, _, _ = lifecycle(att)
+    result = await lc.execute()
+    assert result.stdout == "a\nb\nc\n"
+    # The first chunk went out alone; the rest waited for the window and left with the final flush.
+    assert [e.data for e in pub.events if isinstance(e, Output)] == ["a\n", "b\nc\n"]
