@@ -52,7 +52,13 @@ class TenantDirectory:
                     raise
                 log.warning("consul unreachable: tenant list kept from %.0fs ago", self.clock() - self._read_at)
                 return
-            self._quotas = quotas_of(entries_records(entries), self.default_quota)
+            quotas = quotas_of(entries_records(entries), self.default_quota)
+            if not quotas and self._quotas:
+                # Consul answers "no keys at all" for a moment after it restarts (state not yet
+                # restored): never conclude from that that every tenant is gone.
+                log.warning("consul listed no API keys at all: tenant list kept")
+                return
+            self._quotas = quotas
             self._read_at = self.clock()
 
 
