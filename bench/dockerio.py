@@ -1,0 +1,132 @@
+"""The Docker Engine API calls the floor and raw-creation measurements need (unix socket).
+
+Containers are created the way Nomad's docker driver creates a sandbox (same image, OCI
+runtime, read-only root, no network, no capabilities, no-new-privileges, our seccomp
+profile, pids/nofile/nproc caps, 256 MB, the exec tmpfs volume on /tmp, no logs, uid 65534).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+import time
+import uuid
+
+import aiohttp
+
+from throwbox_agent.config import DEFAULT_SECCOMP
+
+SOCK = "/var/run/docker.sock"
+API = "http://docker/v1.41"
+LABEL = "org.throwbox.bench"
+EXEC_TIMEOUT_S = 180
+_SECCOMP = json.dumps(json.loads(DEFAULT_SECCOMP.read_text()))
+
+
+def host_config(runtime: str, memory_mb: int = 256, seccomp: bool = True, tmpfs_mb: int = 64) -> dict:
+    profile = _SECCOMP if seccomp else "unconfined"   # unconfined: only to measure the filter's cost
+    return {
+        "Runtime": runtime,
+        "NetworkMode": "none",
+        "ReadonlyRootfs": True,
+        "CapDrop": ["all"],
+        "SecurityOpt": ["no-new-privileges", f"seccomp={profile}"],
+        "PidsLimit": 128,
+        "Ulimits": [{"Name": "nproc", "Soft": 64, "Hard": 64}, {"Name": "nofile", "Soft": 256, "Hard": 256}],
+        "Memory": memory_mb * 1024 * 1024,
+        "MemorySwap": memory_mb * 1024 * 1024,
+        "CpuShares": 100,
+        "ShmSize": 8 * 1024 * 1024,
+        "LogConfig": {"Type": "none", "Config": {}},
+        "Mounts": [{"Type": "volume", "Target": "/tmp", "VolumeOptions": {"NoCopy": True, "DriverConfig": {
+            "Name": "local", "Options": {"type": "tmpfs", "device": "tmpfs",
+                                         "o": f"size={tmpfs_mb * 1024 * 1024},exec,nosuid,nodev,uid=65534,gid=65534,mode=0700"}}}}],
+    }
+
+
+class Docker:
+    def __init__(self) -> None:
+        self.s = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=SOCK, limit=64),
+                                       timeout=aiohttp.ClientTimeout(total=120))
+        self.created: set[str] = set()
+
+    async def close(self) -> None:
+        await self.remove_all()
+        await self.s.close()
+
+    async def call(self, method: str, path: str, body: dict | None = None, ok=(200, 201, 204)) -> dict | None:
+        async with self.s.request(method, API + path, json=body) as r:
+            if r.status not in ok:
+                raise RuntimeError(f"docker {method} {path}: {r.status} {(await r.text())[:300]}")
+            return await r.json() if r.content_type == "application/json" else None
+
+    async def create(self, image: str, runtime: str, entrypoint: list[str] | None = None,
+                     cmd: list[str] | None = None, open_stdin: bool = True, seccomp: bool = True,
+                     memory_mb: int = 256, tmpfs_mb: int = 64) -> str:
+        body = {"Image": image, "User": "65534:65534", "OpenStdin": open_stdin, "StdinOnce": False,
+                "Labels": {LABEL: "1"}, "HostConfig": host_config(runtime, memory_mb, seccomp, tmpfs_mb)}
+        if entrypoint is not None:
+            body["Entrypoint"] = entrypoint
+        if cmd is not None:
+            body["Cmd"] = cmd
+        data = await self.call("POST", f"/containers/create?name=tb-bench-{uuid.uuid4().hex[:10]}", body)
+        cid = data["Id"]
+        self.created.add(cid)
+        return cid
+
+    async def start(self, cid: str) -> None:
+        await self.call("POST", f"/containers/{cid}/start")
+
+    async def remove(self, cid: str) -> None:
+        await self.call("DELETE", f"/containers/{cid}?force=1&v=1", ok=(200, 204, 404))
+        self.created.discard(cid)
+
+    async def remove_all(self) -> None:
+        await asyncio.gather(*(self.remove(c) for c in list(self.created)), return_exceptions=True)
+
+    async def run_detached(self, image: str, runtime: str, **kw) -> str:
+        cid = await self.create(image, runtime, **kw)
+        await self.start(cid)
+        return cid
+
+    async def exec(self, cid: str, cmd: list[str], workdir: str = "/tmp",
+                   env: list[str] | None = None) -> tuple[float, bytes]:
+        """exec create + start (hijacked stream read to its end): seconds, output."""
+        t0 = time.perf_counter()
+        data = await self.call("POST", f"/containers/{cid}/exec", {
+            "Cmd": cmd, "AttachStdout": True, "AttachStderr": True, "WorkingDir": workdir, "Env": env or []})
+        out = await self._hijack(f"/exec/{data['Id']}/start", json.dumps({"Detach": False, "Tty": False}).encode())
+        return time.perf_counter() - t0, out
+
+    async def attach(self, cid: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_unix_connection(SOCK)
+        writer.write((f"POST /v1.41/containers/{cid}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+                      "Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n").encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n", 1)[0] and b" 200 " not in head.split(b"\r\n", 1)[0]:
+            raise RuntimeError(f"attach: {head[:200]!r}")
+        return reader, writer
+
+    async def _hijack(self, path: str, body: bytes) -> bytes:
+        reader, writer = await asyncio.open_unix_connection(SOCK)
+        try:
+            writer.write((f"POST /v1.41{path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+                          f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
+            await writer.drain()
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+            # A container that dies mid-exec can leave the stream open: never wait forever.
+            return demux(await asyncio.wait_for(reader.read(-1), EXEC_TIMEOUT_S))
+        finally:
+            writer.close()
+
+
+def demux(raw: bytes) -> bytes:
+    """Docker's multiplexed stream (8-byte headers) -> the payload bytes, stdout and stderr."""
+    out, pos = bytearray(), 0
+    while pos + 8 <= len(raw):
+        size = struct.unpack(">I", raw[pos + 4:pos + 8])[0]
+        out += raw[pos + 8:pos + 8 + size]
+        pos += 8 + size
+    return bytes(out)
