@@ -34,9 +34,33 @@ class JsonFormatter(logging.Formatter):
         return _enc.encode(out).decode()
 
 
+class RepeatFilter(logging.Filter):
+    """Let a library's identical message through once per `every_s` (aiokafka logs every retry
+    of an unreachable broker at ERROR: thousands of lines a minute)."""
+
+    def __init__(self, prefixes: tuple[str, ...] = ("aiokafka", "kafka"), every_s: float = 10.0):
+        super().__init__()
+        self.prefixes = prefixes
+        self.every_s = every_s
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) < self.every_s:
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
 def setup(level: str, instance: str = "") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(instance))
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -210,3 +210,19 @@ async def test_an_unknown_key_never_seen_while_consul_is_down_raises():
     except ConsulError:
         return
     raise AssertionError("expected ConsulError")
+
+
+def test_a_librarys_repeated_log_message_is_let_through_once_per_interval():
+    import logging
+
+    from throwbox_control.logs import RepeatFilter
+
+    f = RepeatFilter(every_s=60)
+
+    def rec(name, msg):
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, (), None)
+
+    assert f.filter(rec("aiokafka.client", "Unable connect to node %s"))
+    assert not f.filter(rec("aiokafka.client", "Unable connect to node %s"))
+    assert f.filter(rec("aiokafka.client", "another message"))
+    assert f.filter(rec("throwbox.bus", "x")) and f.filter(rec("throwbox.bus", "x"))  # ours: never dropped
