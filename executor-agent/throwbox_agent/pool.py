@@ -24,6 +24,9 @@ from .nomad_api import AllocStub
 log = logging.getLogger(__name__)
 
 STOP_RETRY_S = 15.0     # a stop Nomad has not carried out by then is asked for again
+# A run waiting for a sandbox probes the placed ones this often: Nomad reports "running" only up
+# to 200 ms after the container started (its client batches allocation updates).
+STARTING_PROBE_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class PoolView:
     idle: list[str] = field(default_factory=list)     # running, never handed out, oldest first
     handed: set[str] = field(default_factory=set)     # ever handed out (never again)
     pending: int = 0                                  # placed but not running yet
+    starting: list[str] = field(default_factory=list)  # those pending ones, oldest first, usable once their container runs
 
 
 def stale_allocs(live: Iterable[AllocStub], registered_index: int) -> list[str]:
@@ -65,8 +69,11 @@ def reconcile(view: PoolView, live: Iterable[AllocStub], excluded: set[str]) -> 
                    key=lambda a: a.create_index)
     idle.extend(a.id for a in fresh)
     live_ids = {a.id for a in live}
+    starting = sorted((a for a in live if a.client_status == "pending"
+                       and a.id not in view.handed and a.id not in excluded), key=lambda a: a.create_index)
     return PoolView(idle=idle, handed={a for a in view.handed if a in live_ids},
-                    pending=sum(1 for a in live if a.client_status == "pending"))
+                    pending=sum(1 for a in live if a.client_status == "pending"),
+                    starting=[a.id for a in starting])
 
 
 def needs_stop(live_ids: set[str], handed: set[str], held: set[str], stop_requested: dict[str, float],
@@ -105,6 +112,8 @@ class RuntimePool:
         self.stopped_at: dict[str, float] = {}   # alloc id -> when we stopped it (replacement timing)
         self.held: set[str] = set()                # handed to a run and not released yet
         self.stop_requested: dict[str, float] = {}  # alloc id -> when we last asked Nomad to stop it
+        self.probing: set[str] = set()             # starting allocs a waiting run is checking right now
+        self.probed_at: dict[str, float] = {}      # starting alloc -> when a waiting run last checked it
 
     def wake(self) -> None:
         for _ in range(min(len(self.waiters), len(self.view.idle))):
@@ -221,16 +230,25 @@ class WarmPool:
             self._metrics.pool_idle.labels(runtime_key).set(len(p.view.idle))
             if alloc is None:
                 cold = True
+                taken = await self._take_started(p)
+                if taken is not None:
+                    alloc, container = taken
+                    self._metrics.cold_starts.labels(runtime_key).inc()
+                    self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
+                    return Sandbox(alloc, container, runtime_key, time.monotonic())
                 fut: asyncio.Future[None] = loop.create_future()
                 p.waiters.append(fut)
                 remaining = deadline - loop.time()
                 try:
                     if remaining <= 0:
                         raise TimeoutError
-                    await asyncio.wait_for(asyncio.shield(fut), remaining)
+                    # Woken when Nomad reports a sandbox running; meanwhile look again soon for a
+                    # placed one whose container already runs (see _take_started).
+                    await asyncio.wait_for(asyncio.shield(fut), min(remaining, STARTING_PROBE_S))
                 except TimeoutError:
-                    raise SandboxUnavailable(
-                        f"no {runtime_key} sandbox became ready within {timeout_s:.0f}s") from None
+                    if loop.time() >= deadline:
+                        raise SandboxUnavailable(
+                            f"no {runtime_key} sandbox became ready within {timeout_s:.0f}s") from None
                 finally:
                     if fut in p.waiters:
                         p.waiters.remove(fut)
@@ -262,6 +280,38 @@ class WarmPool:
                 self._metrics.cold_starts.labels(runtime_key).inc()
             self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
             return Sandbox(alloc, container, runtime_key, time.monotonic())
+
+    async def _take_started(self, p: RuntimePool) -> tuple[str, str] | None:
+        """A placed sandbox whose container already runs, for a run that would otherwise wait:
+        Nomad lists it as pending until its client's next status sync (up to 200 ms later).
+        Taken (handed, held) only if nobody else took it while its container was checked."""
+        now = time.monotonic()
+        for alloc in list(p.view.starting):
+            if alloc in p.probing or alloc in p.view.handed or alloc in p.excluded:
+                continue
+            if now - p.probed_at.get(alloc, 0.0) < STARTING_PROBE_S:
+                break                  # checked a moment ago; younger ones are even less likely ready
+            # Only the oldest placed sandbox is checked: one Docker inspect per pool per interval.
+            p.probed_at = {a: t for a, t in p.probed_at.items() if a in p.view.starting}
+            p.probed_at[alloc] = now
+            p.probing.add(alloc)
+            try:
+                container = await self._factory.live_container(alloc)
+            except AgentError:
+                container = None       # not there yet (or gone): Nomad's watch decides
+            finally:
+                p.probing.discard(alloc)
+            view = p.view              # the watch may have replaced the view meanwhile
+            if container is None or alloc in view.handed or alloc in p.excluded:
+                return None
+            if alloc in view.idle:     # reported running meanwhile: take it from idle instead
+                view.idle.remove(alloc)
+            if alloc in view.starting:
+                view.starting.remove(alloc)
+            view.handed.add(alloc)
+            p.held.add(alloc)
+            return alloc, container
+        return None
 
     async def release(self, sandbox: Sandbox) -> None:
         """Destroy a used sandbox (it is never handed out again); Nomad places a new one."""

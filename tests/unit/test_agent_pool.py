@@ -240,3 +240,62 @@ async def test_a_sandbox_being_checked_for_a_run_is_not_stopped_by_the_leak_guar
         assert factory.destroyed == []
     finally:
         await pool.close()
+
+
+# ---------------------------------------------------------------- placed sandboxes whose container already runs
+
+def test_pending_allocs_are_listed_as_starting_oldest_first_unless_handed_out_or_excluded():
+    view = PoolView(handed={"h"})
+    live = [alloc("young", "pending", 30), alloc("old", "pending", 20), alloc("h", "pending", 10),
+            alloc("x", "pending", 5), alloc("r", "running", 1)]
+    assert reconcile(view, live, excluded={"x"}).starting == ["old", "young"]
+
+
+async def test_a_waiting_run_gets_a_placed_sandbox_as_soon_as_its_container_runs_before_nomad_says_running():
+    factory = FakeFactory([])
+    pool, metrics = await make_pool(factory, size=1)
+    try:
+        factory.dead.add("p")                        # placed, container not started yet
+        factory.place(alloc("p", "pending", index=150))
+        waiting = asyncio.create_task(pool.acquire(PYTHON.key, 5))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        factory.dead.discard("p")                    # the container runs; Nomad still says pending
+        sb = await asyncio.wait_for(waiting, 5)
+        assert (sb.alloc_id, sb.container_id) == ("p", "c-p")
+        assert metrics.cold_starts.labels(PYTHON.key)._value.get() == 1
+        assert pool.snapshot()[PYTHON.key]["held_allocs"] == ["p"]
+        # When Nomad reports it running, it is not idle: it was handed out once already.
+        factory.allocs = [alloc("p", "running", index=150)]
+        factory.changed.set()
+        with pytest.raises(SandboxUnavailable):
+            await pool.acquire(PYTHON.key, 0.3)
+    finally:
+        await pool.close()
+
+
+async def test_two_waiting_runs_never_get_the_same_placed_sandbox():
+    factory = FakeFactory([])
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        factory.place(alloc("p", "pending", index=150))
+        results = await asyncio.gather(pool.acquire(PYTHON.key, 0.5), pool.acquire(PYTHON.key, 0.5),
+                                       return_exceptions=True)
+        got = [r.alloc_id for r in results if not isinstance(r, BaseException)]
+        assert got == ["p"]
+        assert sum(isinstance(r, SandboxUnavailable) for r in results) == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_run_already_waiting_when_the_sandbox_is_placed_gets_it_once_its_container_runs():
+    factory = FakeFactory([])
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        waiting = asyncio.create_task(pool.acquire(PYTHON.key, 5))
+        await asyncio.sleep(0.1)
+        factory.place(alloc("p", "pending", index=150))    # Nomad never reports it running here
+        sb = await asyncio.wait_for(waiting, 5)
+        assert sb.alloc_id == "p"
+    finally:
+        await pool.close()
