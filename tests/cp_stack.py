@@ -154,10 +154,20 @@ TEST_SETTINGS = {
 }
 
 
+_shared: ControlPlane | None = None
+
+
 @pytest.fixture(scope="session")
 def control_plane():
+    """One control plane for the whole session. Every module that imports this fixture gets its
+    own session-scoped copy from pytest, so the process itself is shared through `_shared`
+    (otherwise each module would keep one alive until the session ends)."""
+    global _shared
     require_stack("kafka", "consul")
-    cp = ControlPlane(**TEST_SETTINGS).start()
+    if _shared is not None and _shared.proc is not None and _shared.proc.poll() is None:
+        yield _shared
+        return
+    _shared = cp = ControlPlane(**TEST_SETTINGS).start()
     yield cp
     cp.stop()
 
