@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import struct
 import subprocess
 import time
@@ -29,7 +30,8 @@ from throwbox_common import topics
 from throwbox_common.messages import Output, run_event_decoder
 from throwbox_common.runtimes import Registry, Runtime
 
-QUICK_LANGUAGES = ("python", "c")   # --quick: one interpreted and one compiled runtime
+# --quick: one interpreted and one compiled runtime (THROWBOX_BENCH_QUICK_LANGUAGES=python,go,... to choose)
+QUICK_LANGUAGES = tuple(os.environ.get("THROWBOX_BENCH_QUICK_LANGUAGES", "python,c").split(","))
 
 
 async def _pool_full(agent: Agent, key: str, timeout_s: float = 120) -> None:
@@ -205,8 +207,8 @@ async def warm(api: Api, agent: Agent, registry: Registry, quick: bool) -> dict:
                 plan = {"n": {1: 6 if py else 2, 4: 8 if py else 4}, "budget_s": {1: 20, 4: 20},
                         "launcher_n": 3 if py else 2}
             else:
-                plan = {"n": {1: 50 if py else 6, 4: 48 if py else 4}, "budget_s": {1: 80 if py else 25, 4: 60 if py else 25},
-                        "launcher_n": 12 if py else 3}
+                plan = {"n": {1: 50 if py else 6, 4: 48 if py else 4}, "budget_s": {1: 80 if py else 15, 4: 60 if py else 15},
+                        "launcher_n": 12 if py else 2}
             log(f"warm: {runtime.key}")
             try:
                 out["runtimes"][runtime.key] = await warm_runtime(api, agent, docker, runtime, plan)
