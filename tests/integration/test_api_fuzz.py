@@ -22,7 +22,9 @@ def test_fuzzing_the_openapi_document_finds_no_server_error_and_no_contract_mism
          "-H", f"Authorization: Bearer {key}", "--max-examples", "15", "--seed", "7",
          "--checks", "all",
          # Valid-looking requests may still be refused on purpose (422 unknown language, 429 quota).
-         "--exclude-checks", "positive_data_acceptance",
+         # DELETE /v1/runs/{id} cancels a run, which stays readable as "cancelled" (api-v1):
+         # schemathesis' use_after_free assumes a DELETE makes the resource disappear.
+         "--exclude-checks", "positive_data_acceptance,use_after_free",
          # A live SSE stream stays open until its run ends; tests/integration/test_api_events.py covers it.
          "--exclude-operation-id", "runEvents",
          "--request-timeout", "10", "--no-color"],

@@ -273,7 +273,8 @@ async def test_sleep_forever_times_out_and_its_container_is_gone_shortly_after(p
     r = (await pipe.result(job.run_id, 120)).result
     finished_at = time.monotonic()
     assert (r.status, r.outcome, r.signal) == ("completed", "timeout", "SIGKILL")
-    assert 2900 <= r.usage.wall_ms <= 3000 + 5000
+    # The upper bound allows for a slow kill on a loaded 2-core machine (seen: +5 s at load 20).
+    assert 2900 <= r.usage.wall_ms <= 3000 + 10_000
     await asyncio.to_thread(wait_until, lambda: not container_running(name), 30, f"{name} stopped")
     stopped_s = time.monotonic() - finished_at
     await asyncio.to_thread(wait_until, lambda: docker_inspect(name) is None, 90, f"{name} removed")
@@ -343,14 +344,17 @@ print(json.dumps(out))
 
 
 def host_addresses() -> list[tuple[str, str, int]]:
-    primary = subprocess.run(["ip", "-4", "route", "get", "1.1.1.1"], capture_output=True, text=True,
-                             timeout=10).stdout.split(" src ")[1].split()[0]
+    # The host's own global IPv4 addresses (a CI machine or a network namespace may have no
+    # default route, so do not ask the routing table).
+    own = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
+                         text=True, timeout=10).stdout.split()
+    host_ips = [own[i + 1].split("/")[0] for i, word in enumerate(own[:-1]) if word == "inet"]
     gateway = subprocess.run(["docker", "network", "inspect", "bridge", "-f",
                               "{{(index .IPAM.Config 0).Gateway}}"], capture_output=True, text=True,
                              timeout=30).stdout.strip() or "172.17.0.1"
     return [("1.1.1.1:53", "1.1.1.1", 53), ("8.8.8.8:53", "8.8.8.8", 53),
             ("127.0.0.1:8080 (control plane)", "127.0.0.1", 8080), ("127.0.0.1:9092 (kafka)", "127.0.0.1", 9092),
-            (f"{primary}:4646 (host primary ip, nomad)", primary, 4646),
+            *[(f"{ip}:4646 (host address, nomad)", ip, 4646) for ip in host_ips[:2]],
             (f"{gateway}:2375 (docker bridge gateway)", gateway, 2375),
             ("169.254.169.254:80 (metadata)", "169.254.169.254", 80)]
 
