@@ -111,8 +111,9 @@ async def test_an_agent_killed_mid_run_ends_its_runs_as_agent_lost_and_its_sandb
         async with TopicWatcher(KAFKA_BOOTSTRAP, topics.EVENTS) as events:
             run_ids: list[str] = []
             victim_runs: dict[str, dict] = {}
-            # Runs land on a partition by their random id; keep adding runs until one is running on the victim
-            # (each sleeps 9 s: the python default wall limit is 10 s, so we look every 0.25 s).
+            # Runs land on a partition by their random id; keep adding runs until one is running on the victim.
+            # Each sleeps "forever": a live agent ends it at the 10 s wall limit (we look every 0.25 s); on
+            # the killed agent nobody does, so its sandbox keeps running until the other agent stops it.
             def running_on_victim() -> dict[str, dict]:
                 return {rid: st for rid in run_ids if (st := started_by(events, rid)) is not None
                         and st["agent"] == victim.name
@@ -120,7 +121,7 @@ async def test_an_agent_killed_mid_run_ends_its_runs_as_agent_lost_and_its_sandb
             while not victim_runs:
                 assert len(run_ids) < 24, f"no run is running on the second agent; its log:\n{victim.log_tail()}"
                 for _ in range(4):
-                    r = await api.submit("import time\nprint('started', flush=True)\ntime.sleep(9)\nprint('done')")
+                    r = await api.submit("import time\nprint('started', flush=True)\ntime.sleep(3600)")
                     assert r.status == 202, r
                     run_ids.append(r.json["id"])
                 with contextlib.suppress(AssertionError):
@@ -145,8 +146,8 @@ async def test_an_agent_killed_mid_run_ends_its_runs_as_agent_lost_and_its_sandb
                 await until(lambda a=alloc: not container_running(a), 120, f"sandbox {alloc} gone")
                 status, body = http_json(f"{NOMAD_ADDR}/v1/allocation/{alloc}")
                 assert status == 200 and body["DesiredStatus"] == "stop", (alloc, body.get("DesiredStatus"))
-            # Every other run still ends (on the surviving agent; queued ones may time out in the queue:
-            # two warm python sandboxes per agent serve these 9 s runs; the default wall limit is 10 s).
+            # Every other run still ends (wall-limit timeout, or a queue timeout: two warm python
+            # sandboxes per agent serve these 10 s runs).
             for rid in run_ids:
                 if rid not in victim_runs:
                     result = await final_result(api, rid)
