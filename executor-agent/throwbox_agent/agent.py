@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "throwbox-agent"
 LOST_GRACE_MS = 30_000        # a live agent's started run may still finish this long after its wall limit
+COMMIT_TIMEOUT_S = 10         # a commit that hangs (broker gone) must not stall the loop or a rebalance
 
 
 class KafkaPublisher:
@@ -91,6 +92,7 @@ class Agent:
         self._runs: AIOKafkaConsumer | None = None
         self._stop = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        self._commit_wanted = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._factory: NomadDockerFactory | None = None
         self._service_id = f"{SERVICE_NAME}-{config.name}"
@@ -140,6 +142,7 @@ class Agent:
         await self.pool.start()
         await self._catch_up_events()
         self._spawn(self._follow_control(), "control")
+        self._spawn(self._commit_loop(), "commit")
         if self.config.register_consul:
             self._spawn(self._consul_loop(), "consul")
 
@@ -282,7 +285,7 @@ class Agent:
                         log.info("run %s: partition revoked before it started; left to its new owner",
                                  lc.job.run_id)
                 with contextlib.suppress(Exception):
-                    await agent._commit_all(revoked)
+                    await asyncio.wait_for(agent._commit_all(revoked), COMMIT_TIMEOUT_S)
                 agent.offsets.forget(revoked)
 
             async def on_partitions_assigned(self, assigned):
@@ -375,14 +378,21 @@ class Agent:
         await self._done(tp, offset)
 
     async def _done(self, tp: TopicPartition, offset: int) -> None:
-        point = self.offsets.done(tp, offset)
-        if point is None or self._runs is None or tp not in self._runs.assignment():
-            return
-        try:
-            await self._runs.commit({tp: OffsetAndMetadata(point, "")})
-            self.offsets.mark_committed(tp, point)
-        except KafkaError as e:
-            log.warning("commit %s@%d: %s (the run may be redelivered; it has a result)", tp, point, e)
+        self.offsets.done(tp, offset)
+        self._commit_wanted.set()
+
+    async def _commit_loop(self) -> None:
+        """One commit in flight at a time, covering every run finished since the last one.
+
+        A commit per record (thousands when skipping old runs) outlived the group session and
+        cost the agent its partitions."""
+        while True:
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
+            try:
+                await asyncio.wait_for(self._commit_all(), COMMIT_TIMEOUT_S)
+            except (KafkaError, TimeoutError) as e:
+                log.warning("commit: %s (finished runs may be redelivered; they have results)", e)
 
     async def _commit_all(self, tps=None) -> None:
         if self._runs is None:
