@@ -247,27 +247,32 @@ class Services:
             await asyncio.sleep(1)
             if not self.bus.caught_up.is_set() or self.bus.producer is None:
                 continue
-            now = now_ms()
-            for st in list(self.view.unfinished.values()):
-                if st.tenant is None or st.run_id in self._reaped or not st.created_ms:
+            try:
+                await self._reap_once(now_ms(), jitter_ms)
+            except Exception:  # one bad pass must not end reaping for the life of the process
+                log.exception("reaper pass failed")
+
+    async def _reap_once(self, now: int, jitter_ms: int) -> None:
+        for st in list(self.view.unfinished.values()):
+            if st.tenant is None or st.run_id in self._reaped or not st.created_ms:
+                continue
+            if st.started_ms is None:
+                deadline = st.start_deadline_ms or st.created_ms + self.settings.queue_timeout_ms
+                if now < deadline + REAP_GRACE_MS + jitter_ms:
                     continue
-                if st.started_ms is None:
-                    deadline = st.start_deadline_ms or st.created_ms + self.settings.queue_timeout_ms
-                    if now < deadline + REAP_GRACE_MS + jitter_ms:
-                        continue
-                    status, err = "failed", ErrorInfo("queue_timeout", "no sandbox became free within the queue timeout")
-                else:
-                    if now < st.started_ms + self.max_wall_ms + LOST_MARGIN_MS + jitter_ms:
-                        continue
-                    status, err = "failed", ErrorInfo("executor_lost", "the executor running this run stopped reporting")
-                self._reaped.add(st.run_id)
-                try:
-                    await self._finish_synthetic(st, status, err)
-                    log.warning("run reaped", extra={"run_id": st.run_id, "reason": err.code})
-                except KafkaUnavailable:
-                    self._reaped.discard(st.run_id)
-            if len(self._reaped) > 100_000:
-                self._reaped = {r for r in self._reaped if r in self.view.unfinished}
+                status, err = "failed", ErrorInfo("queue_timeout", "no sandbox became free within the queue timeout")
+            else:
+                if now < st.started_ms + self.max_wall_ms + LOST_MARGIN_MS + jitter_ms:
+                    continue
+                status, err = "failed", ErrorInfo("executor_lost", "the executor running this run stopped reporting")
+            self._reaped.add(st.run_id)
+            try:
+                await self._finish_synthetic(st, status, err)
+                log.warning("run reaped", extra={"run_id": st.run_id, "reason": err.code})
+            except KafkaUnavailable:
+                self._reaped.discard(st.run_id)
+        if len(self._reaped) > 100_000:
+            self._reaped = {r for r in self._reaped if r in self.view.unfinished}
 
     # ---- operations
 
