@@ -80,6 +80,11 @@ class KeyStore:
                     rec.runs_per_minute if rec.runs_per_minute is not None else self.default_quota.runs_per_minute))
             except msgspec.DecodeError:
                 log.error("unreadable key record", extra={"key_hash": h[:12]})
+        if principal is None:
+            # Not cached: Consul answers 404 for a moment after it restarts, and a cached "unknown"
+            # would turn that moment into seconds of 401s for every tenant.
+            self._cache.pop(h, None)
+            return None
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[h] = (now, principal)
