@@ -1,15 +1,29 @@
 """A private executor agent for an integration test module (the real agent code, the real stack).
 
-    from agent_process import AgentProcess, wait_until
+    from agent_process import AgentProcess, private_agent, private_pipeline, wait_until
 
 `AgentProcess(pool_sizes, prefix)` starts `throwbox-agent` as a subprocess with its own name,
 runs topic, consumer group and metrics port, so it neither disturbs nor is disturbed by the
 deployed agent; `.start()` waits until its pools are idle, `.stop()` sends SIGTERM and purges
 its Nomad pool jobs whatever happened. Submit to it with `pipeline.Pipeline(bootstrap, a.runs_topic)`.
+
+A test module's fixtures wrap the two context managers:
+
+    @pytest.fixture(scope="module")
+    def agent():
+        with private_agent({PYTHON: 2}, prefix="mine") as a:    # the stack and images required
+            yield a                                               # its runs topic created/deleted
+
+    @pytest.fixture
+    async def pipe(agent):
+        async with private_pipeline(agent) as p:
+            yield p
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -22,7 +36,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, NOMAD_ADDR, REPO_DIR
+from pipeline import Pipeline, delete_topic, ensure_topic
+from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, NOMAD_ADDR, REPO_DIR, require_image, require_stack
 
 from throwbox_common.runtimes import Runtime
 
@@ -48,7 +63,7 @@ def nomad(method: str, path: str):
         return json.loads(body) if body else None
 
 
-def _get_json(url: str):
+def get_json(url: str):
     try:
         with urllib.request.urlopen(url, timeout=3) as r:
             return r.status, json.load(r)
@@ -108,16 +123,24 @@ class AgentProcess:
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:
             raise AssertionError(f"agent exited {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
-        return _get_json(self.health_url)[0] == 200
+        return get_json(self.health_url)[0] == 200
 
     def health(self) -> dict:
-        return _get_json(self.health_url)[1]
+        return get_json(self.health_url)[1]
 
     def all_idle(self) -> bool:
         return all(p["idle"] == p["size"] for p in self.health()["pools"].values())
 
     def pool(self, runtime: Runtime) -> dict:
         return self.health()["pools"][runtime.key]
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=3) as r:
+            return r.read().decode()
+
+    def signal_stop(self) -> None:
+        """SIGTERM, without waiting: the agent drains and exits on its own."""
+        self.proc.send_signal(signal.SIGTERM)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -134,3 +157,31 @@ class AgentProcess:
                 pass
         if self._log:
             self._log.close()
+
+
+@contextlib.contextmanager
+def private_agent(runtimes: dict[Runtime, int], prefix: str = "test", start_timeout_s: float = 240):
+    """A started AgentProcess with its runs topic (the stack and the runtimes' images required);
+    afterwards the agent is stopped and the topic deleted."""
+    require_stack("docker", "kafka", "consul", "nomad")
+    for runtime in runtimes:
+        require_image(runtime.image)
+    a = AgentProcess(runtimes, prefix, start_timeout_s)
+    asyncio.run(ensure_topic(KAFKA_BOOTSTRAP, a.runs_topic))
+    a.start()
+    try:
+        yield a
+    finally:
+        a.stop()
+        asyncio.run(delete_topic(KAFKA_BOOTSTRAP, a.runs_topic))
+
+
+@contextlib.asynccontextmanager
+async def private_pipeline(agent: AgentProcess):
+    """A started Pipeline submitting to the agent's runs topic, closed afterwards."""
+    p = Pipeline(KAFKA_BOOTSTRAP, agent.runs_topic)
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.close()

@@ -8,19 +8,15 @@ jobs are stopped and purged afterwards.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+from agent_process import AgentProcess, get_json, nomad, private_agent, private_pipeline, wait_until
 from pipeline import Pipeline, delete_topic, ensure_topic, make_job
-from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, NOMAD_ADDR, REPO_DIR, require_image, require_stack
+from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, require_image, require_stack
 
 from throwbox_common import runtimes
 from throwbox_common.messages import Cancel, Finished, Output, Started, StdinData, StdinEof
@@ -29,147 +25,20 @@ REGISTRY = runtimes.load()
 PYTHON = REGISTRY.resolve("python")
 C = REGISTRY.resolve("c")
 POOL_SIZE = 2
-VENV_BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def _get_json(url: str):
-    try:
-        with urllib.request.urlopen(url, timeout=3) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, json.load(e)
-    except OSError:
-        return 0, None
-
-
-def _nomad(method: str, path: str):
-    req = urllib.request.Request(NOMAD_ADDR + path, method=method)
-    with urllib.request.urlopen(req, timeout=10) as r:
-        body = r.read()
-        return json.loads(body) if body else None
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check, timeout_s: float, what: str, interval_s: float = 0.1):
-    end = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(interval_s)
-
-
-class AgentProcess:
-    def __init__(self, pool_sizes: str = f"python={POOL_SIZE},c=1,*=0"):
-        self.pool_sizes = pool_sizes
-        self.name = f"test-{uuid.uuid4().hex[:8]}"
-        self.port = _free_port()
-        self.runs_topic = f"throwbox.runs.{self.name}"
-        self.log_path = Path("/tmp") / f"throwbox-agent-{self.name}.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/healthz"
-
-    @property
-    def job_id(self) -> str:
-        return self.job_of(PYTHON)
-
-    def job_of(self, runtime) -> str:
-        return f"throwbox-sandbox-{self.name}-{runtime.language}-{runtime.version}".replace(".", "-")
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("THROWBOX_AGENT_")}
-        env.update({
-            "THROWBOX_AGENT_NAME": self.name, "THROWBOX_AGENT_METRICS_LISTEN": f"127.0.0.1:{self.port}",
-            "THROWBOX_AGENT_POOL_SIZES": self.pool_sizes,
-            "THROWBOX_AGENT_RUNS_TOPIC": self.runs_topic,
-            "THROWBOX_AGENT_CONSUMER_GROUP": f"throwbox-agents-{self.name}",
-            "THROWBOX_AGENT_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP, "THROWBOX_AGENT_CONSUL_ADDR": CONSUL_ADDR,
-            "THROWBOX_AGENT_NOMAD_ADDR": NOMAD_ADDR, "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true",
-            "THROWBOX_AGENT_DRAIN_TIMEOUT_S": "20", "PYTHONUNBUFFERED": "1",
-            # A small reservation: the node is shared with the deployed agent's pools.
-            "THROWBOX_AGENT_SANDBOX_CPU_MHZ": "20",
-        })
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([str(VENV_BIN / "throwbox-agent")], env=env, cwd=REPO_DIR,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_until(lambda: self.all_idle() if self._healthy() else False, 120,
-                       f"agent {self.name} healthy with {POOL_SIZE} idle sandboxes")
-        except AssertionError:
-            self.stop()
-            raise AssertionError(f"agent did not come up; log:\n{self.log_path.read_text()[-3000:]}") from None
-
-    def _healthy(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"agent exited {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
-        status, _ = _get_json(self.health_url)
-        return status == 200
-
-    def health(self) -> dict:
-        return _get_json(self.health_url)[1]
-
-    def all_idle(self) -> bool:
-        return all(p["idle"] == p["size"] for p in self.health()["pools"].values())
-
-    def pool(self) -> dict:
-        return self.health()["pools"][PYTHON.key]
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=3) as r:
-            return r.read().decode()
-
-    def signal_stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        # Whatever happened to the agent: no pool job of it stays behind.
-        for runtime in (PYTHON, C):
-            try:
-                _nomad("DELETE", f"/v1/job/{self.job_of(runtime)}?purge=true")
-            except urllib.error.HTTPError:
-                pass
-        self.log.close()
-
-
 @pytest.fixture(scope="module")
 def agent():
-    require_stack("docker", "kafka", "consul", "nomad")
-    require_image(PYTHON.image)
-    require_image(C.image)
-    a = AgentProcess()
-    asyncio.run(ensure_topic(KAFKA_BOOTSTRAP, a.runs_topic))
-    a.start()
-    yield a
-    a.stop()
-    asyncio.run(delete_topic(KAFKA_BOOTSTRAP, a.runs_topic))
+    with private_agent({PYTHON: POOL_SIZE, C: 1}, start_timeout_s=120) as a:
+        yield a
 
 
 @pytest.fixture
 async def pipe(agent):
-    p = Pipeline(KAFKA_BOOTSTRAP, agent.runs_topic)
-    await p.start()
-    yield p
-    await p.close()
+    async with private_pipeline(agent) as p:
+        yield p
 
 
 def container_running(alloc_id: str) -> bool:
@@ -293,9 +162,10 @@ async def test_cancelling_runs_that_wait_for_a_sandbox_leaves_no_sandbox_behind(
         await pipe.control(Cancel(run_id=job.run_id))
     results = [(await pipe.result(job.run_id, 60)).result for job in jobs]
     assert {r.status for r in results} == {"cancelled"}
-    await asyncio.to_thread(wait_until, lambda: agent.pool()["idle"] == POOL_SIZE and agent.pool()["in_use"] == 0,
-                            90, "pool full again with nothing held")
-    live = _nomad("GET", f"/v1/job/{agent.job_id}/allocations")
+    await asyncio.to_thread(
+        wait_until, lambda: agent.pool(PYTHON)["idle"] == POOL_SIZE and agent.pool(PYTHON)["in_use"] == 0,
+        90, "pool full again with nothing held")
+    live = nomad("GET", f"/v1/job/{agent.job_of(PYTHON)}/allocations")
     assert sum(a["ClientStatus"] == "running" and a["DesiredStatus"] == "run" for a in live) == POOL_SIZE
 
 
@@ -345,7 +215,7 @@ async def test_a_runs_nomad_alloc_dir_is_sealed_during_the_run_and_leaves_the_ho
     r = (await pipe.run(job)).result
     assert r.stdout == "EACCES\n"
     alloc_id = next(e for e in pipe.events[job.run_id] if isinstance(e, Started)).sandbox
-    data_dir = Path(_nomad("GET", "/v1/agent/self")["config"]["DataDir"])
+    data_dir = Path(nomad("GET", "/v1/agent/self")["config"]["DataDir"])
     await asyncio.to_thread(wait_until, lambda: not (data_dir / "alloc" / alloc_id).exists(), 60,
                             f"alloc dir of {alloc_id} removed")
 
@@ -354,15 +224,15 @@ async def test_the_pool_refills_after_use(pipe, agent):
     for _ in range(POOL_SIZE):
         await pipe.run(make_job("pass"))
     t0 = time.monotonic()
-    await asyncio.to_thread(wait_until, lambda: agent.pool()["idle"] == POOL_SIZE, 60, "pool refilled")
+    await asyncio.to_thread(wait_until, lambda: agent.pool(PYTHON)["idle"] == POOL_SIZE, 60, "pool refilled")
     print(f"pool refilled {POOL_SIZE} sandboxes in {time.monotonic() - t0:.2f}s")
-    live = _nomad("GET", f"/v1/job/{agent.job_id}/allocations")
+    live = nomad("GET", f"/v1/job/{agent.job_of(PYTHON)}/allocations")
     running = [a for a in live if a["ClientStatus"] == "running" and a["DesiredStatus"] == "run"]
     assert len(running) == POOL_SIZE
 
 
 async def test_a_warm_sandbox_is_handed_out_without_waiting(pipe, agent):
-    await asyncio.to_thread(wait_until, lambda: agent.pool()["idle"] == POOL_SIZE, 60, "pool full")
+    await asyncio.to_thread(wait_until, lambda: agent.pool(PYTHON)["idle"] == POOL_SIZE, 60, "pool full")
     r = (await pipe.run(make_job("pass"))).result
     assert r.timings.sandbox_ms < 500
     assert f'throwbox_agent_acquire_seconds_count{{runtime="{PYTHON.key}"}}' in agent.metrics()
@@ -399,7 +269,7 @@ async def test_a_redelivered_run_started_by_a_dead_agent_ends_as_agent_lost(pipe
 
 def test_the_agent_is_registered_in_consul_with_a_passing_health_check(agent):
     def passing():
-        _, entries = _get_json(f"{CONSUL_ADDR}/v1/health/service/throwbox-agent?passing=true")
+        _, entries = get_json(f"{CONSUL_ADDR}/v1/health/service/throwbox-agent?passing=true")
         return any(e["Service"]["Meta"].get("agent") == agent.name for e in entries or [])
     wait_until(passing, 30, "consul check passing")
     health = agent.health()
@@ -409,14 +279,14 @@ def test_the_agent_is_registered_in_consul_with_a_passing_health_check(agent):
 # ---------------------------------------------------------------------------------------- shutdown
 
 def consul_has_agent(name: str) -> bool:
-    _, entries = _get_json(f"{CONSUL_ADDR}/v1/health/service/throwbox-agent")
+    _, entries = get_json(f"{CONSUL_ADDR}/v1/health/service/throwbox-agent")
     return any(e["Service"]["Meta"].get("agent") == name for e in entries or [])
 
 
 async def test_on_sigterm_the_agent_finishes_its_running_run_then_deregisters_and_exits():
     require_stack("docker", "kafka", "consul", "nomad")
     require_image(PYTHON.image)
-    a = AgentProcess("python=1,*=0")
+    a = AgentProcess({PYTHON: 1}, start_timeout_s=120)
     await ensure_topic(KAFKA_BOOTSTRAP, a.runs_topic)
     await asyncio.to_thread(a.start)
     p = Pipeline(KAFKA_BOOTSTRAP, a.runs_topic)
@@ -431,7 +301,7 @@ async def test_on_sigterm_the_agent_finishes_its_running_run_then_deregisters_an
         assert (r.status, r.outcome, r.stdout) == ("completed", "ok", "start\nend\n")
         assert await asyncio.to_thread(a.proc.wait, 60) == 0
         assert not consul_has_agent(a.name)
-        assert _nomad("GET", f"/v1/job/{a.job_id}")["Stop"] is True
+        assert nomad("GET", f"/v1/job/{a.job_of(PYTHON)}")["Stop"] is True
     finally:
         await p.close()
         await asyncio.to_thread(a.stop)

@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from agent_process import AgentProcess, nomad, wait_until
-from pipeline import Pipeline, delete_topic, ensure_topic, make_job
-from stack import KAFKA_BOOTSTRAP, require_image, require_stack
+from agent_process import AgentProcess, nomad, private_agent, private_pipeline, wait_until
+from pipeline import Pipeline, make_job
 
 from throwbox_common import runtimes
 from throwbox_common.messages import Finished, Output, RunResult, Started, StdinData, StdinEof
@@ -32,22 +31,14 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def agent():
-    require_stack("docker", "kafka", "consul", "nomad")
-    require_image(PYTHON.image)
-    a = AgentProcess({PYTHON: POOL_SIZE}, prefix="contain")
-    asyncio.run(ensure_topic(KAFKA_BOOTSTRAP, a.runs_topic))
-    a.start()
-    yield a
-    a.stop()
-    asyncio.run(delete_topic(KAFKA_BOOTSTRAP, a.runs_topic))
+    with private_agent({PYTHON: POOL_SIZE}, prefix="contain") as a:
+        yield a
 
 
 @pytest.fixture
 async def pipe(agent):
-    p = Pipeline(KAFKA_BOOTSTRAP, agent.runs_topic)
-    await p.start()
-    yield p
-    await p.close()
+    async with private_pipeline(agent) as p:
+        yield p
 
 
 # ---------------------------------------------------------------------------------------- host view
