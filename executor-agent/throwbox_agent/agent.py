@@ -56,7 +56,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "throwbox-agent"
 LOST_GRACE_MS = 30_000        # a live agent's started run may still finish this long after its wall limit
-COMMIT_TIMEOUT_S = 10         # a commit that hangs (broker gone) must not stall the loop or a rebalance
+COMMIT_TIMEOUT_S = 10
+CONTROL_READY_TIMEOUT_S = 60         # a commit that hangs (broker gone) must not stall the loop or a rebalance
 
 
 class KafkaPublisher:
@@ -93,6 +94,7 @@ class Agent:
         self._stop = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._commit_wanted = asyncio.Event()
+        self._control_ready = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._factory: NomadDockerFactory | None = None
         self._service_id = f"{SERVICE_NAME}-{config.name}"
@@ -142,6 +144,9 @@ class Agent:
         await self.pool.start()
         await self._catch_up_events()
         self._spawn(self._follow_control(), "control")
+        # Take no run before the control reader has its position: a stdin or cancel record sent
+        # for an early run would otherwise fall before it and be lost.
+        await asyncio.wait_for(self._control_ready.wait(), CONTROL_READY_TIMEOUT_S)
         self._spawn(self._commit_loop(), "commit")
         if self.config.register_consul:
             self._spawn(self._consul_loop(), "consul")
@@ -246,6 +251,9 @@ class Agent:
             parts = await self._partitions(consumer, topics.CONTROL)
             consumer.assign(parts)
             await consumer.seek_to_end(*parts)
+            for tp in parts:   # seek_to_end is lazy: resolve the end offsets now
+                await consumer.position(tp)
+            self._control_ready.set()
             while True:
                 batch = await consumer.getmany(timeout_ms=1000)
                 for records in batch.values():

@@ -128,7 +128,9 @@ async def test_interactive_stdin_arrives_through_control_records(pipe):
     await pipe.submit(job)
     await pipe.wait_for(job.run_id, lambda e: isinstance(e, Started))
     await pipe.control(StdinData(run_id=job.run_id, data="one\n"))
-    await pipe.wait_for(job.run_id, lambda e: isinstance(e, Output) and "got one" in e.data)
+    # `python3 -u` writes "got", " ", "one", "\n" separately: they may arrive as several chunks.
+    await pipe.wait_for(job.run_id, lambda _: "got one\n" in "".join(
+        e.data for e in pipe.events[job.run_id] if isinstance(e, Output)))
     await pipe.control(StdinData(run_id=job.run_id, data="two\n"))
     await pipe.control(StdinEof(run_id=job.run_id))
     r = (await pipe.result(job.run_id)).result
