@@ -15,8 +15,6 @@ import json
 from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from throwbox_common import topics
 
@@ -107,28 +105,6 @@ async def send(bootstrap: str, *requests: dict | tuple[bytes | None, bytes]) -> 
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-
-
-async def ensure_topic(bootstrap: str, name: str, partitions: int = 2) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if name not in await admin.list_topics():
-            try:
-                await admin.create_topics([NewTopic(name, partitions, 1)])
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        await admin.close()
-
-
-async def delete_topic(bootstrap: str, name: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([name])
-    finally:
-        await admin.close()
 
 
 def python_run(code: str, **fields) -> dict:

@@ -16,7 +16,8 @@ import uuid
 
 import pytest
 from cp_stack import Api, ControlPlane, tenant_key  # noqa: F401 - a fixture
-from kafka_callers import TopicWatcher, delete_topic, ensure_topic, python_run, send
+from kafka_callers import TopicWatcher, python_run, send
+from pipeline import delete_topic, ensure_topic
 from stack import KAFKA_BOOTSTRAP, REPO_DIR, require_stack
 
 from throwbox_common import topics
