@@ -22,6 +22,7 @@ import uuid
 
 import aiohttp
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from cp_stack import Api, ControlPlane, tenant_key  # noqa: F401 - fixtures
 from kafka_callers import TopicWatcher, python_run, send
 from stack import KAFKA_BOOTSTRAP, NOMAD_ADDR, require_stack
@@ -334,6 +335,16 @@ async def test_a_nomad_restart_leaves_no_run_hanging_and_the_pools_refill(cp, te
 # ---------------------------------------------------------------- Consul goes away
 
 
+def same_partition_id(request_id: str, prefix: str) -> str:
+    """A new request id whose record lands in the same invocations partition as request_id's."""
+    partitions = list(range(next(t.partitions for t in topics.TOPICS if t.name == topics.INVOCATIONS)))
+    target = DefaultPartitioner()(request_id.encode(), partitions, partitions)
+    while True:
+        candidate = f"{prefix}-{uuid.uuid4().hex}"
+        if DefaultPartitioner()(candidate.encode(), partitions, partitions) == target:
+            return candidate
+
+
 async def test_without_consul_runs_on_warm_capacity_keep_working_and_readyz_says_consul_is_down(cp, tenant_key):
     tenant, key = tenant_key()
     api = Api(cp.url, key)
@@ -342,10 +353,13 @@ async def test_without_consul_runs_on_warm_capacity_keep_working_and_readyz_says
     await final_result(api, warm.json["id"])
     async with TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results:
         request_id = f"no-consul-{uuid.uuid4().hex}"
+        # Every control-plane instance in the group (the stack's and this test's) holds some
+        # invocation partitions: warm up the one that will take the request during the outage.
+        warm_id = same_partition_id(request_id, "warm")
         try:
-            await send(KAFKA_BOOTSTRAP, {"request_id": f"warm-{request_id}", "tenant": tenant,
+            await send(KAFKA_BOOTSTRAP, {"request_id": warm_id, "tenant": tenant,
                                          "run": python_run("print(0)")})   # the tenant list is now cached too
-            await results.reply(f"warm-{request_id}", RESULT_S)
+            await results.reply(warm_id, RESULT_S)
             await asyncio.to_thread(stop_service, "consul")
             assert not consul_leader()
 
