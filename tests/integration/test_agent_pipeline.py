@@ -103,7 +103,8 @@ async def test_a_memory_bomb_ends_as_memory_limit(pipe):
     job = make_job("a = []\nwhile True: a.append(bytearray(1 << 20))", memory_mb=96)
     r = (await pipe.run(job)).result
     assert (r.status, r.outcome) == ("completed", "memory_limit")
-    assert r.usage.memory_peak_bytes <= 96 * 1024 * 1024
+    # The cgroup may record a peak a page or so over its limit (seen: +4 KiB) before the OOM kill.
+    assert r.usage.memory_peak_bytes <= (96 << 20) + (64 << 10)
 
 
 async def test_an_output_flood_is_stopped_with_exactly_output_bytes_kept(pipe):
