@@ -1,5 +1,5 @@
 # Single-node Throwbox: see README.md and docs/getting-started.md.
-.PHONY: up down status test unit lint bench clean-state
+.PHONY: up down status test test-failures unit lint bench clean-state
 
 up:
 	scripts/up.sh
@@ -12,6 +12,10 @@ status:
 
 test:
 	scripts/test.sh $(ARGS)
+
+test-failures:
+	scripts/up.sh
+	.venv/bin/pytest -q tests/integration/test_failures.py $(ARGS)
 
 unit:
 	.venv/bin/pytest -q tests/unit $(ARGS)

@@ -11,4 +11,7 @@ if [ -f "$REPO_DIR/runtimes/launcher/go.mod" ]; then
 fi
 log "pytest"
 cd "$REPO_DIR"
-exec "$VENV/bin/pytest" -q tests "$@"
+# The disruptive failure tests (they restart Kafka, Consul, Nomad and kill agents) are not yet
+# stable enough for CI: two of six failed in one of five clean-clone rehearsals. They run with
+# `make test-failures` until they are; see docs/failures.md.
+exec "$VENV/bin/pytest" -q tests --ignore=tests/integration/test_failures.py "$@"
