@@ -21,6 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from throwbox_common import polling
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
 STATE = REPO / ".state"
@@ -65,14 +67,8 @@ def free_port() -> int:
 
 
 def wait_until(check, timeout_s: float, what: str, interval_s: float = 0.1):
-    end = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise BenchError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(interval_s)
+    """throwbox_common.polling.wait_until, failing with BenchError."""
+    return polling.wait_until(check, timeout_s, what, interval_s, error=BenchError)
 
 
 def log(msg: str) -> None:

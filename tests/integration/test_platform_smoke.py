@@ -16,22 +16,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, NOMAD_ADDR, require_image, require_stack
 
+from throwbox_common.polling import wait_until
 from throwbox_common.runtimes import load as load_runtimes
 from throwbox_common.topics import MAX_RECORD_BYTES, TOPICS
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def wait_until(what: str, timeout_s: float, check, interval_s: float = 0.25):
-    """Poll check() until it returns a truthy value; that value is returned."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not true after {timeout_s}s")
-        time.sleep(interval_s)
 
 
 @pytest.fixture
@@ -167,7 +156,7 @@ def test_a_nomad_job_runs_its_container_under_gvisor_without_network_read_only_a
                 raise AssertionError(f"allocation failed: {client.allocation.get_allocation(failed[0]['ID'])['TaskStates']}")
             return next((a for a in allocs if a["ClientStatus"] == "running"), None)
 
-        alloc = wait_until("the smoke allocation runs", 120, running_alloc)
+        alloc = wait_until(running_alloc, 120, "the smoke allocation runs")
         container = f"sandbox-{alloc['ID']}"   # Nomad's docker driver names it <task>-<alloc id>
         info = docker_inspect(container)
         assert info is not None, f"no container {container}"
@@ -182,4 +171,4 @@ def test_a_nomad_job_runs_its_container_under_gvisor_without_network_read_only_a
         assert info["Config"]["Labels"]["com.hashicorp.nomad.node_id"] == alloc["NodeID"]
     finally:
         client.job.deregister_job(job_id, purge=True)
-    wait_until("the smoke container is removed after the purge", 120, lambda: docker_inspect(container) is None)
+    wait_until(lambda: docker_inspect(container) is None, 120, "the smoke container is removed after the purge")
