@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from throwbox_common import env as read
+
 PREFIX = "THROWBOX_CP_"
 
 
@@ -78,34 +80,28 @@ def env_name(field_name: str) -> str:
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     known = {env_name(f.name): f for f in fields(Settings)}
-    unknown = sorted(k for k in env if k.startswith(PREFIX) and k not in known)
-    if unknown:
-        raise ConfigError(f"unknown settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     values: dict[str, object] = {}
-    for name, f in known.items():
-        if name not in env:
-            continue
-        raw = env[name].strip()
-        if f.type in ("int", int):
-            try:
-                value: object = int(raw)
-            except ValueError as e:
-                raise ConfigError(f"{name} must be an integer, got {raw!r}") from e
-            if f.name in POSITIVE and value < 1:  # type: ignore[operator]
-                raise ConfigError(f"{name} must be at least 1")
-        else:
-            if not raw and f.name != "instance_id":
-                raise ConfigError(f"{name} must not be empty")
-            value = raw
-        values[f.name] = value
+    try:
+        read.reject_unknown(env, PREFIX, sorted(known))
+        for name, f in known.items():
+            if name not in env:
+                continue
+            raw = env[name]
+            if f.type in ("int", int):
+                value: object = read.integer(name, raw, minimum=1 if f.name in POSITIVE else None,
+                                             maximum=65535 if f.name == "port" else None)
+            elif f.name in ("consul_addr", "nomad_addr"):
+                value = read.http_address(name, raw)
+            elif f.name == "log_level":
+                value = read.log_level(name, raw)
+            elif f.name == "instance_id":
+                value = raw.strip()
+            else:
+                value = read.non_empty(name, raw)
+            values[f.name] = value
+    except read.SettingError as e:
+        raise ConfigError(str(e)) from None
     settings = Settings(**values)  # type: ignore[arg-type]
-    if settings.port > 65535:
-        raise ConfigError(f"{env_name('port')} must be a TCP port")
     if settings.max_file_bytes > settings.max_body_bytes:
         raise ConfigError(f"{env_name('max_file_bytes')} may not exceed {env_name('max_body_bytes')}")
-    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"{env_name('log_level')} must be DEBUG, INFO, WARNING or ERROR")
-    for name in ("consul_addr", "nomad_addr"):
-        if not getattr(settings, name).startswith(("http://", "https://")):
-            raise ConfigError(f"{env_name(name)} must be an http(s) URL")
     return settings

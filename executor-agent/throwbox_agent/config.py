@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from throwbox_common import env as read
 from throwbox_common import runtimes as runtime_registry
 from throwbox_common import topics
 
@@ -128,43 +129,23 @@ def parse_pool_sizes(text: str, registry: runtime_registry.Registry) -> dict[str
     return sizes
 
 
-def _int(key: str, text: str, minimum: int, maximum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{PREFIX}{key}: {text!r} is not an integer") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{PREFIX}{key}: {value} is outside {minimum}..{maximum}")
-    return value
-
-
-def _bool(key: str, text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes"):
-        return True
-    if low in ("0", "false", "no"):
-        return False
-    raise ConfigError(f"{PREFIX}{key}: {text!r} is not true/false")
-
-
-def _addr(key: str, text: str) -> str:
-    if not re.match(r"^https?://[^/\s]+$", text.rstrip("/")):
-        raise ConfigError(f"{PREFIX}{key}: {text!r} is not http(s)://host:port")
-    return text.rstrip("/")
-
-
 def load(env: Mapping[str, str] | None = None,
          registry: runtime_registry.Registry | None = None) -> AgentConfig:
     env = os.environ if env is None else env
-    given = {k[len(PREFIX):]: v for k, v in env.items() if k.startswith(PREFIX)}
-    unknown = sorted(set(given) - set(SETTINGS) - set(READ_BY_SCRIPTS))
-    if unknown:
-        raise ConfigError(
-            "unknown setting(s): " + ", ".join(PREFIX + k for k in unknown)
-            + "; known: " + ", ".join(PREFIX + k for k in SETTINGS))
+    try:
+        return _load(env, registry)
+    except read.SettingError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) -> AgentConfig:
+    ignored = {PREFIX + k for k in READ_BY_SCRIPTS}
+    read.reject_unknown({k: v for k, v in env.items() if k not in ignored}, PREFIX, (PREFIX + k for k in SETTINGS))
     registry = registry or runtime_registry.load()
+    given = {k[len(PREFIX):]: v for k, v in env.items() if k.startswith(PREFIX) and k not in ignored}
     values: dict = {}
     for key, text in given.items():
+        name = PREFIX + key
         text = text.strip()
         match key:
             case "KAFKA_BOOTSTRAP":
@@ -172,7 +153,7 @@ def load(env: Mapping[str, str] | None = None,
                     raise ConfigError(f"{PREFIX}{key}: {text!r} is not host:port[,host:port]")
                 values["kafka_bootstrap"] = text
             case "CONSUL_ADDR" | "NOMAD_ADDR":
-                values[key.lower()] = _addr(key, text)
+                values[key.lower()] = read.http_address(name, text)
             case "DOCKER_SOCKET":
                 values["docker_socket"] = text
             case "NAME":
@@ -192,7 +173,7 @@ def load(env: Mapping[str, str] | None = None,
                 if not sep or not host:
                     raise ConfigError(f"{PREFIX}METRICS_LISTEN: {text!r} is not host:port")
                 values["metrics_host"] = host
-                values["metrics_port"] = _int(key, port, 1, 65535)
+                values["metrics_port"] = read.integer(name, port, 1, 65535)
             case "POOL_SIZES":
                 values["pool_sizes"] = parse_pool_sizes(text, registry)
             case "OCI_RUNTIME":
@@ -200,35 +181,31 @@ def load(env: Mapping[str, str] | None = None,
                     raise ConfigError(f"{PREFIX}OCI_RUNTIME: {text!r} is not one of {OCI_RUNTIMES}")
                 values["oci_runtime"] = text
             case "MAX_IN_FLIGHT":
-                values["max_in_flight"] = _int(key, text, 1, 10_000)
+                values["max_in_flight"] = read.integer(name, text, 1, 10_000)
             case "SECCOMP_PROFILE":
                 values["seccomp_profile"] = Path(text)
             case "TMPFS_MB":
-                values["tmpfs_mb"] = _int(key, text, 1, 4096)
+                values["tmpfs_mb"] = read.integer(name, text, 1, 4096)
             case "NOFILE":
-                values["nofile"] = _int(key, text, 16, 1 << 20)
+                values["nofile"] = read.integer(name, text, 16, 1 << 20)
             case "SHM_MB":
-                values["shm_mb"] = _int(key, text, 1, 1024)
+                values["shm_mb"] = read.integer(name, text, 1, 1024)
             case "SANDBOX_CPU_MHZ":
-                values["sandbox_cpu_mhz"] = _int(key, text, 10, 100_000)
+                values["sandbox_cpu_mhz"] = read.integer(name, text, 10, 100_000)
             case "ACQUIRE_TIMEOUT_MS":
-                values["acquire_timeout_ms"] = _int(key, text, 100, 3_600_000)
+                values["acquire_timeout_ms"] = read.integer(name, text, 100, 3_600_000)
             case "DRAIN_TIMEOUT_S":
-                values["drain_timeout_s"] = _int(key, text, 0, 3600)
+                values["drain_timeout_s"] = read.integer(name, text, 0, 3600)
             case "RUNS_TOPIC":
                 if not re.match(r"^[\w.-]+$", text):
                     raise ConfigError(f"{PREFIX}RUNS_TOPIC: {text!r} is not a topic name")
                 values["runs_topic"] = text
             case "CONSUMER_GROUP":
-                if not text:
-                    raise ConfigError(f"{PREFIX}CONSUMER_GROUP: must not be empty")
-                values["consumer_group"] = text
+                values["consumer_group"] = read.non_empty(name, text)
             case "STOP_POOLS_ON_EXIT" | "REGISTER_CONSUL":
-                values[key.lower()] = _bool(key, text)
+                values[key.lower()] = read.boolean(name, text)
             case "LOG_LEVEL":
-                if text.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-                    raise ConfigError(f"{PREFIX}LOG_LEVEL: {text!r} is not DEBUG/INFO/WARNING/ERROR")
-                values["log_level"] = text.upper()
+                values["log_level"] = read.log_level(name, text)
     values.setdefault("name", default_agent_name())
     values.setdefault("pool_sizes", {r.key: r.warm for r in registry.runtimes})
     profile = values.get("seccomp_profile", DEFAULT_SECCOMP)
