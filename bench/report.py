@@ -110,6 +110,14 @@ def _f(v, nd=0) -> str:
     return "–" if v is None else f"{v:.{nd}f}"
 
 
+def _save(fig, name: str) -> str:
+    """Lay out, write OUT/name and close the figure; its file name."""
+    fig.tight_layout()
+    fig.savefig(OUT / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
 def plots(s: dict) -> list[str]:
     OUT.mkdir(parents=True, exist_ok=True)
     made = []
@@ -130,10 +138,7 @@ def plots(s: dict) -> list[str]:
             ax.set_title(f"warm hello, {'1 client' if c == 'c1' else '4 concurrent clients'}")
             ax.set_ylabel("ms (log)")
             ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(OUT / "warm_latency.png", dpi=110)
-        plt.close(fig)
-        made.append("warm_latency.png")
+        made.append(_save(fig, "warm_latency.png"))
     st = _get(s, "streaming", "samples")
     if st:
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -141,10 +146,7 @@ def plots(s: dict) -> list[str]:
         ax.set_xlabel("arrival at WebSocket client − write in sandbox (ms)")
         ax.set_ylabel("lines")
         ax.set_title("streaming latency")
-        fig.tight_layout()
-        fig.savefig(OUT / "streaming.png", dpi=110)
-        plt.close(fig)
-        made.append("streaming.png")
+        made.append(_save(fig, "streaming.png"))
     raw = _get(s, "throughput", "raw_creation", "sweep")
     if raw:
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -157,10 +159,7 @@ def plots(s: dict) -> list[str]:
         ax.set_ylabel("sandboxes or runs per second")
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(OUT / "throughput.png", dpi=110)
-        plt.close(fig)
-        made.append("throughput.png")
+        made.append(_save(fig, "throughput.png"))
     levels = _get(s, "admission", "levels")
     if levels:
         cs = sorted(levels, key=int)
@@ -173,10 +172,7 @@ def plots(s: dict) -> list[str]:
         ax2.set_ylabel("p99 ms")
         ax.set_title("admission, one control plane pinned to one core")
         fig.legend(fontsize=8, loc="upper left")
-        fig.tight_layout()
-        fig.savefig(OUT / "admission.png", dpi=110)
-        plt.close(fig)
-        made.append("admission.png")
+        made.append(_save(fig, "admission.png"))
     mem = _get(s, "cost", "levels")
     if mem:
         ns = sorted(mem, key=int)
@@ -189,10 +185,7 @@ def plots(s: dict) -> list[str]:
         ax.set_ylabel("MiB per sandbox")
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(OUT / "memory.png", dpi=110)
-        plt.close(fig)
-        made.append("memory.png")
+        made.append(_save(fig, "memory.png"))
     return made
 
 
