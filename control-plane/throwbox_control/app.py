@@ -20,6 +20,7 @@ from sanic.exceptions import (
 )
 from sanic.response import HTTPResponse, raw
 
+from throwbox_common.aio import cancel_and_wait
 from throwbox_common.messages import StdinData, StdinEof
 from throwbox_common.runtimes import Registry
 
@@ -301,13 +302,7 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
             if sender in done and sender.exception() is None:
                 await ws.close(1000, "run finished")
         finally:
-            for t in (sender, receiver):
-                t.cancel()
-            for t in (sender, receiver):
-                try:
-                    await t
-                except (asyncio.CancelledError, Exception):
-                    pass  # the client went away: nothing left to tell it
+            await cancel_and_wait(sender, receiver)  # the client went away: nothing left to tell it
 
     async def handle_client_message(st, message: str | bytes) -> str | None:
         """Publish one client message; an error reply (never a dropped connection) when it is bad."""

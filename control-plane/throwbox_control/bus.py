@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from throwbox_common import topics
+from throwbox_common.aio import cancel_and_wait
 from throwbox_common.messages import ControlRecord, RunEventRecord, RunJob, run_event_decoder
 
 from .errors import DependencyError
@@ -50,12 +51,7 @@ class Bus:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._task)
         for client in (self.consumer, self.producer):
             if client is not None:
                 try:

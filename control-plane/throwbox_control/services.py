@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import msgspec
 
+from throwbox_common.aio import cancel_and_wait
 from throwbox_common.messages import (
     Cancel,
     ErrorInfo,
@@ -93,13 +94,7 @@ class Services:
         self._tasks.append(asyncio.create_task(self._reaper(), name="reaper"))
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(*self._tasks)
         await self.bus.stop()
         await self.kv.close()
         if self._http is not None:

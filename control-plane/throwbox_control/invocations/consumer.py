@@ -32,6 +32,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge
 
 from throwbox_common import topics
+from throwbox_common.aio import cancel_and_wait
 
 from .. import metrics
 from ..auth import Principal
@@ -91,10 +92,7 @@ class InvocationConsumer:
     async def stop(self) -> None:
         """Stop taking requests; open ones are left uncommitted and redelivered to another instance."""
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -139,10 +137,7 @@ class InvocationConsumer:
         self._offsets = OffsetTracker()
 
     async def _cancel_handlers(self, tps: set[TopicPartition] | None) -> None:
-        victims = [t for (tp, _), t in self._handlers.items() if tps is None or tp in tps]
-        for t in victims:
-            t.cancel()
-        await asyncio.gather(*victims, return_exceptions=True)
+        await cancel_and_wait(*(t for (tp, _), t in self._handlers.items() if tps is None or tp in tps))
 
     async def _revoked(self, tps: set[TopicPartition]) -> None:
         """A rebalance takes partitions away: their open requests are redone by the new owner."""
