@@ -4,10 +4,7 @@
 source "$(dirname "$0")/common.sh"
 CP_HOST="${THROWBOX_CP_HOST:-127.0.0.1}"
 CP_PORT="${THROWBOX_CP_PORT:-8080}"
-if [ ! -f "$REPO_DIR/control-plane/throwbox_control/main.py" ]; then
-  log "control plane: skipped (control-plane/throwbox_control/main.py does not exist yet)"
-  exit 0
-fi
+skip_unless_built control-plane/throwbox_control/main.py "control plane"
 [ "${1:-}" = "--restart" ] && stop_service control-plane 30
 start_service control-plane env \
   THROWBOX_KAFKA_BOOTSTRAP="${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}" \
