@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import agent_process
-from agent_process import agent_health, http_json, pools_full, wait_until
+from agent_process import agent_health, get_json, http_json, pools_full, wait_until
 from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, NOMAD_ADDR, REPO_DIR
 
 __all__ = ["AgentProcess", "agent_health", "consul_leader", "consul_serving_keys", "container_running",
@@ -43,31 +43,21 @@ def kafka_ready() -> bool:
 
 
 def consul_leader() -> bool:
-    try:
-        status, body = http_json(f"{CONSUL_ADDR}/v1/status/leader", timeout_s=2)
-    except OSError:
-        return False
+    status, body = get_json(f"{CONSUL_ADDR}/v1/status/leader")
     return status == 200 and bool(body)
 
 
 def consul_serving_keys() -> bool:
     """A leader is not enough: right after a restart Consul answers 404 for every KV key for a
     moment (its state is still being restored). The API keys are there again when this is true."""
-    try:
-        status, body = http_json(f"{CONSUL_ADDR}/v1/kv/throwbox/keys/?keys", timeout_s=2)
-    except OSError:
-        return False
+    status, body = get_json(f"{CONSUL_ADDR}/v1/kv/throwbox/keys/?keys")
     return status == 200 and bool(body)
 
 
 def nomad_ready() -> bool:
-    try:
-        status, nodes = http_json(f"{NOMAD_ADDR}/v1/nodes", timeout_s=3)
-    except OSError:
-        return False
-    if status != 200:
-        return False
-    return any(n["Status"] == "ready" and n["Drivers"].get("docker", {}).get("Healthy") for n in nodes)
+    status, nodes = get_json(f"{NOMAD_ADDR}/v1/nodes")
+    return status == 200 and any(
+        n["Status"] == "ready" and n["Drivers"].get("docker", {}).get("Healthy") for n in nodes)
 
 
 def restore_stack(timeout_s: float = 300) -> None:
