@@ -33,6 +33,7 @@ from prometheus_client import Counter, Gauge
 
 from throwbox_common import topics
 from throwbox_common.aio import cancel_and_wait
+from throwbox_common.consuming import BoundedFetch
 
 from .. import metrics
 from ..auth import Principal
@@ -149,25 +150,10 @@ class InvocationConsumer:
     # ------------------------------------------------------------------ the loop
 
     async def _consume(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
-        paused = False
+        assert self._consumer is not None
+        fetch = BoundedFetch(self._consumer, self._slot_freed, full_wait_s=0.5)
         while not self._stopping:
-            free = self.max_in_flight - len(self._handlers)
-            if free <= 0:
-                if not paused:
-                    consumer.pause(*consumer.assignment())
-                    paused = True
-                self._slot_freed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._slot_freed.wait(), 0.5)
-                await consumer.getmany(timeout_ms=0)  # keeps the group membership alive
-                await self._commit()
-                continue
-            if paused:
-                consumer.resume(*consumer.assignment())
-                paused = False
-            batch = await consumer.getmany(timeout_ms=200, max_records=free)
+            batch = await fetch.next(self.max_in_flight - len(self._handlers))
             for tp, records in batch.items():
                 for rec in records:
                     self._offsets.begin(tp, rec.offset)
