@@ -8,14 +8,19 @@ full), so later tests and reruns start from a healthy stack.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import agent_process
 from agent_process import agent_health, get_json, http_json, pools_full, wait_until
+from pipeline import Pipeline, make_job
 from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, NOMAD_ADDR, REPO_DIR
+
+from throwbox_common import topics
 
 __all__ = ["AgentProcess", "agent_health", "consul_leader", "consul_serving_keys", "container_running",
            "http_json", "kafka_ready", "nomad_alloc", "nomad_ready", "pools_full", "purge_job", "restore_stack",
@@ -75,6 +80,38 @@ def restore_stack(timeout_s: float = 300) -> None:
                         (lambda: pools_full(agent_health()), "the deployed agent healthy with full pools")):
         # A service that is still coming back may refuse connections: not yet, not a failure.
         wait_until(check, timeout_s, what, retry_on=(Exception,))
+    took_s = agents_consume_every_partition(timeout_s)
+    print(f"[restore_stack] a canary run on every runs partition completed after {took_s:.1f}s")
+
+
+def agents_consume_every_partition(timeout_s: float) -> float:
+    """Healthy services and full pools do not yet mean the agents take work: after Kafka or an
+    agent went away, the consumer group must rejoin and rebalance first. One trivial run on each
+    partition of throwbox.runs, each completed, proves whoever owns it consumes again. Seconds taken."""
+    partitions = next(t.partitions for t in topics.TOPICS if t.name == topics.RUNS)
+
+    async def canaries() -> None:
+        pipe = Pipeline(KAFKA_BOOTSTRAP)
+        await pipe.start()
+        try:
+            jobs = [make_job("print('canary')") for _ in range(partitions)]
+            for partition, job in enumerate(jobs):
+                await pipe.submit(job, partition=partition)
+            end = time.monotonic() + timeout_s
+            for partition, job in enumerate(jobs):
+                try:
+                    finished = await pipe.result(job.run_id, max(1.0, end - time.monotonic()))
+                except TimeoutError:
+                    raise AssertionError(f"no agent finished a canary run on {topics.RUNS}/{partition} "
+                                         f"within {timeout_s:.0f}s") from None
+                result = finished.result
+                assert (result.status, result.stdout) == ("completed", "canary\n"), (partition, result)
+        finally:
+            await pipe.close()
+
+    started = time.monotonic()
+    asyncio.run(canaries())
+    return time.monotonic() - started
 
 
 # ---------------------------------------------------------------- Nomad
