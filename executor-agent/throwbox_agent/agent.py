@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from throwbox_common import topics
@@ -43,14 +43,14 @@ from throwbox_common.runtimes import Registry
 from . import sandbox_job
 from .config import AgentConfig
 from .docker_api import DockerClient
-from .errors import AgentError, NomadError
+from .errors import AgentError, NomadError, PublishError
 from .factory import NomadDockerFactory
 from .ledger import LRU, Ledger, OffsetTracker, StartedBy
 from .metrics import AgentMetrics
 from .nomad_api import NomadClient
 from .outcome import KillReason
 from .pool import RuntimePool, WarmPool
-from .run import RunAbandoned, RunDeps, RunLifecycle
+from .run import RESULT_RETRY_S, RunAbandoned, RunDeps, RunLifecycle, RunState, publish_until_acked
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,9 @@ CONTROL_READY_TIMEOUT_S = 60         # a commit that hangs (broker gone) must no
 
 
 class KafkaPublisher:
+    """Events out through the agent's producer (acks=all, idempotent: a batch it has sent is
+    retried by aiokafka until the broker takes it, so an ack may simply arrive late)."""
+
     def __init__(self, producer: AIOKafkaProducer):
         self._producer = producer
 
@@ -68,8 +71,13 @@ class KafkaPublisher:
         await self._producer.send(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
 
     async def publish_acked(self, event: RunEventRecord) -> None:
-        fut = await self._producer.send(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
-        await fut
+        try:
+            fut = await self._producer.send(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
+            await fut
+        except KafkaError as e:
+            # A timeout here means the broker was away (buffer full, or no leader): worth another try.
+            raise PublishError(f"{type(e).__name__}: {e}",
+                               retriable=e.retriable or isinstance(e, KafkaTimeoutError)) from e
 
 
 class Agent:
@@ -167,6 +175,12 @@ class Agent:
             lc.kill(KillReason.CANCEL)   # past the drain timeout: end them as cancelled
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._all_runs_done(), 10)
+        if any(lc.state is RunState.FINISHING for lc in self.active.values()):
+            # Results still being sent while Kafka is away: exiting now would lose them. Each
+            # gives up by itself after RESULT_RETRY_S (Nomad's kill_timeout may end us first).
+            log.info("draining: waiting for %d result(s) Kafka has not acknowledged yet", len(self.active))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._results_sent(), RESULT_RETRY_S + 10)
         if self._runs is not None:
             with contextlib.suppress(Exception):
                 await self._commit_all()
@@ -192,6 +206,11 @@ class Agent:
 
     async def _all_runs_done(self) -> None:
         while self.active:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    async def _results_sent(self) -> None:
+        while any(lc.state is RunState.FINISHING for lc in self.active.values()):
             self._slot_freed.clear()
             await self._slot_freed.wait()
 
@@ -340,9 +359,15 @@ class Agent:
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             self._spawn(self._reject(tp, rec, str(e)), f"reject-{rec.offset}")
             return
-        if self.ledger.is_finished(job.run_id) or job.run_id in self.active:
-            log.info("run %s already has a result or is running here: skipped", job.run_id)
+        if self.ledger.is_finished(job.run_id):
+            log.info("run %s already has a result: skipped", job.run_id)
             self._spawn(self._done(tp, rec.offset), f"skip-{job.run_id}")
+            return
+        if job.run_id in self.active:
+            # Redelivered (a rebalance) while it runs or its result is still being sent here:
+            # the offset is done only once that result is acknowledged.
+            log.info("run %s is running here: redelivery skipped", job.run_id)
+            self._spawn(self._done_with_result(tp, rec.offset, self.active[job.run_id]), f"skip-{job.run_id}")
             return
         started = self.ledger.started_by(job.run_id)
         if started is not None:
@@ -372,6 +397,11 @@ class Agent:
             log.info("run %s: %s %s in %d ms", run_id, result.status, result.outcome or "", result.timings.total_ms)
         except RunAbandoned:
             return
+        except PublishError as e:
+            # Not acknowledged even after RESULT_RETRY_S of retries: leave the offset uncommitted
+            # so the run is redelivered (and then settled as agent_lost / already finished).
+            log.error("run %s: its result could not be published: %s", run_id, e)
+            return
         except Exception:
             # The result was not made durable: leave the offset uncommitted so the run is redelivered
             # (and then settled as agent_lost / already finished).
@@ -388,6 +418,13 @@ class Agent:
     async def _done(self, tp: TopicPartition, offset: int) -> None:
         self.offsets.done(tp, offset)
         self._commit_wanted.set()
+
+    async def _done_with_result(self, tp: TopicPartition, offset: int, lc: RunLifecycle) -> None:
+        """A redelivered record of a run held here: done once that run's result is acknowledged
+        (without a result it stays uncommitted, like the run's own record)."""
+        await lc.done.wait()
+        if lc.result_published:
+            await self._done(tp, offset)
 
     async def _commit_loop(self) -> None:
         """One commit in flight at a time, covering every run finished since the last one.
@@ -435,8 +472,9 @@ class Agent:
         result = RunResult(id=job.run_id, language=job.language, version=job.version, status="failed",
                            created_at=rfc3339(job.created_at_ms), error=ErrorInfo(code=code, message=message),
                            timings=Timings(total_ms=max(0, at - job.created_at_ms)), finished_at=rfc3339(at))
-        await KafkaPublisher(self._producer).publish_acked(Finished(run_id=job.run_id, result=result,
-                                                                    agent=self.config.name))
+        await publish_until_acked(KafkaPublisher(self._producer),
+                                  Finished(run_id=job.run_id, result=result, agent=self.config.name),
+                                  time.monotonic() + RESULT_RETRY_S)
         self.ledger.finished.put(job.run_id)
         self.metrics.runs.labels(f"{job.language}-{job.version}", "failed", "").inc()
         await self._done(tp, offset)

@@ -35,3 +35,12 @@ class TaskDirError(AgentError):
 
 class SandboxUnavailable(AgentError):
     """No sandbox could be acquired before the deadline."""
+
+
+class PublishError(AgentError):
+    """Kafka did not acknowledge a record. `retriable`: the broker is away or busy, so the same
+    record may go through later; otherwise sending it again cannot help (too large, producer closed)."""
+
+    def __init__(self, message: str, retriable: bool):
+        super().__init__(message)
+        self.retriable = retriable

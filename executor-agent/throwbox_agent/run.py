@@ -3,7 +3,8 @@
 queued -> acquiring -> preparing -> running -> finishing -> done
 acquire a warm sandbox, publish Started, attach, put the run's limits on the container's host
 cgroup (fail closed), send the header and stdin, stream output under the cap and an absolute
-wall deadline, decide the outcome, publish Finished, and always destroy the sandbox.
+wall deadline, decide the outcome, destroy the sandbox (always), then publish Finished; while
+Kafka is away, Started and Finished are sent again until acknowledged (`publish_until_acked`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,15 @@ from throwbox_common.runtimes import Runtime
 from . import cgroups, frames, sandbox_job, taskdirs
 from .config import AgentConfig
 from .docker_api import Attachment, ContainerState, DockerClient
-from .errors import AgentError, CgroupError, DockerError, FrameError, SandboxUnavailable, TaskDirError
+from .errors import (
+    AgentError,
+    CgroupError,
+    DockerError,
+    FrameError,
+    PublishError,
+    SandboxUnavailable,
+    TaskDirError,
+)
 from .metrics import AgentMetrics
 from .outcome import Exit, KillReason, Observed, decide, stage_outcome
 from .output import COALESCE_BYTES, COALESCE_S, Coalescer, OutputCap
@@ -54,10 +63,22 @@ log = logging.getLogger(__name__)
 SAMPLE_S = 0.1          # cgroup usage sampling (the cgroup may vanish right after the exit)
 KILL_GRACE_S = 5.0      # after a kill, how long the stream may take to end
 LAUNCHER_STDERR_KEEP = 4096
+# While Kafka is away, Started and Finished are sent again (backoff doubling from the first
+# to the longest pause) until acknowledged. A finished run's result is given up only after
+# RESULT_RETRY_S: its offset then stays uncommitted and the run is settled on redelivery.
+PUBLISH_BACKOFF_FIRST_S = 0.5
+PUBLISH_BACKOFF_MAX_S = 5.0
+RESULT_RETRY_S = 300.0
+START_GRACE_S = 5.0     # the control plane reaps a run not started by its start deadline + 5 s
+START_RETRY_MIN_S = 10.0
 
 
 class RunAbandoned(AgentError):
     """The run's partition moved to another agent before it started here: no result from us."""
+
+
+class StartNotAcknowledged(AgentError):
+    """Kafka did not acknowledge the run's Started before its start deadline: the run does not start."""
 
 
 class RunState(Enum):
@@ -92,6 +113,35 @@ class RunDeps:
     seal_task_dirs: object = taskdirs.seal
 
 
+async def publish_until_acked(publisher: Publisher, event: RunEventRecord, give_up_at: float) -> int:
+    """Publish `event` and wait for the broker's ack; while Kafka is away, send it again with
+    backoff until the monotonic time `give_up_at`. The number of attempts it took; PublishError
+    (the last one) when it gives up, or at once when sending again cannot help.
+
+    A record sent again after a failed attempt may reach the log twice (the first copy may have
+    been written before the ack was lost): readers keep the first Finished and the first Started."""
+    what = type(event).__name__
+    delay = PUBLISH_BACKOFF_FIRST_S
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await asyncio.wait_for(publisher.publish_acked(event), max(give_up_at - time.monotonic(), 0.0))
+            if attempt > 1:
+                log.info("run %s: %s acknowledged after %d attempts", event.run_id, what, attempt)
+            return attempt
+        except TimeoutError as e:
+            raise PublishError(f"{what} not acknowledged in time ({attempt} attempts)", retriable=True) from e
+        except PublishError as e:
+            if not e.retriable or time.monotonic() + delay >= give_up_at:
+                raise
+            if attempt == 1 or attempt % 10 == 0:
+                log.warning("run %s: publishing %s (attempt %d): %s; sending it again until Kafka acknowledges it",
+                            event.run_id, what, attempt, e)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, PUBLISH_BACKOFF_MAX_S)
+
+
 def header_for(job: RunJob, runtime: Runtime, config: AgentConfig) -> dict:
     """The launcher's H frame for this run (pure)."""
     return {
@@ -124,7 +174,7 @@ class RunLifecycle:
         self._cap = OutputCap(job.limits.output_bytes)
         self._coalescer = Coalescer()
         self._flush_wakeup = asyncio.Event()
-        self._last_flush = 0.0       # monotonic time of the last flush (0: none yet)
+        self._last_flush = -math.inf  # monotonic time of the last flush (none yet)
         self._kept: dict[tuple[str, str], bytearray] = {
             (s, t): bytearray() for s in ("compile", "run") for t in ("stdout", "stderr")}
         self._truncated = {"stdout": False, "stderr": False}
@@ -139,6 +189,8 @@ class RunLifecycle:
         self._run_started: float | None = None
         self._stage_started: float | None = None
         self._ended: float | None = None
+        self.result_published = False       # Finished acknowledged
+        self.done = asyncio.Event()         # execute() has returned or raised
 
     # ---------------------------------------------------------------- control records
 
@@ -161,8 +213,9 @@ class RunLifecycle:
         return True
 
     def kill(self, reason: KillReason) -> None:
-        """Stop the program now (first reason wins); the stream then ends."""
-        if self._kill_reason is not None:
+        """Stop the program now (first reason wins); the stream then ends. Once the run is
+        finishing its result is decided: nothing to stop."""
+        if self._kill_reason is not None or self.state in (RunState.FINISHING, RunState.DONE):
             return
         self._kill_reason = reason
         self._killed.set()
@@ -184,58 +237,91 @@ class RunLifecycle:
     # ---------------------------------------------------------------- the run
 
     async def execute(self) -> RunResult:
+        """Run the job and publish its result. The sandbox is destroyed before the result is
+        published: it is never held while Kafka is away."""
+        result: RunResult | None = None
+        try:
+            try:
+                result = await self._run()
+            finally:
+                if result is None:
+                    self.state = RunState.DONE
+                await asyncio.shield(self._cleanup(result_follows=result is not None))
+            await self._publish_result(result)
+            self.result_published = True
+            return result
+        finally:
+            self.state = RunState.DONE
+            self.done.set()
+
+    async def _run(self) -> RunResult:
         job = self.job
         picked_ms = now_ms()
         t_acquire = time.monotonic()
         sandbox_ms = 0
         agent_error: ErrorInfo | None = None
+        if self._abandoned:
+            raise RunAbandoned(job.run_id)
+        if job.start_deadline_ms is not None and picked_ms > job.start_deadline_ms:
+            return self._finish_early("failed", ErrorInfo(
+                code="queue_timeout", message="the run waited longer than its start deadline"), picked_ms)
+        if self._kill_reason is KillReason.CANCEL:
+            return self._finish_early("cancelled", None, picked_ms)
+        self.state = RunState.ACQUIRING
+        acquire = asyncio.create_task(self.deps.pool.acquire(
+            self.runtime.key, self.deps.config.acquire_timeout_ms / 1000))
+        killed = asyncio.create_task(self._killed.wait())
         try:
-            if self._abandoned:
-                raise RunAbandoned(job.run_id)
-            if job.start_deadline_ms is not None and picked_ms > job.start_deadline_ms:
-                return await self._finish_early("failed", ErrorInfo(
-                    code="queue_timeout", message="the run waited longer than its start deadline"), picked_ms)
-            if self._kill_reason is KillReason.CANCEL:
-                return await self._finish_early("cancelled", None, picked_ms)
-            self.state = RunState.ACQUIRING
-            acquire = asyncio.create_task(self.deps.pool.acquire(
-                self.runtime.key, self.deps.config.acquire_timeout_ms / 1000))
-            killed = asyncio.create_task(self._killed.wait())
-            try:
-                await asyncio.wait({acquire, killed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                killed.cancel()
-            if not acquire.done():
-                acquire.cancel()
-                with contextlib.suppress(asyncio.CancelledError, AgentError):
-                    self.sandbox = await acquire   # raced: it may have completed meanwhile
-            if self._abandoned:
-                raise RunAbandoned(job.run_id)
-            if not acquire.done() or acquire.cancelled():
-                return await self._finish_early("cancelled", None, picked_ms)
-            try:
-                self.sandbox = acquire.result()
-            except SandboxUnavailable as e:
-                return await self._finish_early("failed", ErrorInfo(code="no_sandbox", message=str(e)), picked_ms)
-            sandbox_ms = int((time.monotonic() - t_acquire) * 1000)
-            await self.deps.publisher.publish_acked(Started(
-                run_id=job.run_id, agent=self.deps.agent_name, sandbox=self.sandbox.alloc_id, at_ms=now_ms()))
-            if self._kill_reason is not None:     # cancelled while we acquired
-                return await self._finish(agent_error, picked_ms, sandbox_ms)
-            self.state = RunState.PREPARING
-            try:
-                await self._prepare()
-            except (CgroupError, TaskDirError) as e:
-                agent_error = ErrorInfo(code="limits_failed", message=f"could not apply the run's limits: {e}")
-            except (DockerError, FrameError) as e:
-                agent_error = ErrorInfo(code="sandbox_failed", message=f"could not start the run: {e}")
-            if agent_error is None and self._kill_reason is None:
-                self.state = RunState.RUNNING
-                await self._stream()
-            return await self._finish(agent_error, picked_ms, sandbox_ms)
+            await asyncio.wait({acquire, killed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self.state = RunState.DONE
-            await asyncio.shield(self._cleanup())
+            killed.cancel()
+        if not acquire.done():
+            acquire.cancel()
+            with contextlib.suppress(asyncio.CancelledError, AgentError):
+                self.sandbox = await acquire   # raced: it may have completed meanwhile
+        if self._abandoned:
+            raise RunAbandoned(job.run_id)
+        if not acquire.done() or acquire.cancelled():
+            return self._finish_early("cancelled", None, picked_ms)
+        try:
+            self.sandbox = acquire.result()
+        except SandboxUnavailable as e:
+            return self._finish_early("failed", ErrorInfo(code="no_sandbox", message=str(e)), picked_ms)
+        sandbox_ms = int((time.monotonic() - t_acquire) * 1000)
+        try:
+            await self._publish_started()
+        except StartNotAcknowledged as e:
+            return self._finish_early("failed", ErrorInfo(code="queue_timeout", message=str(e)), picked_ms)
+        if self._kill_reason is not None:     # cancelled while we acquired
+            return await self._finish(agent_error, picked_ms, sandbox_ms)
+        self.state = RunState.PREPARING
+        try:
+            await self._prepare()
+        except (CgroupError, TaskDirError) as e:
+            agent_error = ErrorInfo(code="limits_failed", message=f"could not apply the run's limits: {e}")
+        except (DockerError, FrameError) as e:
+            agent_error = ErrorInfo(code="sandbox_failed", message=f"could not start the run: {e}")
+        if agent_error is None and self._kill_reason is None:
+            self.state = RunState.RUNNING
+            await self._stream()
+        return await self._finish(agent_error, picked_ms, sandbox_ms)
+
+    async def _publish_started(self) -> None:
+        """Started, acknowledged before anything runs. While Kafka is away it is sent again until
+        the start deadline (+ the control plane's grace) has passed: a run the control plane has
+        given up as queue_timeout by then is not started late."""
+        give_up_s = RESULT_RETRY_S
+        if self.job.start_deadline_ms is not None:
+            give_up_s = max((self.job.start_deadline_ms - now_ms()) / 1000 + START_GRACE_S, START_RETRY_MIN_S)
+        assert self.sandbox is not None
+        try:
+            await publish_until_acked(self.deps.publisher, Started(
+                run_id=self.job.run_id, agent=self.deps.agent_name, sandbox=self.sandbox.alloc_id, at_ms=now_ms()),
+                time.monotonic() + give_up_s)
+        except PublishError as e:
+            if not e.retriable:
+                raise
+            raise StartNotAcknowledged(f"Kafka did not acknowledge the run's start before its start deadline: {e}") from e
 
     async def _prepare(self) -> None:
         sb = self.sandbox
@@ -371,15 +457,23 @@ class RunLifecycle:
             self._sender = asyncio.create_task(self._send_outbox(), name=f"send-{self.job.run_id}")
 
     async def _send_outbox(self) -> None:
-        """One sender per run keeps its records in order."""
+        """One sender per run keeps its records in order. Chunks are best-effort: once one could
+        not be handed to Kafka (its buffer stayed full while the broker was away), the run's
+        later chunks are dropped, so an outage does not hold the result back; the result
+        carries the whole output."""
+        dropping = False
         while True:
             event = await self._outbox.get()
             if event is None:
                 return
+            if dropping:
+                continue
             try:
                 await self.deps.publisher.publish(event)
             except Exception as e:   # a lost chunk must not lose the run; the result has it all
-                log.warning("run %s: publishing output: %s", self.job.run_id, e)
+                dropping = True
+                log.warning("run %s: publishing output: %s; its further output goes only into the result",
+                            self.job.run_id, e)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -470,10 +564,9 @@ class RunLifecycle:
             timings=Timings(queued_ms=max(0, picked_ms - self.job.created_at_ms), sandbox_ms=sandbox_ms,
                             run_ms=run_ms, total_ms=max(0, finished_ms - self.job.created_at_ms)),
             error=decision.error, finished_at=rfc3339(finished_ms))
-        await self._publish_result(result)
         return result
 
-    async def _finish_early(self, status: str, error: ErrorInfo | None, picked_ms: int) -> RunResult:
+    def _finish_early(self, status: str, error: ErrorInfo | None, picked_ms: int) -> RunResult:
         finished_ms = now_ms()
         result = RunResult(
             id=self.job.run_id, language=self.job.language, version=self.job.version, status=status,
@@ -481,16 +574,20 @@ class RunLifecycle:
             timings=Timings(queued_ms=max(0, picked_ms - self.job.created_at_ms),
                             total_ms=max(0, finished_ms - self.job.created_at_ms)),
             finished_at=rfc3339(finished_ms))
-        await self._publish_result(result)
+        self.state = RunState.FINISHING
         return result
 
     async def _publish_result(self, result: RunResult) -> None:
-        # Outputs go first: same key, same partition, same order for every reader.
+        """Finished, after every Output of the run (same key, same partition, same order for every
+        reader), sent again while Kafka is away until acknowledged or RESULT_RETRY_S has passed
+        (then PublishError: the run is settled on redelivery). The run holds its in-flight slot
+        meanwhile, so an agent that cannot publish results takes no more runs."""
         if self._sender is not None:
             self._outbox.put_nowait(None)
             await self._sender
-        await self.deps.publisher.publish_acked(Finished(run_id=self.job.run_id, result=result,
-                                                         agent=self.deps.agent_name))
+        await publish_until_acked(self.deps.publisher, Finished(run_id=self.job.run_id, result=result,
+                                                                agent=self.deps.agent_name),
+                                  time.monotonic() + RESULT_RETRY_S)
         self.deps.metrics.runs.labels(self.runtime.key, result.status, result.outcome or "").inc()
 
     async def _destroy(self) -> None:
@@ -502,11 +599,13 @@ class RunLifecycle:
         except AgentError as e:
             log.error("run %s: could not destroy sandbox %s: %s", self.job.run_id, self.sandbox.alloc_id, e)
 
-    async def _cleanup(self) -> None:
+    async def _cleanup(self, result_follows: bool) -> None:
+        """Release everything the run holds. The output sender stays when a result follows: its
+        chunks go out before the result."""
         for t in self._tasks:
             if not t.done() and not t.get_name().startswith("kill-"):
                 t.cancel()
-        if self._sender is not None and not self._sender.done():
+        if not result_follows and self._sender is not None and not self._sender.done():
             self._sender.cancel()
         if self._attachment is not None:
             self._attachment.close()
