@@ -116,15 +116,18 @@ def pools_full(health: dict | None) -> bool:
 
 class AgentProcess:
     def __init__(self, runtimes: dict[Runtime, int] | str, prefix: str = "test", start_timeout_s: float = 240, *,
-                 own_topic: bool = True, sandbox_cpu_mhz: int = 20, drain_timeout_s: int = 20):
+                 own_topic: bool = True, sandbox_cpu_mhz: int = 20, drain_timeout_s: int = 20,
+                 kafka_bootstrap: str = KAFKA_BOOTSTRAP):
         """`runtimes`: warm sandboxes per runtime (every other runtime gets none), or the text of
         THROWBOX_AGENT_POOL_SIZES. The default CPU reservation is small: the node is shared
-        with the deployed agent's pools."""
+        with the deployed agent's pools. `kafka_bootstrap`: the stack's broker, or a private one
+        (tests/private_kafka.py) that must have the project's topics and the runs topic."""
         self.pool_sizes = runtimes if isinstance(runtimes, str) else (
             ",".join(f"{r.key}={n}" for r, n in runtimes.items()) + ",*=0")
         self.start_timeout_s = start_timeout_s
         self.sandbox_cpu_mhz = sandbox_cpu_mhz
         self.drain_timeout_s = drain_timeout_s
+        self.kafka_bootstrap = kafka_bootstrap
         self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         self.port = free_port()
         self.runs_topic = f"throwbox.runs.{self.name}" if own_topic else None
@@ -145,7 +148,7 @@ class AgentProcess:
         env.update({
             "THROWBOX_AGENT_NAME": self.name, "THROWBOX_AGENT_METRICS_LISTEN": f"127.0.0.1:{self.port}",
             "THROWBOX_AGENT_POOL_SIZES": self.pool_sizes, "THROWBOX_AGENT_SANDBOX_CPU_MHZ": str(self.sandbox_cpu_mhz),
-            "THROWBOX_AGENT_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP, "THROWBOX_AGENT_CONSUL_ADDR": CONSUL_ADDR,
+            "THROWBOX_AGENT_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "THROWBOX_AGENT_CONSUL_ADDR": CONSUL_ADDR,
             "THROWBOX_AGENT_NOMAD_ADDR": NOMAD_ADDR, "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true",
             "THROWBOX_AGENT_DRAIN_TIMEOUT_S": str(self.drain_timeout_s), "PYTHONUNBUFFERED": "1",
         })
