@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from throwbox_common import topics
+from throwbox_common.consuming import BoundedFetch
 from throwbox_common.messages import (
     ControlRecord,
     ErrorInfo,
@@ -326,31 +327,12 @@ class Agent:
             client_id=f"throwbox-agent-{self.config.name}")
         await consumer.start()
         consumer.subscribe([self.config.runs_topic], listener=Listener())
-        paused = False
-        stop_wait = asyncio.ensure_future(self._stop.wait())
-        try:
-            while not self._stop.is_set():
-                free = self.config.max_in_flight - len(self.active)
-                if free <= 0:
-                    if not paused:
-                        consumer.pause(*consumer.assignment())
-                        paused = True
-                    self._slot_freed.clear()
-                    slot = asyncio.ensure_future(self._slot_freed.wait())
-                    await asyncio.wait({slot, stop_wait}, timeout=1, return_when=asyncio.FIRST_COMPLETED)
-                    slot.cancel()
-                    # Keep polling while paused: it keeps the group membership alive.
-                    await consumer.getmany(timeout_ms=0)
-                    continue
-                if paused:
-                    consumer.resume(*consumer.assignment())
-                    paused = False
-                batch = await consumer.getmany(timeout_ms=200, max_records=free)
-                for tp, records in batch.items():
-                    for rec in records:
-                        self._take(tp, rec)
-        finally:
-            stop_wait.cancel()
+        fetch = BoundedFetch(consumer, self._slot_freed, full_wait_s=1)
+        while not self._stop.is_set():
+            batch = await fetch.next(self.config.max_in_flight - len(self.active), stop=self._stop)
+            for tp, records in batch.items():
+                for rec in records:
+                    self._take(tp, rec)
 
     def _take(self, tp: TopicPartition, rec) -> None:
         self.offsets.begin(tp, rec.offset)
