@@ -13,6 +13,7 @@ from typing import Protocol
 from throwbox_common.runtimes import Registry, Runtime
 
 from . import sandbox_job
+from .alloc_watch import AllocEventWatch
 from .config import AgentConfig
 from .docker_api import DockerClient
 from .errors import ContainerGone, DockerError, NomadError
@@ -45,6 +46,7 @@ class NomadDockerFactory:
         self._node_id = node_id
         self._oci_runtime = oci_runtime
         self._gc_tasks: set[asyncio.Task] = set()
+        self._watch: AllocEventWatch | None = None
 
     async def ensure_pool(self, runtime: Runtime, size: int) -> int:
         job = sandbox_job.render(self._config, self._registry, runtime, self._node_id, self._oci_runtime)
@@ -52,13 +54,25 @@ class NomadDockerFactory:
         return await self._nomad.register_job(job)
 
     async def live_allocs(self, job_ids: list[str], index: int = 0) -> tuple[list[AllocStub], int]:
-        return await self._nomad.live_allocs(job_ids, index)
+        """Index 0: one filtered list now. Otherwise from the pool jobs' allocation events (see
+        alloc_watch): returns once something changed past `index`."""
+        if not index:
+            return await self._nomad.live_allocs(job_ids)
+        if self._watch is None or self._watch.job_ids != sorted(set(job_ids)):
+            await self.close()
+            self._watch = AllocEventWatch(self._nomad, job_ids)
+        return await self._watch.next(index)
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            await self._watch.close()
+            self._watch = None
 
     async def live_container(self, alloc_id: str) -> str | None:
         name = sandbox_job.container_name(alloc_id)
         try:
-            cid = await self._docker.container_id(name)
-            state = await self._docker.inspect(cid)
+            # One inspect by name gives both (this runs every 50 ms while a run waits).
+            cid, state = await self._docker.inspect_with_id(name)
         except ContainerGone:
             return None
         return cid if state.running else None

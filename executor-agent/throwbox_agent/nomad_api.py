@@ -62,6 +62,20 @@ class NomadClient:
         except (aiohttp.ClientError, TimeoutError) as e:
             raise NomadError(f"{method} {path}: {e!r}") from e
 
+    async def open_stream(self, path: str, read_timeout_s: float) -> aiohttp.ClientResponse:
+        """A long-lived GET (the event stream): the open response, for the caller to read and close."""
+        assert self._session is not None, "NomadClient.start() first"
+        try:
+            resp = await self._session.get(self._addr + path, timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=10, sock_read=read_timeout_s))
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise NomadError(f"GET {path}: {e!r}") from e
+        if resp.status != 200:
+            text = await resp.text()
+            resp.close()
+            raise NomadError(f"GET {path}: {resp.status} {text[:300]}")
+        return resp
+
     async def agent_self(self) -> dict:
         data, _ = await self._call("GET", "/v1/agent/self")
         return data

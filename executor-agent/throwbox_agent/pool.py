@@ -151,6 +151,9 @@ class WarmPool:
                 await self._watch_task
             except asyncio.CancelledError:
                 pass
+        closer = getattr(self._factory, "close", None)     # the factory's allocation watch
+        if closer is not None:
+            await closer()
         for p in self.pools.values():
             for fut in p.waiters:
                 if not fut.done():

@@ -1,0 +1,174 @@
+"""The pool's allocation watch from Nomad's event stream: applying events, and the watch against a
+fake Nomad (subscribe, list, then only newer events; a broken stream is an error to retry)."""
+
+import asyncio
+import json
+
+import pytest
+
+from throwbox_agent import alloc_watch
+from throwbox_agent.alloc_watch import AllocEventWatch, apply_events, split_lines
+from throwbox_agent.errors import NomadError
+from throwbox_agent.nomad_api import AllocStub
+
+JOB = "throwbox-sandbox-a-python"
+JOBS = {JOB}
+
+
+def api_alloc(aid: str, client: str = "running", desired: str = "run", job: str = JOB, index: int = 10) -> dict:
+    return {"ID": aid, "JobID": job, "ClientStatus": client, "DesiredStatus": desired, "CreateIndex": index,
+            "ModifyTime": 1, "TaskStates": {"sandbox": {}}}
+
+
+def batch(index: int, *allocs: dict) -> dict:
+    return {"Index": index, "Events": [{"Topic": "Allocation", "Type": "AllocationUpdated", "Key": a["ID"],
+                                        "Index": index, "Payload": {"Allocation": a}} for a in allocs]}
+
+
+def stub(aid: str, client: str = "running", index: int = 10) -> AllocStub:
+    return AllocStub.from_api(api_alloc(aid, client, index=index))
+
+
+# ---------------------------------------------------------------- pure parts
+
+def test_a_placed_then_running_alloc_is_live_and_a_stopped_one_leaves():
+    live: dict = {}
+    assert apply_events(live, batch(5, api_alloc("a", "pending")), JOBS, 0)
+    assert live["a"].client_status == "pending"
+    assert apply_events(live, batch(6, api_alloc("a", "running")), JOBS, 0)
+    assert live["a"].client_status == "running"
+    assert apply_events(live, batch(7, api_alloc("a", "running", desired="stop")), JOBS, 0)
+    assert live == {}
+
+
+def test_terminal_and_foreign_allocs_never_enter_the_live_set():
+    live: dict = {}
+    assert not apply_events(live, batch(5, api_alloc("f", "failed"), api_alloc("o", job="other")), JOBS, 0)
+    assert live == {}
+
+
+def test_events_already_in_the_list_are_skipped():
+    live = {"a": stub("a")}
+    # The list (index 9) already saw this alloc stopped and gone; an older event must not revive it.
+    live.pop("a")
+    assert not apply_events(live, batch(8, api_alloc("a")), JOBS, after_index=9)
+    assert live == {}
+
+
+def test_the_last_event_of_an_alloc_in_a_batch_wins():
+    live: dict = {}
+    apply_events(live, batch(5, api_alloc("a", "pending"), api_alloc("a", "running", desired="stop")), JOBS, 0)
+    assert live == {}
+
+
+def test_newline_delimited_json_is_split_across_chunks():
+    lines, rest = split_lines(b"", b'{}\n{"Index": 1')
+    assert lines == [b"{}"] and rest == b'{"Index": 1'
+    lines, rest = split_lines(rest, b', "Events": []}\n\n')
+    assert [json.loads(x) for x in lines] == [{"Index": 1, "Events": []}] and rest == b""
+
+
+# ---------------------------------------------------------------- against a fake Nomad
+
+class FakeContent:
+    def __init__(self):
+        self.chunks: asyncio.Queue = asyncio.Queue()
+
+    async def readuntil(self, sep: bytes) -> bytes:
+        return await self.chunks.get()
+
+    async def iter_any(self):
+        while True:
+            chunk = await self.chunks.get()
+            if chunk is None:
+                return
+            if isinstance(chunk, Exception):
+                raise chunk
+            yield chunk
+
+
+class FakeResponse:
+    def __init__(self):
+        self.content = FakeContent()
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+class FakeNomad:
+    def __init__(self):
+        self.listed: list[tuple[list[AllocStub], int]] = []
+        self.streams: list[FakeResponse] = []
+        self.paths: list[str] = []
+
+    async def open_stream(self, path, read_timeout_s):
+        self.paths.append(path)
+        resp = FakeResponse()
+        resp.content.chunks.put_nowait(b"{}\n")      # Nomad's first heartbeat
+        self.streams.append(resp)
+        return resp
+
+    async def live_allocs(self, job_ids, index=0, wait_s=30):
+        return self.listed.pop(0)
+
+
+def send(resp: FakeResponse, *batches: dict) -> None:
+    resp.content.chunks.put_nowait(b"".join(json.dumps(b).encode() + b"\n" for b in batches))
+
+
+async def test_the_watch_lists_once_then_follows_only_newer_events():
+    nomad = FakeNomad()
+    nomad.listed.append(([stub("a")], 20))
+    watch = AllocEventWatch(nomad, [JOB])
+    allocs, index = await watch.next(1)
+    assert [a.id for a in allocs] == ["a"] and index == 20
+    assert nomad.paths == [f"/v1/event/stream?topic=Allocation%3A{JOB}"]
+    stream = nomad.streams[0]
+    # An event the list already holds (index 19) changes nothing; a newer placement does.
+    send(stream, batch(19, api_alloc("a", "running", desired="stop")), batch(21, api_alloc("b", "pending")))
+    allocs, index = await asyncio.wait_for(watch.next(index), 5)
+    assert sorted(a.id for a in allocs) == ["a", "b"] and index == 21
+    send(stream, batch(22, api_alloc("a", "complete", desired="stop")))
+    allocs, index = await asyncio.wait_for(watch.next(index), 5)
+    assert [a.id for a in allocs] == ["b"] and index == 22
+    await watch.close()
+    assert stream.closed
+
+
+async def test_with_nothing_new_the_watch_still_answers_after_its_wait():
+    nomad = FakeNomad()
+    nomad.listed.append(([stub("a")], 20))
+    watch = AllocEventWatch(nomad, [JOB])
+    _, index = await watch.next(1)
+    allocs, again = await asyncio.wait_for(watch.next(index, wait_s=0.05), 5)
+    assert [a.id for a in allocs] == ["a"] and again == index
+    await watch.close()
+
+
+async def test_a_broken_stream_is_an_error_and_the_next_call_subscribes_and_lists_again():
+    nomad = FakeNomad()
+    nomad.listed += [([stub("a")], 20), ([stub("b")], 30)]
+    watch = AllocEventWatch(nomad, [JOB])
+    _, index = await watch.next(1)
+    nomad.streams[0].content.chunks.put_nowait(None)     # Nomad closed the stream (restart)
+    with pytest.raises(NomadError):
+        await asyncio.wait_for(watch.next(index), 5)
+    allocs, index = await watch.next(index)
+    assert [a.id for a in allocs] == ["b"] and index == 30 and len(nomad.streams) == 2
+    await watch.close()
+
+
+async def test_a_periodic_list_replaces_the_view_unless_the_stream_is_ahead(monkeypatch):
+    nomad = FakeNomad()
+    nomad.listed += [([stub("a")], 20), ([stub("c")], 25), ([], 26)]
+    watch = AllocEventWatch(nomad, [JOB])
+    _, index = await watch.next(1)
+    send(nomad.streams[0], batch(27, api_alloc("b", "pending")))
+    allocs, index = await asyncio.wait_for(watch.next(index), 5)
+    assert sorted(a.id for a in allocs) == ["a", "b"] and index == 27
+    monkeypatch.setattr(alloc_watch, "RESYNC_S", 0.0)
+    # A list older than what the stream already applied is ignored (index 25 < 27).
+    allocs, _ = await asyncio.wait_for(watch.next(index, wait_s=0.05), 5)
+    assert sorted(a.id for a in allocs) == ["a", "b"]
+    await watch.close()
