@@ -144,6 +144,11 @@ def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: s
             "Delay": RESCHEDULE_DELAY_NS, "DelayFunction": "constant", "MaxDelay": RESCHEDULE_DELAY_NS,
         },
         "EphemeralDisk": {"SizeMB": 16, "Sticky": False, "Migrate": False},
+        # No deployments: a service group gets Nomad's default update strategy otherwise, and
+        # then every registration starts a deployment whose watcher, health trackers and extra
+        # allocation updates cost Nomad CPU on every replacement until all are healthy (10 s
+        # each, which a busy pool never is). Stale sandboxes are the agent's to stop anyway.
+        "Update": {"MaxParallel": 0},
         "Tasks": [task],
     }
     return {

@@ -111,6 +111,11 @@ def test_a_sandbox_is_never_restarted_in_place_and_a_failed_one_is_replaced():
     assert group["ReschedulePolicy"]["Unlimited"] is True
 
 
+def test_a_pool_job_never_starts_a_deployment():
+    # max_parallel = 0: no deployment, no health tracking of every replacement.
+    assert render()["TaskGroups"][0]["Update"] == {"MaxParallel": 0}
+
+
 def test_a_latest_image_is_refused():
     bad = runtimes.Runtime(language="x", version="1", image="x:latest", extension="x", run=("x",))
     cfg = config.load({}, registry=REGISTRY)
