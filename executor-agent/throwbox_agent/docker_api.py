@@ -86,15 +86,15 @@ class DockerClient:
             raise DockerError(f"{method} {path}: {e!r}") from e
 
     async def inspect(self, container: str) -> ContainerState:
+        return (await self.inspect_with_id(container))[1]
+
+    async def inspect_with_id(self, container: str) -> tuple[str, ContainerState]:
+        """One inspect (by name or id): the container's full id and its state."""
         data = await self._call("GET", f"/containers/{container}/json")
         st = data["State"]
-        return ContainerState(running=bool(st.get("Running")), status=st.get("Status", ""),
-                              exit_code=st.get("ExitCode"), oom_killed=bool(st.get("OOMKilled")),
-                              pid=int(st.get("Pid") or 0))
-
-    async def container_id(self, name: str) -> str:
-        data = await self._call("GET", f"/containers/{name}/json")
-        return data["Id"]
+        return data["Id"], ContainerState(running=bool(st.get("Running")), status=st.get("Status", ""),
+                                          exit_code=st.get("ExitCode"), oom_killed=bool(st.get("OOMKilled")),
+                                          pid=int(st.get("Pid") or 0))
 
     async def kill(self, container: str, signal: str = "SIGKILL") -> None:
         """Kill; a container that is already gone or stopped is fine (409 = not running)."""
