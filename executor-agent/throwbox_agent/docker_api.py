@@ -7,7 +7,9 @@ written by hand on an asyncio stream because aiohttp does not hand out the raw s
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import aiohttp
 
@@ -95,6 +97,27 @@ class DockerClient:
         return data["Id"], ContainerState(running=bool(st.get("Running")), status=st.get("Status", ""),
                                           exit_code=st.get("ExitCode"), oom_killed=bool(st.get("OOMKilled")),
                                           pid=int(st.get("Pid") or 0))
+
+    async def events(self, filters: dict, since: int, on_open=None):
+        """Docker's event stream (JSON objects, one per event) from `since` (unix seconds) on,
+        as dicts; `on_open` is called once the stream is established. Ends when Docker closes it."""
+        assert self._session is not None, "DockerClient.start() first"
+        path = f"/events?since={since}&filters={quote(json.dumps(filters))}"
+        try:
+            async with self._session.get(API + path, timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=10, sock_read=None)) as resp:
+                if resp.status != 200:
+                    raise DockerError(f"GET /events: {resp.status} {(await resp.text())[:300]}")
+                if on_open is not None:
+                    on_open()
+                buffer = b""
+                async for chunk in resp.content.iter_any():
+                    *lines, buffer = (buffer + chunk).split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield json.loads(line)
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            raise DockerError(f"GET /events: {e!r}") from e
 
     async def kill(self, container: str, signal: str = "SIGKILL") -> None:
         """Kill; a container that is already gone or stopped is fine (409 = not running)."""

@@ -15,6 +15,7 @@ from throwbox_common.runtimes import Registry, Runtime
 from . import sandbox_job
 from .alloc_watch import AllocEventWatch
 from .config import AgentConfig
+from .container_starts import ContainerStarts
 from .docker_api import DockerClient
 from .errors import ContainerGone, DockerError, NomadError
 from .nomad_api import AllocStub, NomadClient
@@ -47,6 +48,7 @@ class NomadDockerFactory:
         self._oci_runtime = oci_runtime
         self._gc_tasks: set[asyncio.Task] = set()
         self._watch: AllocEventWatch | None = None
+        self._starts: ContainerStarts | None = None
 
     async def ensure_pool(self, runtime: Runtime, size: int) -> int:
         job = sandbox_job.render(self._config, self._registry, runtime, self._node_id, self._oci_runtime)
@@ -61,12 +63,21 @@ class NomadDockerFactory:
         if self._watch is None or self._watch.job_ids != sorted(set(job_ids)):
             await self.close()
             self._watch = AllocEventWatch(self._nomad, job_ids)
+            self._starts = ContainerStarts(self._docker, job_ids)
+            self._starts.start()
         return await self._watch.next(index)
+
+    def container_started(self, alloc_id: str) -> bool | None:
+        """Whether Docker has started the alloc's container yet (None: not known)."""
+        return self._starts.started(alloc_id) if self._starts is not None else None
 
     async def close(self) -> None:
         if self._watch is not None:
             await self._watch.close()
             self._watch = None
+        if self._starts is not None:
+            await self._starts.close()
+            self._starts = None
 
     async def live_container(self, alloc_id: str) -> str | None:
         name = sandbox_job.container_name(alloc_id)

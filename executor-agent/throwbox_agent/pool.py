@@ -289,12 +289,16 @@ class WarmPool:
         Nomad lists it as pending until its client's next status sync (up to 200 ms later).
         Taken (handed, held) only if nobody else took it while its container was checked."""
         now = time.monotonic()
+        started = getattr(self._factory, "container_started", None)
         for alloc in list(p.view.starting):
             if alloc in p.probing or alloc in p.view.handed or alloc in p.excluded:
                 continue
+            if started is not None and started(alloc) is False:
+                continue               # Docker's start events say its container is not started yet
             if now - p.probed_at.get(alloc, 0.0) < STARTING_PROBE_S:
                 break                  # checked a moment ago; younger ones are even less likely ready
-            # Only the oldest placed sandbox is checked: one Docker inspect per pool per interval.
+            # Only the oldest placed sandbox (that Docker reports started, when it is known) is
+            # checked: at most one Docker inspect per pool per interval.
             p.probed_at = {a: t for a, t in p.probed_at.items() if a in p.view.starting}
             p.probed_at[alloc] = now
             p.probing.add(alloc)

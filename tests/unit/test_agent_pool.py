@@ -299,3 +299,31 @@ async def test_a_run_already_waiting_when_the_sandbox_is_placed_gets_it_once_its
         assert sb.alloc_id == "p"
     finally:
         await pool.close()
+
+
+async def test_a_placed_sandbox_is_not_inspected_until_docker_says_its_container_started():
+    class StartsFactory(FakeFactory):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.started: set[str] = set()
+            self.inspected: list[str] = []
+
+        def container_started(self, alloc_id):
+            return alloc_id in self.started
+
+        async def live_container(self, alloc_id):
+            self.inspected.append(alloc_id)
+            return await super().live_container(alloc_id)
+
+    factory = StartsFactory([])
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        factory.place(alloc("p", "pending", index=150))
+        waiting = asyncio.create_task(pool.acquire(PYTHON.key, 5))
+        await asyncio.sleep(0.3)                    # six probe intervals: nothing to inspect yet
+        assert not waiting.done() and factory.inspected == []
+        factory.started.add("p")                    # Docker's start event arrives
+        assert (await asyncio.wait_for(waiting, 5)).alloc_id == "p"
+        assert factory.inspected == ["p"]
+    finally:
+        await pool.close()
