@@ -21,7 +21,14 @@ SOCK = "/var/run/docker.sock"
 API = "http://docker/v1.41"
 LABEL = "org.throwbox.bench"
 EXEC_TIMEOUT_S = 180
+WATCH_EVERY_S = 1.0      # while an exec runs, how often its container's state is looked at
 _SECCOMP = json.dumps(json.loads(DEFAULT_SECCOMP.read_text()))
+
+
+class ContainerDied(RuntimeError):
+    """The container stopped while an exec ran in it (or the exec never ended): the sample is
+    lost, the container must be replaced. Seen with runsc under concurrent compiles: the sandbox
+    exits (status 2) and Docker keeps the exec's stream open."""
 
 
 def host_config(runtime: str, memory_mb: int = 256, seccomp: bool = True, tmpfs_mb: int = 64) -> dict:
@@ -90,14 +97,51 @@ class Docker:
         await self.start(cid)
         return cid
 
+    async def running(self, cid: str) -> tuple[bool, str]:
+        """Is the container running; its status and exit code as text (for the report)."""
+        try:
+            data = await self.call("GET", f"/containers/{cid}/json")
+        except RuntimeError as e:
+            return False, str(e)[:200]
+        st = data["State"]
+        return bool(st.get("Running")), f"{st.get('Status')} exit {st.get('ExitCode')}"
+
     async def exec(self, cid: str, cmd: list[str], workdir: str = "/tmp",
-                   env: list[str] | None = None) -> tuple[float, bytes]:
-        """exec create + start (hijacked stream read to its end): seconds, output."""
+                   env: list[str] | None = None, timeout_s: float = EXEC_TIMEOUT_S) -> tuple[float, bytes]:
+        """exec create + start (hijacked stream read to its end): seconds, output.
+
+        ContainerDied if the container stops during the exec (looked at every WATCH_EVERY_S,
+        first after WATCH_EVERY_S, so a short exec is measured without any extra call) or the
+        exec outlasts timeout_s."""
         t0 = time.perf_counter()
-        data = await self.call("POST", f"/containers/{cid}/exec", {
-            "Cmd": cmd, "AttachStdout": True, "AttachStderr": True, "WorkingDir": workdir, "Env": env or []})
-        out = await self._hijack(f"/exec/{data['Id']}/start", json.dumps({"Detach": False, "Tty": False}).encode())
-        return time.perf_counter() - t0, out
+        try:
+            data = await self.call("POST", f"/containers/{cid}/exec", {
+                "Cmd": cmd, "AttachStdout": True, "AttachStderr": True, "WorkingDir": workdir, "Env": env or []})
+        except RuntimeError as e:
+            if " 409 " in str(e):           # "container ... is not running"
+                raise ContainerDied(f"exec into {cid[:12]}: {str(e)[:200]}") from e
+            raise
+        read = asyncio.ensure_future(self._hijack(f"/exec/{data['Id']}/start",
+                                                  json.dumps({"Detach": False, "Tty": False}).encode()))
+        watch = asyncio.ensure_future(self._until_stopped(cid))
+        try:
+            done, _ = await asyncio.wait({read, watch}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+            if read in done:
+                return time.perf_counter() - t0, read.result()
+            if watch in done:
+                raise ContainerDied(f"container {cid[:12]} stopped during an exec: {watch.result()}")
+            raise ContainerDied(f"exec in {cid[:12]} still running after {timeout_s:.0f}s")
+        finally:
+            for t in (read, watch):
+                t.cancel()
+            await asyncio.gather(read, watch, return_exceptions=True)
+
+    async def _until_stopped(self, cid: str) -> str:
+        while True:
+            await asyncio.sleep(WATCH_EVERY_S)
+            up, status = await self.running(cid)
+            if not up:
+                return status
 
     async def attach(self, cid: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_unix_connection(SOCK)
@@ -116,8 +160,8 @@ class Docker:
                           f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
             await writer.drain()
             await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
-            # A container that dies mid-exec can leave the stream open: never wait forever.
-            return demux(await asyncio.wait_for(reader.read(-1), EXEC_TIMEOUT_S))
+            # A container that dies mid-exec can leave the stream open: exec() bounds this.
+            return demux(await reader.read(-1))
         finally:
             writer.close()
 

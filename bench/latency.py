@@ -20,7 +20,7 @@ import uuid
 import aiohttp
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
-from dockerio import Docker, demux
+from dockerio import ContainerDied, Docker, demux
 from infra import KAFKA_BOOTSTRAP, NOMAD, Agent, http, log
 from workloads import FLOOR_ENV, HELLO, STREAM_PROGRAM, Api, floor_command, hello_request, percentiles
 
@@ -32,6 +32,7 @@ from throwbox_common.runtimes import Registry, Runtime
 
 # --quick: one interpreted and one compiled runtime (THROWBOX_BENCH_QUICK_LANGUAGES=python,go,... to choose)
 QUICK_LANGUAGES = tuple(os.environ.get("THROWBOX_BENCH_QUICK_LANGUAGES", "python,c").split(","))
+FLOOR_ATTEMPTS = 4      # a floor burst (or launcher sample) whose container died is retried this often
 
 
 async def _pool_full(agent: Agent, key: str, timeout_s: float = 120) -> None:
@@ -44,56 +45,96 @@ async def _pool_full(agent: Agent, key: str, timeout_s: float = 120) -> None:
     await asyncio.sleep(0.3)   # let the new sandbox's boot settle (its last CPU is not ours)
 
 
-async def _bursts(sample, conc: int, n: int, budget_s: float, before=None) -> list:
-    """Up to n samples in bursts of `conc` concurrent calls, stopping once `budget_s` is spent."""
+async def _bursts(burst, n: int, budget_s: float, before=None) -> list:
+    """burst() (a list of samples taken together) until there are n samples or `budget_s` is spent."""
     out: list = []
     t0 = time.monotonic()
     while len(out) < n and (not out or time.monotonic() - t0 < budget_s):
         if before is not None:
             await before()
-        out += await asyncio.gather(*(sample(i) for i in range(conc)))
+        out += await burst()
     return out
 
 
 # ---------------------------------------------------------------- floors
 
 class FloorBoxes:
-    """Long-running containers of one runtime image with the hello files in /tmp/run."""
+    """Long-running containers of one runtime image with the hello files in /tmp/run.
 
-    def __init__(self, docker: Docker, runtime: Runtime, oci: str, count: int):
+    A container that dies during a burst (runsc under concurrent compiles: the sandbox exits and
+    Docker keeps the exec open) is replaced and the whole burst taken again, so every sample of
+    a burst ran next to the others; each such event is kept in `replaced` for the report."""
+
+    def __init__(self, docker: Docker, runtime: Runtime, oci: str, count: int, label: str = ""):
         self.docker, self.runtime, self.oci, self.count = docker, runtime, oci, count
+        self.label = label or f"{oci} x{count}"
         self.ids: list[str] = []
+        self.replaced: list[dict] = []
 
     async def __aenter__(self) -> FloorBoxes:
-        content = base64.b64encode(HELLO[self.runtime.language].encode()).decode()
-        setup = f"mkdir -p /tmp/run && echo {content} | base64 -d > /tmp/run/{self.runtime.entrypoint}"
-
-        async def one() -> str:
-            # 1 GiB, not the sandbox's 256 MB: a long-lived floor sandbox keeps the files of every
-            # earlier exec cached (javac runs out of 256 MB by the third exec); speed is unaffected.
-            cid = await self.docker.run_detached(self.runtime.image, self.oci, entrypoint=["/bin/sleep"],
-                                                 cmd=["infinity"], open_stdin=False, memory_mb=1024, tmpfs_mb=512)
-            await self.docker.exec(cid, ["sh", "-c", setup])
-            _, out = await self.docker.exec(cid, floor_command(self.runtime), "/tmp/run", FLOOR_ENV)  # warm caches
-            if b"hello" not in out:
-                raise RuntimeError(f"floor {self.runtime.key}/{self.oci}: unexpected output {out[:300]!r}")
-            return cid
-        self.ids = list(await asyncio.gather(*(one() for _ in range(self.count))))
+        self.ids = list(await asyncio.gather(*(self._new_box() for _ in range(self.count))))
         return self
 
     async def __aexit__(self, *exc) -> None:
         await asyncio.gather(*(self.docker.remove(c) for c in self.ids), return_exceptions=True)
 
-    async def sample(self, i: int) -> float:
+    async def _new_box(self) -> str:
+        content = base64.b64encode(HELLO[self.runtime.language].encode()).decode()
+        setup = f"mkdir -p /tmp/run && echo {content} | base64 -d > /tmp/run/{self.runtime.entrypoint}"
+        for attempt in range(1, FLOOR_ATTEMPTS + 1):
+            # 1 GiB, not the sandbox's 256 MB: a long-lived floor sandbox keeps the files of every
+            # earlier exec cached (javac runs out of 256 MB by the third exec); speed is unaffected.
+            cid = await self.docker.run_detached(self.runtime.image, self.oci, entrypoint=["/bin/sleep"],
+                                                 cmd=["infinity"], open_stdin=False, memory_mb=1024, tmpfs_mb=512)
+            try:
+                await self.docker.exec(cid, ["sh", "-c", setup])
+                await self._exec_hello(cid, FLOOR_ENV)   # warm caches
+                return cid
+            except ContainerDied as e:
+                self._lost(e, "while warming up")
+                await self.docker.remove(cid)
+                if attempt == FLOOR_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _lost(self, e: Exception, when: str) -> None:
+        log(f"  floor {self.runtime.key} ({self.label}): {e} ({when}); replacing the container")
+        self.replaced.append({"floor": self.label, "when": when, "error": str(e)[:300]})
+
+    async def _exec_hello(self, cid: str, env: list[str]) -> float:
+        secs, out = await self.docker.exec(cid, floor_command(self.runtime), "/tmp/run", env)
+        if b"hello" not in out:
+            up, status = await self.docker.running(cid)
+            if not up:     # the stream ended early because the sandbox died
+                raise ContainerDied(f"container {cid[:12]} stopped during an exec: {status}")
+            raise RuntimeError(f"floor {self.runtime.key}: unexpected output {out[:300]!r}")
+        return secs * 1000
+
+    async def _sample(self, i: int) -> float:
         # A fresh HOME per sample, as each sandbox has: no build cache (go) carried between runs.
         # (the go image pins GOCACHE under /tmp/run, which is fresh in every sandbox: so here too)
         fresh = f"/tmp/run/h{uuid.uuid4().hex[:8]}"
         env = [e for e in FLOOR_ENV if not e.startswith("HOME=")] + [
             f"HOME={fresh}", f"XDG_CACHE_HOME={fresh}/.cache", f"GOCACHE={fresh}/.cache/go-build"]
-        secs, out = await self.docker.exec(self.ids[i], floor_command(self.runtime), "/tmp/run", env)
-        if b"hello" not in out:
-            raise RuntimeError(f"floor {self.runtime.key}: unexpected output {out[:300]!r}")
-        return secs * 1000
+        return await self._exec_hello(self.ids[i], env)
+
+    async def burst(self) -> list[float]:
+        """One sample in each container at once; retried whole after a container died."""
+        for attempt in range(1, FLOOR_ATTEMPTS + 1):
+            got = await asyncio.gather(*(self._sample(i) for i in range(self.count)), return_exceptions=True)
+            died = [i for i, g in enumerate(got) if isinstance(g, ContainerDied)]
+            other = [g for g in got if isinstance(g, BaseException) and not isinstance(g, ContainerDied)]
+            if other:
+                raise other[0]
+            if not died:
+                return got
+            for i in died:
+                self._lost(got[i], f"burst attempt {attempt}")
+                await self.docker.remove(self.ids[i])
+                self.ids[i] = await self._new_box()
+            if attempt == FLOOR_ATTEMPTS:
+                raise got[died[0]]
+        raise AssertionError("unreachable")
 
 
 def _frame(kind: bytes, payload: bytes = b"") -> bytes:
@@ -101,21 +142,38 @@ def _frame(kind: bytes, payload: bytes = b"") -> bytes:
 
 
 async def launcher_floor(docker: Docker, runtime: Runtime, n: int, budget_s: float,
-                         seccomp: bool = True) -> list[float]:
+                         seccomp: bool = True, replaced: list | None = None) -> list[float]:
     """Throwbox's own in-sandbox path without the platform around it: a launcher container
-    started beforehand (as a warm sandbox is), then attach + header + stdin end, until X."""
+    started beforehand (as a warm sandbox is), then attach + header + stdin end, until X.
+    A sample whose container died (or never answered) is taken again in a new container and
+    the event appended to `replaced`."""
     header = json.dumps({
         "files": [{"name": runtime.entrypoint, "content_b64": base64.b64encode(HELLO[runtime.language].encode()).decode()}],
         "compile": runtime.compile_command(runtime.entrypoint), "run": runtime.run_command(runtime.entrypoint, []),
         "env": {}, "cpu_time_s": 10, "nproc": 64, "nofile": 256, "fsize_bytes": 64 << 20}).encode()
     out: list[float] = []
     t_start = time.monotonic()
+    failures = 0
     while len(out) < n and (not out or time.monotonic() - t_start < budget_s):
-        cid = await docker.run_detached(runtime.image, "runsc", seccomp=seccomp)
-        await asyncio.sleep(1.0)     # booted and blocked on stdin, like an idle sandbox
         try:
-            t0 = time.perf_counter()
-            reader, writer = await docker.attach(cid)
+            out.append(await _launcher_sample(docker, runtime, header, seccomp))
+        except (ContainerDied, TimeoutError, OSError, asyncio.IncompleteReadError) as e:
+            failures += 1
+            log(f"  launcher floor {runtime.key}: {e!r}; taking the sample again in a new container")
+            if replaced is not None:
+                replaced.append({"floor": "launcher" + ("" if seccomp else " unconfined"), "error": repr(e)[:300]})
+            if failures >= FLOOR_ATTEMPTS:
+                raise
+    return out
+
+
+async def _launcher_sample(docker: Docker, runtime: Runtime, header: bytes, seccomp: bool) -> float:
+    cid = await docker.run_detached(runtime.image, "runsc", seccomp=seccomp)
+    await asyncio.sleep(1.0)     # booted and blocked on stdin, like an idle sandbox
+    try:
+        t0 = time.perf_counter()
+        reader, writer = await docker.attach(cid)
+        try:
             writer.write(_frame(b"H", header) + _frame(b"Z"))
             await writer.drain()
             raw = b""
@@ -124,14 +182,15 @@ async def launcher_floor(docker: Docker, runtime: Runtime, n: int, budget_s: flo
                 if not chunk:
                     break
                 raw += chunk
-                data = demux(raw)
-                if b"X" in _kinds(data) or b"L" in _kinds(data):
-                    break
-            out.append((time.perf_counter() - t0) * 1000)
-            writer.close()
+                kinds = _kinds(demux(raw))
+                if b"X" in kinds or b"L" in kinds:
+                    return (time.perf_counter() - t0) * 1000
+            _, status = await docker.running(cid)
+            raise ContainerDied(f"launcher container {cid[:12]} ended without an exit frame ({status})")
         finally:
-            await docker.remove(cid)
-    return out
+            writer.close()
+    finally:
+        await docker.remove(cid)
 
 
 def _kinds(data: bytes) -> list[bytes]:
@@ -157,7 +216,7 @@ def _timings_summary(bodies: list[dict]) -> dict:
 
 async def warm_runtime(api: Api, agent: Agent, docker: Docker, runtime: Runtime, plan: dict) -> dict:
     body = hello_request(runtime)
-    res: dict = {"runtime": runtime.key, "errors": []}
+    res: dict = {"runtime": runtime.key, "errors": [], "floor_replaced": []}
 
     async def e2e(_i: int):
         r = await api.run(body)
@@ -169,9 +228,14 @@ async def warm_runtime(api: Api, agent: Agent, docker: Docker, runtime: Runtime,
 
     for conc in (1, 4):
         n, budget = plan["n"][conc], plan["budget_s"][conc]
-        async with FloorBoxes(docker, runtime, "runsc", conc) as boxes:
-            floor = await _bursts(boxes.sample, conc, n, budget)
-        replies = await _bursts(e2e, conc, n, budget, before=lambda: _pool_full(agent, runtime.key))
+        boxes = FloorBoxes(docker, runtime, "runsc", conc, label=f"exec runsc, {conc} client(s)")
+        try:
+            async with boxes:
+                floor = await _bursts(boxes.burst, n, budget)
+        finally:
+            res["floor_replaced"] += boxes.replaced
+        replies = await _bursts(lambda c=conc: asyncio.gather(*(e2e(i) for i in range(c))), n, budget,
+                                before=lambda: _pool_full(agent, runtime.key))
         good = [r for r in replies if r.status == 200 and r.body.get("status") == "completed"]
         res[f"c{conc}"] = {
             "floor_exec_runsc_ms": percentiles(floor),
@@ -184,12 +248,16 @@ async def warm_runtime(api: Api, agent: Agent, docker: Docker, runtime: Runtime,
         }
         log(f"  {runtime.key} c={conc}: e2e {res[f'c{conc}']['e2e_ms']}  floor {res[f'c{conc}']['floor_exec_runsc_ms']}")
     res["c1"]["floor_launcher_runsc_ms"] = percentiles(
-        await launcher_floor(docker, runtime, plan["launcher_n"], plan["budget_s"][1]))
+        await launcher_floor(docker, runtime, plan["launcher_n"], plan["budget_s"][1], replaced=res["floor_replaced"]))
     if runtime.language == "python":
-        async with FloorBoxes(docker, runtime, "runc", 1) as boxes:
-            res["c1"]["floor_exec_runc_ms"] = percentiles(await _bursts(boxes.sample, 1, plan["n"][1], plan["budget_s"][1]))
-        res["c1"]["floor_launcher_runsc_unconfined_ms"] = percentiles(
-            await launcher_floor(docker, runtime, plan["launcher_n"], plan["budget_s"][1], seccomp=False))
+        boxes = FloorBoxes(docker, runtime, "runc", 1, label="exec runc, 1 client")
+        try:
+            async with boxes:
+                res["c1"]["floor_exec_runc_ms"] = percentiles(await _bursts(boxes.burst, plan["n"][1], plan["budget_s"][1]))
+        finally:
+            res["floor_replaced"] += boxes.replaced
+        res["c1"]["floor_launcher_runsc_unconfined_ms"] = percentiles(await launcher_floor(
+            docker, runtime, plan["launcher_n"], plan["budget_s"][1], seccomp=False, replaced=res["floor_replaced"]))
         log(f"  floors python: runc exec {res['c1']['floor_exec_runc_ms']}, launcher {res['c1']['floor_launcher_runsc_ms']}, "
             f"launcher without seccomp {res['c1']['floor_launcher_runsc_unconfined_ms']}")
     res["errors"] = res["errors"][:5]
@@ -216,6 +284,8 @@ async def warm(api: Api, agent: Agent, registry: Registry, quick: bool) -> dict:
                 log(f"  {runtime.key} FAILED: {e!r}")
                 out["runtimes"][runtime.key] = {"runtime": runtime.key, "error": repr(e)[:1000]}
                 await docker.remove_all()
+        out["floor_containers_replaced"] = {k: len(r.get("floor_replaced", [])) for k, r in out["runtimes"].items()
+                                            if r.get("floor_replaced")}
     finally:
         await docker.close()
     return out

@@ -244,6 +244,14 @@ def markdown(data: dict, images: list[str]) -> str:
                   f"Throwbox's launcher path alone (attach to a pre-started launcher container, header, until its exit frame; runsc) "
                   f"{_pct(py.get('floor_launcher_runsc_ms'))}. Client e2e minus the agent's `total_ms` "
                   f"(HTTP, admission, Kafka in and out): {_pct(py.get('outside_total_ms'))}."]
+        replaced = {k: r["floor_replaced"] for k, r in lat.items() if r.get("floor_replaced")}
+        failed = {k: (_get(r, "c1", "failed") or 0) + (_get(r, "c4", "failed") or 0) for k, r in lat.items()}
+        if any("floor_replaced" in r for r in lat.values()):     # results since the harness counts them
+            L += ["", "Floor containers that stopped during an exec (runsc under concurrent compiles) and were "
+                  "replaced, the burst or sample taken again: " + (", ".join(
+                      f"{k} {len(v)} ({'; '.join(sorted({e['floor'] for e in v}))})" for k, v in replaced.items())
+                      if replaced else "none") + ". Throwbox runs that did not complete: " + (", ".join(
+                      f"{k} {n}" for k, n in failed.items() if n) or "none") + "."]
     if "warm_latency.png" in images:
         L += ["", "![warm latency](benchmarks/warm_latency.png)"]
     st = s.get("streaming")
@@ -336,6 +344,9 @@ def markdown(data: dict, images: list[str]) -> str:
                      f"{p.get('nomad')} / {p.get('dockerd')} / {p.get('containerd')} | {v['host_used_growth_mib_per_sandbox']} |")
         if "memory.png" in images:
             L += ["", "![memory](benchmarks/memory.png)"]
+    if s.get("gvisor") and "error" not in s["gvisor"]:
+        import gvisor  # its imports (docker, Kafka clients) only when there is such a result
+        L += gvisor.markdown(s["gvisor"])
     for extra in ("notes.md", "peers.md"):
         path = BENCH / extra
         if path.exists():
