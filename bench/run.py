@@ -7,6 +7,9 @@ Sections (each measures its own floor/reference in the same run):
   throughput  sustained runs/s vs the raw runsc sandbox creation rate; host CPU per run
   admission   requests/s of one control plane on one core, p99, then past its queue cap
   cost        host memory per warm sandbox at several pool sizes
+  gvisor      (only with --only) Debian's runsc vs a newer runsc on systrap and ptrace:
+              cold docker run, exec floor, launcher path, creation rate; needs
+              scripts/ensure-runsc-new.sh --register first, and only dockerd
 
 The shared stack is only used (dockerd, Nomad, Consul); everything else is private: a Kafka
 broker on 19092, control planes and an executor agent with their own names and ports.
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import capacity  # noqa: E402
 import cost  # noqa: E402
+import gvisor  # noqa: E402
 import infra  # noqa: E402
 import latency  # noqa: E402
 import report  # noqa: E402
@@ -38,6 +42,8 @@ from workloads import Api  # noqa: E402
 from throwbox_common import runtimes as runtime_registry  # noqa: E402
 
 SECTIONS = ["latency", "streaming", "cold", "throughput", "admission", "cost"]
+OPT_IN = ["gvisor"]           # not part of a default run: needs an extra runsc built and registered
+DOCKER_ONLY = {"gvisor"}      # sections that need no Kafka, control plane or agent
 ALIASES = {"warm": "latency", "floor": "latency", "memory": "cost", "stream": "streaming"}
 NEEDS_AGENT = {"latency": "python=4,*=4", "streaming": "python=2,*=0", "cold": "python=1,*=0"}
 THROUGHPUT_POOLS = (8, 16)   # warm python sandboxes; clients = 2 x pool
@@ -108,14 +114,19 @@ class Bench:
             case "cost":
                 self.stop_agent()
                 return await cost.memory(self.registry, q)
+            case "gvisor":
+                self.stop_agent()
+                return await gvisor.measure(self.registry, q)
         raise ValueError(name)
 
     async def main(self, names: list[str]) -> dict:
         out = {}
         infra.log(f"bench run {self.run_id}: {', '.join(names)} (load {infra.loadavg()})")
-        infra.log("private Kafka broker (fresh) on " + infra.KAFKA_BOOTSTRAP)
-        await asyncio.to_thread(infra.kafka_start, True)
-        self.key = infra.create_key(self.tenant)
+        needs_kafka = any(n not in DOCKER_ONLY for n in names)
+        if needs_kafka:
+            infra.log("private Kafka broker (fresh) on " + infra.KAFKA_BOOTSTRAP)
+            await asyncio.to_thread(infra.kafka_start, True)
+            self.key = infra.create_key(self.tenant)
         try:
             for name in names:
                 infra.log(f"== {name}")
@@ -138,8 +149,9 @@ class Bench:
             self.stop_agent()
             if self.cp is not None:
                 self.cp.stop()
-            infra.drop_tenant(self.key, self.tenant)
-            if not self.args.keep_kafka:
+            if needs_kafka:
+                infra.drop_tenant(self.key, self.tenant)
+            if needs_kafka and not self.args.keep_kafka:
                 await asyncio.to_thread(infra.kafka_stop)
         return out
 
@@ -163,7 +175,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer samples, shorter windows (< 5 min)")
-    p.add_argument("--only", default="", help="comma-separated sections: " + ", ".join(SECTIONS))
+    p.add_argument("--only", default="", help="comma-separated sections: " + ", ".join(SECTIONS + OPT_IN))
     p.add_argument("--report-only", action="store_true", help="only rewrite docs/ from the stored results")
     p.add_argument("--keep-kafka", action="store_true", help="leave the private broker running afterwards")
     return p.parse_args(argv)
@@ -174,9 +186,9 @@ def main(argv=None) -> int:
     names = SECTIONS
     if args.only:
         names = [ALIASES.get(n.strip(), n.strip()) for n in args.only.split(",") if n.strip()]
-        bad = [n for n in names if n not in SECTIONS]
+        bad = [n for n in names if n not in SECTIONS + OPT_IN]
         if bad:
-            print(f"unknown section(s): {bad}; known: {SECTIONS}", file=sys.stderr)
+            print(f"unknown section(s): {bad}; known: {SECTIONS + OPT_IN}", file=sys.stderr)
             return 2
     if not args.report_only:
         bench = Bench(args)
