@@ -13,6 +13,7 @@ status:
 test:
 	scripts/test.sh $(ARGS)
 
+# The disruptive failure tests alone (make test runs them too, last).
 test-failures:
 	scripts/up.sh
 	.venv/bin/pytest -q tests/integration/test_failures.py $(ARGS)
