@@ -146,9 +146,11 @@ class Agent:
             if size > 0:
                 pools[r.key] = RuntimePool(r, size, sandbox_job.job_id(self.config.name, r))
         self.pool = WarmPool(self._factory, self.metrics, pools)
+        # No linger: Started and Finished are waited for on a run's path; output is already coalesced
+        # per run, and what queues while a request is in flight goes out together in the next one.
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.config.kafka_bootstrap, acks="all", enable_idempotence=True,
-            max_request_size=topics.MAX_RECORD_BYTES, linger_ms=2, client_id=f"throwbox-agent-{self.config.name}")
+            max_request_size=topics.MAX_RECORD_BYTES, linger_ms=0, client_id=f"throwbox-agent-{self.config.name}")
         await self._producer.start()
         await self.pool.start()
         await self._catch_up_events()

@@ -1,9 +1,10 @@
 """RunLifecycle: one object per run, explicit states, every resource released in `finally`.
 
 queued -> acquiring -> preparing -> running -> finishing -> done
-acquire a warm sandbox, publish Started, attach, put the run's limits on the container's host
-cgroup (fail closed), send the header and stdin, stream output under the cap and an absolute
-wall deadline, decide the outcome, destroy the sandbox (always), then publish Finished; while
+acquire a warm sandbox, publish Started and meanwhile attach, put the run's limits on the
+container's host cgroup and seal its task dirs (fail closed); once Started is acknowledged and
+all that is done, send the header and stdin, stream output under the cap and an absolute wall
+deadline, decide the outcome, destroy the sandbox (always) alongside publishing Finished; while
 Kafka is away, Started and Finished are sent again until acknowledged (`publish_until_acked`).
 """
 
@@ -237,8 +238,9 @@ class RunLifecycle:
     # ---------------------------------------------------------------- the run
 
     async def execute(self) -> RunResult:
-        """Run the job and publish its result. The sandbox is destroyed before the result is
-        published: it is never held while Kafka is away."""
+        """Run the job and publish its result. The sandbox's destruction starts as soon as the
+        result is decided and goes on alongside publishing it (neither waits for the other), so
+        the sandbox is never held while Kafka is away; execute() returns once both are done."""
         result: RunResult | None = None
         try:
             try:
@@ -246,8 +248,13 @@ class RunLifecycle:
             finally:
                 if result is None:
                     self.state = RunState.DONE
-                await asyncio.shield(self._cleanup(result_follows=result is not None))
-            await self._publish_result(result)
+                cleanup = asyncio.ensure_future(self._cleanup(result_follows=result is not None))
+                if result is None:
+                    await asyncio.shield(cleanup)
+            try:
+                await self._publish_result(result)
+            finally:
+                await asyncio.shield(cleanup)
             self.result_published = True
             return result
         finally:
@@ -288,15 +295,25 @@ class RunLifecycle:
         except SandboxUnavailable as e:
             return self._finish_early("failed", ErrorInfo(code="no_sandbox", message=str(e)), picked_ms)
         sandbox_ms = int((time.monotonic() - t_acquire) * 1000)
+        # The sandbox is made ready (attach, limits, sealed task dirs) while Kafka acknowledges
+        # Started; the program starts (the header is sent) only once both are done.
+        ready = asyncio.create_task(self._ready_sandbox(), name=f"ready-{job.run_id}")
         try:
             await self._publish_started()
         except StartNotAcknowledged as e:
+            await asyncio.gather(ready, return_exceptions=True)   # its attachment is closed in cleanup
             return self._finish_early("failed", ErrorInfo(code="queue_timeout", message=str(e)), picked_ms)
+        except BaseException:
+            ready.cancel()
+            await asyncio.gather(ready, return_exceptions=True)
+            raise
         if self._kill_reason is not None:     # cancelled while we acquired
+            await asyncio.gather(ready, return_exceptions=True)
             return await self._finish(agent_error, picked_ms, sandbox_ms)
         self.state = RunState.PREPARING
         try:
-            await self._prepare()
+            await ready
+            await self._send_header()
         except (CgroupError, TaskDirError) as e:
             agent_error = ErrorInfo(code="limits_failed", message=f"could not apply the run's limits: {e}")
         except (DockerError, FrameError) as e:
@@ -323,11 +340,18 @@ class RunLifecycle:
                 raise
             raise StartNotAcknowledged(f"Kafka did not acknowledge the run's start before its start deadline: {e}") from e
 
-    async def _prepare(self) -> None:
+    async def _ready_sandbox(self) -> None:
+        """Attach, then the run's limits on the container's cgroup and its task dirs sealed.
+        Nothing runs yet: the launcher waits for the header."""
         sb = self.sandbox
         assert sb is not None
-        self._attachment = await self.deps.docker.attach(sb.container_id)
-        state = await self.deps.docker.inspect(sb.container_id)
+        attached, state = await asyncio.gather(self.deps.docker.attach(sb.container_id),
+                                               self.deps.docker.inspect(sb.container_id), return_exceptions=True)
+        if isinstance(attached, BaseException):
+            raise attached
+        self._attachment = attached           # from here on closed in cleanup, whatever follows
+        if isinstance(state, BaseException):
+            raise state
         if not state.running or state.pid <= 0:
             raise DockerError(f"container {sb.container_id[:12]} is not running")
         self._cgroup = self.deps.find_cgroups(state.pid)
@@ -336,6 +360,10 @@ class RunLifecycle:
         if self.deps.alloc_root is not None:
             self.deps.seal_task_dirs(self.deps.alloc_root / sb.alloc_id, sandbox_job.TASK_NAME)
         self._snapshot_usage()
+
+    async def _send_header(self) -> None:
+        """The program starts: the H frame, then stdin (Started is acknowledged, limits are on)."""
+        assert self._attachment is not None
         header = json.dumps(header_for(self.job, self.runtime, self.deps.config)).encode()
         self._run_started = self._stage_started = time.monotonic()
         await self._attachment.write(frames.encode(frames.HEADER, header))

@@ -147,6 +147,18 @@ async def test_a_sandbox_that_cannot_be_attached_fails_the_run_and_is_still_dest
     assert pool.released == ["alloc-1"]
 
 
+async def test_a_sandbox_whose_container_is_not_running_fails_the_run_and_its_attachment_is_closed():
+    att = FakeAttachment([])
+    lc, pool, _, docker, _ = lifecycle(att)
+
+    async def stopped(cid):
+        return ContainerState(running=False, status="exited", exit_code=2, oom_killed=False, pid=0)
+    docker.inspect = stopped
+    result = await lc.execute()
+    assert (result.status, result.error.code) == ("failed", "sandbox_failed")
+    assert att.written == b"" and att.closed and pool.released == ["alloc-1"]
+
+
 async def test_output_over_the_cap_kills_the_sandbox_and_keeps_exactly_the_cap():
     att = FakeAttachment(launcher_out((b"o", b"x" * 600), (b"e", b"y" * 600)))
     lc, pool, pub, docker, _ = lifecycle(att, output_bytes=1000)
@@ -203,6 +215,31 @@ async def test_a_run_that_has_started_is_not_abandoned():
     lc, _, _, _, _ = lifecycle(att)
     await lc.execute()
     assert lc.abandon() is False
+
+
+async def test_the_sandbox_is_made_ready_while_started_is_acknowledged_and_the_program_waits_for_the_ack():
+    att = FakeAttachment(launcher_out((b"X", json.dumps({"exit_code": 0, "signal": None}).encode())))
+    lc, pool, pub, _, applied = lifecycle(att)
+    acked = asyncio.Event()
+    publish_acked = pub.publish_acked
+
+    async def slow_started(event):
+        if isinstance(event, Started):
+            await acked.wait()          # Kafka has not acknowledged Started yet
+        await publish_acked(event)
+    pub.publish_acked = slow_started
+    task = asyncio.create_task(lc.execute())
+    for _ in range(100):
+        if applied:
+            break
+        await asyncio.sleep(0.01)
+    assert applied == [(64 * 1024 * 1024, 0)]    # attached, limits on: meanwhile
+    assert att.written == b"" and not task.done()  # but no header before the ack
+    acked.set()
+    result = await asyncio.wait_for(task, 5)
+    assert (result.status, result.outcome) == ("completed", "ok")
+    assert att.sent_frames()[0][0] == frames.HEADER
+    assert [type(e) for e in pub.events] == [Started, Finished] and pool.released == ["alloc-1"]
 
 
 async def test_a_run_whose_task_dirs_cannot_be_sealed_fails_closed_and_never_starts(tmp_path):
