@@ -7,6 +7,7 @@ Consul cannot be reached (a revoked key then stays valid until Consul is back).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
@@ -50,24 +51,45 @@ _dec = msgspec.json.Decoder(KeyRecord)
 
 
 class KeyStore:
+    """Key → principal, cached for `ttl_ms`. A key in steady use is read again in the background
+    once its answer is older than half the TTL, so its requests do not wait for Consul, and no
+    answer older than the TTL is ever used while Consul answers."""
+
     def __init__(self, kv: KV, default_quota: Quota, ttl_ms: int = 5000):
         self.kv = kv
         self.default_quota = default_quota
         self.ttl_s = ttl_ms / 1000
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._refreshing: dict[str, asyncio.Task] = {}
 
     async def lookup(self, key: str) -> Principal | None:
         """The key's tenant, or None for an unknown key. Raises ConsulError if never seen and Consul is down."""
         if not key or len(key) > MAX_KEY_CHARS:
             return None
         h = key_hash(key)
-        now = time.monotonic()
         cached = self._cache.get(h)
-        if cached is not None and now - cached[0] < self.ttl_s:
-            return cached[1]
+        if cached is not None:
+            age = time.monotonic() - cached[0]
+            if age < self.ttl_s:
+                if age >= self.ttl_s / 2 and h not in self._refreshing:
+                    task = asyncio.get_running_loop().create_task(self._refresh(h))
+                    self._refreshing[h] = task
+                    task.add_done_callback(lambda _t, h=h: self._refreshing.pop(h, None))
+                return cached[1]
+        return await self._read(h)
+
+    async def _refresh(self, h: str) -> None:
+        try:
+            await self._read(h)
+        except ConsulError:
+            pass   # the next lookup past the TTL tries again (and serves the last answer if it must)
+
+    async def _read(self, h: str) -> Principal | None:
+        now = time.monotonic()
         try:
             entry = await self.kv.get(KEY_PREFIX + h)
         except ConsulError:
+            cached = self._cache.get(h)
             if cached is not None:
                 return cached[1]  # stale but better than refusing everyone
             raise

@@ -202,6 +202,26 @@ async def test_keys_are_looked_up_by_hash_and_served_from_cache_when_consul_is_d
     assert await KeyStore(KeyKV(), Quota(1, 1)).lookup("tbx_nope") is None
 
 
+async def test_a_key_in_steady_use_is_read_again_in_the_background_and_a_revocation_still_takes_effect(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("throwbox_control.auth.time.monotonic", lambda: clock[0])
+    kv = KeyKV()
+    key = new_key()
+    path = "throwbox/keys/" + key_hash(key)
+    kv.data[path] = b'{"tenant":"acme","created_at":"x"}'
+    store = KeyStore(kv, Quota(10, 100), ttl_ms=1000)
+    assert (await store.lookup(key)).tenant == "acme" and kv.gets == 1
+    clock[0] += 0.4
+    assert (await store.lookup(key)).tenant == "acme" and kv.gets == 1     # fresh: the cache alone
+    del kv.data[path]                                                     # revoked
+    clock[0] += 0.2                                                       # past half the TTL
+    assert (await store.lookup(key)).tenant == "acme"                     # answered at once...
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert kv.gets == 2                                                   # ...and read again meanwhile
+    assert await store.lookup(key) is None                                # the revocation is seen
+
+
 async def test_an_unknown_key_never_seen_while_consul_is_down_raises():
     kv = KeyKV()
     kv.down = True
