@@ -100,14 +100,18 @@ class Bench:
                 return await latency.cold(self.api, self.ensure_agent(NEEDS_AGENT[name]), self.registry, q)
             case "throughput":
                 raw = await capacity.raw_creation(self.registry.resolve("python").image, q)
-                by_pool = {}
+                by_pool, refill = {}, {}
                 for pool in THROUGHPUT_POOLS[:1] if q else THROUGHPUT_POOLS:
                     agent = self.ensure_agent(f"python={pool},*=0")
                     by_pool[str(pool)] = await capacity.throughput(self.api, agent, self.cp, self.registry, q,
                                                                    clients=2 * pool)
                     infra.log(f"  pool {pool}: {by_pool[str(pool)]['runs_per_s']} runs/s")
+                    if pool == THROUGHPUT_POOLS[0]:
+                        refill = await capacity.refill(agent, self.registry, q)
+                        infra.log(f"  refill, pool {pool}, no runs: {refill['per_s']}/s")
                 best = max(by_pool, key=lambda p: by_pool[p]["runs_per_s"])
-                return {"raw_creation": raw, "sustained": by_pool[best], "sustained_by_pool": by_pool}
+                return {"raw_creation": raw, "sustained": by_pool[best], "sustained_by_pool": by_pool,
+                        "refill": refill}
             case "admission":
                 self.stop_agent()
                 return await capacity.admission(self.results_dir, self.key, q)
