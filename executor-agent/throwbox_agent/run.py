@@ -275,8 +275,12 @@ class RunLifecycle:
         if self._kill_reason is KillReason.CANCEL:
             return self._finish_early("cancelled", None, picked_ms)
         self.state = RunState.ACQUIRING
-        acquire = asyncio.create_task(self.deps.pool.acquire(
-            self.runtime.key, self.deps.config.acquire_timeout_ms / 1000))
+        # A run may wait for a sandbox until its start deadline, as long as it may wait in the
+        # queue (the control plane set it); the agent's own acquire timeout is for jobs without one.
+        wait_s = self.deps.config.acquire_timeout_ms / 1000
+        if job.start_deadline_ms is not None:
+            wait_s = max(0.0, (job.start_deadline_ms - picked_ms) / 1000)
+        acquire = asyncio.create_task(self.deps.pool.acquire(self.runtime.key, wait_s))
         killed = asyncio.create_task(self._killed.wait())
         try:
             await asyncio.wait({acquire, killed}, return_when=asyncio.FIRST_COMPLETED)
@@ -293,6 +297,10 @@ class RunLifecycle:
         try:
             self.sandbox = acquire.result()
         except SandboxUnavailable as e:
+            if job.start_deadline_ms is not None:
+                return self._finish_early("failed", ErrorInfo(
+                    code="queue_timeout", message=f"no sandbox became free before the run's start deadline ({e})"),
+                    picked_ms)
             return self._finish_early("failed", ErrorInfo(code="no_sandbox", message=str(e)), picked_ms)
         sandbox_ms = int((time.monotonic() - t_acquire) * 1000)
         # The sandbox is made ready (attach, limits, sealed task dirs) while Kafka acknowledges

@@ -302,3 +302,34 @@ async def test_a_burst_of_output_is_coalesced_after_its_first_chunk(monkeypatch)
     assert result.stdout == "a\nb\nc\n"
     # The first chunk went out alone; the rest waited for the window and left with the final flush.
     assert [e.data for e in pub.events if isinstance(e, Output)] == ["a\n", "b\nc\n"]
+
+
+class EmptyPool(FakePool):
+    """No sandbox ever becomes free: acquire gives up after the wait it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.waits_s = []
+
+    async def acquire(self, key, timeout_s):
+        from throwbox_agent.errors import SandboxUnavailable
+        self.waits_s.append(timeout_s)
+        raise SandboxUnavailable(f"no {key} sandbox within {timeout_s:.1f}s")
+
+
+async def test_a_run_waits_for_a_sandbox_until_its_start_deadline_and_then_ends_as_a_queue_timeout():
+    lc, _, pub, _, _ = lifecycle(FakeAttachment([]))
+    lc.deps.pool = pool = EmptyPool()
+    lc.job.start_deadline_ms = now_ms() + 90_000        # longer than the agent's acquire timeout
+    result = await lc.execute()
+    assert (result.status, result.error.code) == ("failed", "queue_timeout")
+    assert 85 <= pool.waits_s[0] <= 90
+    assert [type(e) for e in pub.events] == [Finished]  # never started
+
+
+async def test_a_run_without_a_start_deadline_waits_the_agents_acquire_timeout_and_ends_as_no_sandbox():
+    lc, _, _, _, _ = lifecycle(FakeAttachment([]))
+    lc.deps.pool = pool = EmptyPool()
+    result = await lc.execute()
+    assert (result.status, result.error.code) == ("failed", "no_sandbox")
+    assert pool.waits_s == [CONFIG.acquire_timeout_ms / 1000]
