@@ -22,6 +22,8 @@ from .nomad_api import AllocStub, NomadClient
 
 log = logging.getLogger(__name__)
 
+GC_GRACE_S = 2.0
+
 
 class SandboxFactory(Protocol):
     async def ensure_pool(self, runtime: Runtime, size: int) -> int:
@@ -72,6 +74,13 @@ class NomadDockerFactory:
         return self._starts.started(alloc_id) if self._starts is not None else None
 
     async def close(self) -> None:
+        if self._gc_tasks:
+            # Alloc-dir GCs still waiting for their alloc to end: a moment, then give up (the
+            # dirs are sealed; Nomad's own client GC removes them later). Not after the session closed.
+            _, pending = await asyncio.wait(set(self._gc_tasks), timeout=GC_GRACE_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if self._watch is not None:
             await self._watch.close()
             self._watch = None
