@@ -2,7 +2,7 @@
 
 Containers are created the way Nomad's docker driver creates a sandbox (same image, OCI
 runtime, read-only root, no network, no capabilities, no-new-privileges, our seccomp
-profile, pids/nofile/nproc caps, 256 MB, the exec tmpfs volume on /tmp, no logs, uid 65534).
+profile, the sandbox's pids cgroup limit, nofile/nproc caps, 256 MB, the exec tmpfs volume on /tmp, no logs, uid 65534).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import uuid
 
 import aiohttp
 
+from throwbox_agent import sandbox_job
 from throwbox_agent.config import DEFAULT_SECCOMP
+from throwbox_common import runtimes
 
 SOCK = "/var/run/docker.sock"
 API = "http://docker/v1.41"
@@ -31,6 +33,16 @@ class ContainerDied(RuntimeError):
     exits (status 2) and Docker keeps the exec's stream open."""
 
 
+def pids_limit(oci: str) -> int:
+    """The pids cgroup limit the agent gives a sandbox of a default run (sandbox_job.sandbox_spec):
+    under runsc it must hold gVisor's own host threads, else the sandbox dies (exit 2) as soon as
+    a compiler starts enough threads (go build, rustc)."""
+    pids = runtimes.load().default_limits.pids
+    if oci == "runsc":
+        return sandbox_job.RUNSC_PIDS_HEADROOM + sandbox_job.RUNSC_HOST_TASKS_PER_GUEST_TASK * pids
+    return pids + 8
+
+
 def host_config(runtime: str, memory_mb: int = 256, seccomp: bool = True, tmpfs_mb: int = 64) -> dict:
     profile = _SECCOMP if seccomp else "unconfined"   # unconfined: only to measure the filter's cost
     return {
@@ -39,7 +51,7 @@ def host_config(runtime: str, memory_mb: int = 256, seccomp: bool = True, tmpfs_
         "ReadonlyRootfs": True,
         "CapDrop": ["all"],
         "SecurityOpt": ["no-new-privileges", f"seccomp={profile}"],
-        "PidsLimit": 128,
+        "PidsLimit": pids_limit(runtime),
         "Ulimits": [{"Name": "nproc", "Soft": 64, "Hard": 64}, {"Name": "nofile", "Soft": 256, "Hard": 256}],
         "Memory": memory_mb * 1024 * 1024,
         "MemorySwap": memory_mb * 1024 * 1024,

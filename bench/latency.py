@@ -104,9 +104,11 @@ class FloorBoxes:
     async def _exec_hello(self, cid: str, env: list[str]) -> float:
         secs, out = await self.docker.exec(cid, floor_command(self.runtime), "/tmp/run", env)
         if b"hello" not in out:
-            up, status = await self.docker.running(cid)
-            if not up:     # the stream ended early because the sandbox died
-                raise ContainerDied(f"container {cid[:12]} stopped during an exec: {status}")
+            for _ in range(20):    # the stream ended early because the sandbox died (or is dying)?
+                up, status = await self.docker.running(cid)
+                if not up:
+                    raise ContainerDied(f"container {cid[:12]} stopped during an exec: {status}")
+                await asyncio.sleep(0.1)
             raise RuntimeError(f"floor {self.runtime.key}: unexpected output {out[:300]!r}")
         return secs * 1000
 
