@@ -216,9 +216,11 @@ def _timings_summary(bodies: list[dict]) -> dict:
     return out
 
 
-async def warm_runtime(api: Api, agent: Agent, docker: Docker, runtime: Runtime, plan: dict) -> dict:
+async def warm_runtime(api: Api, agent: Agent, docker: Docker, runtime: Runtime, plan: dict,
+                       replaced: list) -> dict:
+    """`replaced`: floor containers that died and were replaced (appended to, kept on failure)."""
     body = hello_request(runtime)
-    res: dict = {"runtime": runtime.key, "errors": [], "floor_replaced": []}
+    res: dict = {"runtime": runtime.key, "errors": [], "floor_replaced": replaced}
 
     async def e2e(_i: int):
         r = await api.run(body)
@@ -280,11 +282,13 @@ async def warm(api: Api, agent: Agent, registry: Registry, quick: bool) -> dict:
                 plan = {"n": {1: 50 if py else 6, 4: 48 if py else 4}, "budget_s": {1: 80 if py else 15, 4: 60 if py else 15},
                         "launcher_n": 12 if py else 2}
             log(f"warm: {runtime.key}")
+            replaced: list = []
             try:
-                out["runtimes"][runtime.key] = await warm_runtime(api, agent, docker, runtime, plan)
+                out["runtimes"][runtime.key] = await warm_runtime(api, agent, docker, runtime, plan, replaced)
             except Exception as e:   # one runtime's failure must not cost the others' figures
                 log(f"  {runtime.key} FAILED: {e!r}")
-                out["runtimes"][runtime.key] = {"runtime": runtime.key, "error": repr(e)[:1000]}
+                out["runtimes"][runtime.key] = {"runtime": runtime.key, "error": repr(e)[:1000],
+                                                "floor_replaced": replaced}
                 await docker.remove_all()
         out["floor_containers_replaced"] = {k: len(r.get("floor_replaced", [])) for k, r in out["runtimes"].items()
                                             if r.get("floor_replaced")}
