@@ -25,9 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dockerio import Docker, demux
+from dockerio import Docker
 from infra import loadavg, log
-from latency import _frame, _kinds, _timed, docker_run_cli
+from latency import _timed, docker_run_cli, launcher_sample
 from workloads import FLOOR_ENV, HELLO, floor_command, percentiles
 
 from throwbox_agent.config import DEFAULT_SECCOMP
@@ -132,28 +132,6 @@ async def _inside(docker: Docker, py: Runtime, names: list[str], n: int) -> dict
     return {k: {"python_start_ms": percentiles(spawn[k]), "getppid_ns": percentiles(syscall[k])} for k in names}
 
 
-async def _launcher_sample(docker: Docker, py: Runtime, oci: str, header: bytes) -> float:
-    cid = await docker.run_detached(py.image, oci)
-    await asyncio.sleep(1.0)     # booted and blocked on stdin, like an idle sandbox
-    try:
-        t0 = time.perf_counter()
-        reader, writer = await docker.attach(cid)
-        try:
-            writer.write(_frame(b"H", header) + _frame(b"Z"))
-            await writer.drain()
-            raw = b""
-            while chunk := await asyncio.wait_for(reader.read(65536), 60):
-                raw += chunk
-                kinds = _kinds(demux(raw))
-                if b"X" in kinds or b"L" in kinds:
-                    return (time.perf_counter() - t0) * 1000
-            raise RuntimeError(f"launcher container under {oci} ended without an exit frame")
-        finally:
-            writer.close()
-    finally:
-        await docker.remove(cid)
-
-
 async def _launcher(docker: Docker, py: Runtime, names: list[str], n: int) -> tuple[dict, list]:
     header = json.dumps({
         "files": [{"name": py.entrypoint, "content_b64": base64.b64encode(HELLO["python"].encode()).decode()}],
@@ -165,7 +143,7 @@ async def _launcher(docker: Docker, py: Runtime, names: list[str], n: int) -> tu
         for oci in order:
             for attempt in range(1, SAMPLE_ATTEMPTS + 1):
                 try:
-                    got[oci].append(await _launcher_sample(docker, py, oci, header))
+                    got[oci].append(await launcher_sample(docker, py.image, header, oci=oci))
                     break
                 except (RuntimeError, TimeoutError, OSError, asyncio.IncompleteReadError) as e:
                     retried.append(f"{oci}: {e!r}"[:300])

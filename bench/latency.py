@@ -158,7 +158,7 @@ async def launcher_floor(docker: Docker, runtime: Runtime, n: int, budget_s: flo
     failures = 0
     while len(out) < n and (not out or time.monotonic() - t_start < budget_s):
         try:
-            out.append(await _launcher_sample(docker, runtime, header, seccomp))
+            out.append(await launcher_sample(docker, runtime.image, header, seccomp=seccomp))
         except (ContainerDied, TimeoutError, OSError, asyncio.IncompleteReadError) as e:
             failures += 1
             log(f"  launcher floor {runtime.key}: {e!r}; taking the sample again in a new container")
@@ -169,8 +169,10 @@ async def launcher_floor(docker: Docker, runtime: Runtime, n: int, budget_s: flo
     return out
 
 
-async def _launcher_sample(docker: Docker, runtime: Runtime, header: bytes, seccomp: bool) -> float:
-    cid = await docker.run_detached(runtime.image, "runsc", seccomp=seccomp)
+async def launcher_sample(docker: Docker, image: str, header: bytes, *, oci: str = "runsc",
+                          seccomp: bool = True) -> float:
+    """ms from attaching to a fresh, idle launcher container to its exit (or launch-error) frame."""
+    cid = await docker.run_detached(image, oci, seccomp=seccomp)
     await asyncio.sleep(1.0)     # booted and blocked on stdin, like an idle sandbox
     try:
         t0 = time.perf_counter()
