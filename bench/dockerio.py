@@ -38,7 +38,7 @@ def pids_limit(oci: str) -> int:
     under runsc it must hold gVisor's own host threads, else the sandbox dies (exit 2) as soon as
     a compiler starts enough threads (go build, rustc)."""
     pids = runtimes.load().default_limits.pids
-    if oci == "runsc":
+    if oci.startswith("runsc"):   # also the newer gVisor builds the gvisor section registers
         return sandbox_job.RUNSC_PIDS_HEADROOM + sandbox_job.RUNSC_HOST_TASKS_PER_GUEST_TASK * pids
     return pids + 8
 

@@ -20,7 +20,7 @@ import uuid
 import aiohttp
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
-from dockerio import ContainerDied, Docker, demux
+from dockerio import ContainerDied, Docker, demux, pids_limit
 from infra import KAFKA_BOOTSTRAP, NOMAD, Agent, http, log
 from workloads import FLOOR_ENV, HELLO, STREAM_PROGRAM, Api, floor_command, hello_request, percentiles
 
@@ -456,7 +456,7 @@ async def streaming(api: Api, agent: Agent, registry: Registry, quick: bool) -> 
 def docker_run_cli(image: str, oci: str) -> list[str]:
     return ["docker", "run", "--rm", f"--runtime={oci}", "--network=none", "--read-only", "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges", "--security-opt", f"seccomp={DEFAULT_SECCOMP}",
-            "--pids-limit", "128", "--ulimit", "nproc=64:64", "--ulimit", "nofile=256:256",
+            "--pids-limit", str(pids_limit(oci)), "--ulimit", "nproc=64:64", "--ulimit", "nofile=256:256",
             "--memory", "256m", "--memory-swap", "256m", "--user", "65534:65534", "--log-driver", "none",
             "--tmpfs", "/tmp:exec,size=64m,uid=65534,gid=65534,mode=0700",
             "--entrypoint", "python3", image, "-c", "print('hello')"]
