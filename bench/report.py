@@ -79,6 +79,11 @@ def targets(s: dict) -> list[dict]:
         r = tp / raw
         rows.append({"target": "sustained runs/s ≥ 70% of raw runsc creation rate",
                      "value": f"{tp:.2f} / {raw:.2f} per s = {r:.0%}", "ratio": r / 0.7, "met": r >= 0.7})
+    refill = _get(s, "throughput", "refill", "per_s")
+    if refill is not None and raw:
+        r = refill / raw
+        rows.append({"target": "pool refill rate (no runs) ≥ 70% of raw runsc creation rate",
+                     "value": f"{refill:.2f} / {raw:.2f} per s = {r:.0%}", "ratio": r / 0.7, "met": r >= 0.7})
     cold, dr = _get(s, "cold", "throwbox_cold_e2e_ms", "p50"), _get(s, "cold", "docker_run_rm_runsc_ms", "p50")
     if cold is not None and dr:
         r = cold / dr
@@ -301,6 +306,12 @@ def markdown(data: dict, images: list[str]) -> str:
               f"{su['window_s']} s window: **{su['runs_per_s']} runs/s** ({su['completed']} completed, {su['failed']} failed); "
               f"e2e p50 / p95 / p99 {_pct(su['e2e_ms'])} ms; timings p50 queued / sandbox / run "
               + " / ".join(_f(_get(su, 'timings', f, 'p50')) for f in ('queued_ms', 'sandbox_ms', 'run_ms')) + " ms.", "",
+              *([f"Refill rate without runs (issue 3): every sandbox of a full python pool of "
+                 f"{tp['refill']['pool']} stopped through Nomad as soon as it runs, replacements started per "
+                 f"second (Nomad's task timestamps) over {tp['refill']['window_s']} s: "
+                 f"**{tp['refill']['per_s']}/s**; CPU ms per refill: "
+                 + ", ".join(f"{k} {v}" for k, v in tp['refill']['by_component_ms_per_refill'].items()) + ".", ""]
+                if tp.get("refill") else []),
               f"Host CPU during the window: {su['cpu']['host_busy_cores']} cores busy (idle baseline "
               f"{su['cpu']['idle_baseline_cores']}); the program itself (sandbox cgroup, run stage): "
               f"{su['cpu']['user_program_ms_per_run']} ms per run; **outside the program: "
