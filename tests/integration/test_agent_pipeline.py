@@ -64,8 +64,13 @@ async def test_hello_world_runs_and_its_events_come_back_in_order(pipe):
 async def test_stdout_is_streamed_while_the_program_still_runs(pipe):
     job = make_job('import time\nprint("first", flush=True)\ntime.sleep(3)\nprint("second")')
     await pipe.submit(job)
-    first = await pipe.wait_for(job.run_id, lambda e: isinstance(e, Output), 60)
-    assert first.data == "first\n" and first.stream == "stdout" and first.stage == "run"
+
+    def streamed() -> list[Output]:
+        return [e for e in pipe.events[job.run_id] if isinstance(e, Output)]
+    # The line may come in more than one chunk (the first chunk is sent as soon as it is read, and
+    # "first" and its newline can be two writes): wait until all of it has arrived.
+    await pipe.wait_for(job.run_id, lambda e: "".join(o.data for o in streamed()) == "first\n", 60)
+    assert all(o.stream == "stdout" and o.stage == "run" for o in streamed())
     assert not any(isinstance(e, Finished) for e in pipe.events[job.run_id])
     fin = await pipe.result(job.run_id)
     assert fin.result.stdout == "first\nsecond\n"
