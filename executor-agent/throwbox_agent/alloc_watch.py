@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 import aiohttp
 
+from throwbox_common.aio import cancel_and_wait
+
 from .errors import NomadError
 from .nomad_api import LIVE_CLIENT_STATUSES, AllocStub, NomadClient
 
@@ -104,13 +106,8 @@ class AllocEventWatch:
         return list(self._live.values()), self._index
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._reader = None
+        await cancel_and_wait(self._reader)
+        self._reader = None
 
     # ---- internals
 

@@ -15,6 +15,8 @@ import logging
 import time
 from collections.abc import Iterable
 
+from throwbox_common.aio import cancel_and_wait
+
 from .docker_api import DockerClient
 from .errors import DockerError
 
@@ -49,13 +51,8 @@ class ContainerStarts:
             self._task = asyncio.create_task(self._follow(), name="container-starts")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self._connected = False
 
     def started(self, alloc_id: str) -> bool | None:

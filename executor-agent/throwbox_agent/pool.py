@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from throwbox_common.aio import cancel_and_wait
 from throwbox_common.runtimes import Runtime
 
 from .errors import AgentError, SandboxUnavailable
@@ -145,12 +146,7 @@ class WarmPool:
         self._watch_task = asyncio.create_task(self._watch(index), name="pool-watch")
 
     async def close(self) -> None:
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            try:
-                await self._watch_task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._watch_task)
         closer = getattr(self._factory, "close", None)     # the factory's allocation watch
         if closer is not None:
             await closer()
