@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
@@ -29,6 +30,7 @@ from throwbox_common.messages import (
     ControlRecord,
     ErrorInfo,
     Finished,
+    Output,
     RunEventRecord,
     RunJob,
     RunResult,
@@ -59,6 +61,10 @@ SERVICE_NAME = "throwbox-agent"
 LOST_GRACE_MS = 30_000        # a live agent's started run may still finish this long after its wall limit
 COMMIT_TIMEOUT_S = 10
 CONTROL_READY_TIMEOUT_S = 60         # a commit that hangs (broker gone) must not stall the loop or a rebalance
+# Records of one partition go to Kafka in one batch per produce request: a run's last output
+# and its Finished (which repeats the output) share a request only if both fit (aiokafka's
+# default is 16 KiB). Memory grows with what is queued, not with this bound.
+PRODUCE_BATCH_BYTES = 1024 * 1024
 
 
 class KafkaPublisher:
@@ -69,9 +75,17 @@ class KafkaPublisher:
         self._producer = producer
 
     async def publish(self, event: RunEventRecord) -> None:
+        """Enqueue only (aiokafka's send returns once the record is in the partition's open batch)."""
         await self._producer.send(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
 
-    async def publish_acked(self, event: RunEventRecord) -> None:
+    async def publish_acked(self, event: RunEventRecord, preceded_by: Sequence[Output] = ()) -> None:
+        # send() does not wait while the topic's metadata is known and the open batch has room:
+        # the chunks and `event` land in the same batch, before the sender task can take it.
+        try:
+            for chunk in preceded_by:
+                await self.publish(chunk)
+        except KafkaError as e:
+            log.warning("run %s: publishing its last output: %s; it is only in the result", event.run_id, e)
         try:
             fut = await self._producer.send(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
             await fut
@@ -150,7 +164,8 @@ class Agent:
         # per run, and what queues while a request is in flight goes out together in the next one.
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.config.kafka_bootstrap, acks="all", enable_idempotence=True,
-            max_request_size=topics.MAX_RECORD_BYTES, linger_ms=0, client_id=f"throwbox-agent-{self.config.name}")
+            max_request_size=topics.MAX_RECORD_BYTES, max_batch_size=PRODUCE_BATCH_BYTES, linger_ms=0,
+            client_id=f"throwbox-agent-{self.config.name}")
         await self._producer.start()
         await self.pool.start()
         await self._catch_up_events()

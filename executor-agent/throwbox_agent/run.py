@@ -4,8 +4,9 @@ queued -> acquiring -> preparing -> running -> finishing -> done
 acquire a warm sandbox, publish Started and meanwhile attach, put the run's limits on the
 container's host cgroup and seal its task dirs (fail closed); once Started is acknowledged and
 all that is done, send the header and stdin, stream output under the cap and an absolute wall
-deadline, decide the outcome, destroy the sandbox (always) alongside publishing Finished; while
-Kafka is away, Started and Finished are sent again until acknowledged (`publish_until_acked`).
+deadline, decide the outcome, destroy the sandbox (always) alongside publishing Finished (with
+the output not handed to Kafka yet, in one produce request); while Kafka is away, Started and
+Finished are sent again until acknowledged (`publish_until_acked`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -95,8 +97,10 @@ class Publisher(Protocol):
     async def publish(self, event: RunEventRecord) -> None:
         """Enqueue in order (same run id -> same partition -> same order for every reader)."""
 
-    async def publish_acked(self, event: RunEventRecord) -> None:
-        """Enqueue and wait until the broker has it (acks=all)."""
+    async def publish_acked(self, event: RunEventRecord, preceded_by: Sequence[Output] = ()) -> None:
+        """Enqueue the chunks `preceded_by` (best-effort: one that cannot be enqueued is dropped
+        with those after it), then `event`, with no wait between them, so that they share one
+        produce request; then wait until the broker has `event` (acks=all)."""
 
 
 @dataclass
@@ -114,10 +118,14 @@ class RunDeps:
     seal_task_dirs: object = taskdirs.seal
 
 
-async def publish_until_acked(publisher: Publisher, event: RunEventRecord, give_up_at: float) -> int:
+async def publish_until_acked(publisher: Publisher, event: RunEventRecord, give_up_at: float,
+                              preceded_by: Sequence[Output] = ()) -> int:
     """Publish `event` and wait for the broker's ack; while Kafka is away, send it again with
     backoff until the monotonic time `give_up_at`. The number of attempts it took; PublishError
     (the last one) when it gives up, or at once when sending again cannot help.
+
+    The chunks `preceded_by` go with the first attempt only (in its produce request, before
+    `event`): chunks are best-effort, and one that failed with that attempt stays lost.
 
     A record sent again after a failed attempt may reach the log twice (the first copy may have
     been written before the ack was lost): readers keep the first Finished and the first Started."""
@@ -127,7 +135,8 @@ async def publish_until_acked(publisher: Publisher, event: RunEventRecord, give_
     while True:
         attempt += 1
         try:
-            await asyncio.wait_for(publisher.publish_acked(event), max(give_up_at - time.monotonic(), 0.0))
+            lead, preceded_by = preceded_by, ()
+            await asyncio.wait_for(publisher.publish_acked(event, lead), max(give_up_at - time.monotonic(), 0.0))
             if attempt > 1:
                 log.info("run %s: %s acknowledged after %d attempts", event.run_id, what, attempt)
             return attempt
@@ -187,6 +196,8 @@ class RunLifecycle:
         self._tasks: list[asyncio.Task] = []
         self._outbox: asyncio.Queue[Output | None] = asyncio.Queue()
         self._sender: asyncio.Task | None = None
+        self._output_dropped = False        # a chunk could not be handed to Kafka: later ones neither
+        self._last_output: list[Output] = []  # not handed to Kafka when the run ended: sent with Finished
         self._run_started: float | None = None
         self._stage_started: float | None = None
         self._ended: float | None = None
@@ -485,29 +496,47 @@ class RunLifecycle:
         else:
             self._flush_wakeup.set()
 
-    def _flush(self, final: bool = False) -> None:
+    def _flush(self) -> None:
         self._last_flush = time.monotonic()
-        for stage, stream, text in self._coalescer.take(final):
-            self._outbox.put_nowait(Output(run_id=self.job.run_id, stream=stream, stage=stage, data=text))
+        for record in self._output_records(self._coalescer.take()):
+            self._outbox.put_nowait(record)
         if self._sender is None and not self._outbox.empty():
             self._sender = asyncio.create_task(self._send_outbox(), name=f"send-{self.job.run_id}")
+
+    def _output_records(self, taken: list[tuple[str, str, str]]) -> list[Output]:
+        return [Output(run_id=self.job.run_id, stream=stream, stage=stage, data=text) for stage, stream, text in taken]
+
+    def _take_last_output(self) -> list[Output]:
+        """The run's output ended: what its sender has not taken yet (queued, and the coalescer's
+        rest) is kept to go out with Finished, in the same produce request (handed over alone,
+        it could still be in flight when Finished is queued, and Finished would wait a round trip
+        behind it). The sender stops after the chunk it may be sending. No await: the sender
+        must not take a chunk meanwhile."""
+        last = []
+        while not self._outbox.empty():
+            record = self._outbox.get_nowait()
+            if record is not None:
+                last.append(record)
+        last += self._output_records(self._coalescer.take(final=True))
+        if self._sender is not None:
+            self._outbox.put_nowait(None)
+        return last
 
     async def _send_outbox(self) -> None:
         """One sender per run keeps its records in order. Chunks are best-effort: once one could
         not be handed to Kafka (its buffer stayed full while the broker was away), the run's
         later chunks are dropped, so an outage does not hold the result back; the result
         carries the whole output."""
-        dropping = False
         while True:
             event = await self._outbox.get()
             if event is None:
                 return
-            if dropping:
+            if self._output_dropped:
                 continue
             try:
                 await self.deps.publisher.publish(event)
             except Exception as e:   # a lost chunk must not lose the run; the result has it all
-                dropping = True
+                self._output_dropped = True
                 log.warning("run %s: publishing output: %s; its further output goes only into the result",
                             self.job.run_id, e)
 
@@ -557,7 +586,7 @@ class RunLifecycle:
 
     async def _finish(self, agent_error: ErrorInfo | None, picked_ms: int, sandbox_ms: int) -> RunResult:
         self.state = RunState.FINISHING
-        self._flush(final=True)
+        self._last_output = self._take_last_output()
         oom = False
         usage = self._usage
         if agent_error is None and not self._exit_reported and self._launch_error is None:
@@ -615,15 +644,17 @@ class RunLifecycle:
 
     async def _publish_result(self, result: RunResult) -> None:
         """Finished, after every Output of the run (same key, same partition, same order for every
-        reader), sent again while Kafka is away until acknowledged or RESULT_RETRY_S has passed
-        (then PublishError: the run is settled on redelivery). The run holds its in-flight slot
-        meanwhile, so an agent that cannot publish results takes no more runs."""
+        reader): the chunk the sender may still be handing over first, then the run's last
+        chunks and Finished together. Sent again while Kafka is away until acknowledged or
+        RESULT_RETRY_S has passed (then PublishError: the run is settled on redelivery). The
+        run holds its in-flight slot meanwhile, so an agent that cannot publish results takes
+        no more runs."""
         if self._sender is not None:
-            self._outbox.put_nowait(None)
             await self._sender
+        last = [] if self._output_dropped else self._last_output
         await publish_until_acked(self.deps.publisher, Finished(run_id=self.job.run_id, result=result,
                                                                 agent=self.deps.agent_name),
-                                  time.monotonic() + RESULT_RETRY_S)
+                                  time.monotonic() + RESULT_RETRY_S, preceded_by=last)
         self.deps.metrics.runs.labels(self.runtime.key, result.status, result.outcome or "").inc()
 
     async def _destroy(self) -> None:

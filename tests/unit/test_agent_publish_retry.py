@@ -27,13 +27,15 @@ def fast_backoff(monkeypatch):
 
 class FlakyPublisher:
     """Acknowledges nothing of the types in `away` until `back` is set (each attempt fails as a
-    broker that is down does); everything else goes through."""
+    broker that is down does: nothing of it reaches the log, nor the chunks it carried);
+    everything else goes through."""
 
     def __init__(self, away=(Started, Finished)):
         self.away = away
         self.back = asyncio.Event()
         self.events = []
         self.attempts = {Started: 0, Finished: 0}
+        self.carried = {Started: [], Finished: []}      # the chunks each attempt carried
         self._attempted = asyncio.Event()
 
     async def attempted(self, kind, n: int) -> None:
@@ -45,14 +47,15 @@ class FlakyPublisher:
     async def publish(self, event):
         self.events.append(event)
 
-    async def publish_acked(self, event):
+    async def publish_acked(self, event, preceded_by=()):
         if type(event) in self.attempts:
             self.attempts[type(event)] += 1
+            self.carried[type(event)].append(list(preceded_by))
             self._attempted.set()
         if isinstance(event, self.away) and not self.back.is_set():
             await asyncio.sleep(0)
             raise AWAY
-        self.events.append(event)
+        self.events += [*preceded_by, event]
 
 
 async def test_a_record_is_sent_again_until_kafka_acknowledges_it():
@@ -66,9 +69,22 @@ async def test_a_record_is_sent_again_until_kafka_acknowledges_it():
     assert attempts >= 3 and pub.events == [event]
 
 
+async def test_the_chunks_sent_with_a_record_go_with_its_first_attempt_only():
+    pub = FlakyPublisher()
+    chunk = Output(run_id="r1", stream="stdout", stage="run", data="last\n")
+    finished = Finished(run_id="r1", result=RunResult(id="r1", language="python", version="3",
+                                                      status="completed", created_at="x"))
+    task = asyncio.create_task(publish_until_acked(pub, finished, time.monotonic() + 30, preceded_by=[chunk]))
+    await asyncio.wait_for(pub.attempted(Finished, 3), 5)
+    pub.back.set()
+    await asyncio.wait_for(task, 5)
+    assert pub.carried[Finished][0] == [chunk] and all(c == [] for c in pub.carried[Finished][1:])
+    assert [type(e) for e in pub.events] == [Finished]     # lost with the failed attempt, as best-effort chunks are
+
+
 async def test_an_error_that_another_attempt_cannot_cure_is_raised_at_once():
     class TooLarge(FlakyPublisher):
-        async def publish_acked(self, event):
+        async def publish_acked(self, event, preceded_by=()):
             self.attempts[type(event)] += 1
             raise PublishError("MessageSizeTooLargeError", retriable=False)
     pub = TooLarge()
@@ -83,14 +99,15 @@ async def test_retries_give_up_at_the_deadline_even_when_an_attempt_hangs():
         await asyncio.wait_for(publish_until_acked(pub, Started(run_id="r1"), time.monotonic() + 0.2), 5)
 
     class Hanging(FlakyPublisher):
-        async def publish_acked(self, event):
+        async def publish_acked(self, event, preceded_by=()):
             await asyncio.Event().wait()          # an ack that never comes
     with pytest.raises(PublishError) as e:
         await asyncio.wait_for(publish_until_acked(Hanging(), Started(run_id="r1"), time.monotonic() + 0.2), 5)
     assert e.value.retriable
 
 
-async def test_a_run_finished_while_kafka_is_away_keeps_its_result_and_frees_its_sandbox_first():
+async def test_a_run_finished_while_kafka_is_away_keeps_its_result_and_frees_its_sandbox_first(monkeypatch):
+    monkeypatch.setattr(run, "COALESCE_S", 3600.0)     # "after" is held: it is the run's last chunk
     att = FakeAttachment(launcher_out((b"o", b"before\n"), (b"o", b"after\n"), (b"X", EXIT_0)))
     lc, pool, _, _, _ = lifecycle(att)
     pub = lc.deps.publisher = FlakyPublisher(away=(Finished,))
@@ -102,7 +119,11 @@ async def test_a_run_finished_while_kafka_is_away_keeps_its_result_and_frees_its
     pub.back.set()
     result = await asyncio.wait_for(task, 5)
     assert (result.status, result.outcome, result.stdout) == ("completed", "ok", "before\nafter\n")
-    assert [type(e) for e in pub.events] == [Started, Output, Output, Finished]   # output first
+    # The first chunk went out while the run ran; the last one rode with Finished's first attempt
+    # and was lost with it (best-effort). The result has all of it.
+    assert [type(e) for e in pub.events] == [Started, Output, Finished]
+    assert pub.events[1].data == "before\n"
+    assert [c.data for c in pub.carried[Finished][0]] == ["after\n"]
     assert pub.events[-1].result.stdout == "before\nafter\n"
     assert lc.result_published and lc.done.is_set() and lc.state is RunState.DONE
     assert pool.released == ["alloc-1"]

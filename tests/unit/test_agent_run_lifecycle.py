@@ -97,8 +97,8 @@ class FakePublisher:
     async def publish(self, event):
         self.events.append(event)
 
-    async def publish_acked(self, event):
-        self.events.append(event)
+    async def publish_acked(self, event, preceded_by=()):
+        self.events += [*preceded_by, event]
 
 
 def lifecycle(attachment, *, limits_error=None, attach_error=None, **job_limits):
@@ -223,10 +223,10 @@ async def test_the_sandbox_is_made_ready_while_started_is_acknowledged_and_the_p
     acked = asyncio.Event()
     publish_acked = pub.publish_acked
 
-    async def slow_started(event):
+    async def slow_started(event, preceded_by=()):
         if isinstance(event, Started):
             await acked.wait()          # Kafka has not acknowledged Started yet
-        await publish_acked(event)
+        await publish_acked(event, preceded_by)
     pub.publish_acked = slow_started
     task = asyncio.create_task(lc.execute())
     for _ in range(100):
