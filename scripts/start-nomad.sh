@@ -42,9 +42,13 @@ client {
   enabled           = true
   servers           = ["127.0.0.1"]
   network_interface = "lo"
-  # Client-side: drop stopped allocations' directories (and their mounts) soon.
+  # Client-side GC. The agent collects each sandbox it destroyed as soon as it is terminal
+  # (its dirs hold what the run wrote), so this is only the backstop. gc_max_allocs counts
+  # live allocations too: past it, every newly placed allocation first waits, in the client's
+  # single alloc-update loop, for a terminal one to be destroyed, which also holds back the
+  # stops queued behind it (at 30, with ~30 live sandboxes on this node, a refill took seconds).
   gc_interval           = "30s"
-  gc_max_allocs         = 30
+  gc_max_allocs         = 250
   gc_parallel_destroys  = 4
   cgroup_parent         = "$CGROUP_PARENT"
   # The executor agent drains running runs on SIGTERM (kill_timeout 90s in its job).
