@@ -86,9 +86,15 @@ def _read_int(path: Path) -> int:
     return int(path.read_text().strip())
 
 
-def apply_run_limits(paths: CgroupPaths, memory_bytes: int, cpus: float = 1.0) -> None:
+def apply_run_limits(paths: CgroupPaths, memory_bytes: int, cpus: float = 1.0,
+                     cpu_shares: int | None = None) -> None:
     """Lower the container's memory to the run's limit and cap it at `cpus` cores; reset the
-    usage counters so the run's usage is its own. Raises CgroupError if any limit is not in place."""
+    usage counters so the run's usage is its own. Raises CgroupError if any limit is not in place.
+
+    `cpu_shares`: the running sandbox's weight against its siblings, the idle and booting
+    sandboxes (which keep Nomad's small reservation as theirs): when the cores are contended, a
+    run goes first and the pool's refill takes what is left, instead of a run's program start
+    being slowed by the replacement of the sandbox that finished before it."""
     memsw = paths.memory / "memory.memsw.limit_in_bytes"
     # Lowering: memory first, then memsw (memsw must stay >= memory).
     _write(paths.memory / "memory.limit_in_bytes", memory_bytes)
@@ -96,6 +102,8 @@ def apply_run_limits(paths: CgroupPaths, memory_bytes: int, cpus: float = 1.0) -
         _write(memsw, memory_bytes)
     _write(paths.cpu / "cpu.cfs_period_us", CFS_PERIOD_US)
     _write(paths.cpu / "cpu.cfs_quota_us", int(CFS_PERIOD_US * cpus))
+    if cpu_shares is not None:
+        _write(paths.cpu / "cpu.shares", cpu_shares)
     try:
         if _read_int(paths.memory / "memory.limit_in_bytes") > memory_bytes:
             raise CgroupError(f"memory limit at {paths.memory} did not take effect")

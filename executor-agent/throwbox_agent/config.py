@@ -43,6 +43,8 @@ SETTINGS: dict[str, str] = {
     "NOFILE": "RLIMIT_NOFILE inside the sandbox",
     "SHM_MB": "size of /dev/shm in MiB",
     "SANDBOX_CPU_MHZ": "Nomad CPU reservation of one idle sandbox in MHz (scheduling only; a run gets 1 core)",
+    "RUN_CPU_SHARES": "cpu.shares of a sandbox while it runs (idle and booting ones keep the MHz above): runs go "
+                      "before the pool's refill when cores are contended",
     "ACQUIRE_TIMEOUT_MS": "how long a run waits for a warm sandbox before it fails",
     "DRAIN_TIMEOUT_S": "on SIGTERM, the longest the agent waits for running runs",
     "RUNS_TOPIC": "topic of RunJob records (tests use a private one)",
@@ -77,6 +79,8 @@ class AgentConfig:
     shm_mb: int = 8
     # Idle sandboxes use no CPU; a small reservation lets every runtime's pool fit on a node.
     sandbox_cpu_mhz: int = 100
+    # cpu.shares of a sandbox while it runs a program (idle ones keep the MHz above as theirs).
+    run_cpu_shares: int = 4096
     acquire_timeout_ms: int = 60_000
     drain_timeout_s: int = 90
     runs_topic: str = topics.RUNS
@@ -192,6 +196,8 @@ def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) ->
                 values["shm_mb"] = read.integer(name, text, 1, 1024)
             case "SANDBOX_CPU_MHZ":
                 values["sandbox_cpu_mhz"] = read.integer(name, text, 10, 100_000)
+            case "RUN_CPU_SHARES":
+                values["run_cpu_shares"] = read.integer(name, text, 2, 262_144)
             case "ACQUIRE_TIMEOUT_MS":
                 values["acquire_timeout_ms"] = read.integer(name, text, 100, 3_600_000)
             case "DRAIN_TIMEOUT_S":

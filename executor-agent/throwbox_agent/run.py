@@ -375,7 +375,8 @@ class RunLifecycle:
             raise DockerError(f"container {sb.container_id[:12]} is not running")
         self._cgroup = self.deps.find_cgroups(state.pid)
         # Fail closed: the program starts only after the limits are in place.
-        self.deps.apply_limits(self._cgroup, self.job.limits.memory_mb * 1024 * 1024, 1.0)
+        self.deps.apply_limits(self._cgroup, self.job.limits.memory_mb * 1024 * 1024, 1.0,
+                               self.deps.config.run_cpu_shares)
         if self.deps.alloc_root is not None:
             self.deps.seal_task_dirs(self.deps.alloc_root / sb.alloc_id, sandbox_job.TASK_NAME)
         self._snapshot_usage()

@@ -105,9 +105,10 @@ def lifecycle(attachment, *, limits_error=None, attach_error=None, **job_limits)
     pool, pub, docker = FakePool(), FakePublisher(), FakeDocker(attachment, attach_error)
     applied = []
 
-    def apply_limits(paths, memory_bytes, cpus):
+    def apply_limits(paths, memory_bytes, cpus, cpu_shares):
         if limits_error:
             raise limits_error
+        assert cpu_shares == CONFIG.run_cpu_shares
         applied.append((memory_bytes, len(attachment.written)))
 
     deps = RunDeps(config=CONFIG, pool=pool, docker=docker, publisher=pub, metrics=AgentMetrics(),

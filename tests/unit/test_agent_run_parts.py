@@ -52,7 +52,7 @@ def test_oom_kills_are_read_from_oom_control():
 
 def fake_cgroup(tmp_path: Path) -> cgroups.CgroupPaths:
     for ctrl, files in {"memory": ["memory.limit_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt"],
-                        "cpu": ["cpu.cfs_period_us", "cpu.cfs_quota_us"], "cpuacct": ["cpuacct.usage"]}.items():
+                        "cpu": ["cpu.cfs_period_us", "cpu.cfs_quota_us", "cpu.shares"], "cpuacct": ["cpuacct.usage"]}.items():
         d = tmp_path / ctrl
         d.mkdir()
         for f in files:
@@ -63,9 +63,17 @@ def fake_cgroup(tmp_path: Path) -> cgroups.CgroupPaths:
 
 def test_run_limits_are_written_memory_and_one_core(tmp_path):
     paths = fake_cgroup(tmp_path)
+    (paths.cpu / "cpu.shares").write_text("100\n")
     cgroups.apply_run_limits(paths, 64 * 1024 * 1024, 1.0)
     assert (paths.memory / "memory.limit_in_bytes").read_text() == str(64 * 1024 * 1024)
     assert (paths.cpu / "cpu.cfs_quota_us").read_text() == "100000"
+    assert (paths.cpu / "cpu.shares").read_text() == "100\n"      # no weight asked: left alone
+
+
+def test_a_running_sandbox_gets_its_cpu_weight(tmp_path):
+    paths = fake_cgroup(tmp_path)
+    cgroups.apply_run_limits(paths, 64 * 1024 * 1024, 1.0, cpu_shares=4096)
+    assert (paths.cpu / "cpu.shares").read_text() == "4096"
     assert cgroups.read_usage(paths).oom_kills == 0
 
 
