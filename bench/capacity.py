@@ -33,6 +33,8 @@ from infra import (
 )
 from workloads import Api, hello_request, percentiles
 
+from throwbox_agent.alloc_watch import AllocEventWatch
+from throwbox_agent.nomad_api import NomadClient
 from throwbox_common import topics
 from throwbox_common.runtimes import Registry
 
@@ -147,35 +149,38 @@ async def refill(agent: Agent, registry: Registry, quick: bool) -> dict:
     Nomad as soon as it runs, as the agent does after a run (`POST /v1/allocation/<id>/stop`), so
     pool-size replacements are always under way. Rate = replacements whose task started in the
     window (Nomad's own task timestamps), per second: comparable to the raw creation rate, with
-    no program, Kafka or control plane in it. The harness polls the pool's live allocations every
-    100 ms (a filtered list: a few ms of Nomad CPU each, counted in Nomad's share)."""
+    no program, Kafka or control plane in it. The harness learns of running sandboxes the way
+    the agent does, from Nomad's event stream for the pool job (alloc_watch): a filtered
+    `/v1/allocations` poll would cost Nomad CPU per call that grows with every terminal
+    allocation kept in its state, and that cost is the harness's, not the platform's."""
     py = registry.resolve("python")
     await asyncio.to_thread(infra.wait_until, lambda: agent.full(py.key), 240, "a full pool")
     job = agent.pools()[py.key]["job"]
     window_s = 15 if quick else 30
-    filt = quote(f'JobID == "{job}" and DesiredStatus == "run" and ClientStatus == "running"')
     stopped: set[str] = set()
     comps = {k: v for k, v in shared_service_pids().items() if k in ("nomad", "dockerd", "containerd")}
     comps["agent (private)"] = [agent.pid()]
-    async with aiohttp.ClientSession() as s:
-        async def stop(alloc_id: str) -> None:
-            async with s.post(f"{infra.NOMAD}/v1/allocation/{alloc_id}/stop", json={}) as r:
-                await r.read()
+    nomad = NomadClient(infra.NOMAD)
+    await nomad.start()
+    watch = AllocEventWatch(nomad, [job])
+    try:
+        _, index = await watch.next(0)
         cpu0, host0 = _cpu_of(comps), host_cpu_s()[0]
         t0 = time.time()
         end = time.monotonic() + window_s
         while time.monotonic() < end:
-            async with s.get(f"{infra.NOMAD}/v1/allocations?task_states=false&filter={filt}") as r:
-                running = [a["ID"] for a in await r.json() if a["ID"] not in stopped]
+            live, index = await watch.next(index, wait_s=max(end - time.monotonic(), 0.01))
+            running = [a.id for a in live if a.client_status == "running" and a.id not in stopped]
             stopped.update(running)
-            await asyncio.gather(*(stop(a) for a in running), return_exceptions=True)
-            await asyncio.sleep(0.1)
+            await asyncio.gather(*(nomad.stop_alloc(a) for a in running), return_exceptions=True)
         t1 = time.time()
         cpu1, host1 = _cpu_of(comps), host_cpu_s()[0]
-        async with s.get(f"{infra.NOMAD}/v1/job/{quote(job, safe='')}/allocations") as r:
-            allocs = await r.json()
+    finally:
+        await watch.close()
+        await nomad.close()
+    _, allocs = http("GET", f"{infra.NOMAD}/v1/job/{quote(job, safe='')}/allocations")
     started = []
-    for a in allocs:
+    for a in allocs or []:
         events = ((a.get("TaskStates") or {}).get("sandbox") or {}).get("Events") or []
         started += [e["Time"] / 1e9 for e in events if e.get("Type") == "Started"]
     n = sum(1 for t in started if t0 <= t <= t1)
@@ -183,7 +188,8 @@ async def refill(agent: Agent, registry: Registry, quick: bool) -> dict:
     return {"pool": agent.pools().get(py.key, {}).get("size"), "window_s": round(t1 - t0, 1),
             "replacements_started": n, "per_s": round(n / (t1 - t0), 2),
             "host_busy_cores": round((host1 - host0) / (t1 - t0), 2),
-            "by_component_ms_per_refill": {k: round((cpu1[k] - cpu0[k]) / per * 1000, 1) for k in cpu0}}
+            "by_component_ms_per_refill": {k: round((cpu1[k] - cpu0[k]) / per * 1000, 1) for k in cpu0},
+            "allocs_kept_by_nomad": len(allocs or [])}
 
 
 # ---------------------------------------------------------------- admission
