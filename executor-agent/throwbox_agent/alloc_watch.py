@@ -10,6 +10,9 @@ subscription exists), then the filtered list is read once; events at or below th
 are already in it and are skipped, later ones are applied in order. On any stream error the
 caller gets a NomadError and the next call subscribes and lists again; the list is also re-read
 every RESYNC_S, so even an event lost some other way heals itself.
+
+The same events say when an allocation has ended on its client (`AllocEnds`): a destroyed
+sandbox's alloc dir is collected then, without asking Nomad for the alloc again and again.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import quote
 
 import aiohttp
@@ -26,7 +29,8 @@ import aiohttp
 from throwbox_common.aio import cancel_and_wait
 
 from .errors import NomadError
-from .nomad_api import LIVE_CLIENT_STATUSES, AllocStub, NomadClient
+from .ledger import LRU
+from .nomad_api import LIVE_CLIENT_STATUSES, TERMINAL_CLIENT_STATUSES, AllocStub, NomadClient
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ CONNECT_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 75.0    # Nomad sends a heartbeat every 30 s on an idle stream
 # With no change the caller still gets the view this often (its stop-retry check runs then).
 IDLE_WAKE_S = 10.0
+ENDED_REMEMBERED = 4096  # allocations whose end is kept: it may be reported before anyone waits for it
 
 
 def is_live(alloc: dict, job_ids: set[str]) -> bool:
@@ -63,6 +68,56 @@ def apply_events(live: dict[str, AllocStub], batch: dict, job_ids: set[str], aft
     return changed
 
 
+def ended_allocs(batch: dict, job_ids: set[str]) -> list[str]:
+    """The allocations of these jobs that one event-stream batch reports terminal on their client
+    (an end never reverts: batches the list already reflects count too)."""
+    ended = []
+    for event in batch.get("Events") or ():
+        if event.get("Topic") != "Allocation":
+            continue
+        alloc = (event.get("Payload") or {}).get("Allocation") or {}
+        if "ID" in alloc and alloc.get("JobID") in job_ids and alloc.get("ClientStatus") in TERMINAL_CLIENT_STATUSES:
+            ended.append(alloc["ID"])
+    return ended
+
+
+class AllocEnds:
+    """Allocations the event stream reported ended on their client, and a wait for one. An end
+    is remembered for a while: it may come before anyone waits for it (a sandbox whose container
+    died by itself, a stop asked for again)."""
+
+    def __init__(self, remember: int = ENDED_REMEMBERED):
+        self._ended = LRU(remember)
+        self._waiters: dict[str, list[asyncio.Future]] = {}
+
+    def ended(self, alloc_id: str) -> None:
+        self._ended.put(alloc_id)
+        for fut in self._waiters.pop(alloc_id, ()):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait(self, alloc_id: str, timeout_s: float) -> bool:
+        """True once the alloc has ended; False if no end was reported within timeout_s."""
+        if alloc_id in self._ended:
+            return True
+        fut = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(alloc_id, [])
+        waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout_s)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if fut in waiters:
+                waiters.remove(fut)
+            if not waiters and self._waiters.get(alloc_id) is waiters:
+                del self._waiters[alloc_id]
+
+    def waiting(self) -> int:
+        return sum(len(w) for w in self._waiters.values())
+
+
 def split_lines(buffer: bytes, chunk: bytes) -> tuple[list[bytes], bytes]:
     """Newline-delimited JSON from arbitrary chunks: the complete lines, and the rest."""
     *lines, rest = (buffer + chunk).split(b"\n")
@@ -71,12 +126,15 @@ def split_lines(buffer: bytes, chunk: bytes) -> tuple[list[bytes], bytes]:
 
 class AllocEventWatch:
     """`next(index)` returns the live allocs of `job_ids` and an index, as soon as they changed
-    past `index` (or after wait_s with no change), like Nomad's blocking list did."""
+    past `index` (or after wait_s with no change), like Nomad's blocking list did. Every alloc
+    the stream reports ended on its client is passed to `on_ended`."""
 
-    def __init__(self, nomad: NomadClient, job_ids: Iterable[str]):
+    def __init__(self, nomad: NomadClient, job_ids: Iterable[str],
+                 on_ended: Callable[[str], None] | None = None):
         self._nomad = nomad
         self._jobs = sorted(set(job_ids))
         self._job_set = set(self._jobs)
+        self._on_ended = on_ended
         self._live: dict[str, AllocStub] = {}
         self._index = 0
         self._listed_at = 0.0
@@ -153,6 +211,9 @@ class AllocEventWatch:
                     index = int(batch.get("Index") or 0)
                     if apply_events(self._live, batch, self._job_set, self._index):
                         self._changed.set()
+                    if self._on_ended is not None:
+                        for alloc_id in ended_allocs(batch, self._job_set):
+                            self._on_ended(alloc_id)
                     self._index = max(self._index, index)
             raise NomadError("allocation event stream closed by Nomad")
         except (ValueError, TypeError) as e:

@@ -13,16 +13,17 @@ from typing import Protocol
 from throwbox_common.runtimes import Registry, Runtime
 
 from . import sandbox_job
-from .alloc_watch import AllocEventWatch
+from .alloc_watch import AllocEnds, AllocEventWatch
 from .config import AgentConfig
 from .container_starts import ContainerStarts
 from .docker_api import DockerClient
 from .errors import ContainerGone, DockerError, NomadError
-from .nomad_api import AllocStub, NomadClient
+from .nomad_api import TERMINAL_CLIENT_STATUSES, AllocStub, NomadClient
 
 log = logging.getLogger(__name__)
 
 GC_GRACE_S = 2.0
+GC_WAIT_S = 60.0      # how long a destroyed sandbox's alloc-dir GC waits for the alloc to end
 
 
 class SandboxFactory(Protocol):
@@ -51,6 +52,7 @@ class NomadDockerFactory:
         self._gc_tasks: set[asyncio.Task] = set()
         self._watch: AllocEventWatch | None = None
         self._starts: ContainerStarts | None = None
+        self._ends = AllocEnds()      # fed by the watch's event stream, whichever watch runs
 
     async def ensure_pool(self, runtime: Runtime, size: int) -> int:
         job = sandbox_job.render(self._config, self._registry, runtime, self._node_id, self._oci_runtime)
@@ -64,7 +66,7 @@ class NomadDockerFactory:
             return await self._nomad.live_allocs(job_ids)
         if self._watch is None or self._watch.job_ids != sorted(set(job_ids)):
             await self.close()
-            self._watch = AllocEventWatch(self._nomad, job_ids)
+            self._watch = AllocEventWatch(self._nomad, job_ids, on_ended=self._ends.ended)
             self._starts = ContainerStarts(self._docker, job_ids)
             self._starts.start()
         return await self._watch.next(index)
@@ -112,17 +114,19 @@ class NomadDockerFactory:
             log.error("could not kill the container of alloc %s either: %s", alloc_id, e)
             raise
 
-    async def _gc_when_stopped(self, alloc_id: str, timeout_s: float = 60) -> None:
+    async def _gc_when_stopped(self, alloc_id: str) -> None:
         """A used sandbox's alloc dir (/alloc, /local inside it: host disk the program could
-        write to) is deleted as soon as the alloc is terminal, not when Nomad's GC gets to it."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout_s
+        write to) is deleted as soon as the alloc is terminal, not when Nomad's GC gets to it.
+        The pool's allocation event stream says when (polling GET /v1/allocation/<id> made Nomad
+        serialise the whole alloc with its job twice a second per replacement); one GET decides
+        if no end came in GC_WAIT_S (the stream was down, or not up yet at start-up)."""
         try:
-            while loop.time() < end:
-                if await self._nomad.alloc_client_status(alloc_id) in ("complete", "failed", "lost"):
-                    await self._nomad.gc_alloc(alloc_id)
+            if not await self._ends.wait(alloc_id, GC_WAIT_S):
+                status = await self._nomad.alloc_client_status(alloc_id)
+                if status not in TERMINAL_CLIENT_STATUSES:
+                    log.info("gc of alloc %s: still %s after %.0f s; left to Nomad's own GC", alloc_id, status, GC_WAIT_S)
                     return
-                await asyncio.sleep(0.5)
+            await self._nomad.gc_alloc(alloc_id)
         except NomadError as e:
             log.info("gc of alloc %s: %s", alloc_id, e)
 

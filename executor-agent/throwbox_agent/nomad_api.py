@@ -11,6 +11,7 @@ import aiohttp
 from .errors import NomadError
 
 LIVE_CLIENT_STATUSES = ("pending", "running")
+TERMINAL_CLIENT_STATUSES = ("complete", "failed", "lost")
 
 
 @dataclass(frozen=True)

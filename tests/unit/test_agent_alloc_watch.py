@@ -1,5 +1,6 @@
 """The pool's allocation watch from Nomad's event stream: applying events, and the watch against a
-fake Nomad (subscribe, list, then only newer events; a broken stream is an error to retry)."""
+fake Nomad (subscribe, list, then only newer events; a broken stream is an error to retry); the
+allocations it reports ended, and waiting for one."""
 
 import asyncio
 import json
@@ -7,7 +8,7 @@ import json
 import pytest
 
 from throwbox_agent import alloc_watch
-from throwbox_agent.alloc_watch import AllocEventWatch, apply_events, split_lines
+from throwbox_agent.alloc_watch import AllocEnds, AllocEventWatch, apply_events, ended_allocs, split_lines
 from throwbox_agent.errors import NomadError
 from throwbox_agent.nomad_api import AllocStub
 
@@ -59,6 +60,42 @@ def test_the_last_event_of_an_alloc_in_a_batch_wins():
     live: dict = {}
     apply_events(live, batch(5, api_alloc("a", "pending"), api_alloc("a", "running", desired="stop")), JOBS, 0)
     assert live == {}
+
+
+def test_allocs_of_our_jobs_that_ended_on_their_client_are_reported_whatever_their_index():
+    ended = ended_allocs(batch(5, api_alloc("c", "complete", desired="stop"), api_alloc("f", "failed"),
+                               api_alloc("l", "lost", desired="stop"), api_alloc("r", "running", desired="stop"),
+                               api_alloc("p", "pending"), api_alloc("o", "complete", job="other")), JOBS)
+    assert ended == ["c", "f", "l"]
+    assert ended_allocs({"Index": 1, "Events": [{"Topic": "Job", "Payload": {"Job": {"ID": JOB}}}]}, JOBS) == []
+
+
+async def test_an_end_wakes_its_waiters_and_one_reported_before_the_wait_is_remembered():
+    ends = AllocEnds()
+    first, second = (asyncio.create_task(ends.wait("a", 5)) for _ in range(2))
+    other = asyncio.create_task(ends.wait("b", 5))
+    await asyncio.sleep(0)
+    assert not first.done() and ends.waiting() == 3
+    ends.ended("a")
+    assert await first and await second and not other.done()
+    ends.ended("z")                   # e.g. a container that died before anyone waited
+    assert await asyncio.wait_for(ends.wait("z", 5), 1)
+    other.cancel()
+    await asyncio.gather(other, return_exceptions=True)
+    assert ends.waiting() == 0
+
+
+async def test_a_wait_for_an_end_that_never_comes_gives_up_and_leaves_nothing_behind():
+    ends = AllocEnds()
+    assert await ends.wait("a", 0.05) is False
+    assert ends.waiting() == 0
+
+
+async def test_only_the_most_recent_ends_are_remembered():
+    ends = AllocEnds(remember=2)
+    for alloc in ("a", "b", "c"):
+        ends.ended(alloc)
+    assert [await ends.wait(alloc, 0.01) for alloc in ("a", "b", "c")] == [False, True, True]
 
 
 def test_newline_delimited_json_is_split_across_chunks():
@@ -171,4 +208,20 @@ async def test_a_periodic_list_replaces_the_view_unless_the_stream_is_ahead(monk
     # A list older than what the stream already applied is ignored (index 25 < 27).
     allocs, _ = await asyncio.wait_for(watch.next(index, wait_s=0.05), 5)
     assert sorted(a.id for a in allocs) == ["a", "b"]
+    await watch.close()
+
+
+async def test_the_watch_reports_every_alloc_the_stream_says_ended_including_already_listed_events():
+    nomad = FakeNomad()
+    nomad.listed.append(([stub("a"), stub("b")], 20))
+    ended: list[str] = []
+    watch = AllocEventWatch(nomad, [JOB], on_ended=ended.append)
+    _, index = await watch.next(1)
+    send(nomad.streams[0], batch(19, api_alloc("a", "complete", desired="stop")),
+         batch(21, api_alloc("b", "running", desired="stop")), batch(22, api_alloc("b", "complete", desired="stop")))
+    for _ in range(100):
+        if len(ended) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert ended == ["a", "b"]
     await watch.close()
