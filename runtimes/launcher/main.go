@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 )
 
 const defaultWorkDir = "/tmp/run"
@@ -36,23 +35,7 @@ func main() {
 		execChild(os.Args[2:])
 		return
 	}
-	code := launcherMain()
-	if os.Getpid() == 1 {
-		awaitDestruction()
-	}
-	os.Exit(code)
-}
-
-// awaitDestruction keeps PID 1 (and so the sandbox) alive after the run until the agent
-// destroys the sandbox through Nomad, which it does as soon as it has the exit frame. Had PID 1
-// exited first, Nomad would record the task as failed, and a failed allocation of a job that is
-// rescheduled makes the servers evaluate the job once more (a reschedule check that finds the
-// allocation already stopped): one extra evaluation, plan and Raft writes per run. Killed by
-// the stop, the allocation ends "complete". Every other process was killed after the stage.
-func awaitDestruction() {
-	for {
-		time.Sleep(time.Hour)
-	}
+	os.Exit(launcherMain())
 }
 
 func launcherMain() int {

@@ -98,25 +98,6 @@ async def test_the_wall_clock_limit_is_enforced_from_outside_and_the_sandbox_is_
                             f"container of {started.sandbox} gone")
 
 
-async def test_a_used_sandbox_is_stopped_through_nomad_and_ends_complete_not_failed(pipe):
-    """The launcher outlives the run until the agent's stop kills it: a used sandbox's allocation
-    ends complete, and Nomad makes no reschedule evaluation for it (one evaluation per run)."""
-    job = make_job('print("once")')
-    fin = await pipe.run(job)
-    assert fin.result.stdout == "once\n"
-    alloc_id = next(e for e in pipe.events[job.run_id] if isinstance(e, Started)).sandbox
-
-    def ended():
-        a = nomad("GET", f"/v1/allocation/{alloc_id}")
-        return a if a["ClientStatus"] not in ("pending", "running") else None
-    alloc = await asyncio.to_thread(wait_until, ended, 30, f"allocation {alloc_id} terminal")
-    assert (alloc["DesiredStatus"], alloc["ClientStatus"]) == ("stop", "complete")
-    assert not alloc["TaskStates"]["sandbox"]["Failed"]
-    evals = nomad("GET", f"/v1/job/{alloc['JobID']}/evaluations")
-    assert not [e for e in evals if e["TriggeredBy"] == "alloc-failure"
-                and e["CreateIndex"] >= alloc["CreateIndex"]]
-
-
 async def test_a_cpu_time_limit_ends_the_run_as_timeout(pipe):
     r = (await pipe.run(make_job("while True: pass", cpu_time_ms=1000, wall_time_ms=30_000))).result
     assert (r.status, r.outcome) == ("completed", "timeout")
