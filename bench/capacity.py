@@ -33,9 +33,11 @@ from infra import (
 )
 from workloads import Api, hello_request, percentiles
 
-from throwbox_agent.alloc_watch import AllocEventWatch
+from throwbox_agent.container_starts import JOB_LABEL, started_alloc
+from throwbox_agent.docker_api import DockerClient
 from throwbox_agent.nomad_api import NomadClient
 from throwbox_common import topics
+from throwbox_common.aio import cancel_and_wait
 from throwbox_common.runtimes import Registry
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -146,37 +148,48 @@ async def throughput(api: Api, agent: Agent, cp: ControlPlane, registry: Registr
 
 async def refill(agent: Agent, registry: Registry, quick: bool) -> dict:
     """The pool's refill rate without runs: every sandbox of the (full) pool is stopped through
-    Nomad as soon as it runs, as the agent does after a run (`POST /v1/allocation/<id>/stop`), so
-    pool-size replacements are always under way. Rate = replacements whose task started in the
-    window (Nomad's own task timestamps), per second: comparable to the raw creation rate, with
-    no program, Kafka or control plane in it. The harness learns of running sandboxes the way
-    the agent does, from Nomad's event stream for the pool job (alloc_watch): a filtered
-    `/v1/allocations` poll would cost Nomad CPU per call that grows with every terminal
-    allocation kept in its state, and that cost is the harness's, not the platform's."""
+    Nomad as soon as its container runs, as the agent stops a sandbox after a run
+    (`POST /v1/allocation/<id>/stop`), so pool-size replacements are always under way. Rate =
+    replacements whose task started in the window (Nomad's own task timestamps), per second:
+    comparable to the raw creation rate, with no program, Kafka or control plane in it.
+
+    A replacement counts as refilled when Docker says its container started: that is when the
+    agent can hand it to a waiting run (container_starts.py), up to 200 ms before the Nomad
+    client reports it running. The harness follows Docker's start events for the pool job; it
+    makes no Nomad call but the stops, so Nomad's CPU in the table is the platform's own."""
     py = registry.resolve("python")
     await asyncio.to_thread(infra.wait_until, lambda: agent.full(py.key), 240, "a full pool")
     job = agent.pools()[py.key]["job"]
     window_s = 15 if quick else 30
-    stopped: set[str] = set()
     comps = {k: v for k, v in shared_service_pids().items() if k in ("nomad", "dockerd", "containerd")}
     comps["agent (private)"] = [agent.pid()]
-    nomad = NomadClient(infra.NOMAD)
+    nomad, docker = NomadClient(infra.NOMAD), DockerClient()
     await nomad.start()
-    watch = AllocEventWatch(nomad, [job])
+    await docker.start()
+    live, _ = await nomad.live_allocs([job])
+    stops = [asyncio.create_task(nomad.stop_alloc(a.id)) for a in live]   # the full pool, at once
+    stopped = {a.id for a in live}
+    opened = asyncio.Event()
+
+    async def follow() -> None:
+        filters = {"type": ["container"], "event": ["start"], "label": [f"{JOB_LABEL}={job}"]}
+        async for event in docker.events(filters, int(time.time()) - 1, on_open=opened.set):
+            alloc = started_alloc(event, {job})
+            if alloc and alloc not in stopped:
+                stopped.add(alloc)
+                stops.append(asyncio.create_task(nomad.stop_alloc(alloc)))
+    follower = asyncio.create_task(follow())
     try:
-        _, index = await watch.next(0)
+        await asyncio.wait_for(opened.wait(), 10)
         cpu0, host0 = _cpu_of(comps), host_cpu_s()[0]
         t0 = time.time()
-        end = time.monotonic() + window_s
-        while time.monotonic() < end:
-            live, index = await watch.next(index, wait_s=max(end - time.monotonic(), 0.01))
-            running = [a.id for a in live if a.client_status == "running" and a.id not in stopped]
-            stopped.update(running)
-            await asyncio.gather(*(nomad.stop_alloc(a) for a in running), return_exceptions=True)
+        await asyncio.sleep(window_s)
         t1 = time.time()
         cpu1, host1 = _cpu_of(comps), host_cpu_s()[0]
     finally:
-        await watch.close()
+        await cancel_and_wait(follower)
+        await asyncio.gather(*stops, return_exceptions=True)
+        await docker.close()
         await nomad.close()
     _, allocs = http("GET", f"{infra.NOMAD}/v1/job/{quote(job, safe='')}/allocations")
     started = []
