@@ -35,6 +35,10 @@ class Observed:
     oom_killed: bool = False              # the container's State.OOMKilled
     cgroup_oom_kills: int = 0             # memory.oom_control oom_kill since the run began
     cgroup_pids_max_hits: int = 0         # pids.events max: host forks refused at the task cap
+    # The cgroup's memory reached the run's limit (peak at it, or charges refused at it) in the
+    # last sample taken. The OOM kill's own traces can be missed: the counter is sampled every
+    # 100 ms, the cgroup vanishes with the sandbox, and Docker's OOMKilled is not always set.
+    memory_at_limit: bool = False
     agent_error: ErrorInfo | None = None  # the agent could not do its part (limits, attach...)
 
 
@@ -82,6 +86,10 @@ def decide(o: Observed) -> Decision:
             return Decision("failed", error=ErrorInfo(
                 code="pids_limit", message="the program started more processes than the sandbox "
                 "can hold (its host task limit was reached) and the sandbox was stopped"))
+        if o.memory_at_limit:
+            # Softer evidence than the OOM traces above, so after the pids cap: the memory was at
+            # its limit when last sampled and the sandbox died.
+            return Decision("completed", "memory_limit", None, "SIGKILL")
         return Decision("failed", error=ErrorInfo(
             code="sandbox_lost", message="the sandbox ended without reporting the program's exit"))
     ex = o.run_exit

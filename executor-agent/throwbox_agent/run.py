@@ -595,10 +595,11 @@ class RunLifecycle:
             oom = bool(end and end.oom_killed)
             if self._kill_reason is None:
                 log.log(logging.INFO if oom else logging.WARNING, "run %s: sandbox %s ended without an exit report: container %s, oom_killed=%s, "
-                            "cgroup oom_kills=%s, pids max hits=%s, launcher stderr=%r", self.job.run_id,
+                            "cgroup oom_kills=%s, failcnt=%s, peak=%s, pids max hits=%s, launcher stderr=%r", self.job.run_id,
                             self.sandbox.alloc_id if self.sandbox else None,
                             f"{end.status} exit {end.exit_code}" if end else "gone", oom,
-                            usage.oom_kills if usage else None, usage.pids_max_hits if usage else None,
+                            usage.oom_kills if usage else None, usage.memory_failcnt if usage else None,
+                            usage.memory_peak_bytes if usage else None, usage.pids_max_hits if usage else None,
                             self._launcher_stderr.decode(errors="replace")[:300])
         if self._launch_error and self._launcher_stderr:
             self._launch_error += " | " + self._launcher_stderr.decode(errors="replace")[:500]
@@ -606,7 +607,10 @@ class RunLifecycle:
             kill_reason=self._kill_reason, run_exit=self._run_exit, compile_exit=self._compile_exit,
             launch_error=self._launch_error, oom_killed=oom,
             cgroup_oom_kills=usage.oom_kills if usage else 0,
-            cgroup_pids_max_hits=usage.pids_max_hits if usage else 0, agent_error=agent_error))
+            cgroup_pids_max_hits=usage.pids_max_hits if usage else 0,
+            memory_at_limit=usage is not None and (
+                usage.memory_failcnt > 0 or usage.memory_peak_bytes >= self.job.limits.memory_mb << 20),
+            agent_error=agent_error))
         end = self._ended or time.monotonic()
         run_ms = int((end - self._run_started) * 1000) if self._run_started else 0
         stage_ms = int((end - self._stage_started) * 1000) if self._stage_started else 0

@@ -58,3 +58,17 @@ def test_a_sandbox_that_died_after_its_pids_cgroup_refused_a_fork_fails_as_pids_
 def test_memory_wins_over_pids_and_a_reported_exit_wins_over_both():
     assert decide(Observed(cgroup_pids_max_hits=3, oom_killed=True)).outcome == "memory_limit"
     assert decide(Observed(cgroup_pids_max_hits=3, run_exit=Exit(0, None))).outcome == "ok"
+
+
+def test_a_sandbox_that_died_with_its_memory_at_the_limit_ends_as_memory_limit():
+    """Seen in a CI rehearsal: container exit 137, Docker's OOMKilled false and no oom_kill in
+    the last cgroup sample, but the peak at exactly the limit: the kernel's OOM kill."""
+    d = decide(Observed(memory_at_limit=True))
+    assert (d.status, d.outcome, d.signal) == ("completed", "memory_limit", "SIGKILL")
+    # Refused forks are harder evidence than a memory sample at the limit.
+    assert decide(Observed(memory_at_limit=True, cgroup_pids_max_hits=2)).error.code == "pids_limit"
+
+
+def test_memory_at_the_limit_does_not_override_an_exit_the_launcher_reported():
+    """A program that touched its limit and then exited on its own keeps its own outcome."""
+    assert decide(Observed(memory_at_limit=True, run_exit=Exit(1, None))).outcome == "nonzero_exit"
