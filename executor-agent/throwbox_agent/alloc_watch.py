@@ -21,7 +21,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote
 
 import aiohttp
@@ -47,18 +47,23 @@ def is_live(alloc: dict, job_ids: set[str]) -> bool:
             and alloc.get("ClientStatus") in LIVE_CLIENT_STATUSES)
 
 
+def batch_allocations(batch: dict) -> Iterator[dict]:
+    """The allocations (API JSON, with an ID) that one event-stream batch carries."""
+    for event in batch.get("Events") or ():
+        if event.get("Topic") != "Allocation":
+            continue
+        alloc = (event.get("Payload") or {}).get("Allocation")
+        if alloc and "ID" in alloc:
+            yield alloc
+
+
 def apply_events(live: dict[str, AllocStub], batch: dict, job_ids: set[str], after_index: int) -> bool:
     """Apply one event-stream batch ({"Index": n, "Events": [...]}) to the live set; batches at or
     below `after_index` are already reflected in it. True if the live set changed."""
     if int(batch.get("Index") or 0) <= after_index:
         return False
     changed = False
-    for event in batch.get("Events") or ():
-        if event.get("Topic") != "Allocation":
-            continue
-        alloc = (event.get("Payload") or {}).get("Allocation")
-        if not alloc or "ID" not in alloc:
-            continue
+    for alloc in batch_allocations(batch):
         if is_live(alloc, job_ids):
             stub = AllocStub.from_api(alloc)
             changed |= live.get(stub.id) != stub
@@ -71,14 +76,8 @@ def apply_events(live: dict[str, AllocStub], batch: dict, job_ids: set[str], aft
 def ended_allocs(batch: dict, job_ids: set[str]) -> list[str]:
     """The allocations of these jobs that one event-stream batch reports terminal on their client
     (an end never reverts: batches the list already reflects count too)."""
-    ended = []
-    for event in batch.get("Events") or ():
-        if event.get("Topic") != "Allocation":
-            continue
-        alloc = (event.get("Payload") or {}).get("Allocation") or {}
-        if "ID" in alloc and alloc.get("JobID") in job_ids and alloc.get("ClientStatus") in TERMINAL_CLIENT_STATUSES:
-            ended.append(alloc["ID"])
-    return ended
+    return [alloc["ID"] for alloc in batch_allocations(batch)
+            if alloc.get("JobID") in job_ids and alloc.get("ClientStatus") in TERMINAL_CLIENT_STATUSES]
 
 
 class AllocEnds:

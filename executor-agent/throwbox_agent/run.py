@@ -359,6 +359,10 @@ class RunLifecycle:
                 raise
             raise StartNotAcknowledged(f"Kafka did not acknowledge the run's start before its start deadline: {e}") from e
 
+    @property
+    def _memory_limit_bytes(self) -> int:
+        return self.job.limits.memory_mb * 1024 * 1024
+
     async def _ready_sandbox(self) -> None:
         """Attach, then the run's limits on the container's cgroup and its task dirs sealed.
         Nothing runs yet: the launcher waits for the header."""
@@ -375,8 +379,7 @@ class RunLifecycle:
             raise DockerError(f"container {sb.container_id[:12]} is not running")
         self._cgroup = self.deps.find_cgroups(state.pid)
         # Fail closed: the program starts only after the limits are in place.
-        self.deps.apply_limits(self._cgroup, self.job.limits.memory_mb * 1024 * 1024, 1.0,
-                               self.deps.config.run_cpu_shares)
+        self.deps.apply_limits(self._cgroup, self._memory_limit_bytes, 1.0, self.deps.config.run_cpu_shares)
         if self.deps.alloc_root is not None:
             self.deps.seal_task_dirs(self.deps.alloc_root / sb.alloc_id, sandbox_job.TASK_NAME)
         self._snapshot_usage()
@@ -609,7 +612,7 @@ class RunLifecycle:
             cgroup_oom_kills=usage.oom_kills if usage else 0,
             cgroup_pids_max_hits=usage.pids_max_hits if usage else 0,
             memory_at_limit=usage is not None and (
-                usage.memory_failcnt > 0 or usage.memory_peak_bytes >= self.job.limits.memory_mb << 20),
+                usage.memory_failcnt > 0 or usage.memory_peak_bytes >= self._memory_limit_bytes),
             agent_error=agent_error))
         end = self._ended or time.monotonic()
         run_ms = int((end - self._run_started) * 1000) if self._run_started else 0
