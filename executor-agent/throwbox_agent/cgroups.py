@@ -117,6 +117,28 @@ def apply_run_limits(paths: CgroupPaths, memory_bytes: int, cpus: float = 1.0,
             pass
 
 
+def weigh_sandboxes(paths: CgroupPaths, cpu_shares: int) -> bool:
+    """Give the cgroup that holds the container's cgroup (Docker's cgroup parent, `/docker`)
+    `cpu_shares` against the host's own processes; True if it was written.
+
+    In cgroup v1 every thread of the root cgroup (Nomad, dockerd, containerd, the shims, the
+    agent, Kafka) weighs 1024 on its own, while all containers together weigh what their parent
+    has (1024 by default): the teardown and boot work of sandboxes outside their cgroups went
+    before the runs. Each sandbox stays capped at its run's CFS quota. A parent that is a
+    systemd slice (system.slice) holds the host's services too and is left alone, as is the
+    hierarchy's root."""
+    parent = paths.cpu.parent
+    if parent.name.endswith(".slice") or not (parent.parent / "cpu.shares").exists():
+        return False
+    try:
+        if _read_int(parent / "cpu.shares") == cpu_shares:
+            return False
+    except (OSError, ValueError) as e:
+        raise CgroupError(f"cannot read {parent / 'cpu.shares'}: {e}") from e
+    _write(parent / "cpu.shares", cpu_shares)
+    return True
+
+
 def parse_oom_kills(oom_control: str) -> int:
     for line in oom_control.splitlines():
         key, _, value = line.partition(" ")

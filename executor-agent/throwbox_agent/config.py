@@ -45,6 +45,8 @@ SETTINGS: dict[str, str] = {
     "SANDBOX_CPU_MHZ": "Nomad CPU reservation of one idle sandbox in MHz (scheduling only; a run gets 1 core)",
     "RUN_CPU_SHARES": "cpu.shares of a sandbox while it runs (idle and booting ones keep the MHz above): runs go "
                       "before the pool's refill when cores are contended",
+    "SANDBOXES_CPU_SHARES": "cpu.shares of the sandboxes' cgroup parent (/docker) against each host process, so "
+                            "runs go before Nomad's and Docker's housekeeping; 0 leaves the host's value",
     "ACQUIRE_TIMEOUT_MS": "how long a run waits for a warm sandbox before it fails",
     "DRAIN_TIMEOUT_S": "on SIGTERM, the longest the agent waits for running runs",
     "RUNS_TOPIC": "topic of RunJob records (tests use a private one)",
@@ -81,6 +83,9 @@ class AgentConfig:
     sandbox_cpu_mhz: int = 100
     # cpu.shares of a sandbox while it runs a program (idle ones keep the MHz above as theirs).
     run_cpu_shares: int = 4096
+    # cpu.shares of all sandboxes together (their cgroup parent) against each host process;
+    # 0 leaves the host's value.
+    sandboxes_cpu_shares: int = 8192
     acquire_timeout_ms: int = 60_000
     drain_timeout_s: int = 90
     runs_topic: str = topics.RUNS
@@ -198,6 +203,11 @@ def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) ->
                 values["sandbox_cpu_mhz"] = read.integer(name, text, 10, 100_000)
             case "RUN_CPU_SHARES":
                 values["run_cpu_shares"] = read.integer(name, text, 2, 262_144)
+            case "SANDBOXES_CPU_SHARES":
+                shares = read.integer(name, text, 0, 262_144)
+                if shares == 1:
+                    raise ConfigError(f"{name}: 1 is not a cgroup weight (0 to leave the host's, or 2..262144)")
+                values["sandboxes_cpu_shares"] = shares
             case "ACQUIRE_TIMEOUT_MS":
                 values["acquire_timeout_ms"] = read.integer(name, text, 100, 3_600_000)
             case "DRAIN_TIMEOUT_S":

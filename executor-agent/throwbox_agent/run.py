@@ -113,6 +113,7 @@ class RunDeps:
     agent_name: str
     apply_limits: object = cgroups.apply_run_limits    # seams for tests
     find_cgroups: object = cgroups.find_paths
+    weigh_sandboxes: object = cgroups.weigh_sandboxes
     # Nomad's data_dir/alloc on this host; None only where there are no task dirs (unit tests).
     alloc_root: Path | None = None
     seal_task_dirs: object = taskdirs.seal
@@ -380,9 +381,22 @@ class RunLifecycle:
         self._cgroup = self.deps.find_cgroups(state.pid)
         # Fail closed: the program starts only after the limits are in place.
         self.deps.apply_limits(self._cgroup, self._memory_limit_bytes, 1.0, self.deps.config.run_cpu_shares)
+        self._weigh_sandboxes()
         if self.deps.alloc_root is not None:
             self.deps.seal_task_dirs(self.deps.alloc_root / sb.alloc_id, sandbox_job.TASK_NAME)
         self._snapshot_usage()
+
+    def _weigh_sandboxes(self) -> None:
+        """Runs before the host's housekeeping (checked on every run: Docker may recreate its
+        cgroup parent). A weight, not a limit: if it cannot be written, the run goes on."""
+        shares = self.deps.config.sandboxes_cpu_shares
+        if not shares:
+            return
+        try:
+            if self.deps.weigh_sandboxes(self._cgroup, shares):
+                log.info("sandboxes' cgroup parent weighs cpu.shares=%d against host processes", shares)
+        except CgroupError as e:
+            log.warning("run %s: sandboxes' cgroup weight not set: %s", self.job.run_id, e)
 
     async def _send_header(self) -> None:
         """The program starts: the H frame, then stdin (Started is acknowledged, limits are on)."""

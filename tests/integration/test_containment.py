@@ -18,6 +18,7 @@ import pytest
 from agent_process import AgentProcess, nomad, private_agent, private_pipeline, wait_until
 from pipeline import Pipeline, make_job
 
+from throwbox_agent.config import AgentConfig
 from throwbox_common import runtimes
 from throwbox_common.messages import Finished, Output, RunResult, Started, StdinData, StdinEof
 
@@ -224,6 +225,9 @@ async def test_two_spinning_processes_get_at_most_one_core_and_end_at_the_wall_l
     assert info is not None and info["State"]["Running"], "the spinning run's container is not running"
     cpu_dir = cpu_cgroup(info["State"]["Pid"])
     quota, period = read_int(cpu_dir / "cpu.cfs_quota_us"), read_int(cpu_dir / "cpu.cfs_period_us")
+    # Weights: the running sandbox over its idle and booting siblings, all sandboxes (Docker's
+    # cgroup parent) over each host process.
+    weights = read_int(cpu_dir / "cpu.shares"), read_int(cpu_dir.parent / "cpu.shares")
     throttled = 0
     while not any(isinstance(e, Finished) for e in pipe.events[job.run_id]):
         try:
@@ -240,6 +244,7 @@ async def test_two_spinning_processes_get_at_most_one_core_and_end_at_the_wall_l
     assert (r.status, r.outcome, r.signal) == ("completed", "timeout", "SIGKILL")
     assert r.stdout.count("spinning") == 2
     assert (quota, period) == (100_000, 100_000)      # one core, written before the program started
+    assert weights == (AgentConfig.run_cpu_shares, AgentConfig.sandboxes_cpu_shares)
     assert ratio <= 1.2
     assert wall_time_ms * 0.98 <= r.usage.wall_ms <= wall_time_ms + 5000
 

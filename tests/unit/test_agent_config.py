@@ -24,6 +24,7 @@ def test_defaults_come_from_the_registry_and_the_documented_addresses():
     assert cfg.pool_sizes == {r.key: r.warm for r in REGISTRY.runtimes}
     assert cfg.max_in_flight == sum(r.warm for r in REGISTRY.runtimes)
     assert cfg.run_cpu_shares == 4096 and load(RUN_CPU_SHARES="2048").run_cpu_shares == 2048
+    assert cfg.sandboxes_cpu_shares == 8192 and load(SANDBOXES_CPU_SHARES="0").sandboxes_cpu_shares == 0
 
 
 def test_an_unknown_setting_is_rejected_and_named():
@@ -53,6 +54,8 @@ def test_the_health_url_the_stack_scripts_use_is_not_mistaken_for_a_typo():
     ("KAFKA_BOOTSTRAP", "kafka", "host:port"),
     ("RUN_CPU_SHARES", "1", "outside"),
     ("RUN_CPU_SHARES", "1000000", "outside"),
+    ("SANDBOXES_CPU_SHARES", "1", "not a cgroup weight"),
+    ("SANDBOXES_CPU_SHARES", "-5", "outside"),
 ])
 def test_a_bad_value_stops_the_agent_with_a_message_naming_the_setting(key, value, problem):
     with pytest.raises(ConfigError) as e:

@@ -118,7 +118,10 @@ async def test_every_chunk_is_before_finished_and_in_order_over_many_requests(mo
     monkeypatch.setattr("throwbox_agent.run.COALESCE_S", 0.0)       # every chunk its own record
     lines = [f"line {i}\n".encode() for i in range(40)]
     producer = FakeProducer(rtt_s=0.002)
-    result = await run_through(producer, launcher_out(*[(b"o", x) for x in lines], (b"X", EXIT_0)))
+    # Paced a round trip and more apart: read at once, the 40 chunks could all be enqueued
+    # before the sender first runs (seen on a fast machine), leaving nothing to order.
+    out = launcher_out(*[(b"o", x) for x in lines], (b"X", EXIT_0))
+    result = await run_through(producer, PacedAttachment([(0.003, chunk) for chunk in out]))
     events = flat(producer)
     assert isinstance(events[0], Started) and isinstance(events[-1], Finished)
     assert [type(e) for e in events[1:-1]] == [Output] * len(events[1:-1])

@@ -101,9 +101,17 @@ class FakePublisher:
         self.events += [*preceded_by, event]
 
 
-def lifecycle(attachment, *, limits_error=None, attach_error=None, **job_limits):
+def lifecycle(attachment, *, limits_error=None, attach_error=None, weight_error=None, weighed=None, **job_limits):
     pool, pub, docker = FakePool(), FakePublisher(), FakeDocker(attachment, attach_error)
     applied = []
+
+    def weigh_sandboxes(paths, cpu_shares):
+        assert cpu_shares == CONFIG.sandboxes_cpu_shares
+        if weight_error:
+            raise weight_error
+        if weighed is not None:
+            weighed.append(len(attachment.written))
+        return True
 
     def apply_limits(paths, memory_bytes, cpus, cpu_shares):
         if limits_error:
@@ -112,8 +120,20 @@ def lifecycle(attachment, *, limits_error=None, attach_error=None, **job_limits)
         applied.append((memory_bytes, len(attachment.written)))
 
     deps = RunDeps(config=CONFIG, pool=pool, docker=docker, publisher=pub, metrics=AgentMetrics(),
-                   agent_name="a", apply_limits=apply_limits, find_cgroups=lambda pid: None)
+                   agent_name="a", apply_limits=apply_limits, find_cgroups=lambda pid: None,
+                   weigh_sandboxes=weigh_sandboxes)
     return RunLifecycle(job(**job_limits), PYTHON, deps), pool, pub, docker, applied
+
+
+async def test_the_sandboxes_weight_is_set_before_the_program_starts_and_its_failure_is_no_failure():
+    ok = launcher_out((frames.RUN_DONE, json.dumps({"exit_code": 0, "signal": None, "wall_ms": 3}).encode()))
+    weighed: list[int] = []
+    lc, _, _, _, _ = lifecycle(FakeAttachment(ok), weighed=weighed)
+    assert (await lc.execute()).status == "completed"
+    assert weighed == [0]                           # before the header was written
+    lc, _, _, _, _ = lifecycle(FakeAttachment(ok), weight_error=CgroupError("cannot write cpu.shares"))
+    result = await lc.execute()
+    assert (result.status, result.outcome) == ("completed", "ok")   # a weight, not a limit
 
 
 async def test_a_run_whose_limits_cannot_be_applied_fails_closed_and_never_starts():

@@ -77,6 +77,33 @@ def test_a_running_sandbox_gets_its_cpu_weight(tmp_path):
     assert cgroups.read_usage(paths).oom_kills == 0
 
 
+def sandbox_cpu_dirs(tmp_path: Path, parent_name: str) -> cgroups.CgroupPaths:
+    """cpu/<parent>/<container>, every level with its cpu.shares (the mount's root too)."""
+    container = tmp_path / "cpu" / parent_name / "c0ffee"
+    container.mkdir(parents=True)
+    for d in (tmp_path / "cpu", container.parent, container):
+        (d / "cpu.shares").write_text("1024\n")
+    return cgroups.CgroupPaths(tmp_path / "memory", container, tmp_path / "cpuacct")
+
+
+def test_the_sandboxes_parent_gets_its_weight_once(tmp_path):
+    paths = sandbox_cpu_dirs(tmp_path, "docker")
+    assert cgroups.weigh_sandboxes(paths, 8192) is True
+    assert (tmp_path / "cpu" / "docker" / "cpu.shares").read_text().strip() == "8192"
+    assert (paths.cpu / "cpu.shares").read_text() == "1024\n"      # the sandbox's own weight is the run's
+    assert cgroups.weigh_sandboxes(paths, 8192) is False             # already set: nothing written
+
+
+def test_a_systemd_slice_or_the_root_is_never_reweighed(tmp_path):
+    sliced = sandbox_cpu_dirs(tmp_path, "system.slice")
+    assert cgroups.weigh_sandboxes(sliced, 8192) is False
+    assert (sliced.cpu.parent / "cpu.shares").read_text() == "1024\n"
+    at_root = cgroups.CgroupPaths(tmp_path / "memory", tmp_path / "cpu" / "c0ffee", tmp_path / "cpuacct")
+    (at_root.cpu).mkdir()
+    assert cgroups.weigh_sandboxes(at_root, 8192) is False
+    assert (tmp_path / "cpu" / "cpu.shares").read_text() == "1024\n"
+
+
 def test_a_limit_that_cannot_be_written_is_an_error_never_ignored(tmp_path):
     paths = fake_cgroup(tmp_path)
     (paths.memory / "memory.limit_in_bytes").unlink()
