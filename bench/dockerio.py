@@ -12,11 +12,12 @@ import json
 import struct
 import time
 import uuid
+from pathlib import Path
 
 import aiohttp
 
 from throwbox_agent import sandbox_job
-from throwbox_agent.config import DEFAULT_SECCOMP
+from throwbox_agent.config import DEFAULT_SECCOMP, AgentConfig
 from throwbox_common import runtimes
 
 SOCK = "/var/run/docker.sock"
@@ -25,6 +26,21 @@ LABEL = "org.throwbox.bench"
 EXEC_TIMEOUT_S = 180
 WATCH_EVERY_S = 1.0      # while an exec runs, how often its container's state is looked at
 _SECCOMP = json.dumps(json.loads(DEFAULT_SECCOMP.read_text()))
+
+
+# Docker's cgroup parent (cgroupfs driver): every container, sandbox, floor or raw, is under it.
+CONTAINERS_CPU_SHARES = Path("/sys/fs/cgroup/cpu/docker/cpu.shares")
+
+
+def weigh_containers() -> int | None:
+    """Give all containers the weight the executor agent gives its sandboxes' parent (it does so
+    on its first run), before anything is measured: floors, raw creation and `docker run` are
+    then taken under the same host setting as Throwbox's runs. The value in force, or None."""
+    try:
+        CONTAINERS_CPU_SHARES.write_text(str(AgentConfig.sandboxes_cpu_shares))
+        return int(CONTAINERS_CPU_SHARES.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 class ContainerDied(RuntimeError):

@@ -207,7 +207,8 @@ def markdown(data: dict, images: list[str]) -> str:
          "hand-written parts come from `bench/notes.md` and `bench/peers.md`. Raw data of every run",
          "stays in `bench/results/` (not committed).", "",
          f"Machine: {m.get('cpus')} vCPU ({m.get('cpu_model')}), {m.get('mem_gib')} GiB, kernel {m.get('kernel')}, "
-         f"Docker {m.get('docker')}, {' '.join(m.get('runsc') or [])}; commit {m.get('commit')}.", "",
+         f"Docker {m.get('docker')}, {' '.join(m.get('runsc') or [])}; containers' cgroup parent cpu.shares "
+         f"{m.get('containers_cpu_shares') or 'unknown'}; commit {m.get('commit')}.", "",
          "| section | run | started (UTC) | load avg before → after | duration |", "|---|---|---|---|---|"]
     for name, sec in s.items():
         L.append(f"| {name} | {sec['run_id']} | {sec['started_at']} | {sec['loadavg_before'][0]:.2f} → "

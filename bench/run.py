@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import capacity  # noqa: E402
 import cost  # noqa: E402
+import dockerio  # noqa: E402
 import gvisor  # noqa: E402
 import infra  # noqa: E402
 import latency  # noqa: E402
@@ -126,6 +127,7 @@ class Bench:
     async def main(self, names: list[str]) -> dict:
         out = {}
         infra.log(f"bench run {self.run_id}: {', '.join(names)} (load {infra.loadavg()})")
+        infra.log(f"containers' cgroup parent: cpu.shares {dockerio.weigh_containers()}")
         needs_kafka = any(n not in DOCKER_ONLY for n in names)
         if needs_kafka:
             infra.log("private Kafka broker (fresh) on " + infra.KAFKA_BOOTSTRAP)
@@ -172,6 +174,7 @@ def machine() -> dict:
             "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "kernel": os.uname().release, "runsc": sh(["runsc", "--version"]).splitlines()[:2],
             "docker": sh(["docker", "version", "--format", "{{.Server.Version}}"]),
+            "containers_cpu_shares": sh(["cat", str(dockerio.CONTAINERS_CPU_SHARES)]),
             "commit": sh(["git", "-C", str(infra.REPO), "rev-parse", "--short", "HEAD"])}
 
 
