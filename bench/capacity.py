@@ -11,7 +11,6 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import aiohttp
 import infra
@@ -33,7 +32,7 @@ from infra import (
 )
 from workloads import Api, hello_request, percentiles
 
-from throwbox_agent.container_starts import JOB_LABEL, started_alloc
+from throwbox_agent.container_starts import ALLOC_LABEL, started_alloc
 from throwbox_agent.docker_api import DockerClient
 from throwbox_agent.nomad_api import NomadClient
 from throwbox_common import topics
@@ -147,16 +146,18 @@ async def throughput(api: Api, agent: Agent, cp: ControlPlane, registry: Registr
 # ---------------------------------------------------------------- refill rate (no runs)
 
 async def refill(agent: Agent, registry: Registry, quick: bool) -> dict:
-    """The pool's refill rate without runs: every sandbox of the (full) pool is stopped through
-    Nomad as soon as its container runs, as the agent stops a sandbox after a run
-    (`POST /v1/allocation/<id>/stop`), so pool-size replacements are always under way. Rate =
-    replacements whose task started in the window (Nomad's own task timestamps), per second:
-    comparable to the raw creation rate, with no program, Kafka or control plane in it.
+    """The pool's refill rate without runs: every sandbox of the (full) pool is killed through
+    Docker as soon as its container runs, as the agent destroys a sandbox after a run; the agent
+    sees it end (Nomad's allocation events) and creates the next one, so pool-size creations are
+    always under way. Rate = new sandboxes whose task started in the window (Nomad's own task
+    timestamps), per second: comparable to the raw creation rate, with no program, Kafka or
+    control plane in it. (After a run the agent creates the successor at once; here it learns
+    of the end from Nomad, later, which does not matter while pool-size creations keep the
+    host's cores busy.)
 
-    A replacement counts as refilled when Docker says its container started: that is when the
-    agent can hand it to a waiting run (container_starts.py), up to 200 ms before the Nomad
-    client reports it running. The harness follows Docker's start events for the pool job; it
-    makes no Nomad call but the stops, so Nomad's CPU in the table is the platform's own."""
+    The harness follows Docker's start events (the moment the agent could hand the sandbox to
+    a waiting run, up to 200 ms before the Nomad client reports it running); it makes no Nomad
+    call, so Nomad's CPU in the table is the platform's own."""
     py = registry.resolve("python")
     await asyncio.to_thread(infra.wait_until, lambda: agent.full(py.key), 240, "a full pool")
     job = agent.pools()[py.key]["job"]
@@ -167,17 +168,17 @@ async def refill(agent: Agent, registry: Registry, quick: bool) -> dict:
     await nomad.start()
     await docker.start()
     live, _ = await nomad.live_allocs([job])
-    stops = [asyncio.create_task(nomad.stop_alloc(a.id)) for a in live]   # the full pool, at once
+    stops = [asyncio.create_task(docker.kill(f"sandbox-{a.id}")) for a in live]   # the full pool, at once
     stopped = {a.id for a in live}
     opened = asyncio.Event()
 
     async def follow() -> None:
-        filters = {"type": ["container"], "event": ["start"], "label": [f"{JOB_LABEL}={job}"]}
+        filters = {"type": ["container"], "event": ["start"], "label": [ALLOC_LABEL]}
         async for event in docker.events(filters, int(time.time()) - 1, on_open=opened.set):
             alloc = started_alloc(event, {job})
             if alloc and alloc not in stopped:
                 stopped.add(alloc)
-                stops.append(asyncio.create_task(nomad.stop_alloc(alloc)))
+                stops.append(asyncio.create_task(docker.kill(f"sandbox-{alloc}")))
     follower = asyncio.create_task(follow())
     try:
         await asyncio.wait_for(opened.wait(), 10)
@@ -191,9 +192,9 @@ async def refill(agent: Agent, registry: Registry, quick: bool) -> dict:
         await asyncio.gather(*stops, return_exceptions=True)
         await docker.close()
         await nomad.close()
-    _, allocs = http("GET", f"{infra.NOMAD}/v1/job/{quote(job, safe='')}/allocations")
+    allocs = infra.sandbox_allocs(job)
     started = []
-    for a in allocs or []:
+    for a in allocs:
         events = ((a.get("TaskStates") or {}).get("sandbox") or {}).get("Events") or []
         started += [e["Time"] / 1e9 for e in events if e.get("Type") == "Started"]
     n = sum(1 for t in started if t0 <= t <= t1)

@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from throwbox_common import polling
 
@@ -38,6 +39,13 @@ class BenchError(Exception):
 
 
 # ------------------------------------------------------------------ small HTTP helpers
+
+def sandbox_allocs(pool_job: str) -> list[dict]:
+    """Allocations (with task events) of the sandboxes dispatched from a pool job."""
+    prefix = f"{pool_job}/dispatch-"
+    status, allocs = http("GET", f"{NOMAD}/v1/allocations?filter=" + quote(f'JobID contains "{prefix}"'))
+    return [a for a in allocs if a["JobID"].startswith(prefix)] if status == 200 and allocs else []
+
 
 def http(method: str, url: str, body: object = None, timeout_s: float = 10) -> tuple[int, object]:
     data = json.dumps(body).encode() if body is not None else None
@@ -228,8 +236,10 @@ class Agent:
         _stop(self.proc, 60)
         # Whatever happened to the agent: none of its pool jobs stays behind.
         status, jobs = http("GET", f"{NOMAD}/v1/jobs?prefix=throwbox-sandbox-{self.name}-")
-        for job in (jobs if status == 200 and jobs else []):
-            http("DELETE", f"{NOMAD}/v1/job/{job['ID']}?purge=true")
+        for job in (jobs if status == 200 and jobs else []):     # pool jobs and live sandbox jobs
+            if job.get("ParentID") and job.get("Status") == "dead":
+                continue        # an ended sandbox: Nomad's job GC takes it (a purge costs an evaluation)
+            http("DELETE", f"{NOMAD}/v1/job/{quote(job['ID'], safe='')}?purge=true")
 
 
 # ------------------------------------------------------------------ API keys and tenants

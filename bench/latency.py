@@ -21,7 +21,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from dockerio import ContainerDied, Docker, demux, pids_limit
-from infra import KAFKA_BOOTSTRAP, NOMAD, Agent, http, log
+from infra import KAFKA_BOOTSTRAP, NOMAD, Agent, http, log, sandbox_allocs
 from workloads import FLOOR_ENV, HELLO, STREAM_PROGRAM, Api, floor_command, hello_request, percentiles
 
 from throwbox_agent import sandbox_job
@@ -497,12 +497,12 @@ async def cold(api: Api, agent: Agent, registry: Registry, quick: bool) -> dict:
             "docker_cli_roundtrip_ms": round(cli_ms, 1)}
 
 
-def nomad_placement(job_id: str) -> dict:
-    """Where a replacement sandbox's time goes inside Nomad, from its own timestamps: the stop's
+def nomad_placement(pool_job: str) -> dict:
+    """Where a new sandbox's time goes inside Nomad, from its own timestamps: the dispatch's
     evaluation -> alloc created (scheduler), -> received by the client, -> task started (docker
     create + start under runsc, alloc dir and task setup)."""
-    status, allocs = http("GET", f"{NOMAD}/v1/job/{job_id}/allocations")
-    if status != 200 or not allocs:
+    allocs = sandbox_allocs(pool_job)
+    if not allocs:
         return {}
     phases: dict[str, list[float]] = {"eval_to_alloc": [], "alloc_to_client": [], "client_to_started": [],
                                       "eval_to_started": []}

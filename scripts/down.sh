@@ -9,7 +9,9 @@ stop_service control-plane 30
 # Our Nomad jobs first, while Nomad runs: it stops their containers and the agent (which
 # drains within its kill_timeout).
 if curl -fsS -m 2 "$NOMAD_ADDR/v1/agent/health" >/dev/null 2>&1; then
-  for job in $(nomad job status -short 2>/dev/null | awk 'NR > 1 && $1 ~ /^throwbox-/ {print $1}'); do
+  # Each sandbox is a job dispatched from its pool's job; the ended ones (dead) are left to
+  # Nomad's job GC.
+  for job in $(nomad job status -short 2>/dev/null | awk 'NR > 1 && $1 ~ /^throwbox-/ && $4 != "dead" {print $1}'); do
     log "purging nomad job $job"
     nomad job stop -purge -detach "$job" >/dev/null || true
   done

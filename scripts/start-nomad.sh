@@ -29,8 +29,8 @@ advertise {
 server {
   enabled          = true
   bootstrap_expect = 1
-  # Every run stops an allocation: collect terminal ones quickly (the eval GC itself runs
-  # every 5 min, a fixed interval in Nomad 1.6).
+  # Every run ends a sandbox, a job of its own: collect dead jobs, their evaluations and
+  # terminal allocations quickly (the eval GC itself runs every 5 min, fixed in Nomad 1.6).
   job_gc_interval         = "1m"
   job_gc_threshold        = "5m"
   eval_gc_threshold       = "2m"

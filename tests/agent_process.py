@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -92,6 +93,13 @@ def nomad(method: str, path: str):
     with urllib.request.urlopen(req, timeout=10) as r:
         body = r.read()
         return json.loads(body) if body else None
+
+
+def sandbox_allocs(pool_job: str) -> list[dict]:
+    """The allocations of the sandboxes dispatched from a pool job (each one a job of its own)."""
+    prefix = f"{pool_job}/dispatch-"
+    allocs = nomad("GET", "/v1/allocations?filter=" + urllib.parse.quote(f'JobID contains "{prefix}"'))
+    return [a for a in allocs if a["JobID"].startswith(prefix)]
 
 
 def free_port() -> int:
@@ -196,7 +204,7 @@ class AgentProcess:
 
     def stop(self) -> None:
         """SIGTERM (SIGKILL after a minute); then, whatever happened (after a kill: all of it),
-        no pool job or Consul registration of this agent stays behind."""
+        no pool job, sandbox job or Consul registration of this agent stays behind."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -206,7 +214,9 @@ class AgentProcess:
                 self.proc.wait(30)
         status, jobs = get_json(f"{NOMAD_ADDR}/v1/jobs?prefix=throwbox-sandbox-{self.name}-")
         for job in (jobs if status == 200 and jobs else []):
-            http_json(f"{NOMAD_ADDR}/v1/job/{job['ID']}?purge=true", method="DELETE")
+            if job.get("ParentID") and job.get("Status") == "dead":
+                continue        # an ended sandbox: Nomad's job GC takes it (a purge costs an evaluation)
+            http_json(f"{NOMAD_ADDR}/v1/job/{urllib.parse.quote(job['ID'], safe='')}?purge=true", method="DELETE")
         with contextlib.suppress(OSError):
             http_json(f"{CONSUL_ADDR}/v1/agent/service/deregister/throwbox-agent-{self.name}", method="PUT")
 

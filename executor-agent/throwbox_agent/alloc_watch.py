@@ -1,9 +1,11 @@
-"""The live allocations of the agent's pool jobs, kept fresh from Nomad's event stream.
+"""The live allocations dispatched from the agent's pool jobs, kept fresh from Nomad's event stream.
 
 A blocking query on a filtered `/v1/allocations` wakes on every allocation change in the cluster
 (any job, any agent) and Nomad then evaluates the filter over every allocation it still keeps,
 terminal ones included: per replacement that was the agent's largest Nomad cost. The event
-stream, subscribed to the pool jobs' allocation topics only, sends just our allocations' changes.
+stream sends each change once, without the job. Its topic filter matches whole job IDs only,
+and every sandbox is a job of its own (dispatched from the pool job), so the agent subscribes
+to all allocation events and keeps those whose job was dispatched from one of its pool jobs.
 
 Consistency: the stream is subscribed first (its first line, a heartbeat, comes after the
 subscription exists), then the filtered list is read once; events at or below the list's index
@@ -22,7 +24,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from urllib.parse import quote
 
 import aiohttp
 
@@ -30,7 +31,7 @@ from throwbox_common.aio import cancel_and_wait
 
 from .errors import NomadError
 from .ledger import LRU
-from .nomad_api import LIVE_CLIENT_STATUSES, TERMINAL_CLIENT_STATUSES, AllocStub, NomadClient
+from .nomad_api import LIVE_CLIENT_STATUSES, TERMINAL_CLIENT_STATUSES, AllocStub, NomadClient, parent_job
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,12 @@ IDLE_WAKE_S = 10.0
 ENDED_REMEMBERED = 4096  # allocations whose end is kept: it may be reported before anyone waits for it
 
 
-def is_live(alloc: dict, job_ids: set[str]) -> bool:
-    return (alloc.get("JobID") in job_ids and alloc.get("DesiredStatus") == "run"
+def is_ours(alloc: dict, pool_ids: set[str]) -> bool:
+    return parent_job(alloc.get("JobID") or "") in pool_ids
+
+
+def is_live(alloc: dict, pool_ids: set[str]) -> bool:
+    return (is_ours(alloc, pool_ids) and alloc.get("DesiredStatus") == "run"
             and alloc.get("ClientStatus") in LIVE_CLIENT_STATUSES)
 
 
@@ -57,14 +62,14 @@ def batch_allocations(batch: dict) -> Iterator[dict]:
             yield alloc
 
 
-def apply_events(live: dict[str, AllocStub], batch: dict, job_ids: set[str], after_index: int) -> bool:
+def apply_events(live: dict[str, AllocStub], batch: dict, pool_ids: set[str], after_index: int) -> bool:
     """Apply one event-stream batch ({"Index": n, "Events": [...]}) to the live set; batches at or
     below `after_index` are already reflected in it. True if the live set changed."""
     if int(batch.get("Index") or 0) <= after_index:
         return False
     changed = False
     for alloc in batch_allocations(batch):
-        if is_live(alloc, job_ids):
+        if is_live(alloc, pool_ids):
             stub = AllocStub.from_api(alloc)
             changed |= live.get(stub.id) != stub
             live[stub.id] = stub
@@ -73,11 +78,11 @@ def apply_events(live: dict[str, AllocStub], batch: dict, job_ids: set[str], aft
     return changed
 
 
-def ended_allocs(batch: dict, job_ids: set[str]) -> list[str]:
-    """The allocations of these jobs that one event-stream batch reports terminal on their client
-    (an end never reverts: batches the list already reflects count too)."""
+def ended_allocs(batch: dict, pool_ids: set[str]) -> list[str]:
+    """Our allocations that one event-stream batch reports terminal on their client (an end
+    never reverts: batches the list already reflects count too)."""
     return [alloc["ID"] for alloc in batch_allocations(batch)
-            if alloc.get("JobID") in job_ids and alloc.get("ClientStatus") in TERMINAL_CLIENT_STATUSES]
+            if is_ours(alloc, pool_ids) and alloc.get("ClientStatus") in TERMINAL_CLIENT_STATUSES]
 
 
 class AllocEnds:
@@ -124,9 +129,9 @@ def split_lines(buffer: bytes, chunk: bytes) -> tuple[list[bytes], bytes]:
 
 
 class AllocEventWatch:
-    """`next(index)` returns the live allocs of `job_ids` and an index, as soon as they changed
-    past `index` (or after wait_s with no change), like Nomad's blocking list did. Every alloc
-    the stream reports ended on its client is passed to `on_ended`."""
+    """`next(index)` returns the live allocs dispatched from the pool jobs `job_ids` and an
+    index, as soon as they changed past `index` (or after wait_s with no change), like Nomad's
+    blocking list did. Every alloc the stream reports ended on its client is passed to `on_ended`."""
 
     def __init__(self, nomad: NomadClient, job_ids: Iterable[str],
                  on_ended: Callable[[str], None] | None = None):
@@ -175,8 +180,7 @@ class AllocEventWatch:
 
     async def _connect(self) -> None:
         await self.close()
-        topics = "&".join("topic=" + quote(f"Allocation:{j}", safe="") for j in self._jobs)
-        resp = await self._nomad.open_stream(f"/v1/event/stream?{topics}", READ_TIMEOUT_S)
+        resp = await self._nomad.open_stream("/v1/event/stream?topic=Allocation", READ_TIMEOUT_S)
         try:
             # The first line (a heartbeat) is written once the subscription exists.
             first = await asyncio.wait_for(resp.content.readuntil(b"\n"), CONNECT_TIMEOUT_S)

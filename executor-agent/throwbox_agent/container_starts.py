@@ -19,6 +19,7 @@ from throwbox_common.aio import cancel_and_wait
 
 from .docker_api import DockerClient
 from .errors import DockerError
+from .nomad_api import parent_job
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,13 @@ KEEP_S = 600.0          # a start is remembered this long (a placed sandbox is t
 REPLAY_S = 60           # on (re)connecting, Docker replays the starts of the last minute
 
 
-def started_alloc(event: dict, job_ids: set[str]) -> str | None:
-    """The allocation whose container this Docker event says started, if it is one of ours."""
+def started_alloc(event: dict, pool_ids: set[str]) -> str | None:
+    """The allocation whose container this Docker event says started, if it is one of ours
+    (dispatched from one of these pool jobs)."""
     if event.get("Type") != "container" or event.get("Action") != "start":
         return None
     attrs = (event.get("Actor") or {}).get("Attributes") or {}
-    if attrs.get(JOB_LABEL) not in job_ids:
+    if parent_job(attrs.get(JOB_LABEL) or "") not in pool_ids:
         return None
     return attrs.get(ALLOC_LABEL) or None
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 import aiohttp
 
-from .errors import ContainerGone, DockerError
+from .errors import ContainerGone, ContainerNotRunning, DockerError
 from .frames import DockerDemux
 
 API = "http://docker/v1.41"
@@ -58,6 +59,9 @@ class Attachment:
         self._writer.close()
 
 
+KillResult = Literal["killed", "not_running", "gone"]
+
+
 class DockerClient:
     def __init__(self, socket_path: str = "/var/run/docker.sock"):
         self._socket = socket_path
@@ -79,6 +83,8 @@ class DockerClient:
                                              timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
                 if resp.status == 404:
                     raise ContainerGone(f"{method} {path}: no such container")
+                if resp.status == 409 and 409 not in ok:
+                    raise ContainerNotRunning(f"{method} {path}: not running")
                 if resp.status not in ok:
                     raise DockerError(f"{method} {path}: {resp.status} {(await resp.text())[:300]}")
                 if resp.content_type == "application/json":
@@ -119,12 +125,15 @@ class DockerClient:
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
             raise DockerError(f"GET /events: {e!r}") from e
 
-    async def kill(self, container: str, signal: str = "SIGKILL") -> None:
-        """Kill; a container that is already gone or stopped is fine (409 = not running)."""
+    async def kill(self, container: str, signal: str = "SIGKILL") -> KillResult:
+        """Kill; a container that is already gone or not running is fine: the result says which."""
         try:
-            await self._call("POST", f"/containers/{container}/kill?signal={signal}", ok=(204, 409))
+            await self._call("POST", f"/containers/{container}/kill?signal={signal}", ok=(204,))
         except ContainerGone:
-            pass
+            return "gone"
+        except ContainerNotRunning:
+            return "not_running"
+        return "killed"
 
     async def wait_stopped(self, container: str, timeout_s: float) -> ContainerState | None:
         """Poll until the container is not running; None if it is gone (removed)."""

@@ -21,6 +21,10 @@ class ContainerGone(DockerError):
     """The container does not exist (any more)."""
 
 
+class ContainerNotRunning(DockerError):
+    pass
+
+
 class FrameError(AgentError):
     """The launcher sent bytes that are not a valid frame."""
 

@@ -1,7 +1,8 @@
 """Creating and destroying sandboxes, behind a small interface.
 
 `SandboxFactory` is what the pool and the run lifecycle need; `NomadDockerFactory` does it with
-Nomad (pool jobs, allocations) and Docker (the allocation's container). Unit tests use a fake.
+Nomad (a parameterized job per pool, one dispatched job per sandbox) and Docker (the
+allocation's container). Unit tests use a fake.
 """
 
 from __future__ import annotations
@@ -27,17 +28,24 @@ GC_WAIT_S = 60.0      # how long a destroyed sandbox's alloc-dir GC waits for th
 
 
 class SandboxFactory(Protocol):
-    async def ensure_pool(self, runtime: Runtime, size: int) -> int:
-        """Register/update the pool job; returns its registration index."""
+    async def ensure_pool(self, runtime: Runtime) -> int:
+        """Register/update the pool's parameterized job; returns its registration index."""
 
-    async def live_allocs(self, job_ids: list[str], index: int = 0) -> tuple[list[AllocStub], int]:
-        """Pending/running allocs of these jobs (blocking when index > 0)."""
+    async def create(self, runtime: Runtime) -> str:
+        """Dispatch one sandbox from the pool job; returns its job ID."""
+
+    async def live_allocs(self, pool_ids: list[str], index: int = 0) -> tuple[list[AllocStub], int]:
+        """Pending/running allocs dispatched from these pool jobs (blocking when index > 0)."""
 
     async def live_container(self, alloc_id: str) -> str | None:
         """The running container of an alloc, or None if it is not running."""
 
-    async def destroy(self, alloc_id: str, container_id: str | None) -> None:
-        """Stop the alloc through Nomad (Nomad replaces it); docker kill only as a fallback."""
+    async def destroy(self, alloc_id: str, job_id: str, container_id: str | None) -> None:
+        """Kill the sandbox's container (its allocation then ends; nothing replaces it); through
+        Nomad (stop its job) if Docker cannot, or if its container does not run yet."""
+
+    async def destroy_job(self, job_id: str) -> None:
+        """Stop a created sandbox that has no allocation (yet)."""
 
 
 class NomadDockerFactory:
@@ -54,20 +62,28 @@ class NomadDockerFactory:
         self._starts: ContainerStarts | None = None
         self._ends = AllocEnds()      # fed by the watch's event stream, whichever watch runs
 
-    async def ensure_pool(self, runtime: Runtime, size: int) -> int:
+    async def ensure_pool(self, runtime: Runtime) -> int:
         job = sandbox_job.render(self._config, self._registry, runtime, self._node_id, self._oci_runtime)
-        job["TaskGroups"][0]["Count"] = size
+        existing = await self._nomad.job(job["ID"])
+        if existing is not None and not existing.get("ParameterizedJob"):
+            # A pool job of the earlier design (a service job whose count was the pool size):
+            # Nomad refuses to change a job's type, and its sandboxes are stale anyway.
+            log.info("purging %s, a service-job pool of an earlier agent version", job["ID"])
+            await self._nomad.stop_job(job["ID"], purge=True)
         return await self._nomad.register_job(job)
 
-    async def live_allocs(self, job_ids: list[str], index: int = 0) -> tuple[list[AllocStub], int]:
-        """Index 0: one filtered list now. Otherwise from the pool jobs' allocation events (see
+    async def create(self, runtime: Runtime) -> str:
+        return await self._nomad.dispatch(sandbox_job.job_id(self._config.name, runtime))
+
+    async def live_allocs(self, pool_ids: list[str], index: int = 0) -> tuple[list[AllocStub], int]:
+        """Index 0: one filtered list now. Otherwise from the allocation event stream (see
         alloc_watch): returns once something changed past `index`."""
         if not index:
-            return await self._nomad.live_allocs(job_ids)
-        if self._watch is None or self._watch.job_ids != sorted(set(job_ids)):
+            return await self._nomad.live_allocs(pool_ids)
+        if self._watch is None or self._watch.job_ids != sorted(set(pool_ids)):
             await self.close()
-            self._watch = AllocEventWatch(self._nomad, job_ids, on_ended=self._ends.ended)
-            self._starts = ContainerStarts(self._docker, job_ids)
+            self._watch = AllocEventWatch(self._nomad, pool_ids, on_ended=self._ends.ended)
+            self._starts = ContainerStarts(self._docker, pool_ids)
             self._starts.start()
         return await self._watch.next(index)
 
@@ -99,20 +115,27 @@ class NomadDockerFactory:
             return None
         return cid if state.running else None
 
-    async def destroy(self, alloc_id: str, container_id: str | None) -> None:
+    async def destroy(self, alloc_id: str, job_id: str, container_id: str | None) -> None:
+        # docker kill, not a Nomad stop: the allocation then ends by itself (complete or failed,
+        # never rescheduled), which costs Nomad nothing; stopping its job costs an evaluation.
         try:
-            await self._nomad.stop_alloc(alloc_id)
-            task = asyncio.create_task(self._gc_when_stopped(alloc_id), name=f"gc-{alloc_id}")
-            self._gc_tasks.add(task)
-            task.add_done_callback(self._gc_tasks.discard)
-            return
-        except NomadError as e:
-            log.warning("stopping alloc %s through Nomad failed (%s); killing its container", alloc_id, e)
-        try:
-            await self._docker.kill(container_id or sandbox_job.container_name(alloc_id))
+            result = await self._docker.kill(container_id or sandbox_job.container_name(alloc_id))
         except DockerError as e:
-            log.error("could not kill the container of alloc %s either: %s", alloc_id, e)
-            raise
+            log.warning("killing the container of alloc %s failed (%s); stopping its job", alloc_id, e)
+            result = None
+        # A container that ran (container_id known) and is not running now has ended: the
+        # launcher exits after its run. One never seen running may not have started yet:
+        # only Nomad can make sure it never will.
+        if result is None or (container_id is None and result != "killed"):
+            if not job_id:
+                raise NomadError(f"alloc {alloc_id}: its job is not known, so it cannot be stopped")
+            await self._nomad.stop_job(job_id)
+        task = asyncio.create_task(self._gc_when_stopped(alloc_id), name=f"gc-{alloc_id}")
+        self._gc_tasks.add(task)
+        task.add_done_callback(self._gc_tasks.discard)
+
+    async def destroy_job(self, job_id: str) -> None:
+        await self._nomad.stop_job(job_id)
 
     async def _gc_when_stopped(self, alloc_id: str) -> None:
         """A used sandbox's alloc dir (/alloc, /local inside it: host disk the program could
@@ -131,5 +154,12 @@ class NomadDockerFactory:
             log.info("gc of alloc %s: %s", alloc_id, e)
 
     async def stop_pools(self, runtimes: list[Runtime]) -> None:
-        await asyncio.gather(*(self._nomad.stop_job(sandbox_job.job_id(self._config.name, r))
-                               for r in runtimes), return_exceptions=True)
+        """Stop every sandbox still live and the pool jobs (a dispatched job outlives its parent)."""
+        pool_ids = [sandbox_job.job_id(self._config.name, r) for r in runtimes]
+        try:
+            live, _ = await self._nomad.live_allocs(pool_ids)
+        except NomadError as e:
+            log.warning("stopping the pools: %s", e)
+            live = []
+        await asyncio.gather(*(self._nomad.stop_job(j) for j in {a.job_id for a in live} | set(pool_ids)),
+                             return_exceptions=True)

@@ -12,6 +12,14 @@ from .errors import NomadError
 
 LIVE_CLIENT_STATUSES = ("pending", "running")
 TERMINAL_CLIENT_STATUSES = ("complete", "failed", "lost")
+# Nomad names a dispatched job <parameterized job>/dispatch-<unix time>-<8 hex>.
+DISPATCH_SUFFIX = "/dispatch-"
+
+
+def parent_job(job_id: str) -> str | None:
+    """The parameterized job a dispatched job was made from (None if it is not a dispatch)."""
+    parent, sep, _ = job_id.partition(DISPATCH_SUFFIX)
+    return parent if sep else None
 
 
 @dataclass(frozen=True)
@@ -30,10 +38,10 @@ class AllocStub:
                    modify_time_ns=int(d.get("ModifyTime") or 0))
 
 
-def live_allocs_filter(job_ids: list[str]) -> str:
-    """Server-side filter: only the allocs of these jobs that are (about to be) running, so the
-    many terminal allocs Nomad keeps never cross the wire."""
-    jobs = " or ".join(f"JobID == {json.dumps(j)}" for j in job_ids)
+def live_allocs_filter(parent_ids: list[str]) -> str:
+    """Server-side filter: only the allocs dispatched from these jobs that are (about to be)
+    running, so the many terminal allocs Nomad keeps never cross the wire."""
+    jobs = " or ".join(f"JobID contains {json.dumps(p + DISPATCH_SUFFIX)}" for p in parent_ids)
     statuses = " or ".join(f"ClientStatus == {json.dumps(s)}" for s in LIVE_CLIENT_STATUSES)
     return f'({jobs}) and DesiredStatus == "run" and ({statuses})'
 
@@ -100,27 +108,33 @@ class NomadClient:
         return data
 
     async def stop_job(self, job_id: str, purge: bool = False) -> None:
+        """Deregister (a dispatched job's ID has a slash: it is escaped)."""
         await self._call("DELETE", f"/v1/job/{quote(job_id, safe='')}?purge={'true' if purge else 'false'}")
 
-    async def live_allocs(self, job_ids: list[str], index: int = 0,
-                          wait_s: int = 30) -> tuple[list[AllocStub], int]:
-        """Allocs of these jobs that are pending/running with desired status run; with an
-        index, a blocking query that returns when something changed (or after wait_s)."""
-        q = f"/v1/allocations?task_states=false&filter={quote(live_allocs_filter(job_ids))}"
-        if index:
-            q += f"&index={index}&wait={wait_s}s"
-        data, headers = await self._call("GET", q, timeout_s=wait_s + 15)
+    async def dispatch(self, job_id: str) -> str:
+        """A new job from a parameterized one (no payload, no meta); returns its ID."""
+        data, _ = await self._call("POST", f"/v1/job/{quote(job_id, safe='')}/dispatch", {})
+        return data["DispatchedJobID"]
+
+    async def live_allocs(self, parent_ids: list[str]) -> tuple[list[AllocStub], int]:
+        """Allocs dispatched from these jobs that are pending/running with desired status run,
+        and the index they are current at."""
+        q = f"/v1/allocations?task_states=false&filter={quote(live_allocs_filter(parent_ids))}"
+        data, headers = await self._call("GET", q)
         new_index = int(headers.get("X-Nomad-Index") or 0)
-        return [AllocStub.from_api(d) for d in data], new_index
+        # The filter's "contains" is a substring match: keep only exact parents.
+        parents = set(parent_ids)
+        return [AllocStub.from_api(d) for d in data if parent_job(d["JobID"]) in parents], new_index
 
     async def alloc_client_status(self, alloc_id: str) -> str:
         data, _ = await self._call("GET", f"/v1/allocation/{alloc_id}")
         return data["ClientStatus"]
 
+    async def alloc_job_id(self, alloc_id: str) -> str:
+        data, _ = await self._call("GET", f"/v1/allocation/{alloc_id}")
+        return data["JobID"]
+
     async def gc_alloc(self, alloc_id: str) -> None:
         """Remove a terminal alloc's directory on its client now, not 30 allocs later."""
         await self._call("GET", f"/v1/client/allocation/{alloc_id}/gc")
 
-    async def stop_alloc(self, alloc_id: str) -> None:
-        """Stop through Nomad: it is a stop, not a failure, and Nomad places a replacement at once."""
-        await self._call("POST", f"/v1/allocation/{alloc_id}/stop", {})

@@ -1,8 +1,9 @@
 """The warm pool: which idle sandbox a run gets, and the counts.
 
-The decisions are pure functions over plain data (`reconcile`, `stale_allocs`); `WarmPool`
-applies them to the live view a background watch keeps fresh from Nomad. A sandbox is handed
-out at most once, ever: after its run the factory stops it and Nomad places a new one.
+The decisions are pure functions over plain data (`reconcile`, `stale_allocs`, `shortfall`);
+`WarmPool` applies them to the live view a background watch keeps fresh from Nomad. A sandbox
+is handed out at most once, ever: after its run the factory destroys it and the pool has the
+factory create a new one, so the pool keeps `size` sandboxes idle, starting or in use.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ from throwbox_common.runtimes import Runtime
 from .errors import AgentError, SandboxUnavailable
 from .factory import SandboxFactory
 from .metrics import AgentMetrics
-from .nomad_api import AllocStub
+from .nomad_api import AllocStub, parent_job
 
 log = logging.getLogger(__name__)
 
-STOP_RETRY_S = 15.0     # a stop Nomad has not carried out by then is asked for again
+STOP_RETRY_S = 15.0     # a sandbox still live this long after we destroyed it is destroyed again
+CREATE_TIMEOUT_S = 30.0   # a created sandbox with no allocation by then is stopped and counted failed
+# After a sandbox that ended before its container started (or a failed create), the next
+# create waits: 0.5 s, doubling, up to 10 s, so a broken image does not spin Nomad and Docker.
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 10.0
 # A run waiting for a sandbox probes the placed ones this often: Nomad reports "running" only up
 # to 200 ms after the container started (its client batches allocation updates).
 STARTING_PROBE_S = 0.05
@@ -33,6 +39,7 @@ STARTING_PROBE_S = 0.05
 @dataclass(frozen=True)
 class Sandbox:
     alloc_id: str
+    job_id: str
     container_id: str
     runtime_key: str
     handed_at: float
@@ -92,6 +99,16 @@ def needs_stop(live_ids: set[str], handed: set[str], held: set[str], stop_reques
     return out
 
 
+def shortfall(size: int, view: PoolView, held: int, creating: int) -> int:
+    """How many sandboxes to create now: the pool holds `size` that are idle, starting, in a
+    run or being created (a used one being destroyed no longer counts)."""
+    return max(0, size - len(view.idle) - len(view.starting) - held - creating)
+
+
+def backoff_s(failures: int) -> float:
+    return 0.0 if failures <= 0 else min(BACKOFF_FIRST_S * 2 ** (failures - 1), BACKOFF_MAX_S)
+
+
 def take_idle(view: PoolView) -> str | None:
     """Hand out the oldest idle sandbox (it has waited longest; all are equal otherwise)."""
     if not view.idle:
@@ -110,9 +127,15 @@ class RuntimePool:
         self.excluded: set[str] = set()      # stale or dead: stopped, never handed out
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.registered_index = 0
-        self.stopped_at: dict[str, float] = {}   # alloc id -> when we stopped it (replacement timing)
         self.held: set[str] = set()                # handed to a run and not released yet
-        self.stop_requested: dict[str, float] = {}  # alloc id -> when we last asked Nomad to stop it
+        self.stop_requested: dict[str, float] = {}  # alloc id -> when we last destroyed it
+        self.jobs: dict[str, str] = {}             # live alloc id -> its (dispatched) job id
+        self.creating: dict[str, float] = {}       # created job id -> when, until its alloc shows up
+        self.create_calls = 0                      # creates asked for, no job id back yet
+        self.created_at: dict[str, float] = {}     # created job id -> when, until it runs (metric)
+        self.failures = 0                          # sandboxes in a row that never started
+        self.create_after = 0.0                    # monotonic time before which nothing is created
+        self.retry_timer: asyncio.TimerHandle | None = None
         self.probing: set[str] = set()             # starting allocs a waiting run is checking right now
         self.probed_at: dict[str, float] = {}      # starting alloc -> when a waiting run last checked it
 
@@ -132,6 +155,7 @@ class WarmPool:
         self._watch_task: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self._ready = asyncio.Event()
+        self._closing = False
         for key, p in pools.items():
             metrics.pool_size.labels(key).set(p.size)
 
@@ -140,12 +164,16 @@ class WarmPool:
     async def start(self, register: bool = True) -> None:
         if register:
             for p in self.pools.values():
-                p.registered_index = await self._factory.ensure_pool(p.runtime, p.size)
+                p.registered_index = await self._factory.ensure_pool(p.runtime)
         allocs, index = await self._factory.live_allocs(list(self._job_to_pool))
         await self._apply(allocs, first=True)
         self._watch_task = asyncio.create_task(self._watch(index), name="pool-watch")
 
     async def close(self) -> None:
+        self._closing = True
+        for p in self.pools.values():
+            if p.retry_timer is not None:
+                p.retry_timer.cancel()
         await cancel_and_wait(self._watch_task)
         closer = getattr(self._factory, "close", None)     # the factory's allocation watch
         if closer is not None:
@@ -174,46 +202,134 @@ class WarmPool:
     async def _apply(self, allocs: list[AllocStub], first: bool = False) -> None:
         by_pool: dict[str, list[AllocStub]] = {k: [] for k in self.pools}
         for a in allocs:
-            p = self._job_to_pool.get(a.job_id)
+            p = self._job_to_pool.get(parent_job(a.job_id) or "")
             if p is not None:
                 by_pool[p.runtime.key].append(a)
         now = time.monotonic()
         for key, p in self.pools.items():
             live = by_pool[key]
+            p.jobs = {a.id: a.job_id for a in live} | {a: j for a, j in p.jobs.items() if a in p.held}
             stale = [a for a in stale_allocs(live, p.registered_index) if a not in p.excluded]
             for alloc in stale:
                 log.info("stopping %s: created before this agent registered %s", alloc, p.job_id)
                 p.excluded.add(alloc)
                 self._request_stop(p, alloc)
-            before = set(p.view.idle)
+            before_idle, before_starting = set(p.view.idle), set(p.view.starting)
             p.view = reconcile(p.view, live, p.excluded)
             live_ids = {a.id for a in live}
+            self._note_ends(p, before_starting - live_ids)
             p.excluded &= live_ids | set(stale)
             for alloc in needs_stop(live_ids, p.view.handed, p.held, p.stop_requested, now, STOP_RETRY_S):
-                log.warning("sandbox %s is still live and no run holds it: stopping it (again)", alloc)
+                log.warning("sandbox %s is still live and no run holds it: destroying it (again)", alloc)
                 self._request_stop(p, alloc)
             p.stop_requested = {a: t for a, t in p.stop_requested.items() if a in live_ids}
-            # A new idle sandbox right after we stopped one: that is the replacement.
-            new_idle = [a for a in p.view.idle if a not in before]
-            for _ in new_idle:
-                if p.stopped_at:
-                    oldest = min(p.stopped_at, key=p.stopped_at.get)
-                    self._metrics.replacement_seconds.labels(key).observe(now - p.stopped_at.pop(oldest))
+            self._track_creates(p, live, now)
+            for alloc in p.view.idle:
+                if alloc not in before_idle:
+                    self._running(p, alloc, now)
             self._metrics.pool_idle.labels(key).set(len(p.view.idle))
             p.wake()
+            self._refill(p)
         self._ready.set()
 
-    def _request_stop(self, p: RuntimePool, alloc_id: str) -> None:
-        p.stop_requested[alloc_id] = time.monotonic()
-        task = asyncio.create_task(self._stop_quietly(alloc_id), name=f"stop-{alloc_id}")
+    # ---- creating sandboxes
+
+    def _track_creates(self, p: RuntimePool, live: list[AllocStub], now: float) -> None:
+        """Created jobs whose allocation showed up are counted by the view from now on; one
+        with none after CREATE_TIMEOUT_S (not placed: the node is full, or it failed unseen)
+        is stopped and counts as a failure."""
+        placed = {a.job_id for a in live}
+        for job, at in list(p.creating.items()):
+            if job in placed:
+                del p.creating[job]
+            elif now - at >= CREATE_TIMEOUT_S:
+                log.warning("sandbox job %s has no allocation %.0f s after it was created: stopping it",
+                            job, now - at)
+                del p.creating[job]
+                p.created_at.pop(job, None)
+                self._failed(p)
+                self._in_background(self._stop_job_quietly(job), f"stop-{job}")
+
+    def _note_ends(self, p: RuntimePool, gone: set[str]) -> None:
+        """Sandboxes that left Nomad's live list while starting, unused and not destroyed by
+        us: if their container never started (image, runtime, resources), back off."""
+        started = getattr(self._factory, "container_started", None)
+        for alloc in gone:
+            if alloc in p.view.handed or alloc in p.excluded or alloc in p.stop_requested:
+                continue
+            if started is not None and started(alloc):
+                continue
+            log.warning("sandbox %s of %s ended before its container started", alloc, p.job_id)
+            self._failed(p)
+
+    def _failed(self, p: RuntimePool) -> None:
+        p.failures += 1
+        p.create_after = time.monotonic() + backoff_s(p.failures)
+
+    def _running(self, p: RuntimePool, alloc: str, now: float) -> None:
+        p.failures = 0
+        created = p.created_at.pop(p.jobs.get(alloc, ""), None)
+        if created is not None:
+            self._metrics.replacement_seconds.labels(p.runtime.key).observe(now - created)
+
+    def _refill(self, p: RuntimePool) -> None:
+        if self._closing:
+            return
+        missing = shortfall(p.size, p.view, len(p.held), len(p.creating) + p.create_calls)
+        if not missing:
+            return
+        wait_s = p.create_after - time.monotonic()
+        if wait_s > 0:
+            if p.retry_timer is None:
+                p.retry_timer = asyncio.get_running_loop().call_later(wait_s, self._retry_refill, p)
+            return
+        for _ in range(missing):
+            p.create_calls += 1
+            self._in_background(self._create(p), f"create-{p.runtime.key}")
+
+    def _retry_refill(self, p: RuntimePool) -> None:
+        p.retry_timer = None
+        self._refill(p)
+
+    async def _create(self, p: RuntimePool) -> None:
+        try:
+            job = await self._factory.create(p.runtime)
+        except AgentError as e:
+            log.warning("creating a %s sandbox: %s", p.runtime.key, e)
+            p.create_calls -= 1
+            self._failed(p)
+            self._refill(p)         # after the pause
+            return
+        p.create_calls -= 1
+        now = time.monotonic()
+        p.created_at[job] = now
+        if job not in p.jobs.values():    # its allocation may have shown up before this reply
+            p.creating[job] = now
+        if self._closing:
+            self._in_background(self._stop_job_quietly(job), f"stop-{job}")
+
+    # ---- destroying sandboxes
+
+    def _in_background(self, coro, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._background.add(task)      # a reference, so the task cannot vanish half-way
         task.add_done_callback(self._background.discard)
 
-    async def _stop_quietly(self, alloc_id: str) -> None:
+    def _request_stop(self, p: RuntimePool, alloc_id: str) -> None:
+        p.stop_requested[alloc_id] = time.monotonic()
+        self._in_background(self._stop_quietly(alloc_id, p.jobs.get(alloc_id, "")), f"stop-{alloc_id}")
+
+    async def _stop_quietly(self, alloc_id: str, job_id: str) -> None:
         try:
-            await self._factory.destroy(alloc_id, None)
+            await self._factory.destroy(alloc_id, job_id, None)
         except AgentError as e:
-            log.warning("stopping %s: %s", alloc_id, e)
+            log.warning("destroying %s: %s", alloc_id, e)
+
+    async def _stop_job_quietly(self, job_id: str) -> None:
+        try:
+            await self._factory.destroy_job(job_id)
+        except AgentError as e:
+            log.warning("stopping %s: %s", job_id, e)
 
     # ---- handing out and taking back
 
@@ -234,7 +350,7 @@ class WarmPool:
                     alloc, container = taken
                     self._metrics.cold_starts.labels(runtime_key).inc()
                     self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
-                    return Sandbox(alloc, container, runtime_key, time.monotonic())
+                    return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic())
                 fut: asyncio.Future[None] = loop.create_future()
                 p.waiters.append(fut)
                 remaining = deadline - loop.time()
@@ -269,16 +385,17 @@ class WarmPool:
                 p.wake()
                 raise
             if container is None:
-                # Its container died (launcher crashed, killed): skip it and let Nomad replace it.
+                # Its container died (launcher crashed, killed): skip it; the pool makes another.
                 log.info("sandbox %s has no running container: skipped and stopped", alloc)
                 p.held.discard(alloc)
                 p.excluded.add(alloc)
                 self._request_stop(p, alloc)
+                self._refill(p)
                 continue
             if cold:
                 self._metrics.cold_starts.labels(runtime_key).inc()
             self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
-            return Sandbox(alloc, container, runtime_key, time.monotonic())
+            return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic())
 
     async def _take_started(self, p: RuntimePool) -> tuple[str, str] | None:
         """A placed sandbox whose container already runs, for a run that would otherwise wait:
@@ -307,6 +424,7 @@ class WarmPool:
             view = p.view              # the watch may have replaced the view meanwhile
             if container is None or alloc in view.handed or alloc in p.excluded:
                 return None
+            self._running(p, alloc, time.monotonic())
             if alloc in view.idle:     # reported running meanwhile: take it from idle instead
                 view.idle.remove(alloc)
             if alloc in view.starting:
@@ -317,16 +435,19 @@ class WarmPool:
         return None
 
     async def release(self, sandbox: Sandbox) -> None:
-        """Destroy a used sandbox (it is never handed out again); Nomad places a new one."""
+        """Destroy a used sandbox (it is never handed out again) and create its successor."""
         p = self.pools[sandbox.runtime_key]
         p.held.discard(sandbox.alloc_id)
-        p.stop_requested[sandbox.alloc_id] = p.stopped_at[sandbox.alloc_id] = time.monotonic()
+        p.stop_requested[sandbox.alloc_id] = time.monotonic()
         self._metrics.sandbox_lifetime_seconds.labels(sandbox.runtime_key).observe(
             time.monotonic() - sandbox.handed_at)
-        await self._factory.destroy(sandbox.alloc_id, sandbox.container_id)
+        self._refill(p)
+        await asyncio.sleep(0)      # the successor's create goes out first: it is the slower one
+        await self._factory.destroy(sandbox.alloc_id, sandbox.job_id, sandbox.container_id)
 
     def snapshot(self) -> dict[str, dict]:
         return {k: {"size": p.size, "idle": len(p.view.idle), "in_use": len(p.held),
-                    "pending": p.view.pending, "stopping": len(p.stop_requested), "job": p.job_id,
+                    "pending": p.view.pending, "creating": len(p.creating) + p.create_calls,
+                    "stopping": len(p.stop_requested), "job": p.job_id,
                     "idle_allocs": list(p.view.idle), "held_allocs": sorted(p.held)}
                 for k, p in self.pools.items()}

@@ -239,8 +239,8 @@ class RunLifecycle:
     async def _kill_sandbox(self) -> None:
         sb = self.sandbox
         assert sb is not None
-        # Through Nomad first (a stop, so it is replaced at once), then docker kill right away
-        # so the program does not get the extra time Nomad takes to act.
+        # The pool's release kills the container (and has its successor created); the direct
+        # kill after it is the fallback when that failed.
         await self._destroy()
         try:
             await self.deps.docker.kill(sb.container_id)

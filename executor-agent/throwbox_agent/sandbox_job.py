@@ -1,4 +1,11 @@
-"""The Nomad service job of one warm pool: (agent, runtime) -> Nomad API JSON.
+"""The Nomad job of one warm pool: (agent, runtime) -> Nomad API JSON.
+
+It is a parameterized batch job: each sandbox is a job dispatched from it, with one allocation,
+made on demand by the agent. A dispatched sandbox is nobody's replacement, so Nomad starts it
+at once; a replacement (an allocation the stop API replaced) first waits until its predecessor
+has been torn down on the client, ~100 ms here, in a cold run's path. When the launcher exits
+after its run the allocation completes, and a completed or failed batch allocation that may
+not be rescheduled costs Nomad no evaluation.
 
 Everything a sandbox is allowed is decided here, in one place, as data: no network, read-only
 root, unprivileged user, no capabilities, our seccomp profile, pid/file/memory caps, a small
@@ -17,8 +24,6 @@ SANDBOX_USER = "65534:65534"
 TASK_NAME = "sandbox"
 GROUP_NAME = "sandbox"
 SECOND_NS = 1_000_000_000
-# Nomad's floor for a reschedule delay; a stop through the API is replaced at once anyway.
-RESCHEDULE_DELAY_NS = 5 * SECOND_NS
 # gVisor's own host threads count against the pids cgroup (64 is the least that boots), and
 # with the ptrace platform every guest process costs host tasks too (stub process, tracer
 # threads): measured ~6 per forked process. The cgroup must hold RLIMIT_NPROC guest tasks,
@@ -43,7 +48,6 @@ class SandboxSpec:
 
     image: str
     oci_runtime: str
-    count: int
     memory_mb: int
     cpu_mhz: int
     pids_limit: int
@@ -65,7 +69,6 @@ def sandbox_spec(config: AgentConfig, registry: Registry, runtime: Runtime,
     return SandboxSpec(
         image=runtime.image,
         oci_runtime=oci,
-        count=config.pool_sizes.get(runtime.key, runtime.warm),
         memory_mb=limits.memory_mb,
         cpu_mhz=config.sandbox_cpu_mhz,
         pids_limit=pids_limit,
@@ -135,26 +138,19 @@ def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: s
     }
     group = {
         "Name": GROUP_NAME,
-        "Count": spec.count,
-        # A sandbox is single-use: never restart it in place (that would reuse its scratch).
+        "Count": 1,
+        # A sandbox is single-use: never restart it in place (that would reuse its scratch),
+        # and never reschedule it: the agent dispatches the next one (and so decides when).
         "RestartPolicy": {"Attempts": 0, "Interval": 60 * SECOND_NS, "Delay": SECOND_NS, "Mode": "fail"},
-        # A failed one (launcher exited, container died) is replaced, forever.
-        "ReschedulePolicy": {
-            "Attempts": 0, "Interval": 0, "Unlimited": True,
-            "Delay": RESCHEDULE_DELAY_NS, "DelayFunction": "constant", "MaxDelay": RESCHEDULE_DELAY_NS,
-        },
+        "ReschedulePolicy": {"Attempts": 0, "Interval": 0, "Unlimited": False},
         "EphemeralDisk": {"SizeMB": 16, "Sticky": False, "Migrate": False},
-        # No deployments: a service group gets Nomad's default update strategy otherwise, and
-        # then every registration starts a deployment whose watcher, health trackers and extra
-        # allocation updates cost Nomad CPU on every replacement until all are healthy (10 s
-        # each, which a busy pool never is). Stale sandboxes are the agent's to stop anyway.
-        "Update": {"MaxParallel": 0},
         "Tasks": [task],
     }
     return {
         "ID": jid,
         "Name": jid,
-        "Type": "service",
+        "Type": "batch",
+        "ParameterizedJob": {"Payload": "forbidden", "MetaRequired": [], "MetaOptional": []},
         "Datacenters": [config.datacenter],
         "Priority": 50,
         "Constraints": [{"LTarget": "${node.unique.id}", "RTarget": node_id, "Operand": "="}],

@@ -14,7 +14,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from agent_process import AgentProcess, get_json, nomad, private_agent, private_pipeline, wait_until
+from agent_process import (
+    AgentProcess,
+    get_json,
+    nomad,
+    private_agent,
+    private_pipeline,
+    sandbox_allocs,
+    wait_until,
+)
 from pipeline import Pipeline, delete_topic, ensure_topic, make_job
 from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, require_image, require_stack
 
@@ -173,7 +181,7 @@ async def test_cancelling_runs_that_wait_for_a_sandbox_leaves_no_sandbox_behind(
     await asyncio.to_thread(
         wait_until, lambda: agent.pool(PYTHON)["idle"] == POOL_SIZE and agent.pool(PYTHON)["in_use"] == 0,
         90, "pool full again with nothing held")
-    live = nomad("GET", f"/v1/job/{agent.job_of(PYTHON)}/allocations")
+    live = sandbox_allocs(agent.job_of(PYTHON))
     assert sum(a["ClientStatus"] == "running" and a["DesiredStatus"] == "run" for a in live) == POOL_SIZE
 
 
@@ -234,7 +242,7 @@ async def test_the_pool_refills_after_use(pipe, agent):
     t0 = time.monotonic()
     await asyncio.to_thread(wait_until, lambda: agent.pool(PYTHON)["idle"] == POOL_SIZE, 60, "pool refilled")
     print(f"pool refilled {POOL_SIZE} sandboxes in {time.monotonic() - t0:.2f}s")
-    live = nomad("GET", f"/v1/job/{agent.job_of(PYTHON)}/allocations")
+    live = sandbox_allocs(agent.job_of(PYTHON))
     running = [a for a in live if a["ClientStatus"] == "running" and a["DesiredStatus"] == "run"]
     assert len(running) == POOL_SIZE
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from agent_process import AgentProcess, nomad, private_agent, private_pipeline, wait_until
+from agent_process import AgentProcess, private_agent, private_pipeline, sandbox_allocs, wait_until
 from pipeline import Pipeline, make_job
 
 from throwbox_agent.config import AgentConfig
@@ -74,7 +74,7 @@ def host_processes_of(container_id: str) -> list[int]:
 def pool_containers(agent: AgentProcess) -> list[str]:
     """Container ids of the pool's running allocations (idle ones included)."""
     ids = []
-    for a in nomad("GET", f"/v1/job/{agent.job_of(PYTHON)}/allocations"):
+    for a in sandbox_allocs(agent.job_of(PYTHON)):
         if a["ClientStatus"] == "running" and a["DesiredStatus"] == "run":
             info = docker_inspect(f"sandbox-{a['ID']}")
             if info and info["State"]["Running"]:

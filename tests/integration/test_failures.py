@@ -22,6 +22,7 @@ import uuid
 
 import aiohttp
 import pytest
+from agent_process import sandbox_allocs
 from aiokafka.partitioner import DefaultPartitioner
 from cp_stack import Api, ControlPlane, tenant_key  # noqa: F401 - fixtures
 from kafka_callers import TopicWatcher, python_run, send
@@ -279,9 +280,7 @@ async def test_a_control_plane_restart_keeps_in_flight_runs_and_their_results_re
 
 
 def python_pool_allocs(job_id: str) -> list[str]:
-    status, allocs = http_json(f"{NOMAD_ADDR}/v1/job/{job_id}/allocations")
-    assert status == 200, allocs
-    return [a["ID"] for a in allocs if a["ClientStatus"] == "running" and a["DesiredStatus"] == "run"]
+    return [a["ID"] for a in sandbox_allocs(job_id) if a["ClientStatus"] == "running" and a["DesiredStatus"] == "run"]
 
 
 async def test_warm_sandboxes_killed_behind_the_agents_back_are_replaced_and_no_run_hangs(cp, tenant_key):

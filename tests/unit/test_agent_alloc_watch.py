@@ -12,11 +12,13 @@ from throwbox_agent.alloc_watch import AllocEnds, AllocEventWatch, apply_events,
 from throwbox_agent.errors import NomadError
 from throwbox_agent.nomad_api import AllocStub
 
-JOB = "throwbox-sandbox-a-python"
+JOB = "throwbox-sandbox-a-python"              # the pool's parameterized job
 JOBS = {JOB}
+SANDBOX_JOB = f"{JOB}/dispatch-1795785497-0c5b4070"   # one sandbox, dispatched from it
 
 
-def api_alloc(aid: str, client: str = "running", desired: str = "run", job: str = JOB, index: int = 10) -> dict:
+def api_alloc(aid: str, client: str = "running", desired: str = "run", job: str = SANDBOX_JOB,
+              index: int = 10) -> dict:
     return {"ID": aid, "JobID": job, "ClientStatus": client, "DesiredStatus": desired, "CreateIndex": index,
             "ModifyTime": 1, "TaskStates": {"sandbox": {}}}
 
@@ -44,7 +46,9 @@ def test_a_placed_then_running_alloc_is_live_and_a_stopped_one_leaves():
 
 def test_terminal_and_foreign_allocs_never_enter_the_live_set():
     live: dict = {}
-    assert not apply_events(live, batch(5, api_alloc("f", "failed"), api_alloc("o", job="other")), JOBS, 0)
+    foreign = [api_alloc("o", job="other"), api_alloc("p", job=JOB),   # the pool job itself has none
+               api_alloc("q", job=f"{JOB}-3/dispatch-1795785497-0c5b4070")]   # another pool, same prefix
+    assert not apply_events(live, batch(5, api_alloc("f", "failed"), *foreign), JOBS, 0)
     assert live == {}
 
 
@@ -146,7 +150,7 @@ class FakeNomad:
         self.streams.append(resp)
         return resp
 
-    async def live_allocs(self, job_ids, index=0, wait_s=30):
+    async def live_allocs(self, job_ids):
         return self.listed.pop(0)
 
 
@@ -160,7 +164,8 @@ async def test_the_watch_lists_once_then_follows_only_newer_events():
     watch = AllocEventWatch(nomad, [JOB])
     allocs, index = await watch.next(1)
     assert [a.id for a in allocs] == ["a"] and index == 20
-    assert nomad.paths == [f"/v1/event/stream?topic=Allocation%3A{JOB}"]
+    # Topic keys are whole job IDs, so the watch takes every allocation event and keeps its own.
+    assert nomad.paths == ["/v1/event/stream?topic=Allocation"]
     stream = nomad.streams[0]
     # An event the list already holds (index 19) changes nothing; a newer placement does.
     send(stream, batch(19, api_alloc("a", "running", desired="stop")), batch(21, api_alloc("b", "pending")))

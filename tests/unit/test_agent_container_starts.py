@@ -3,17 +3,20 @@
 from throwbox_agent.container_starts import ContainerStarts, started_alloc
 
 JOB = "throwbox-sandbox-a-python"
+SANDBOX_JOB = f"{JOB}/dispatch-1795785497-0c5b4070"
 
 
-def start_event(alloc: str, job: str = JOB, action: str = "start") -> dict:
+def start_event(alloc: str, job: str = SANDBOX_JOB, action: str = "start") -> dict:
     return {"Type": "container", "Action": action, "id": "c1",
             "Actor": {"ID": "c1", "Attributes": {"com.hashicorp.nomad.alloc_id": alloc,
                                                  "com.hashicorp.nomad.job_name": job}}}
 
 
-def test_only_starts_of_our_pool_jobs_count():
+def test_only_starts_of_sandboxes_dispatched_from_our_pool_jobs_count():
     assert started_alloc(start_event("a"), {JOB}) == "a"
     assert started_alloc(start_event("a", job="other"), {JOB}) is None
+    assert started_alloc(start_event("a", job=JOB), {JOB}) is None
+    assert started_alloc(start_event("a", job=f"{JOB}-3/dispatch-1-0c5b4070"), {JOB}) is None
     assert started_alloc(start_event("a", action="die"), {JOB}) is None
     assert started_alloc({"Type": "container", "Action": "start"}, {JOB}) is None
 

@@ -4,18 +4,33 @@ import asyncio
 
 import pytest
 
-from throwbox_agent.errors import SandboxUnavailable
+from throwbox_agent import pool as pool_module
+from throwbox_agent.errors import NomadError, SandboxUnavailable
 from throwbox_agent.metrics import AgentMetrics
 from throwbox_agent.nomad_api import AllocStub, live_allocs_filter
-from throwbox_agent.pool import PoolView, RuntimePool, WarmPool, reconcile, stale_allocs, take_idle
+from throwbox_agent.pool import (
+    PoolView,
+    RuntimePool,
+    WarmPool,
+    backoff_s,
+    reconcile,
+    shortfall,
+    stale_allocs,
+    take_idle,
+)
 from throwbox_common import runtimes
 
 PYTHON = runtimes.load().resolve("python")
 JOB = "throwbox-sandbox-a-python"
 
 
-def alloc(aid: str, status: str = "running", index: int = 10) -> AllocStub:
-    return AllocStub(id=aid, job_id=JOB, client_status=status, desired_status="run", create_index=index)
+def sandbox_job(name: str) -> str:
+    return f"{JOB}/dispatch-1795785497-{name}"
+
+
+def alloc(aid: str, status: str = "running", index: int = 10, job: str | None = None) -> AllocStub:
+    return AllocStub(id=aid, job_id=job or sandbox_job(aid), client_status=status, desired_status="run",
+                     create_index=index)
 
 
 # ---------------------------------------------------------------- pure decisions
@@ -57,9 +72,22 @@ def test_allocs_created_before_the_agent_registered_its_pool_are_stale():
     assert stale_allocs(live, registered_index=10) == ["old"]
 
 
-def test_the_nomad_filter_asks_only_for_live_allocs_of_our_jobs():
+def test_the_pool_creates_what_idle_starting_held_and_creating_sandboxes_leave_short_of_its_size():
+    view = PoolView(idle=["a"], starting=["b"], handed={"c", "d"})
+    assert shortfall(5, view, held=1, creating=1) == 1      # "d": handed, released, being destroyed
+    assert shortfall(3, view, held=1, creating=1) == 0
+    assert shortfall(0, PoolView(), held=0, creating=0) == 0
+
+
+def test_creating_backs_off_doubling_up_to_a_ceiling_after_failures():
+    assert backoff_s(0) == 0
+    assert [backoff_s(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert backoff_s(50) == pool_module.BACKOFF_MAX_S
+
+
+def test_the_nomad_filter_asks_only_for_live_allocs_dispatched_from_our_jobs():
     f = live_allocs_filter(["j1", "j2"])
-    assert '(JobID == "j1" or JobID == "j2")' in f
+    assert '(JobID contains "j1/dispatch-" or JobID contains "j2/dispatch-")' in f
     assert 'DesiredStatus == "run"' in f
     assert 'ClientStatus == "pending"' in f and 'ClientStatus == "running"' in f
 
@@ -67,15 +95,33 @@ def test_the_nomad_filter_asks_only_for_live_allocs_of_our_jobs():
 # ---------------------------------------------------------------- WarmPool with a fake factory
 
 class FakeFactory:
+    """Sandboxes it is asked to create are only recorded: a test places allocations itself."""
+
     def __init__(self, allocs=(), dead=()):
         self.allocs = list(allocs)
         self.dead = set(dead)
         self.destroyed: list[str] = []
+        self.created: list[str] = []
+        self.jobs_destroyed: list[str] = []
+        self.events: list[str] = []
+        self.fail_creates = 0
         self.changed = asyncio.Event()
         self.registered = 100
 
-    async def ensure_pool(self, runtime, size):
+    async def ensure_pool(self, runtime):
         return self.registered
+
+    async def create(self, runtime):
+        if self.fail_creates:
+            self.fail_creates -= 1
+            raise NomadError("dispatch: 500")
+        job = sandbox_job(f"new{len(self.created)}")
+        self.created.append(job)
+        self.events.append("create")
+        return job
+
+    async def destroy_job(self, job_id):
+        self.jobs_destroyed.append(job_id)
 
     async def live_allocs(self, job_ids, index=0):
         if index:
@@ -86,8 +132,10 @@ class FakeFactory:
     async def live_container(self, alloc_id):
         return None if alloc_id in self.dead else f"c-{alloc_id}"
 
-    async def destroy(self, alloc_id, container_id):
+    async def destroy(self, alloc_id, job_id, container_id):
+        assert job_id == sandbox_job(alloc_id) or job_id in self.created
         self.destroyed.append(alloc_id)
+        self.events.append("destroy")
 
     def place(self, a: AllocStub):
         self.allocs.append(a)
@@ -327,3 +375,122 @@ async def test_a_placed_sandbox_is_not_inspected_until_docker_says_its_container
         assert factory.inspected == ["p"]
     finally:
         await pool.close()
+
+
+# ---------------------------------------------------------------- creating sandboxes
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_an_empty_pool_creates_its_size_and_a_partly_filled_one_the_rest():
+    factory = FakeFactory([])
+    pool, _ = await make_pool(factory, size=3)
+    try:
+        await settle()
+        assert len(factory.created) == 3
+        assert pool.snapshot()[PYTHON.key]["creating"] == 3
+    finally:
+        await pool.close()
+    factory = FakeFactory([alloc("a", index=101), alloc("b", "pending", index=102)])
+    pool, _ = await make_pool(factory, size=3)
+    try:
+        await settle()
+        assert len(factory.created) == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_created_sandbox_is_counted_once_its_allocation_shows_up_and_not_created_again():
+    factory = FakeFactory([])
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        await settle()
+        [job] = factory.created
+        factory.place(alloc("n", "pending", index=150, job=job))
+        await settle()
+        factory.allocs = [alloc("n", "running", index=150, job=job)]
+        factory.changed.set()
+        await settle()
+        assert factory.created == [job]
+        assert pool.snapshot()[PYTHON.key]["creating"] == 0 and pool.snapshot()[PYTHON.key]["idle"] == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_released_sandbox_gets_its_successor_created_before_it_is_destroyed():
+    factory = FakeFactory([alloc("a", index=101)])
+    pool, metrics = await make_pool(factory, size=1)
+    try:
+        await settle()
+        assert factory.created == []
+        sb = await pool.acquire(PYTHON.key, 1)
+        await settle()
+        assert factory.created == []                 # in use still counts toward the size
+        await pool.release(sb)
+        await settle()
+        assert factory.events == ["create", "destroy"] and factory.destroyed == ["a"]
+        factory.place(alloc("b", index=160, job=factory.created[0]))
+        assert (await pool.acquire(PYTHON.key, 1)).alloc_id == "b"
+        assert metrics.replacement_seconds.labels(PYTHON.key)._sum.get() > 0
+    finally:
+        await pool.close()
+
+
+async def test_a_sandbox_that_ended_before_its_container_started_makes_the_next_create_wait(monkeypatch):
+    monkeypatch.setattr(pool_module, "BACKOFF_FIRST_S", 0.3)
+    factory = FakeFactory([])
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        await settle()
+        [job] = factory.created
+        factory.place(alloc("n", "pending", index=150, job=job))
+        await settle()
+        factory.allocs = []                          # failed while starting (no such image, say)
+        factory.changed.set()
+        await asyncio.sleep(0.1)
+        assert len(factory.created) == 1             # backing off
+        await asyncio.sleep(0.4)
+        assert len(factory.created) == 2             # then the next one
+    finally:
+        await pool.close()
+
+
+async def test_a_failed_create_is_retried_after_a_pause(monkeypatch):
+    monkeypatch.setattr(pool_module, "BACKOFF_FIRST_S", 0.2)
+    factory = FakeFactory([])
+    factory.fail_creates = 1
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        await asyncio.sleep(0.05)
+        assert factory.created == []
+        await asyncio.sleep(0.3)
+        assert len(factory.created) == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_created_sandbox_that_never_gets_an_allocation_is_stopped_and_created_anew(monkeypatch):
+    monkeypatch.setattr(pool_module, "CREATE_TIMEOUT_S", 0.0)
+    monkeypatch.setattr(pool_module, "BACKOFF_FIRST_S", 0.0)
+    factory = FakeFactory([])
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        await settle()
+        [first] = factory.created
+        factory.changed.set()                        # the next view still has no allocation for it
+        await settle()
+        assert factory.jobs_destroyed == [first] and len(factory.created) == 2
+    finally:
+        await pool.close()
+
+
+async def test_a_closed_pool_creates_nothing_more():
+    factory = FakeFactory([alloc("a", index=101)])
+    pool, _ = await make_pool(factory, size=1)
+    sb = await pool.acquire(PYTHON.key, 1)
+    await pool.close()
+    await pool.release(sb)
+    await settle()
+    assert factory.created == [] and factory.destroyed == ["a"]

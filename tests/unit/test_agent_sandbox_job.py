@@ -29,11 +29,14 @@ def test_the_job_is_named_after_agent_and_runtime_with_dots_replaced():
     job = render()
     assert job["ID"] == f"throwbox-sandbox-node-7-python-{PYTHON.version.replace('.', '-')}"
     assert "." not in job["ID"]
-    assert job["Type"] == "service"
 
 
-def test_the_pool_size_is_the_group_count():
-    assert render(THROWBOX_AGENT_POOL_SIZES="python=5")["TaskGroups"][0]["Count"] == 5
+def test_the_pool_job_is_a_parameterized_batch_job_each_dispatch_one_sandbox_whatever_the_pool_size():
+    job = render(THROWBOX_AGENT_POOL_SIZES="python=5")
+    assert job["Type"] == "batch"
+    assert job["ParameterizedJob"]["Payload"] == "forbidden"
+    assert job["ParameterizedJob"]["MetaRequired"] == []
+    assert job["TaskGroups"][0]["Count"] == 1
 
 
 def test_the_job_is_constrained_to_the_agents_node():
@@ -105,15 +108,11 @@ def test_output_never_goes_to_logs():
     assert task["LogConfig"]["Disabled"] is True
 
 
-def test_a_sandbox_is_never_restarted_in_place_and_a_failed_one_is_replaced():
+def test_a_sandbox_is_never_restarted_in_place_nor_rescheduled_by_nomad():
     group = render()["TaskGroups"][0]
     assert group["RestartPolicy"]["Attempts"] == 0 and group["RestartPolicy"]["Mode"] == "fail"
-    assert group["ReschedulePolicy"]["Unlimited"] is True
-
-
-def test_a_pool_job_never_starts_a_deployment():
-    # max_parallel = 0: no deployment, no health tracking of every replacement.
-    assert render()["TaskGroups"][0]["Update"] == {"MaxParallel": 0}
+    # Its end costs Nomad no evaluation; the agent creates the next sandbox.
+    assert group["ReschedulePolicy"] == {"Attempts": 0, "Interval": 0, "Unlimited": False}
 
 
 def test_a_latest_image_is_refused():
