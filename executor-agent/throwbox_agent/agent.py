@@ -15,13 +15,13 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import aiohttp
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerFenced
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from throwbox_common import topics
@@ -67,16 +67,51 @@ CONTROL_READY_TIMEOUT_S = 60         # a commit that hangs (broker gone) must no
 PRODUCE_BATCH_BYTES = 1024 * 1024
 
 
+# After these, aiokafka's idempotent producer never sends again (its sender task has ended):
+# the broker no longer accepts its sequence numbers, as after a broker restart that lost the
+# producer's last batches. Only a new producer (a new producer id) publishes again.
+FATAL_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, ProducerFenced)
+
+
 class KafkaPublisher:
     """Events out through the agent's producer (acks=all, idempotent: a batch it has sent is
-    retried by aiokafka until the broker takes it, so an ack may simply arrive late)."""
+    retried by aiokafka until the broker takes it, so an ack may simply arrive late). A producer
+    that hit a fatal error is replaced by a new one, and the failed publish may be retried."""
 
-    def __init__(self, producer: AIOKafkaProducer):
-        self._producer = producer
+    def __init__(self, make_producer: Callable[[], Awaitable[AIOKafkaProducer]]):
+        self._make_producer = make_producer
+        self._producer: AIOKafkaProducer | None = None
+        self._renewing = asyncio.Lock()
+
+    async def start(self) -> None:
+        self._producer = await self._make_producer()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+
+    async def _send(self, event: RunEventRecord) -> asyncio.Future:
+        producer = self._producer
+        assert producer is not None, "KafkaPublisher.start() first"
+        try:
+            return await producer.send(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
+        except FATAL_PRODUCER_ERRORS:
+            await self._renew(producer)
+            raise
+
+    async def _renew(self, broken: AIOKafkaProducer) -> None:
+        async with self._renewing:
+            if self._producer is not broken:
+                return          # another publish renewed it already
+            log.warning("the Kafka producer hit a fatal error: replacing it")
+            self._producer = await self._make_producer()
+        with contextlib.suppress(Exception):
+            await broken.stop()
 
     async def publish(self, event: RunEventRecord) -> None:
         """Enqueue only (aiokafka's send returns once the record is in the partition's open batch)."""
-        await self._producer.send(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
+        await self._send(event)
 
     async def publish_acked(self, event: RunEventRecord, preceded_by: Sequence[Output] = ()) -> None:
         # send() does not wait while the topic's metadata is known and the open batch has room:
@@ -86,13 +121,15 @@ class KafkaPublisher:
                 await self.publish(chunk)
         except KafkaError as e:
             log.warning("run %s: publishing its last output: %s; it is only in the result", event.run_id, e)
+        producer = self._producer
         try:
-            fut = await self._producer.send(topics.EVENTS, encoder.encode(event), key=event.run_id.encode())
-            await fut
+            await (await self._send(event))
         except KafkaError as e:
+            if isinstance(e, FATAL_PRODUCER_ERRORS):
+                await self._renew(producer)     # the batch died with the producer: send it anew
             # A timeout here means the broker was away (buffer full, or no leader): worth another try.
             raise PublishError(f"{type(e).__name__}: {e}",
-                               retriable=e.retriable or isinstance(e, KafkaTimeoutError)) from e
+                               retriable=e.retriable or isinstance(e, (KafkaTimeoutError, *FATAL_PRODUCER_ERRORS))) from e
 
 
 class Agent:
@@ -112,7 +149,7 @@ class Agent:
         self._nomad = NomadClient(config.nomad_addr)
         self._docker = DockerClient(config.docker_socket)
         self._http: aiohttp.ClientSession | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self._publisher = KafkaPublisher(self._new_producer)
         self._runs: AIOKafkaConsumer | None = None
         self._stop = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -138,6 +175,16 @@ class Agent:
         finally:
             await self._shutdown()
 
+    async def _new_producer(self) -> AIOKafkaProducer:
+        # No linger: Started and Finished are waited for on a run's path; output is already coalesced
+        # per run, and what queues while a request is in flight goes out together in the next one.
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.config.kafka_bootstrap, acks="all", enable_idempotence=True,
+            max_request_size=topics.MAX_RECORD_BYTES, max_batch_size=PRODUCE_BATCH_BYTES, linger_ms=0,
+            client_id=f"throwbox-agent-{self.config.name}")
+        await producer.start()
+        return producer
+
     async def _start(self) -> None:
         await self._nomad.start()
         await self._docker.start()
@@ -160,13 +207,7 @@ class Agent:
             if size > 0:
                 pools[r.key] = RuntimePool(r, size, sandbox_job.job_id(self.config.name, r))
         self.pool = WarmPool(self._factory, self.metrics, pools)
-        # No linger: Started and Finished are waited for on a run's path; output is already coalesced
-        # per run, and what queues while a request is in flight goes out together in the next one.
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.config.kafka_bootstrap, acks="all", enable_idempotence=True,
-            max_request_size=topics.MAX_RECORD_BYTES, max_batch_size=PRODUCE_BATCH_BYTES, linger_ms=0,
-            client_id=f"throwbox-agent-{self.config.name}")
-        await self._producer.start()
+        await self._publisher.start()
         await self.pool.start()
         await self._catch_up_events()
         self._spawn(self._follow_control(), "control")
@@ -214,9 +255,7 @@ class Agent:
             await self.pool.close()
             if self.config.stop_pools_on_exit and self._factory is not None:
                 await self._factory.stop_pools([p.runtime for p in self.pool.pools.values()])
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                await self._producer.stop()
+        await self._publisher.stop()
         await self._nomad.close()
         await self._docker.close()
         if self._http is not None:
@@ -379,7 +418,7 @@ class Agent:
                         f"noruntime-{job.run_id}")
             return
         lc = RunLifecycle(job, runtime, RunDeps(
-            config=self.config, pool=self.pool, docker=self._docker, publisher=KafkaPublisher(self._producer),
+            config=self.config, pool=self.pool, docker=self._docker, publisher=self._publisher,
             metrics=self.metrics, agent_name=self.config.name, alloc_root=self.alloc_root))
         self.active[job.run_id] = lc
         self.run_partitions[job.run_id] = (tp, lc)
@@ -471,7 +510,7 @@ class Agent:
         result = RunResult(id=job.run_id, language=job.language, version=job.version, status="failed",
                            created_at=rfc3339(job.created_at_ms), error=ErrorInfo(code=code, message=message),
                            timings=Timings(total_ms=max(0, at - job.created_at_ms)), finished_at=rfc3339(at))
-        await publish_until_acked(KafkaPublisher(self._producer),
+        await publish_until_acked(self._publisher,
                                   Finished(run_id=job.run_id, result=result, agent=self.config.name),
                                   time.monotonic() + RESULT_RETRY_S)
         self.ledger.finished.put(job.run_id)

@@ -80,9 +80,17 @@ class PacedAttachment(FakeAttachment):
         return await super().read()
 
 
+async def publisher_over(producer) -> KafkaPublisher:
+    async def make():
+        return producer
+    pub = KafkaPublisher(make)
+    await pub.start()
+    return pub
+
+
 async def run_through(producer: FakeProducer, chunks):
     lc, _, _, _, _ = lifecycle(chunks if isinstance(chunks, FakeAttachment) else FakeAttachment(chunks))
-    lc.deps.publisher = KafkaPublisher(producer)
+    lc.deps.publisher = await publisher_over(producer)
     try:
         result = await asyncio.wait_for(lc.execute(), 5)
     finally:
@@ -133,7 +141,7 @@ async def test_a_chunk_the_sender_is_still_handing_over_goes_before_the_last_chu
     monkeypatch.setattr("throwbox_agent.run.COALESCE_S", 3600.0)
     producer = FakeProducer()
     lc, _, _, _, _ = lifecycle(FakeAttachment(launcher_out((b"o", b"a\n"), (b"o", b"b\n"), (b"X", EXIT_0))))
-    lc.deps.publisher = KafkaPublisher(producer)
+    lc.deps.publisher = await publisher_over(producer)
     started = asyncio.Event()
     send = producer.send
 

@@ -5,7 +5,12 @@ import json
 import time
 
 import pytest
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+)
 from test_agent_run_lifecycle import FakeAttachment, launcher_out, lifecycle
 
 from throwbox_agent import run
@@ -171,19 +176,64 @@ async def test_a_start_kafka_does_not_acknowledge_by_the_start_deadline_fails_th
 
 
 class FakeProducer:
-    def __init__(self, error):
+    """send() raises `error` if given; else the record is acknowledged, or the ack fails with
+    `ack_error`."""
+
+    def __init__(self, error=None, ack_error=None):
         self.error = error
+        self.ack_error = ack_error
+        self.sent: list[bytes] = []
+        self.stopped = False
 
     async def send(self, topic, value, key):
-        raise self.error
+        if self.error is not None:
+            raise self.error
+        self.sent.append(value)
+        fut = asyncio.get_running_loop().create_future()
+        if self.ack_error is not None:
+            fut.set_exception(self.ack_error)
+        else:
+            fut.set_result(None)
+        return fut
+
+    async def stop(self):
+        self.stopped = True
+
+
+def publisher_of(*producers) -> tuple[KafkaPublisher, list]:
+    """A publisher whose producers are `producers`, in order; the list holds those it made."""
+    made: list = []
+
+    async def make():
+        made.append(producers[len(made)])
+        return made[-1]
+    return KafkaPublisher(make), made
 
 
 @pytest.mark.parametrize("error, retriable", [(KafkaTimeoutError(), True), (KafkaConnectionError(), True),
                                                (MessageSizeTooLargeError(), False)])
 async def test_the_kafka_publisher_says_which_errors_are_worth_another_attempt(error, retriable):
+    pub, _ = publisher_of(FakeProducer(error))
+    await pub.start()
     with pytest.raises(PublishError) as e:
-        await KafkaPublisher(FakeProducer(error)).publish_acked(Started(run_id="r1"))
+        await pub.publish_acked(Started(run_id="r1"))
     assert e.value.retriable is retriable
+
+
+@pytest.mark.parametrize("where", ["send", "ack"])
+async def test_a_producer_that_hit_a_fatal_error_is_replaced_and_the_event_is_published_on_the_next_try(where):
+    # After a broker restart that lost its last batches, the idempotent producer's sequence numbers
+    # are refused for good (OutOfOrderSequenceNumber): its sender is dead, only a new producer helps.
+    fatal = OutOfOrderSequenceNumber()
+    broken = FakeProducer(error=fatal) if where == "send" else FakeProducer(ack_error=fatal)
+    fresh = FakeProducer()
+    pub, made = publisher_of(broken, fresh)
+    await pub.start()
+    await publish_until_acked(pub, Started(run_id="r1"), time.monotonic() + 5)
+    assert made == [broken, fresh] and broken.stopped
+    assert len(fresh.sent) == 1
+    await pub.publish(Started(run_id="r2"))
+    assert len(fresh.sent) == 2 and len(made) == 2
 
 
 def test_a_duplicate_result_or_a_late_started_copy_changes_nothing_in_the_ledger():
