@@ -1,6 +1,7 @@
 """Warm-pool decisions with plain data, and WarmPool against a fake factory."""
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -379,50 +380,55 @@ async def test_a_placed_sandbox_is_not_inspected_until_docker_says_its_container
 
 # ---------------------------------------------------------------- creating sandboxes
 
+@contextlib.asynccontextmanager
+async def running_pool(factory, size):
+    pool, metrics = await make_pool(factory, size=size)
+    try:
+        yield pool, metrics
+    finally:
+        await pool.close()
+
+
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
 
 
+async def place_the_created_one(factory) -> str:
+    """The pool's one created sandbox gets its (pending) allocation "n"; its job id."""
+    await settle()
+    [job] = factory.created
+    factory.place(alloc("n", "pending", index=150, job=job))
+    await settle()
+    return job
+
+
 async def test_an_empty_pool_creates_its_size_and_a_partly_filled_one_the_rest():
     factory = FakeFactory([])
-    pool, _ = await make_pool(factory, size=3)
-    try:
+    async with running_pool(factory, size=3) as (pool, _):
         await settle()
         assert len(factory.created) == 3
         assert pool.snapshot()[PYTHON.key]["creating"] == 3
-    finally:
-        await pool.close()
     factory = FakeFactory([alloc("a", index=101), alloc("b", "pending", index=102)])
-    pool, _ = await make_pool(factory, size=3)
-    try:
+    async with running_pool(factory, size=3) as (pool, _):
         await settle()
         assert len(factory.created) == 1
-    finally:
-        await pool.close()
 
 
 async def test_a_created_sandbox_is_counted_once_its_allocation_shows_up_and_not_created_again():
     factory = FakeFactory([])
-    pool, _ = await make_pool(factory, size=1)
-    try:
-        await settle()
-        [job] = factory.created
-        factory.place(alloc("n", "pending", index=150, job=job))
-        await settle()
+    async with running_pool(factory, size=1) as (pool, _):
+        job = await place_the_created_one(factory)
         factory.allocs = [alloc("n", "running", index=150, job=job)]
         factory.changed.set()
         await settle()
         assert factory.created == [job]
         assert pool.snapshot()[PYTHON.key]["creating"] == 0 and pool.snapshot()[PYTHON.key]["idle"] == 1
-    finally:
-        await pool.close()
 
 
 async def test_a_released_sandbox_gets_its_successor_created_before_it_is_destroyed():
     factory = FakeFactory([alloc("a", index=101)])
-    pool, metrics = await make_pool(factory, size=1)
-    try:
+    async with running_pool(factory, size=1) as (pool, metrics):
         await settle()
         assert factory.created == []
         sb = await pool.acquire(PYTHON.key, 1)
@@ -434,56 +440,42 @@ async def test_a_released_sandbox_gets_its_successor_created_before_it_is_destro
         factory.place(alloc("b", index=160, job=factory.created[0]))
         assert (await pool.acquire(PYTHON.key, 1)).alloc_id == "b"
         assert metrics.replacement_seconds.labels(PYTHON.key)._sum.get() > 0
-    finally:
-        await pool.close()
 
 
 async def test_a_sandbox_that_ended_before_its_container_started_makes_the_next_create_wait(monkeypatch):
     monkeypatch.setattr(pool_module, "BACKOFF_FIRST_S", 0.3)
     factory = FakeFactory([])
-    pool, _ = await make_pool(factory, size=1)
-    try:
-        await settle()
-        [job] = factory.created
-        factory.place(alloc("n", "pending", index=150, job=job))
-        await settle()
+    async with running_pool(factory, size=1) as (pool, _):
+        await place_the_created_one(factory)
         factory.allocs = []                          # failed while starting (no such image, say)
         factory.changed.set()
         await asyncio.sleep(0.1)
         assert len(factory.created) == 1             # backing off
         await asyncio.sleep(0.4)
         assert len(factory.created) == 2             # then the next one
-    finally:
-        await pool.close()
 
 
 async def test_a_failed_create_is_retried_after_a_pause(monkeypatch):
     monkeypatch.setattr(pool_module, "BACKOFF_FIRST_S", 0.2)
     factory = FakeFactory([])
     factory.fail_creates = 1
-    pool, _ = await make_pool(factory, size=1)
-    try:
+    async with running_pool(factory, size=1) as (pool, _):
         await asyncio.sleep(0.05)
         assert factory.created == []
         await asyncio.sleep(0.3)
         assert len(factory.created) == 1
-    finally:
-        await pool.close()
 
 
 async def test_a_created_sandbox_that_never_gets_an_allocation_is_stopped_and_created_anew(monkeypatch):
     monkeypatch.setattr(pool_module, "CREATE_TIMEOUT_S", 0.0)
     monkeypatch.setattr(pool_module, "BACKOFF_FIRST_S", 0.0)
     factory = FakeFactory([])
-    pool, _ = await make_pool(factory, size=1)
-    try:
+    async with running_pool(factory, size=1) as (pool, _):
         await settle()
         [first] = factory.created
         factory.changed.set()                        # the next view still has no allocation for it
         await settle()
         assert factory.jobs_destroyed == [first] and len(factory.created) == 2
-    finally:
-        await pool.close()
 
 
 async def test_a_closed_pool_creates_nothing_more():
