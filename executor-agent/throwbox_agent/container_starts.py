@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from throwbox_common.aio import cancel_and_wait
 
@@ -41,9 +41,13 @@ def started_alloc(event: dict, pool_ids: set[str]) -> str | None:
 
 
 class ContainerStarts:
-    def __init__(self, docker: DockerClient, job_ids: Iterable[str]):
+    """`on_start(alloc)` is called for each start (a run waiting for that sandbox takes it then)."""
+
+    def __init__(self, docker: DockerClient, job_ids: Iterable[str],
+                 on_start: Callable[[str], None] | None = None):
         self._docker = docker
         self._jobs = set(job_ids)
+        self._on_start = on_start
         self._started: dict[str, float] = {}
         self._connected = False
         self._task: asyncio.Task | None = None
@@ -71,6 +75,8 @@ class ContainerStarts:
         self._started[alloc] = now
         if len(self._started) > 256:
             self._started = {a: t for a, t in self._started.items() if now - t < KEEP_S}
+        if self._on_start is not None and self._connected:
+            self._on_start(alloc)
 
     async def _follow(self) -> None:
         backoff = 0.5

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from throwbox_common.runtimes import Registry, Runtime
@@ -61,6 +62,7 @@ class NomadDockerFactory:
         self._watch: AllocEventWatch | None = None
         self._starts: ContainerStarts | None = None
         self._ends = AllocEnds()      # fed by the watch's event stream, whichever watch runs
+        self.on_container_started: Callable[[str], None] | None = None   # set by the pool
 
     async def ensure_pool(self, runtime: Runtime) -> int:
         job = sandbox_job.render(self._config, self._registry, runtime, self._node_id, self._oci_runtime)
@@ -83,9 +85,13 @@ class NomadDockerFactory:
         if self._watch is None or self._watch.job_ids != sorted(set(pool_ids)):
             await self.close()
             self._watch = AllocEventWatch(self._nomad, pool_ids, on_ended=self._ends.ended)
-            self._starts = ContainerStarts(self._docker, pool_ids)
+            self._starts = ContainerStarts(self._docker, pool_ids, on_start=self._container_started)
             self._starts.start()
         return await self._watch.next(index)
+
+    def _container_started(self, alloc_id: str) -> None:
+        if self.on_container_started is not None:
+            self.on_container_started(alloc_id)
 
     def container_started(self, alloc_id: str) -> bool | None:
         """Whether Docker has started the alloc's container yet (None: not known)."""

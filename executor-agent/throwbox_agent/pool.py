@@ -31,6 +31,7 @@ CREATE_TIMEOUT_S = 30.0   # a created sandbox with no allocation by then is stop
 # create waits: 0.5 s, doubling, up to 10 s, so a broken image does not spin Nomad and Docker.
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
+CLOSE_WAIT_S = 10.0       # at close, how long teardowns and creates still under way may take
 # A run waiting for a sandbox probes the placed ones this often: Nomad reports "running" only up
 # to 200 ms after the container started (its client batches allocation updates).
 STARTING_PROBE_S = 0.05
@@ -156,6 +157,8 @@ class WarmPool:
         self._background: set[asyncio.Task] = set()
         self._ready = asyncio.Event()
         self._closing = False
+        if hasattr(factory, "on_container_started"):
+            factory.on_container_started = self._container_started
         for key, p in pools.items():
             metrics.pool_size.labels(key).set(p.size)
 
@@ -175,6 +178,8 @@ class WarmPool:
             if p.retry_timer is not None:
                 p.retry_timer.cancel()
         await cancel_and_wait(self._watch_task)
+        if self._background:     # used sandboxes still being destroyed, above all
+            await asyncio.wait(set(self._background), timeout=CLOSE_WAIT_S)
         closer = getattr(self._factory, "close", None)     # the factory's allocation watch
         if closer is not None:
             await closer()
@@ -397,6 +402,18 @@ class WarmPool:
             self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
             return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic())
 
+    def _container_started(self, alloc_id: str) -> None:
+        """Docker started a placed sandbox's container: the run waiting longest looks now, not at
+        its next probe (up to STARTING_PROBE_S later)."""
+        for p in self.pools.values():
+            if alloc_id in p.view.starting:
+                while p.waiters:
+                    fut = p.waiters.popleft()
+                    if not fut.done():
+                        fut.set_result(None)
+                        return
+                return
+
     async def _take_started(self, p: RuntimePool) -> tuple[str, str] | None:
         """A placed sandbox whose container already runs, for a run that would otherwise wait:
         Nomad lists it as pending until its client's next status sync (up to 200 ms later).
@@ -434,16 +451,24 @@ class WarmPool:
             return alloc, container
         return None
 
-    async def release(self, sandbox: Sandbox) -> None:
-        """Destroy a used sandbox (it is never handed out again) and create its successor."""
+    def release(self, sandbox: Sandbox) -> None:
+        """Have a used sandbox destroyed (it is never handed out again) and its successor created.
+        Both go on in the background: the run is over, and a `docker kill` is a runsc CLI round
+        trip (~100 ms) that would otherwise hold the run's slot. Should the kill fail, the leak
+        guard destroys the sandbox again while Nomad still lists it."""
         p = self.pools[sandbox.runtime_key]
         p.held.discard(sandbox.alloc_id)
         p.stop_requested[sandbox.alloc_id] = time.monotonic()
         self._metrics.sandbox_lifetime_seconds.labels(sandbox.runtime_key).observe(
             time.monotonic() - sandbox.handed_at)
-        self._refill(p)
-        await asyncio.sleep(0)      # the successor's create goes out first: it is the slower one
-        await self._factory.destroy(sandbox.alloc_id, sandbox.job_id, sandbox.container_id)
+        self._refill(p)             # first: the successor's create is the slower one
+        self._in_background(self._destroy_used(sandbox), f"destroy-{sandbox.alloc_id}")
+
+    async def _destroy_used(self, sandbox: Sandbox) -> None:
+        try:
+            await self._factory.destroy(sandbox.alloc_id, sandbox.job_id, sandbox.container_id)
+        except AgentError as e:
+            log.error("destroying used sandbox %s: %s", sandbox.alloc_id, e)
 
     def snapshot(self) -> dict[str, dict]:
         return {k: {"size": p.size, "idle": len(p.view.idle), "in_use": len(p.held),

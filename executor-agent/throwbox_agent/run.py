@@ -239,8 +239,8 @@ class RunLifecycle:
     async def _kill_sandbox(self) -> None:
         sb = self.sandbox
         assert sb is not None
-        # The pool's release kills the container (and has its successor created); the direct
-        # kill after it is the fallback when that failed.
+        # The pool's release has the container killed and its successor created, in the
+        # background; this kill is awaited, so the program is ended now.
         await self._destroy()
         try:
             await self.deps.docker.kill(sb.container_id)
@@ -683,10 +683,7 @@ class RunLifecycle:
         if self._destroyed or self.sandbox is None:
             return
         self._destroyed = True
-        try:
-            await self.deps.pool.release(self.sandbox)
-        except AgentError as e:
-            log.error("run %s: could not destroy sandbox %s: %s", self.job.run_id, self.sandbox.alloc_id, e)
+        self.deps.pool.release(self.sandbox)
 
     async def _cleanup(self, result_follows: bool) -> None:
         """Release everything the run holds. The output sender stays when a result follows: its

@@ -27,3 +27,13 @@ def test_nothing_is_known_until_the_stream_is_connected():
     assert starts.started("a") is None
     starts._opened()
     assert starts.started("a") is True and starts.started("b") is False
+
+
+def test_each_start_of_ours_is_passed_on_once_the_stream_is_connected():
+    seen: list[str] = []
+    starts = ContainerStarts(docker=None, job_ids=[JOB], on_start=seen.append)
+    starts.note(start_event("a"))                    # replayed before the stream said it is open
+    starts._opened()
+    starts.note(start_event("b"))
+    starts.note(start_event("c", job="other"))
+    assert seen == ["b"]

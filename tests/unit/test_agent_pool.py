@@ -210,7 +210,8 @@ async def test_a_used_sandbox_is_destroyed_through_the_factory_and_its_replaceme
     pool, metrics = await make_pool(factory, size=1)
     try:
         sb = await pool.acquire(PYTHON.key, 1)
-        await pool.release(sb)
+        pool.release(sb)
+        await settle()                               # the teardown goes on in the background
         assert factory.destroyed == ["a"]
         factory.place(alloc("b", index=160))
         assert (await pool.acquire(PYTHON.key, 1)).alloc_id == "b"
@@ -258,7 +259,7 @@ async def test_a_sandbox_released_by_its_run_is_no_longer_held():
     try:
         sb = await pool.acquire(PYTHON.key, 1)
         assert pool.snapshot()[PYTHON.key]["held_allocs"] == ["a"]
-        await pool.release(sb)
+        pool.release(sb)
         assert pool.snapshot()[PYTHON.key]["in_use"] == 0
     finally:
         await pool.close()
@@ -434,7 +435,7 @@ async def test_a_released_sandbox_gets_its_successor_created_before_it_is_destro
         sb = await pool.acquire(PYTHON.key, 1)
         await settle()
         assert factory.created == []                 # in use still counts toward the size
-        await pool.release(sb)
+        pool.release(sb)
         await settle()
         assert factory.events == ["create", "destroy"] and factory.destroyed == ["a"]
         factory.place(alloc("b", index=160, job=factory.created[0]))
@@ -483,6 +484,47 @@ async def test_a_closed_pool_creates_nothing_more():
     pool, _ = await make_pool(factory, size=1)
     sb = await pool.acquire(PYTHON.key, 1)
     await pool.close()
-    await pool.release(sb)
+    pool.release(sb)
     await settle()
     assert factory.created == [] and factory.destroyed == ["a"]
+
+
+async def test_a_release_does_not_wait_for_the_teardown_but_closing_the_pool_does():
+    class SlowTeardown(FakeFactory):
+        async def destroy(self, alloc_id, job_id, container_id):
+            await asyncio.sleep(0.3)                 # a runsc kill is a CLI round trip
+            await super().destroy(alloc_id, job_id, container_id)
+
+    factory = SlowTeardown([alloc("a", index=101)])
+    pool, _ = await make_pool(factory, size=1)
+    sb = await pool.acquire(PYTHON.key, 1)
+    pool.release(sb)
+    await settle()
+    assert factory.destroyed == [] and len(factory.created) == 1
+    await pool.close()
+    assert factory.destroyed == ["a"]
+
+
+async def test_a_waiting_run_looks_as_soon_as_docker_reports_its_sandbox_started_not_at_its_next_probe(monkeypatch):
+    monkeypatch.setattr(pool_module, "STARTING_PROBE_S", 30.0)
+
+    class StartEvents(FakeFactory):
+        on_container_started = None
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.started: set[str] = set()
+
+        def container_started(self, alloc_id):
+            return alloc_id in self.started
+
+    factory = StartEvents([])
+    async with running_pool(factory, size=1) as (pool, _):
+        job = await place_the_created_one(factory)
+        waiting = asyncio.create_task(pool.acquire(PYTHON.key, 60))
+        await settle()
+        assert not waiting.done()
+        factory.started.add("n")
+        factory.on_container_started("n")            # Docker's start event
+        sb = await asyncio.wait_for(waiting, 1)
+        assert (sb.alloc_id, sb.job_id) == ("n", job)

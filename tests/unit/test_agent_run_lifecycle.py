@@ -86,7 +86,7 @@ class FakePool:
     async def acquire(self, key, timeout_s):
         return Sandbox("alloc-1", "job-1", "cid-1", key, 0.0)
 
-    async def release(self, sb):
+    def release(self, sb):
         self.released.append(sb.alloc_id)
 
 
