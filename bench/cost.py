@@ -1,15 +1,17 @@
 """Cost: host memory per warm sandbox, including what Nomad and Docker spend on it.
 
-A private pool job (the agent's own renderer, a private job name) is scaled through several
-sizes; at each size, after the sandboxes settle, we read every sandbox's processes (containerd
-shim, runsc gofer + sandbox: PSS), its memory cgroup, the growth of nomad/dockerd/containerd
-(PSS) and of the host's used memory (MemAvailable), each against the same job at size 0.
+A private pool job (the agent's own renderer, a private job name) gets sandboxes dispatched
+from it, as the agent does, up to several sizes; at each size, after the sandboxes settle, we
+read every sandbox's processes (containerd shim, runsc gofer + sandbox: PSS), its memory cgroup,
+the growth of nomad/dockerd/containerd (PSS) and of the host's used memory (MemAvailable), each
+against the same job with no sandbox.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import quote
 
 from infra import (
     NOMAD,
@@ -27,22 +29,25 @@ from infra import (
 from throwbox_agent import sandbox_job
 from throwbox_agent.cgroups import find_paths
 from throwbox_agent.config import AgentConfig
+from throwbox_agent.container_starts import JOB_LABEL
+from throwbox_agent.nomad_api import parent_job
 from throwbox_common.runtimes import Registry
 
 JOB_AGENT_NAME = "bench-mem"
 
 
 def _containers(job_id: str) -> list[tuple[str, int]]:
-    """(container id, pid) of the job's running sandboxes."""
+    """(container id, pid) of the running sandboxes dispatched from the pool job."""
     import json
     import subprocess
-    out = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter", f"label=com.hashicorp.nomad.job_name={job_id}"],
+    out = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter", f"label={JOB_LABEL}"],
                          capture_output=True, text=True, timeout=30).stdout.split()
     res = []
     for cid in out:
         found = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True,
                                           timeout=30).stdout or "[]")
-        if found and found[0]["State"]["Running"]:      # it may be gone by now
+        if (found and found[0]["State"]["Running"]      # it may be gone by now
+                and parent_job(found[0]["Config"]["Labels"].get(JOB_LABEL, "")) == job_id):
             res.append((cid, int(found[0]["State"]["Pid"])))
     return res
 
@@ -67,11 +72,25 @@ def _snapshot(job_id: str) -> dict:
     return {"n": len(boxes), "boxes": per_box, "platform_pss": _platform_pss(), "mem_available": mem_available_bytes()}
 
 
-def _register(job: dict, count: int) -> None:
-    job["TaskGroups"][0]["Count"] = count
+def _register(job: dict) -> None:
     status, body = http("POST", f"{NOMAD}/v1/jobs", {"Job": job})
     if status != 200:
         raise BenchError(f"registering {job['ID']}: {status} {body}")
+
+
+def _dispatch(job_id: str, count: int) -> None:
+    for _ in range(count):
+        status, body = http("POST", f"{NOMAD}/v1/job/{quote(job_id, safe='')}/dispatch", {})
+        if status != 200:
+            raise BenchError(f"dispatching from {job_id}: {status} {body}")
+
+
+def _purge(job_id: str) -> None:
+    """The pool job and every sandbox job dispatched from it."""
+    status, jobs = http("GET", f"{NOMAD}/v1/jobs?prefix={quote(job_id, safe='')}")
+    for job in (jobs if status == 200 and jobs else []):
+        if job["ID"] == job_id or parent_job(job["ID"]) == job_id:
+            http("DELETE", f"{NOMAD}/v1/job/{quote(job['ID'], safe='')}?purge=true")
 
 
 async def memory(registry: Registry, quick: bool) -> dict:
@@ -82,10 +101,11 @@ async def memory(registry: Registry, quick: bool) -> dict:
     sizes = (1, 4) if quick else (1, 4, 8)
     levels = {}
     try:
+        _register(job)
         await asyncio.sleep(3)
         base = _snapshot(job_id)
         for n in sizes:
-            _register(job, n)
+            _dispatch(job_id, n - len(_containers(job_id)))
             t0 = time.monotonic()
             while len(_containers(job_id)) < n:
                 if time.monotonic() - t0 > 180:
@@ -107,7 +127,7 @@ async def memory(registry: Registry, quick: bool) -> dict:
             }
             log(f"  memory at {n}: {levels[str(n)]}")
     finally:
-        http("DELETE", f"{NOMAD}/v1/job/{job_id}?purge=true")
+        _purge(job_id)
         try:
             await asyncio.to_thread(wait_until, lambda: not _containers(job_id), 60, f"{job_id} gone", 0.5)
         except BenchError as e:
