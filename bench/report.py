@@ -286,14 +286,14 @@ def markdown(data: dict, images: list[str]) -> str:
               + f" ms; a bare `docker version` round trip of the CLI: {c['docker_cli_roundtrip_ms']} ms."]
         pl = c.get("nomad_placement_ms") or {}
         if pl:
-            L += ["", "Where a replacement sandbox's time goes inside Nomad (its own timestamps, p50 / p95 / p99 ms): "
-                  f"stop's evaluation → allocation created {_pct(pl.get('eval_to_alloc'))}; created → received by the "
+            L += ["", "Where a new sandbox's time goes inside Nomad (its own timestamps, p50 / p95 / p99 ms): "
+                  f"the dispatch's evaluation → allocation created {_pct(pl.get('eval_to_alloc'))}; created → received by the "
                   f"client {_pct(pl.get('alloc_to_client'))}; received → task started (alloc dir, docker create + "
                   f"start under runsc) {_pct(pl.get('client_to_started'))}; in all, evaluation → task started "
-                  f"{_pct(pl.get('eval_to_started'))}. The rest of the run's `sandbox_ms` (p50 "
-                  f"{_f(_get(c, 'throwbox_cold_timings', 'sandbox_ms', 'p50'))}) is the task's \"running\" status "
-                  "reaching the Nomad server (the client batches allocation updates for 200 ms) and the agent's "
-                  "blocking query on the pool's allocations."]
+                  f"{_pct(pl.get('eval_to_started'))}. The run's `sandbox_ms` (p50 "
+                  f"{_f(_get(c, 'throwbox_cold_timings', 'sandbox_ms', 'p50'))}) counts from its arrival at the "
+                  "agent, after the previous run's release had the sandbox dispatched; the agent takes it on "
+                  "Docker's start event, not when Nomad reports it running."]
     tp = s.get("throughput")
     if tp:
         raw, su = tp["raw_creation"], tp["sustained"]
@@ -308,8 +308,9 @@ def markdown(data: dict, images: list[str]) -> str:
               f"e2e p50 / p95 / p99 {_pct(su['e2e_ms'])} ms; timings p50 queued / sandbox / run "
               + " / ".join(_f(_get(su, 'timings', f, 'p50')) for f in ('queued_ms', 'sandbox_ms', 'run_ms')) + " ms.", "",
               *([f"Refill rate without runs (issue 3): every sandbox of a full python pool of "
-                 f"{tp['refill']['pool']} stopped through Nomad as soon as it runs, replacements started per "
-                 f"second (Nomad's task timestamps) over {tp['refill']['window_s']} s: "
+                 f"{tp['refill']['pool']} killed through Docker as soon as it runs (as after a run), the agent "
+                 f"creating the next ones; new sandboxes started per second (Nomad's task timestamps) over "
+                 f"{tp['refill']['window_s']} s: "
                  f"**{tp['refill']['per_s']}/s**; CPU ms per refill: "
                  + ", ".join(f"{k} {v}" for k, v in tp['refill']['by_component_ms_per_refill'].items()) + ".", ""]
                 if tp.get("refill") else []),
