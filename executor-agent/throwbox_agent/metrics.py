@@ -25,6 +25,6 @@ class AgentMetrics:
             "throwbox_agent_sandbox_lifetime_seconds", "From handing a sandbox to a run to stopping it",
             ["runtime"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r)
         self.replacement_seconds = Histogram(
-            "throwbox_agent_replacement_seconds", "From stopping a used sandbox to a new one running",
+            "throwbox_agent_replacement_seconds", "From creating a sandbox (its dispatch) to its container running",
             ["runtime"], buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60), registry=r)
         self.in_flight = Gauge("throwbox_agent_runs_in_flight", "Runs held by this agent", registry=r)

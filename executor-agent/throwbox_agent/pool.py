@@ -254,6 +254,8 @@ class WarmPool:
                 p.created_at.pop(job, None)
                 self._failed(p)
                 self._in_background(self._stop_job_quietly(job), f"stop-{job}")
+        # A created sandbox that ended before it ran is no longer timed.
+        p.created_at = {j: t for j, t in p.created_at.items() if j in p.creating or j in placed}
 
     def _note_ends(self, p: RuntimePool, gone: set[str]) -> None:
         """Sandboxes that left Nomad's live list while starting, unused and not destroyed by

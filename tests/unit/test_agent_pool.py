@@ -528,3 +528,14 @@ async def test_a_waiting_run_looks_as_soon_as_docker_reports_its_sandbox_started
         factory.on_container_started("n")            # Docker's start event
         sb = await asyncio.wait_for(waiting, 1)
         assert (sb.alloc_id, sb.job_id) == ("n", job)
+
+
+async def test_a_created_sandbox_that_ends_before_it_runs_is_no_longer_timed():
+    factory = FakeFactory([])
+    async with running_pool(factory, size=1) as (pool, _):
+        job = await place_the_created_one(factory)
+        assert job in pool.pools[PYTHON.key].created_at
+        factory.allocs = []
+        factory.changed.set()
+        await settle()
+        assert job not in pool.pools[PYTHON.key].created_at
