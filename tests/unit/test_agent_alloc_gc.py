@@ -131,3 +131,31 @@ async def test_without_a_stream_the_gc_waits_then_asks_nomad_once(monkeypatch):
     await gc_done(f)
     assert nomad.calls == [("get", "a"), ("gc", "a")]
     await f.close()
+
+
+class RegisteringNomad(GcNomad):
+    def __init__(self, existing):
+        super().__init__()
+        self.existing = existing
+
+    async def job(self, job_id):
+        return self.existing
+
+    async def stop_job(self, job_id, purge=False):
+        self.calls.append(("purge" if purge else "stop", job_id))
+
+    async def register_job(self, job):
+        self.calls.append(("register", job["ID"]))
+        return 7
+
+
+async def test_a_pool_job_of_the_service_job_design_is_purged_before_the_parameterized_one_is_registered():
+    runtime = REGISTRY.resolve("python")
+    for existing, purged in (({"ID": "x", "Type": "service"}, True),
+                             ({"ID": "x", "Type": "batch", "ParameterizedJob": {"Payload": "forbidden"}}, False),
+                             (None, False)):
+        nomad = RegisteringNomad(existing)
+        f = NomadDockerFactory(CONFIG, REGISTRY, nomad, QuietDocker(), "node-1", "runsc")
+        assert await f.ensure_pool(runtime) == 7
+        job_id = nomad.calls[-1][1]
+        assert nomad.calls == ([("purge", job_id)] if purged else []) + [("register", job_id)], existing
