@@ -101,11 +101,17 @@ class KafkaPublisher:
             raise
 
     async def _renew(self, broken: AIOKafkaProducer) -> None:
+        """Replace a producer that hit a fatal error. If the new one cannot start (the broker is
+        still away), the broken one stays and the next publish that fails tries again."""
         async with self._renewing:
             if self._producer is not broken:
                 return          # another publish renewed it already
             log.warning("the Kafka producer hit a fatal error: replacing it")
-            self._producer = await self._make_producer()
+            try:
+                self._producer = await self._make_producer()
+            except KafkaError as e:
+                log.warning("a new Kafka producer could not start yet: %s", e)
+                return
         with contextlib.suppress(Exception):
             await broken.stop()
 
@@ -182,7 +188,12 @@ class Agent:
             bootstrap_servers=self.config.kafka_bootstrap, acks="all", enable_idempotence=True,
             max_request_size=topics.MAX_RECORD_BYTES, max_batch_size=PRODUCE_BATCH_BYTES, linger_ms=0,
             client_id=f"throwbox-agent-{self.config.name}")
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()      # its client and connections, half set up
+            raise
         return producer
 
     async def _start(self) -> None:

@@ -206,6 +206,8 @@ def publisher_of(*producers) -> tuple[KafkaPublisher, list]:
 
     async def make():
         made.append(producers[len(made)])
+        if isinstance(made[-1], Exception):       # the broker is still away
+            raise made[-1]
         return made[-1]
     return KafkaPublisher(make), made
 
@@ -244,3 +246,15 @@ def test_a_duplicate_result_or_a_late_started_copy_changes_nothing_in_the_ledger
                 Started(run_id="r1", agent="a", sandbox="s1", at_ms=5), Finished(run_id="r1", result=result)):
         ledger.observe(encoder.encode(rec))
     assert ledger.is_finished("r1") and ledger.started_by("r1") is None
+
+
+async def test_a_replacement_producer_that_cannot_start_yet_is_tried_again_on_the_next_attempt():
+    broken, fresh = FakeProducer(ack_error=OutOfOrderSequenceNumber()), FakeProducer()
+    broken.error = None
+    pub, made = publisher_of(broken, KafkaConnectionError(), fresh)
+    await pub.start()
+    await publish_until_acked(pub, Started(run_id="r1"), time.monotonic() + 10)
+    # 1st attempt: the ack fails fatally, the new producer cannot start (broker away);
+    # 2nd: the broken producer is still in place, fails again, and this time it is replaced.
+    assert made[0] is broken and isinstance(made[1], KafkaConnectionError) and made[2] is fresh
+    assert len(fresh.sent) == 1
