@@ -628,6 +628,11 @@ class RunLifecycle:
             memory_at_limit=usage is not None and (
                 usage.memory_failcnt > 0 or usage.memory_peak_bytes >= self._memory_limit_bytes),
             agent_error=agent_error))
+        peak = usage.memory_peak_bytes if usage else 0
+        if decision.outcome == "memory_limit":
+            # The host cgroup OOM-kills at its limit, so the peak reached it. A lower figure is a
+            # sample taken before the end: the cgroup can vanish with the sandbox before the last read.
+            peak = max(peak, self._memory_limit_bytes)
         end = self._ended or time.monotonic()
         run_ms = int((end - self._run_started) * 1000) if self._run_started else 0
         stage_ms = int((end - self._stage_started) * 1000) if self._stage_started else 0
@@ -647,7 +652,7 @@ class RunLifecycle:
             stdout_truncated=self._truncated["stdout"], stderr_truncated=self._truncated["stderr"],
             compile=compile_result,
             usage=Usage(wall_ms=stage_ms, cpu_ms=(usage.cpu_ns // 1_000_000) if usage else 0,
-                        memory_peak_bytes=usage.memory_peak_bytes if usage else 0),
+                        memory_peak_bytes=peak),
             timings=Timings(queued_ms=max(0, picked_ms - self.job.created_at_ms), sandbox_ms=sandbox_ms,
                             run_ms=run_ms, total_ms=max(0, finished_ms - self.job.created_at_ms)),
             error=decision.error, finished_at=rfc3339(finished_ms))

@@ -354,3 +354,16 @@ async def test_a_run_without_a_start_deadline_waits_the_agents_acquire_timeout_a
     result = await lc.execute()
     assert (result.status, result.error.code) == ("failed", "no_sandbox")
     assert pool.waits_s == [CONFIG.acquire_timeout_ms / 1000]
+
+
+async def test_an_oom_killed_sandbox_reports_its_limit_as_peak_when_the_cgroup_vanished_before_the_last_read():
+    att = FakeAttachment(launcher_out((b"o", b"growing\n")))
+    att.eof.set()                                    # the stream ends with no exit report
+    lc, _, _, docker, _ = lifecycle(att, memory_mb=128)
+
+    async def oom_killed(cid, timeout_s):
+        return ContainerState(running=False, status="exited", exit_code=137, oom_killed=True, pid=0)
+    docker.wait_stopped = oom_killed
+    result = await asyncio.wait_for(lc.execute(), 5)
+    assert (result.status, result.outcome) == ("completed", "memory_limit")
+    assert result.usage.memory_peak_bytes == 128 << 20      # no cgroup read at all here
