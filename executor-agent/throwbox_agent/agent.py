@@ -544,7 +544,7 @@ class Agent:
             try:
                 # Through Nomad: the sandbox may be on the lost agent's node. Its job, not the
                 # allocation: a stopped allocation would be replaced.
-                await self._nomad.stop_job(await self._nomad.alloc_job_id(started.sandbox))
+                await self._nomad.stop_job((await self._nomad.allocation(started.sandbox))["JobID"])
             except NomadError as e:
                 log.info("orphan sandbox %s of run %s: %s", started.sandbox, job.run_id, e)
         log.warning("run %s was started by agent %s which is gone: agent_lost", job.run_id, started.agent)

@@ -151,7 +151,7 @@ class NomadDockerFactory:
         if no end came in GC_WAIT_S (the stream was down, or not up yet at start-up)."""
         try:
             if not await self._ends.wait(alloc_id, GC_WAIT_S):
-                status = await self._nomad.alloc_client_status(alloc_id)
+                status = (await self._nomad.allocation(alloc_id))["ClientStatus"]
                 if status not in TERMINAL_CLIENT_STATUSES:
                     log.info("gc of alloc %s: still %s after %.0f s; left to Nomad's own GC", alloc_id, status, GC_WAIT_S)
                     return

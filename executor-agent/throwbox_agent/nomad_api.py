@@ -126,13 +126,10 @@ class NomadClient:
         parents = set(parent_ids)
         return [AllocStub.from_api(d) for d in data if parent_job(d["JobID"]) in parents], new_index
 
-    async def alloc_client_status(self, alloc_id: str) -> str:
+    async def allocation(self, alloc_id: str) -> dict:
+        """One allocation, whole (with its job): for the rare lookup, never in a loop."""
         data, _ = await self._call("GET", f"/v1/allocation/{alloc_id}")
-        return data["ClientStatus"]
-
-    async def alloc_job_id(self, alloc_id: str) -> str:
-        data, _ = await self._call("GET", f"/v1/allocation/{alloc_id}")
-        return data["JobID"]
+        return data
 
     async def gc_alloc(self, alloc_id: str) -> None:
         """Remove a terminal alloc's directory on its client now, not 30 allocs later."""

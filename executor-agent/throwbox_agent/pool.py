@@ -324,11 +324,11 @@ class WarmPool:
 
     def _request_stop(self, p: RuntimePool, alloc_id: str) -> None:
         p.stop_requested[alloc_id] = time.monotonic()
-        self._in_background(self._stop_quietly(alloc_id, p.jobs.get(alloc_id, "")), f"stop-{alloc_id}")
+        self._in_background(self._destroy_quietly(alloc_id, p.jobs.get(alloc_id, "")), f"stop-{alloc_id}")
 
-    async def _stop_quietly(self, alloc_id: str, job_id: str) -> None:
+    async def _destroy_quietly(self, alloc_id: str, job_id: str, container_id: str | None = None) -> None:
         try:
-            await self._factory.destroy(alloc_id, job_id, None)
+            await self._factory.destroy(alloc_id, job_id, container_id)
         except AgentError as e:
             log.warning("destroying %s: %s", alloc_id, e)
 
@@ -464,13 +464,8 @@ class WarmPool:
         self._metrics.sandbox_lifetime_seconds.labels(sandbox.runtime_key).observe(
             time.monotonic() - sandbox.handed_at)
         self._refill(p)             # first: the successor's create is the slower one
-        self._in_background(self._destroy_used(sandbox), f"destroy-{sandbox.alloc_id}")
-
-    async def _destroy_used(self, sandbox: Sandbox) -> None:
-        try:
-            await self._factory.destroy(sandbox.alloc_id, sandbox.job_id, sandbox.container_id)
-        except AgentError as e:
-            log.error("destroying used sandbox %s: %s", sandbox.alloc_id, e)
+        self._in_background(self._destroy_quietly(sandbox.alloc_id, sandbox.job_id, sandbox.container_id),
+                            f"destroy-{sandbox.alloc_id}")
 
     def snapshot(self) -> dict[str, dict]:
         return {k: {"size": p.size, "idle": len(p.view.idle), "in_use": len(p.held),

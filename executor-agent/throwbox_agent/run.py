@@ -241,7 +241,7 @@ class RunLifecycle:
         assert sb is not None
         # The pool's release has the container killed and its successor created, in the
         # background; this kill is awaited, so the program is ended now.
-        await self._destroy()
+        self._destroy()
         try:
             await self.deps.docker.kill(sb.container_id)
         except DockerError as e:
@@ -684,7 +684,7 @@ class RunLifecycle:
                                   time.monotonic() + RESULT_RETRY_S, preceded_by=last)
         self.deps.metrics.runs.labels(self.runtime.key, result.status, result.outcome or "").inc()
 
-    async def _destroy(self) -> None:
+    def _destroy(self) -> None:
         if self._destroyed or self.sandbox is None:
             return
         self._destroyed = True
@@ -700,7 +700,7 @@ class RunLifecycle:
             self._sender.cancel()
         if self._attachment is not None:
             self._attachment.close()
-        await self._destroy()
+        self._destroy()
         kills = [t for t in self._tasks if t.get_name().startswith("kill-")]
         await asyncio.gather(*kills, return_exceptions=True)
 

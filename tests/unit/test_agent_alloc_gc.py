@@ -24,9 +24,9 @@ class GcNomad(FakeNomad):
     async def stop_job(self, job_id, purge=False):
         self.calls.append(("stop", job_id))
 
-    async def alloc_client_status(self, alloc_id):
+    async def allocation(self, alloc_id):
         self.calls.append(("get", alloc_id))
-        return self.status
+        return {"ID": alloc_id, "ClientStatus": self.status}
 
     async def gc_alloc(self, alloc_id):
         self.calls.append(("gc", alloc_id))
