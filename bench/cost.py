@@ -22,6 +22,7 @@ from infra import (
     node_id,
     pids_by_cmd,
     pss_bytes,
+    purge_agent_jobs,
     shared_service_pids,
     wait_until,
 )
@@ -85,14 +86,6 @@ def _dispatch(job_id: str, count: int) -> None:
             raise BenchError(f"dispatching from {job_id}: {status} {body}")
 
 
-def _purge(job_id: str) -> None:
-    """The pool job and every sandbox job dispatched from it."""
-    status, jobs = http("GET", f"{NOMAD}/v1/jobs?prefix={quote(job_id, safe='')}")
-    for job in (jobs if status == 200 and jobs else []):
-        if job["ID"] == job_id or parent_job(job["ID"]) == job_id:
-            http("DELETE", f"{NOMAD}/v1/job/{quote(job['ID'], safe='')}?purge=true")
-
-
 async def memory(registry: Registry, quick: bool) -> dict:
     py = registry.resolve("python")
     cfg = AgentConfig(name=JOB_AGENT_NAME, pool_sizes={py.key: 0}, sandbox_cpu_mhz=20)
@@ -127,7 +120,7 @@ async def memory(registry: Registry, quick: bool) -> dict:
             }
             log(f"  memory at {n}: {levels[str(n)]}")
     finally:
-        _purge(job_id)
+        purge_agent_jobs(JOB_AGENT_NAME)
         try:
             await asyncio.to_thread(wait_until, lambda: not _containers(job_id), 60, f"{job_id} gone", 0.5)
         except BenchError as e:

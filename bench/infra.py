@@ -235,11 +235,17 @@ class Agent:
     def stop(self) -> None:
         _stop(self.proc, 60)
         # Whatever happened to the agent: none of its pool jobs stays behind.
-        status, jobs = http("GET", f"{NOMAD}/v1/jobs?prefix=throwbox-sandbox-{self.name}-")
-        for job in (jobs if status == 200 and jobs else []):     # pool jobs and live sandbox jobs
-            if job.get("ParentID") and job.get("Status") == "dead":
-                continue        # an ended sandbox: Nomad's job GC takes it (a purge costs an evaluation)
-            http("DELETE", f"{NOMAD}/v1/job/{quote(job['ID'], safe='')}?purge=true")
+        purge_agent_jobs(self.name)
+
+
+def purge_agent_jobs(agent_name: str) -> None:
+    """Purge an agent's pool jobs and its live sandbox jobs; an ended sandbox (a dead job) is
+    left to Nomad's job GC (a purge costs an evaluation)."""
+    status, jobs = http("GET", f"{NOMAD}/v1/jobs?prefix=throwbox-sandbox-{agent_name}-")
+    for job in (jobs if status == 200 and jobs else []):
+        if job.get("ParentID") and job.get("Status") == "dead":
+            continue
+        http("DELETE", f"{NOMAD}/v1/job/{quote(job['ID'], safe='')}?purge=true")
 
 
 # ------------------------------------------------------------------ API keys and tenants
