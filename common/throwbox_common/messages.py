@@ -121,6 +121,7 @@ class RunResult(Record):
     timings: Timings = msgspec.field(default_factory=Timings)
     error: ErrorInfo | None = None
     finished_at: str | None = None
+    node: str | None = None        # the worker node (Nomad node name) that ran the program
 
 
 # ---------------------------------------------------------------- Kafka: throwbox.runs
