@@ -491,7 +491,7 @@ class RunLifecycle:
                 self._exit_reported = True
                 info = _json(payload)
                 if self._compile_exit is None or stage_outcome(self._compile_exit) == "ok":
-                    self._run_exit = Exit(info.get("exit_code"), info.get("signal"))
+                    self._run_exit = Exit(info.get("exit_code"), info.get("signal"), info.get("pids_limit") is True)
             case frames.LAUNCH_FAILED:
                 self._launch_error = str(_json(payload).get("error", "launch failed"))
         return False
