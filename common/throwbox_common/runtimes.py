@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from .messages import Limits, LimitsRequest
