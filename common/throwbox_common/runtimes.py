@@ -97,7 +97,12 @@ def source_files(patterns: tuple[str, ...], names: tuple[str, ...], entrypoint: 
     and the entry file first if no glob matches it (a lone entry file is always built)."""
     matched = [n for n in names if any(glob_matches(p, n) for p in patterns)]
     files = matched if entrypoint in matched else [entrypoint, *matched]
-    return [f"./{n}" if n.startswith("-") else n for n in files]   # never read as an option
+    return [as_path(n) for n in files]
+
+
+def as_path(name: str) -> str:
+    """A file name as an argument that no program reads as an option (`-x.c` -> `./-x.c`)."""
+    return f"./{name}" if name.startswith("-") else name
 
 
 def expand_command(template: tuple[str, ...], entrypoint: str, args: list[str] | tuple[str, ...],
@@ -110,6 +115,8 @@ def expand_command(template: tuple[str, ...], entrypoint: str, args: list[str] |
             out.extend(args)
         elif part == "{sources}":
             out.extend(sources)
+        elif part == "{entrypoint}":
+            out.append(as_path(entrypoint))
         else:
             out.append(part.replace("{entrypoint}", entrypoint).replace("{main_class}", main_class(entrypoint)))
     return out

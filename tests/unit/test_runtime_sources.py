@@ -67,6 +67,8 @@ def test_a_lone_entry_file_is_built_even_when_no_glob_matches_it():
 
 def test_a_file_name_that_starts_with_a_dash_is_never_read_as_an_option():
     assert source_files(("**/*.c",), ("main.c", "-o.c"), "main.c") == ["main.c", "./-o.c"]
+    assert RUST.compile_command("-v.rs")[-1] == "./-v.rs"
+    assert REGISTRY.resolve("python").run_command("--help.py", ["-x"]) == ["python3", "-u", "./--help.py", "-x"]
 
 
 @pytest.mark.parametrize(("entry", "cls"), [("Main.java", "Main"), ("app/Main.java", "app.Main"),
