@@ -74,7 +74,7 @@ class Limits(Record):
 
 RunStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
 Outcome = Literal[
-    "ok", "nonzero_exit", "signaled", "timeout", "memory_limit", "output_limit", "compile_error"
+    "ok", "nonzero_exit", "signaled", "timeout", "memory_limit", "pids_limit", "output_limit", "compile_error"
 ]
 
 

@@ -162,8 +162,8 @@ def header_for(job: RunJob, runtime: Runtime, config: AgentConfig) -> dict:
     """The launcher's H frame for this run (pure)."""
     return {
         "files": [{"name": f.name, "content_b64": base64.b64encode(f.content).decode()} for f in job.files],
-        "compile": runtime.compile_command(job.entrypoint),
-        "run": runtime.run_command(job.entrypoint, job.args),
+        "compile": runtime.compile_command(job.entrypoint, [f.name for f in job.files]),
+        "run": runtime.run_command(job.entrypoint, job.args, [f.name for f in job.files]),
         "env": dict(job.env),
         "cpu_time_s": max(1, math.ceil(job.limits.cpu_time_ms / 1000)),
         "nproc": job.limits.pids,
@@ -497,7 +497,7 @@ class RunLifecycle:
                 self._exit_reported = True
                 info = _json(payload)
                 if self._compile_exit is None or stage_outcome(self._compile_exit) == "ok":
-                    self._run_exit = Exit(info.get("exit_code"), info.get("signal"))
+                    self._run_exit = Exit(info.get("exit_code"), info.get("signal"), info.get("pids_limit") is True)
             case frames.LAUNCH_FAILED:
                 self._launch_error = str(_json(payload).get("error", "launch failed"))
         return False
