@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from throwbox_common import env as read
 
 PREFIX = "THROWBOX_CP_"
+PLAYGROUND_DIST = Path(__file__).resolve().parents[2] / "playground" / "dist"
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,10 @@ class Settings:
     consul_timeout_ms: int = 1_000
     consul_retry_after_ms: int = 3_000
     log_level: str = "INFO"
+    # the playground at / (docs/playground.md): its built files, and a file whose key the page
+    # pre-fills for every visitor (set only by scripts/start-control-plane.sh for the dev stack)
+    playground_dir: str = str(PLAYGROUND_DIST)
+    playground_dev_key_file: str = ""
 
     def __repr__(self) -> str:  # no secrets here, but keep it short and stable
         return "Settings(" + ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)) + ")"
