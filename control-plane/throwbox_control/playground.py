@@ -3,7 +3,8 @@
 
 The page is an ordinary client of the public API with the user's key, so nothing here needs
 one. The assets come from playground/dist (built by scripts/ensure-playground.sh); they are
-read and gzipped once at start-up: a few hundred KB that change only with a new build.
+read and gzipped once, and again only when a new build has replaced index.html (one stat
+per page load), so a rebuild needs no restart.
 """
 
 from __future__ import annotations
@@ -70,10 +71,40 @@ def make_asset(name: str, body: bytes) -> Asset:
 
 
 def load_assets(directory: Path) -> dict[str, Asset]:
-    """Every regular file directly in `directory` by name; empty when the playground is not built."""
+    """Every regular file directly in `directory` by name, except dot files (the build's stamp);
+    empty when the playground is not built."""
     if not directory.is_dir():
         return {}
-    return {p.name: make_asset(p.name, p.read_bytes()) for p in sorted(directory.iterdir()) if p.is_file()}
+    return {p.name: make_asset(p.name, p.read_bytes()) for p in sorted(directory.iterdir())
+            if p.is_file() and not p.name.startswith(".")}
+
+
+class Assets:
+    """The built files, reloaded when index.html changes (the build writes it last)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.stamp: tuple[int, int] | None = None
+        self.files: dict[str, Asset] = {}
+        self.current()
+        if "index.html" not in self.files:
+            log.warning("playground not built: / answers 404 (run scripts/ensure-playground.sh)",
+                        extra={"playground_dir": str(directory)})
+
+    def current(self) -> dict[str, Asset]:
+        try:
+            st = (self.directory / "index.html").stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self.stamp:
+            try:
+                self.files = load_assets(self.directory)
+            except OSError as e:   # a build in progress removed a file: keep what we had
+                log.warning("playground files unreadable", extra={"error": str(e)})
+                return self.files
+            self.stamp = stamp
+        return self.files
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -109,25 +140,21 @@ def read_dev_key(path: str) -> str | None:
 
 
 def register(app: Sanic, settings: Settings) -> None:
-    directory = Path(settings.playground_dir)
-    assets = load_assets(directory)
-    if "index.html" not in assets:
-        log.warning("playground not built: / answers 404 (run scripts/ensure-playground.sh)",
-                    extra={"playground_dir": str(directory)})
+    assets = Assets(Path(settings.playground_dir))
     if settings.playground_dev_key_file:
         log.warning("the playground hands out the dev key to every visitor (single-node dev stack only)",
                     extra={"dev_key_file": settings.playground_dev_key_file})
 
     @app.get("/")
     async def playground_page(request: Request):
-        page = assets.get("index.html")
+        page = assets.current().get("index.html")
         if page is None:
             raise ApiError(404, "not_found", "the playground is not built on this server")
         return answer(page, request.headers, PAGE_HEADERS)
 
     @app.get("/playground/assets/<name:str>")
     async def playground_asset(request: Request, name: str):
-        asset = assets.get(name)
+        asset = assets.files.get(name)
         if asset is None or name == "index.html":
             raise ApiError(404, "not_found", "no such playground file")
         return answer(asset, request.headers, {"X-Content-Type-Options": "nosniff"})

@@ -74,7 +74,8 @@ export class Editor {
         languageForFile(name),
         syntaxHighlighting(highlight),
         theme,
-        EditorView.contentAttributes.of({ "aria-label": `Code editor: ${name}` }),
+        // tabindex: axe wants a focusable element in the scrolling region (the content is one already).
+        EditorView.contentAttributes.of({ "aria-label": `Code editor: ${name}`, tabindex: "0" }),
         EditorView.updateListener.of((u) => { if (u.docChanged) this.onChange(); }),
       ],
     });
