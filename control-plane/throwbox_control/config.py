@@ -100,7 +100,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                 value = read.http_address(name, raw)
             elif f.name == "log_level":
                 value = read.log_level(name, raw)
-            elif f.name == "instance_id":
+            elif f.name in ("instance_id", "playground_dev_key_file"):  # empty: unset
                 value = raw.strip()
             else:
                 value = read.non_empty(name, raw)

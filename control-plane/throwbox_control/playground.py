@@ -1,5 +1,6 @@
 """The playground (docs/playground.md): the built editor page at `/`, its assets under
-/playground/assets/, and /playground/config.json (the dev key, only where a setting allows it).
+/playground/assets/, and /playground/config.json (the dev key, only where a setting allows
+it, and only to a browser on the same machine).
 
 The page is an ordinary client of the public API with the user's key, so nothing here needs
 one. The assets come from playground/dist (built by scripts/ensure-playground.sh); they are
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -127,6 +129,13 @@ def answer(asset: Asset, request_headers, extra: dict[str, str] | None = None) -
     return raw(body, headers=headers, content_type=asset.content_type)
 
 
+def is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
 def read_dev_key(path: str) -> str | None:
     """The dev stack's key from `path` (scripts/dev-key.sh writes it), or None. Read on each
     request: the file appears after the control plane has started."""
@@ -161,5 +170,7 @@ def register(app: Sanic, settings: Settings) -> None:
 
     @app.get("/playground/config.json")
     async def playground_config(request: Request):
-        body = _enc.encode({"dev_key": read_dev_key(settings.playground_dev_key_file)})
+        # Even where the setting is on, only a browser on this machine gets the key.
+        key = read_dev_key(settings.playground_dev_key_file) if is_loopback(request.ip) else None
+        body = _enc.encode({"dev_key": key})
         return raw(body, content_type="application/json", headers={"Cache-Control": "no-store"})
