@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from cp_stack import TEST_SETTINGS, ControlPlane, control_plane, create_key, revoke_key, unique_tenant  # noqa: F401
+from cp_stack import TEST_SETTINGS, ControlPlane, control_plane, create_key, revoke_key, unique_tenant  # noqa: F401 - fixtures
 from stack import REPO_DIR, missing, require_stack
 
 ARTIFACTS = REPO_DIR / ".state" / "artifacts" / "playground"
@@ -135,7 +135,7 @@ def test_hashed_assets_are_cached_for_ever_and_sent_gzipped_when_asked(playgroun
     assert json.loads(missing_body)["error"]["code"] == "not_found"
 
 
-def test_the_dev_key_is_handed_out_only_where_the_setting_enables_it(playground, control_plane):
+def test_the_dev_key_is_handed_out_only_where_the_setting_enables_it(playground, control_plane):  # noqa: F811
     cp, key = playground
     _, _, body = _get(cp.url + "/playground/config.json")
     assert json.loads(body) == {"dev_key": key}
