@@ -12,9 +12,11 @@ export class ApiError extends Error {
   }
 }
 
-function detailsText(details) {
-  if (!Array.isArray(details) || details.length === 0) return "";
-  return " (" + details.map((d) => `${d.field}: ${d.problem}`).join("; ") + ")";
+// The details the message does not already say.
+function detailsText(details, message) {
+  if (!Array.isArray(details)) return "";
+  const extra = details.map((d) => `${d.field}: ${d.problem}`).filter((d) => !message.includes(d));
+  return extra.length ? ` (${extra.join("; ")})` : "";
 }
 
 // What an error answer means to a person, and what to do about it (pure: unit-tested).
@@ -22,7 +24,8 @@ export function describeError(status, body, retryAfterS) {
   const err = (body && body.error) || {};
   const code = err.code || "";
   const message = (err.message || "").trim();
-  const said = message ? `: ${message}${detailsText(err.details)}` : detailsText(err.details);
+  const details = detailsText(err.details, message);
+  const said = message ? `: ${message}${details}` : details;
   const wait = retryAfterS ? `Try again in ${retryAfterS} s.` : "Try again in a moment.";
   switch (status) {
     case 400:

@@ -382,19 +382,30 @@ $("input-line").addEventListener("keydown", (e) => {
 // ---- test cases (the contract's "Test cases"; shown once the server offers them)
 
 function addTest(test = { stdin: "", expected_stdout: "" }) {
-  const list = $("tests-list");
-  const n = list.children.length + 1;
   const item = document.createElement("li");
   item.className = "test";
   item.innerHTML = `
-    <label>Test ${n} input <textarea rows="2" spellcheck="false" data-field="stdin"></textarea></label>
-    <label>Test ${n} expected output <textarea rows="2" spellcheck="false" data-field="expected_stdout"></textarea></label>
-    <div class="row"><button type="button" class="small" data-remove>Remove test ${n}</button>
-    <output class="verdict" aria-live="polite" aria-label="Test ${n} verdict"></output></div>`;
+    <label><span data-n></span> input <textarea rows="2" spellcheck="false" data-field="stdin"></textarea></label>
+    <label><span data-n></span> expected output <textarea rows="2" spellcheck="false" data-field="expected_stdout"></textarea></label>
+    <div class="row"><button type="button" class="small" data-remove>Remove <span data-n></span></button>
+    <output class="verdict" aria-live="polite"></output></div>
+    <pre class="got" tabindex="0" hidden></pre>`;
   item.querySelector('[data-field="stdin"]').value = test.stdin || "";
   item.querySelector('[data-field="expected_stdout"]').value = test.expected_stdout || "";
-  item.querySelector("[data-remove]").addEventListener("click", () => { item.remove(); });
-  list.append(item);
+  item.querySelector("[data-remove]").addEventListener("click", () => {
+    item.remove();
+    numberTests();
+  });
+  $("tests-list").append(item);
+  numberTests();
+}
+
+// Labels say "Test N" in list order, so they stay right after a removal.
+function numberTests() {
+  [...$("tests-list").children].forEach((item, i) => {
+    for (const span of item.querySelectorAll("[data-n]")) span.textContent = `Test ${i + 1}`;
+    item.querySelector(".verdict").setAttribute("aria-label", `Test ${i + 1} verdict`);
+  });
 }
 
 function currentTests() {
@@ -404,12 +415,26 @@ function currentTests() {
   }));
 }
 
+function clearVerdicts(text) {
+  for (const item of $("tests-list").children) {
+    const out = item.querySelector(".verdict");
+    out.textContent = text;
+    delete out.dataset.verdict;
+    item.querySelector(".got").hidden = true;
+  }
+}
+
 function showTestVerdict(index, t) {
   const item = $("tests-list").children[index];
   if (!item) return;
   const out = item.querySelector(".verdict");
   out.textContent = t.verdict.replaceAll("_", " ");
   out.dataset.verdict = t.verdict;
+  // What the program printed, when it was not what was expected.
+  const got = item.querySelector(".got");
+  const printed = [t.stdout, t.stderr].filter(Boolean).join("");
+  got.hidden = t.verdict === "accepted" || !printed;
+  got.textContent = printed ? `got: ${printed.slice(0, 2000)}` : "";
 }
 
 function showTestResults(result) {
@@ -419,13 +444,16 @@ function showTestResults(result) {
 }
 
 $("add-test").addEventListener("click", () => addTest());
-$("run-tests").addEventListener("click", () => {
+$("run-tests").addEventListener("click", async () => {
   const tests = currentTests();
   if (tests.length === 0 || page.run) return;
-  for (const out of document.querySelectorAll("#tests-list .verdict")) out.textContent = "…";
+  clearVerdicts("…");
   $("tests-summary").textContent = "";
-  const request = { language: $("language").value, version: $("version").value, files: currentFiles(), tests };
-  start(() => api.submit(request), { interactive: false, tests: true });
+  const request = { language: $("language").value, version: $("version").value, files: currentFiles(), tests,
+    compare: $("tests-compare").value };
+  if ($("tests-stop").checked) request.stop_on_first_failure = true;
+  await start(() => api.submit(request), { interactive: false, tests: true });
+  if (!page.run) clearVerdicts("");   // not started: the notice says why
 });
 
 function showTestsPanel(offered) {

@@ -27,6 +27,8 @@ test("too large, unknown runtime, overloaded and bad requests name the problem",
   const bad = describeError(400, body("invalid_request", "bad file name", [{ field: "files[0].name", problem: "has .." }]));
   assert.match(bad.text, /files\[0\]\.name: has \.\./);
   assert.equal(describeError(400, null).status, 400);
+  const said = describeError(400, body("invalid_request", "tests: unknown field", [{ field: "tests", problem: "unknown field" }]));
+  assert.equal(said.message, "The server refused the request: tests: unknown field.");
 });
 
 test("events already seen are dropped after a reconnect, new ones kept in order", () => {
