@@ -16,6 +16,8 @@ const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
 const URL_ = process.env.PLAYGROUND_URL || "http://127.0.0.1:8080/";
 const API_KEY = process.env.API_KEY || "";          // the key the page is pre-filled with
+const QUOTA_KEY = process.env.QUOTA_KEY || "";      // a key with max_concurrent=1
+const STDIN_CAP_BYTES = Number(process.env.STDIN_CAP_BYTES || 32768);   // the server's THROWBOX_CP_MAX_STDIN_BYTES
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = process.env.ARTIFACTS_DIR || path.join(repo, ".state/artifacts/playground");
 const STEP_MS = Number(process.env.STEP_TIMEOUT_MS || 45000);   // a run on a busy 2-core machine
@@ -68,6 +70,8 @@ async function axe(page) {
 
 const scenarios = {
   async interactive_python_shows_output_before_input_then_the_rest(page) {
+    const sockets = [];
+    page.on("websocket", (ws) => sockets.push(new URL(ws.url())));
     await ready(page);
     await typeProgram(page, 'print("first line", flush=True)\nname = input()\nprint("second line:", name)\n');
     await page.keyboard.press("ControlOrMeta+Enter");   // the shortcut, from inside the editor
@@ -83,6 +87,8 @@ const scenarios = {
     await sees(runStatus(page), "Finished: ok");
     const text = await output(page).textContent();
     check(text.split("first line").length === 2, `"first line" shown more than once after the reconnect: ${JSON.stringify(text)}`);
+    const resumed = sockets.slice(1).map((u) => Number(u.searchParams.get("after")));
+    check(sockets.length >= 2 && resumed.every((n) => n > 0), `no reconnect with ?after=: ${sockets.join(" ")}`);
     await sees(page.locator("#summary"), "exit code 0");
   },
 
@@ -163,6 +169,31 @@ const scenarios = {
     await page.getByLabel("API key").fill("tbx_not_a_real_key");
     await page.getByRole("button", { name: "Save key" }).click();
     await sees(page.getByRole("alert"), "This API key was not accepted");
+  },
+
+  async a_run_over_the_keys_concurrency_and_too_much_stdin_are_refused_in_words(page, context) {
+    check(QUOTA_KEY, "QUOTA_KEY (a key with max_concurrent=1) is not set");
+    await ready(page);
+    const key = page.getByLabel("API key");
+    await key.fill(QUOTA_KEY);
+    await page.getByRole("button", { name: "Save key" }).click();
+    await sees(page.getByRole("status").filter({ hasText: "Key saved in this browser" }), "Key saved");
+    await typeProgram(page, "input()\n");   // waits for a line: holds the key's only slot
+    await page.getByRole("button", { name: "Run", exact: true }).click();
+    await sees(runStatus(page), "Running");
+
+    const second = await context.newPage();   // same browser storage: the same key
+    await ready(second);
+    await second.getByRole("button", { name: "Run", exact: true }).click();
+    await sees(second.getByRole("alert"), "Your key already has as many runs going as it may");
+    await sees(runStatus(second), "Not started");
+
+    await page.getByRole("button", { name: "EOF" }).click();
+    await sees(runStatus(page), "Finished");
+    await second.getByLabel("Stdin given at start").fill("x".repeat(STDIN_CAP_BYTES + 1));
+    await second.getByRole("button", { name: "Run", exact: true }).click();
+    await sees(second.getByRole("alert"), "Too large");
+    return second;
   },
 
   async program_saved_as_a_function_is_invoked_with_json_input(page) {

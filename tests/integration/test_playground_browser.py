@@ -30,6 +30,7 @@ SCENARIOS = [
     "phone_viewport_in_dark_mode_runs_the_example_and_passes_axe",
     "desktop_page_passes_axe_after_a_run",
     "wrong_key_is_refused_in_plain_words",
+    "a_run_over_the_keys_concurrency_and_too_much_stdin_are_refused_in_words",
     "program_saved_as_a_function_is_invoked_with_json_input",
     "test_cases_panel_waits_while_the_server_offers_none",
 ]
@@ -42,7 +43,8 @@ def _chromium() -> str | None:
 
 @pytest.fixture(scope="module")
 def playground():
-    """(control plane, key): a private control plane whose playground pre-fills a fresh key."""
+    """(control plane, key, quota key): a private control plane whose playground pre-fills a
+    fresh key; the quota key may run one program at a time."""
     require_stack("kafka", "consul", "nomad", "agent")
     if not shutil.which("node") or not shutil.which("npm"):
         missing("node/npm are not installed (scripts/install-host-packages.sh)")
@@ -51,15 +53,17 @@ def playground():
                            text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
     key = create_key(unique_tenant("playground"))
+    quota_key = create_key(unique_tenant("playground-quota"), max_concurrent=1)
     with tempfile.TemporaryDirectory() as tmp:
         key_file = Path(tmp) / "dev-key"
         key_file.write_text(key + "\n")
         cp = ControlPlane(**TEST_SETTINGS, playground_dev_key_file=key_file).start()
         try:
-            yield cp, key
+            yield cp, key, quota_key
         finally:
             cp.stop()
             revoke_key(key)
+            revoke_key(quota_key)
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +71,12 @@ def browser_results(playground) -> dict[str, dict]:
     chromium = _chromium()
     if not chromium:
         missing("chromium is not installed (scripts/install-host-packages.sh)")
-    cp, key = playground
+    cp, key, quota_key = playground
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     out = subprocess.run(
         ["node", str(REPO_DIR / "tests" / "browser" / "playground.mjs")],
-        env={**os.environ, "PLAYGROUND_URL": cp.url + "/", "API_KEY": key, "CHROMIUM": chromium,
+        env={**os.environ, "PLAYGROUND_URL": cp.url + "/", "API_KEY": key, "QUOTA_KEY": quota_key,
+             "STDIN_CAP_BYTES": str(TEST_SETTINGS["max_stdin_bytes"]), "CHROMIUM": chromium,
              "ARTIFACTS_DIR": str(ARTIFACTS)},
         capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S, cwd=REPO_DIR)
     results = {}
@@ -107,7 +112,7 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 
 
 def test_the_page_is_served_without_a_key_revalidated_and_with_a_content_security_policy(playground):
-    cp, _ = playground
+    cp, _, _ = playground
     status, headers, body = _get(cp.url + "/")
     assert status == 200
     assert headers["content-type"] == "text/html; charset=utf-8"
@@ -119,7 +124,7 @@ def test_the_page_is_served_without_a_key_revalidated_and_with_a_content_securit
 
 
 def test_hashed_assets_are_cached_for_ever_and_sent_gzipped_when_asked(playground):
-    cp, _ = playground
+    cp, _, _ = playground
     _, _, page = _get(cp.url + "/")
     script = page.decode().split('src="/playground/assets/')[1].split('"')[0]
     status, headers, body = _get(f"{cp.url}/playground/assets/{script}", {"Accept-Encoding": "gzip"})
@@ -136,7 +141,7 @@ def test_hashed_assets_are_cached_for_ever_and_sent_gzipped_when_asked(playgroun
 
 
 def test_the_dev_key_is_handed_out_only_where_the_setting_enables_it(playground, control_plane):  # noqa: F811
-    cp, key = playground
+    cp, key, _ = playground
     _, _, body = _get(cp.url + "/playground/config.json")
     assert json.loads(body) == {"dev_key": key}
     # The session's control plane runs without the setting.
