@@ -9,6 +9,7 @@ import { decodeState, encodeState } from "./share.js";
 import { resultSummary, statusLine } from "./present.js";
 
 const KEY_STORAGE = "throwbox.apiKey";
+const DRAFT_STORAGE = "throwbox.draft";   // the program being edited, so a reload keeps it
 const $ = (id) => document.getElementById(id);
 const api = new Api("");
 
@@ -21,7 +22,38 @@ const page = {
   testsOffered: false,
 };
 
-const editor = new Editor($("editor"), { onRun: () => run(), onChange: () => {} });
+const editor = new Editor($("editor"), { onRun: () => run(), onChange: () => saveDraftSoon() });
+
+let draftTimer = null;
+function saveDraftNow() {
+  clearTimeout(draftTimer);
+  draftTimer = null;
+  if (page.files.length === 0) return;
+  const draft = { language: $("language").value || page.wanted.language, version: $("version").value,
+    files: currentFiles(), stdin: $("stdin").value };
+  try {
+    localStorage.setItem(DRAFT_STORAGE, JSON.stringify(draft));
+  } catch {
+    // storage full or disabled: the draft is a convenience only
+  }
+}
+function saveDraftSoon() {
+  clearTimeout(draftTimer);
+  draftTimer = setTimeout(saveDraftNow, 400);
+}
+addEventListener("pagehide", () => { if (draftTimer !== null) saveDraftNow(); });
+
+function loadDraft() {
+  try {
+    const d = JSON.parse(localStorage.getItem(DRAFT_STORAGE) || "null");
+    if (d && Array.isArray(d.files) && d.files.length && d.files.every((f) => typeof f.name === "string" && typeof f.content === "string")) {
+      return d;
+    }
+  } catch {
+    // an unreadable draft is ignored
+  }
+  return null;
+}
 
 // ---- notices and status
 
@@ -76,6 +108,7 @@ function renderTabs() {
   });
   $("editor").setAttribute("aria-labelledby", `tab-${page.files.indexOf(page.active)}`);
   $("delete-file").disabled = page.files.length <= 1;
+  saveDraftSoon();
 }
 
 function selectFile(name) {
@@ -177,8 +210,13 @@ $("language").addEventListener("change", () => {
   page.wanted = { language: $("language").value, version: "" };
   renderVersions();
   if (untouched) loadExample();
+  saveDraftSoon();
 });
-$("version").addEventListener("change", () => { page.wanted.version = $("version").value; });
+$("version").addEventListener("change", () => {
+  page.wanted.version = $("version").value;
+  saveDraftSoon();
+});
+$("stdin").addEventListener("input", () => saveDraftSoon());
 
 function loadExample() {
   setFiles([exampleFor(selectedLanguage())]);
@@ -226,6 +264,12 @@ function clearOutput() {
 }
 
 function append(target, text, cls) {
+  const last = target.lastElementChild;
+  if (last && last.className === cls) {   // one span per stretch of the same stream
+    last.append(text);
+    target.scrollTop = target.scrollHeight;
+    return;
+  }
   const span = document.createElement("span");
   span.className = cls;
   span.textContent = text;
@@ -531,6 +575,11 @@ async function init() {
     setFiles(shared.files);
     $("stdin").value = shared.stdin;
     for (const t of shared.tests) addTest(t);
+  } else if (loadDraft()) {
+    const draft = loadDraft();
+    page.wanted = { language: draft.language || page.wanted.language, version: draft.version || "" };
+    setFiles(draft.files);
+    $("stdin").value = draft.stdin || "";
   } else {
     setFiles([exampleFor(page.wanted.language)]);
   }

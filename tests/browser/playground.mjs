@@ -113,7 +113,7 @@ const scenarios = {
     await sees(compiler, "undeclared_thing");
   },
 
-  async shared_link_restores_the_program_in_a_new_page(page, context) {
+  async reloaded_draft_and_shared_link_restore_the_program(page, context, browser) {
     await ready(page);
     await typeProgram(page, "import helper\nprint('answer', helper.X, input())\n");
     await page.getByRole("button", { name: "Add file" }).click();
@@ -123,14 +123,17 @@ const scenarios = {
     await page.getByRole("tab", { name: "helper.py", selected: true }).waitFor();
     await typeProgram(page, "X = 42\n");
     await page.getByLabel("Stdin given at start").fill("from the link");
+    await page.reload();   // the draft survives a reload
+    await page.getByRole("tab", { name: "helper.py" }).waitFor({ timeout: STEP_MS });
+    check((await page.getByLabel("Stdin given at start").inputValue()) === "from the link", "stdin lost on reload");
+    await page.getByRole("button", { name: "Run", exact: true }).and(page.locator(":enabled")).waitFor();
     await page.getByRole("button", { name: "Share" }).click();
     const link = await page.getByRole("textbox", { name: "Shareable link" }).inputValue();
     check(link.includes("#code="), `no program in the link: ${link}`);
 
-    const other = await context.newPage();
-    await ready(other);
-    await other.goto(link);   // same document, new fragment: the page reads it on load
-    await other.reload();
+    // Another person (a fresh browser context: no draft, no stored key) opens the link.
+    const other = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
+    await other.goto(link);
     await other.getByRole("tab", { name: "helper.py" }).waitFor({ timeout: STEP_MS });
     check((await other.getByLabel("Stdin given at start").inputValue()) === "from the link", "stdin not restored");
     check((await editorText(other)).includes("import helper"), "main.py not restored");
@@ -248,7 +251,7 @@ try {
     let error = null;
     let shown = page;
     try {
-      shown = (await scenario(page, context)) || page;
+      shown = (await scenario(page, context, browser)) || page;
       check(errors.length === 0, `errors in the page: ${errors.join("; ")}`);
     } catch (e) {
       ok = false;
@@ -258,7 +261,7 @@ try {
     const screenshot = path.join(ARTIFACTS, `${name}.png`);
     await shown.screenshot({ path: screenshot, fullPage: true }).catch(() => {});
     console.log(JSON.stringify({ scenario: name, ok, error, screenshot, ms: Date.now() - started }));
-    await context.close();
+    for (const c of browser.contexts()) await c.close();
   }
 } finally {
   await browser.close();

@@ -26,7 +26,7 @@ SCENARIOS = [
     "interactive_python_shows_output_before_input_then_the_rest",
     "endless_loop_is_stopped_by_stop_and_ends_cancelled",
     "c_compile_error_is_shown_with_its_message",
-    "shared_link_restores_the_program_in_a_new_page",
+    "reloaded_draft_and_shared_link_restore_the_program",
     "phone_viewport_in_dark_mode_runs_the_example_and_passes_axe",
     "desktop_page_passes_axe_after_a_run",
     "wrong_key_is_refused_in_plain_words",
