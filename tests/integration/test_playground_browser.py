@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -147,3 +148,47 @@ def test_the_dev_key_is_handed_out_only_where_the_setting_enables_it(playground,
     # The session's control plane runs without the setting.
     _, _, body = _get(control_plane.url + "/playground/config.json")
     assert json.loads(body) == {"dev_key": None}
+
+
+def _post(url: str, key: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=90) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _finished(base: str, key: str, run_id: str, timeout_s: float = 120) -> dict:
+    """The run's result once it has finished (the test server's wait cap is 3 s; compiles take longer)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        req = urllib.request.Request(f"{base}/v1/runs/{run_id}", headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            result = json.loads(r.read())
+        if result["finished_at"] is not None or time.monotonic() > deadline:
+            return result
+        time.sleep(0.25)
+
+
+def test_every_offered_language_has_an_example_that_runs_and_answers(playground):
+    cp, key, _ = playground
+    script = ("import('./playground/src/examples.js')"
+              ".then((m) => console.log(JSON.stringify(m.EXAMPLES)))")
+    out = subprocess.run(["node", "--input-type=module", "-e", script], cwd=REPO_DIR, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    examples = json.loads(out.stdout)
+    req = urllib.request.Request(cp.url + "/v1/runtimes", headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        offered = {rt["language"] for rt in json.loads(r.read())}
+    assert offered <= set(examples), f"languages without an example: {sorted(offered - set(examples))}"
+    for language in sorted(offered):
+        name, content = examples[language]
+        status, result = _post(cp.url + "/v1/runs?wait=true", key, {
+            "language": language, "files": [{"name": name, "content": content}], "stdin": "Tester\n"})
+        assert status in (200, 202), (language, result)
+        result = _finished(cp.url, key, result["id"])
+        assert result["outcome"] == "ok", (language, result)
+        assert result["stdout"].endswith("Nice to meet you, Tester!\n"), (language, result["stdout"])
