@@ -314,7 +314,6 @@ async function start(submit, { interactive, tests = false }) {
   current.id = accepted.id;
   setStatus(`Queued (${accepted.id}).`);
   current.stream = new RunStream(api, accepted.id, {
-    onOpen: () => {},
     onEvent: (event) => onEvent(current, event),
     onEnd: ({ result, error }) => {
       if (result) showResult(current, result);
@@ -379,9 +378,8 @@ $("stop").addEventListener("click", async () => {
   const current = page.run;
   if (!current || !current.id) return;
   setStatus("Stopping…");
-  if (current.stream && current.stream.ws && current.stream.ws.readyState === 1) {
-    current.stream.send({ type: "cancel" });
-  } else {
+  // On the socket when it is open; otherwise (reconnecting, not yet open) over HTTP.
+  if (!current.stream || !current.stream.sendNow({ type: "cancel" })) {
     try {
       await api.cancel(current.id);
     } catch (e) {

@@ -22,13 +22,12 @@ export function backoffMs(attempt) {
 }
 
 export class RunStream {
-  // api: Api; onEvent(event); onEnd({result, error}); onOpen()
-  constructor(api, runId, { onEvent, onEnd, onOpen = () => {}, WebSocketImpl = globalThis.WebSocket }) {
+  // api: Api; onEvent(event) for each new event; onEnd({result} or {error}) once.
+  constructor(api, runId, { onEvent, onEnd, WebSocketImpl = globalThis.WebSocket }) {
     this.api = api;
     this.runId = runId;
     this.onEvent = onEvent;
     this.onEnd = onEnd;
-    this.onOpen = onOpen;
     this.WebSocketImpl = WebSocketImpl;
     this.lastSeq = 0;
     this.attempt = 0;
@@ -44,7 +43,6 @@ export class RunStream {
     ws.onopen = () => {
       this.attempt = 0;
       for (const m of this.pending.splice(0)) ws.send(m);
-      this.onOpen();
     };
     ws.onmessage = (m) => {
       let event;
@@ -78,10 +76,16 @@ export class RunStream {
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
+  // Sent now, or as soon as the socket is (re)open.
   send(message) {
-    const text = JSON.stringify(message);
-    if (this.ws && this.ws.readyState === 1) this.ws.send(text);
-    else this.pending.push(text);
+    if (!this.sendNow(message)) this.pending.push(JSON.stringify(message));
+  }
+
+  // Sent now if the socket is open; false otherwise (nothing queued).
+  sendNow(message) {
+    if (!this.ws || this.ws.readyState !== 1) return false;
+    this.ws.send(JSON.stringify(message));
+    return true;
   }
 
   // For tests and for "the network blinked": drop the socket; it reopens with ?after=.
