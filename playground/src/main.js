@@ -6,16 +6,16 @@ import { Editor } from "./editor.js";
 import { exampleFor, extensionFor } from "./examples.js";
 import { RunStream } from "./runstream.js";
 import { decodeState, encodeState } from "./share.js";
+import { loadDraft, saveDraft } from "./draft.js";
+import { FileTabs } from "./filetabs.js";
+import { TestCases } from "./testcases.js";
 import { resultSummary, statusLine } from "./present.js";
 
 const KEY_STORAGE = "throwbox.apiKey";
-const DRAFT_STORAGE = "throwbox.draft";   // the program being edited, so a reload keeps it
 const $ = (id) => document.getElementById(id);
 const api = new Api("");
 
 const page = {
-  files: [],            // file names in tab order; the first is the entry point
-  active: "",
   runtimes: [],
   wanted: { language: "python", version: "" },   // from a shared link or the last choice
   run: null,            // {id, stream, interactive, sawOutput, sawCompile, tests}
@@ -28,32 +28,15 @@ let draftTimer = null;
 function saveDraftNow() {
   clearTimeout(draftTimer);
   draftTimer = null;
-  if (page.files.length === 0) return;
-  const draft = { language: $("language").value || page.wanted.language, version: $("version").value,
-    files: currentFiles(), stdin: $("stdin").value };
-  try {
-    localStorage.setItem(DRAFT_STORAGE, JSON.stringify(draft));
-  } catch {
-    // storage full or disabled: the draft is a convenience only
-  }
+  if (tabs.names.length === 0) return;
+  saveDraft({ language: $("language").value || page.wanted.language, version: $("version").value,
+    files: tabs.files(), stdin: $("stdin").value });
 }
 function saveDraftSoon() {
   clearTimeout(draftTimer);
   draftTimer = setTimeout(saveDraftNow, 400);
 }
 addEventListener("pagehide", () => { if (draftTimer !== null) saveDraftNow(); });
-
-function loadDraft() {
-  try {
-    const d = JSON.parse(localStorage.getItem(DRAFT_STORAGE) || "null");
-    if (d && Array.isArray(d.files) && d.files.length && d.files.every((f) => typeof f.name === "string" && typeof f.content === "string")) {
-      return d;
-    }
-  } catch {
-    // an unreadable draft is ignored
-  }
-  return null;
-}
 
 // ---- notices and status
 
@@ -69,54 +52,10 @@ function setStatus(text) {
 
 // ---- files and tabs
 
-function setFiles(files) {
-  editor.reset();
-  page.files = files.map((f) => f.name);
-  for (const f of files.slice().reverse()) editor.open(f.name, f.content);
-  page.active = page.files[0];
-  editor.open(page.active);
-  renderTabs();
-}
-
-function currentFiles() {
-  return page.files.map((name) => ({ name, content: editor.text(name) }));
-}
-
-function renderTabs() {
-  const tabs = $("tabs");
-  tabs.replaceChildren();
-  page.files.forEach((name, i) => {
-    const tab = document.createElement("button");
-    tab.type = "button";
-    tab.role = "tab";
-    tab.id = `tab-${i}`;
-    tab.textContent = name;
-    tab.setAttribute("aria-selected", String(name === page.active));
-    tab.setAttribute("aria-controls", "editor");
-    tab.tabIndex = name === page.active ? 0 : -1;
-    if (i === 0) tab.title = "entry point";
-    tab.addEventListener("click", () => selectFile(name));
-    tab.addEventListener("keydown", (e) => {
-      const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
-      if (!step) return;
-      e.preventDefault();
-      const next = page.files[(i + step + page.files.length) % page.files.length];
-      selectFile(next);
-      tabs.querySelector(`[aria-selected="true"]`)?.focus();
-    });
-    tabs.append(tab);
-  });
-  $("editor").setAttribute("aria-labelledby", `tab-${page.files.indexOf(page.active)}`);
-  $("delete-file").disabled = page.files.length <= 1;
+const tabs = new FileTabs($("tabs"), $("editor"), editor, () => {
+  $("delete-file").disabled = tabs.names.length <= 1;
   saveDraftSoon();
-}
-
-function selectFile(name) {
-  page.active = name;
-  editor.open(name);
-  renderTabs();
-}
-
+});
 let naming = null;   // "add" | "rename"
 
 function askName(mode, initial) {
@@ -128,50 +67,21 @@ function askName(mode, initial) {
   input.select();
 }
 
-function validFileName(name) {
-  if (!name || name.length > 255 || name.startsWith("/") || name.includes("\\") || name.includes("\0")) return false;
-  return !name.split("/").some((s) => s === "" || s === "." || s === "..");
-}
-
 $("name-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const name = $("file-name").value.trim();
-  const taken = page.files.includes(name) && !(naming === "rename" && name === page.active);
-  if (!validFileName(name) || taken) {
-    notice(taken ? `There is already a file named ${name}.` : "A file name is a relative path without '..', '\\' or empty parts.");
-    return;
-  }
-  notice("");
-  if (naming === "add") {
-    page.files.push(name);
-    editor.open(name, "");
-    page.active = name;
-  } else if (name !== page.active) {
-    const i = page.files.indexOf(page.active);
-    editor.rename(page.active, name);
-    page.files[i] = name;
-    page.active = name;
-    editor.open(name);
-  }
+  const problem = tabs.problem(name, naming === "rename");
+  notice(problem);
+  if (problem) return;
+  if (naming === "add") tabs.add(name);
+  else tabs.rename(name);
   $("name-form").hidden = true;
-  renderTabs();
   editor.focus();
 });
 $("name-cancel").addEventListener("click", () => { $("name-form").hidden = true; });
-$("add-file").addEventListener("click", () => {
-  let n = page.files.length + 1;
-  const ext = extensionFor(selectedLanguage());
-  while (page.files.includes(`file${n}.${ext}`)) n++;
-  askName("add", `file${n}.${ext}`);
-});
-$("rename-file").addEventListener("click", () => askName("rename", page.active));
-$("delete-file").addEventListener("click", () => {
-  if (page.files.length <= 1) return;
-  const i = page.files.indexOf(page.active);
-  page.files.splice(i, 1);
-  editor.forget(page.active);
-  selectFile(page.files[Math.max(0, i - 1)]);
-});
+$("add-file").addEventListener("click", () => askName("add", tabs.freeName(extensionFor(selectedLanguage()))));
+$("rename-file").addEventListener("click", () => askName("rename", tabs.active));
+$("delete-file").addEventListener("click", () => tabs.remove());
 
 // ---- languages and versions
 
@@ -199,7 +109,7 @@ function renderVersions() {
 }
 
 function isUntouchedExample() {
-  const files = currentFiles();
+  const files = tabs.files();
   if (files.length !== 1) return files.every((f) => !f.content.trim());
   const ex = exampleFor(page.wanted.language);
   return !files[0].content.trim() || (files[0].name === ex.name && files[0].content === ex.content);
@@ -219,7 +129,7 @@ $("version").addEventListener("change", () => {
 $("stdin").addEventListener("input", () => saveDraftSoon());
 
 function loadExample() {
-  setFiles([exampleFor(selectedLanguage())]);
+  tabs.set([exampleFor(selectedLanguage())]);
 }
 $("example").addEventListener("click", loadExample);
 
@@ -287,7 +197,7 @@ function setRunning(running, interactive = false) {
 async function run() {
   if (page.run || $("run").disabled) return;
   const stdin = $("stdin").value;
-  const request = { language: $("language").value, version: $("version").value, files: currentFiles() };
+  const request = { language: $("language").value, version: $("version").value, files: tabs.files() };
   if (stdin) request.stdin = stdin;
   else request.interactive = true;
   await start(() => api.submit(request), { interactive: !stdin });
@@ -346,7 +256,7 @@ function onEvent(current, event) {
       }
       break;
     case "test":
-      showTestVerdict(event.index, event);
+      testCases.verdict(event.index, event);
       break;
     case "error":
       notice(event.error?.message || "The server refused a message.");
@@ -370,7 +280,7 @@ function showResult(current, result) {
   if (compile && (compile.stdout || compile.stderr || compile.outcome !== "ok")) $("compile-box").hidden = false;
   setStatus(statusLine(result));
   $("summary").textContent = resultSummary(result);
-  if (result.tests) showTestResults(result);
+  if (result.tests) testCases.result(result);
 }
 
 $("run").addEventListener("click", () => run());
@@ -423,79 +333,18 @@ $("input-line").addEventListener("keydown", (e) => {
 
 // ---- test cases (the contract's "Test cases"; shown once the server offers them)
 
-function addTest(test = { stdin: "", expected_stdout: "" }) {
-  const item = document.createElement("li");
-  item.className = "test";
-  item.innerHTML = `
-    <label><span data-n></span> input <textarea rows="2" spellcheck="false" data-field="stdin"></textarea></label>
-    <label><span data-n></span> expected output <textarea rows="2" spellcheck="false" data-field="expected_stdout"></textarea></label>
-    <div class="row"><button type="button" class="small" data-remove>Remove <span data-n></span></button>
-    <output class="verdict" aria-live="polite"></output></div>
-    <pre class="got" tabindex="0" hidden></pre>`;
-  item.querySelector('[data-field="stdin"]').value = test.stdin || "";
-  item.querySelector('[data-field="expected_stdout"]').value = test.expected_stdout || "";
-  item.querySelector("[data-remove]").addEventListener("click", () => {
-    item.remove();
-    numberTests();
-  });
-  $("tests-list").append(item);
-  numberTests();
-}
+const testCases = new TestCases($("tests-list"), $("tests-summary"));
 
-// Labels say "Test N" in list order, so they stay right after a removal.
-function numberTests() {
-  [...$("tests-list").children].forEach((item, i) => {
-    for (const span of item.querySelectorAll("[data-n]")) span.textContent = `Test ${i + 1}`;
-    item.querySelector(".verdict").setAttribute("aria-label", `Test ${i + 1} verdict`);
-  });
-}
-
-function currentTests() {
-  return [...$("tests-list").children].map((item) => ({
-    stdin: item.querySelector('[data-field="stdin"]').value,
-    expected_stdout: item.querySelector('[data-field="expected_stdout"]').value,
-  }));
-}
-
-function clearVerdicts(text) {
-  for (const item of $("tests-list").children) {
-    const out = item.querySelector(".verdict");
-    out.textContent = text;
-    delete out.dataset.verdict;
-    item.querySelector(".got").hidden = true;
-  }
-}
-
-function showTestVerdict(index, t) {
-  const item = $("tests-list").children[index];
-  if (!item) return;
-  const out = item.querySelector(".verdict");
-  out.textContent = t.verdict.replaceAll("_", " ");
-  out.dataset.verdict = t.verdict;
-  // What the program printed, when it was not what was expected.
-  const got = item.querySelector(".got");
-  const printed = [t.stdout, t.stderr].filter(Boolean).join("");
-  got.hidden = t.verdict === "accepted" || !printed;
-  got.textContent = printed ? `got: ${printed.slice(0, 2000)}` : "";
-}
-
-function showTestResults(result) {
-  for (const t of result.tests) showTestVerdict(t.index, t);
-  const s = result.summary;
-  if (s) $("tests-summary").textContent = `${s.passed} of ${s.total} passed: ${s.verdict.replaceAll("_", " ")}`;
-}
-
-$("add-test").addEventListener("click", () => addTest());
+$("add-test").addEventListener("click", () => testCases.add());
 $("run-tests").addEventListener("click", async () => {
-  const tests = currentTests();
+  const tests = testCases.tests();
   if (tests.length === 0 || page.run) return;
-  clearVerdicts("…");
-  $("tests-summary").textContent = "";
-  const request = { language: $("language").value, version: $("version").value, files: currentFiles(), tests,
+  testCases.clear("…");
+  const request = { language: $("language").value, version: $("version").value, files: tabs.files(), tests,
     compare: $("tests-compare").value };
   if ($("tests-stop").checked) request.stop_on_first_failure = true;
   await start(() => api.submit(request), { interactive: false, tests: true });
-  if (!page.run) clearVerdicts("");   // not started: the notice says why
+  if (!page.run) testCases.clear("");   // not started: the notice says why
 });
 
 function showTestsPanel(offered) {
@@ -503,7 +352,7 @@ function showTestsPanel(offered) {
   $("tests-waiting").hidden = offered;
   $("tests-body").hidden = !offered;
   $("run-tests").disabled = !offered;
-  if (offered && $("tests-list").children.length === 0) addTest();
+  if (offered && testCases.count === 0) testCases.add();
 }
 
 // ---- functions
@@ -511,7 +360,7 @@ function showTestsPanel(offered) {
 $("fn-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const name = $("fn-name").value.trim();
-  const spec = { language: $("language").value, version: $("version").value, files: currentFiles(),
+  const spec = { language: $("language").value, version: $("version").value, files: tabs.files(),
     description: "saved from the playground" };
   $("fn-status").textContent = "Saving…";
   try {
@@ -544,8 +393,8 @@ $("invoke-form").addEventListener("submit", (e) => {
 
 async function shareState() {
   const state = { language: $("language").value || page.wanted.language, version: $("version").value || "",
-    files: currentFiles(), stdin: $("stdin").value };
-  if (page.testsOffered) state.tests = currentTests();
+    files: tabs.files(), stdin: $("stdin").value };
+  if (page.testsOffered) state.tests = testCases.tests();
   return encodeState(state);
 }
 
@@ -568,18 +417,18 @@ $("share").addEventListener("click", async () => {
 
 async function init() {
   const shared = await decodeState(location.hash);
+  const draft = loadDraft();
   if (shared) {
     page.wanted = { language: shared.language, version: shared.version };
-    setFiles(shared.files);
+    tabs.set(shared.files);
     $("stdin").value = shared.stdin;
-    for (const t of shared.tests) addTest(t);
-  } else if (loadDraft()) {
-    const draft = loadDraft();
+    for (const t of shared.tests) testCases.add(t);
+  } else if (draft) {
     page.wanted = { language: draft.language || page.wanted.language, version: draft.version || "" };
-    setFiles(draft.files);
+    tabs.set(draft.files);
     $("stdin").value = draft.stdin || "";
   } else {
-    setFiles([exampleFor(page.wanted.language)]);
+    tabs.set([exampleFor(page.wanted.language)]);
   }
   api.openapi().then((doc) => showTestsPanel(offersTests(doc)), () => showTestsPanel(false));
   let key = localStorage.getItem(KEY_STORAGE) || "";

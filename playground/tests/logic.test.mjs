@@ -69,3 +69,11 @@ test("every deployed language has an example that names its entry file", () => {
   }
   assert.equal(exampleFor("cobol").name, "main.txt");
 });
+
+test("file names follow the API's rules", async () => {
+  const { validFileName } = await import("../src/filetabs.js");
+  for (const ok of ["main.py", "src/util.c", "a-b_c.txt", ".env"]) assert.equal(validFileName(ok), true, ok);
+  for (const bad of ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b", "x".repeat(256)]) {
+    assert.equal(validFileName(bad), false, bad);
+  }
+});
