@@ -121,6 +121,12 @@ const scenarios = {
     await name.fill("helper.py");
     await name.press("Enter");
     await page.getByRole("tab", { name: "helper.py", selected: true }).waitFor();
+    // The tabs work from the keyboard: arrows move between them.
+    await page.getByRole("tab", { name: "helper.py" }).press("ArrowLeft");
+    await page.getByRole("tab", { name: "main.py", selected: true }).waitFor();
+    check(await page.getByRole("tab", { name: "main.py" }).evaluate((el) => el === document.activeElement), "focus did not follow the tab");
+    await page.keyboard.press("ArrowRight");
+    await page.getByRole("tab", { name: "helper.py", selected: true }).waitFor();
     await typeProgram(page, "X = 42\n");
     await page.getByLabel("Stdin given at start").fill("from the link");
     await page.reload();   // the draft survives a reload
