@@ -56,7 +56,7 @@ class Settings:
     consul_retry_after_ms: int = 3_000
     log_level: str = "INFO"
     # the playground at / (docs/playground.md): its built files, and a file whose key the page
-    # pre-fills for every visitor (set only by scripts/start-control-plane.sh for the dev stack)
+    # pre-fills for browsers on this machine (set only by scripts/start-control-plane.sh)
     playground_dir: str = str(PLAYGROUND_DIST)
     playground_dev_key_file: str = ""
 

@@ -151,7 +151,7 @@ def read_dev_key(path: str) -> str | None:
 def register(app: Sanic, settings: Settings) -> None:
     assets = Assets(Path(settings.playground_dir))
     if settings.playground_dev_key_file:
-        log.warning("the playground hands out the dev key to every visitor (single-node dev stack only)",
+        log.warning("the playground hands the dev key to browsers on this machine (dev stack only)",
                     extra={"dev_key_file": settings.playground_dev_key_file})
 
     @app.get("/")
