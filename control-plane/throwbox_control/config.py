@@ -10,11 +10,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from throwbox_common import env as read
 from throwbox_common import topics
 
 PREFIX = "THROWBOX_CP_"
+PLAYGROUND_DIST = Path(__file__).resolve().parents[2] / "playground" / "dist"
 
 
 class ConfigError(ValueError):
@@ -60,6 +62,10 @@ class Settings:
     consul_timeout_ms: int = 1_000
     consul_retry_after_ms: int = 3_000
     log_level: str = "INFO"
+    # the playground at / (docs/playground.md): its built files, and a file whose key the page
+    # pre-fills for browsers on this machine (set only by scripts/start-control-plane.sh)
+    playground_dir: str = str(PLAYGROUND_DIST)
+    playground_dev_key_file: str = ""
 
     def __repr__(self) -> str:  # no secrets here, but keep it short and stable
         return "Settings(" + ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)) + ")"
@@ -101,7 +107,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                 value = read.http_address(name, raw)
             elif f.name == "log_level":
                 value = read.log_level(name, raw)
-            elif f.name == "instance_id":
+            elif f.name in ("instance_id", "playground_dev_key_file"):  # empty: unset
                 value = raw.strip()
             elif f.name == "runs_topic":
                 value = read.non_empty(name, raw)
