@@ -4,7 +4,6 @@
 source "$(dirname "$0")/common.sh"
 CP_HOST="${THROWBOX_CP_HOST:-127.0.0.1}"
 CP_PORT="${THROWBOX_CP_PORT:-8080}"
-skip_unless_built control-plane/throwbox_control/main.py "control plane"
 [ "${1:-}" = "--restart" ] && stop_service control-plane 30
 start_service control-plane env \
   THROWBOX_KAFKA_BOOTSTRAP="${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}" \

@@ -20,11 +20,7 @@ for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/kafka fa
 "$S/start-kafka.sh"
 "$S/start-consul.sh"
 "$S/start-nomad.sh"
-if [ -x "$S/build-images.sh" ]; then
-  "$S/build-images.sh"
-else
-  log "runtime images: skipped (scripts/build-images.sh does not exist yet)"
-fi
+"$S/build-images.sh"
 "$S/deploy-agent.sh"
 "$S/ensure-playground.sh"
 "$S/start-control-plane.sh"
