@@ -24,7 +24,7 @@ from throwbox_common.aio import cancel_and_wait
 from throwbox_common.messages import StdinData, StdinEof
 from throwbox_common.runtimes import Registry
 
-from . import metrics, openapi, sse
+from . import compat, metrics, openapi, sse
 from .auth import Principal
 from .config import Settings
 from .consul import ConsulError
@@ -403,4 +403,5 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
         run_id, st = await svc.submit(principal, checked, function=name)
         return await answer_run(run_id, st, wait)
 
+    compat.register(app, svc, settings, registry)  # /api/v2 (Piston) and /judge0 (Judge0 CE)
     return app

@@ -7,12 +7,14 @@ Other THROWBOX_* variables belong to other components (agent, CLI) and are left 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from throwbox_common import env as read
 
 PREFIX = "THROWBOX_CP_"
+TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,9 @@ class Settings:
     consul_timeout_ms: int = 1_000
     consul_retry_after_ms: int = 3_000
     log_level: str = "INFO"
+    # Piston (/api/v2) and Judge0 (/judge0) routes only: the tenant that serves requests without a
+    # key, with the default quotas ("" = none: every request needs a key). Logged at start.
+    compat_keyless_tenant: str = ""
 
     def __repr__(self) -> str:  # no secrets here, but keep it short and stable
         return "Settings(" + ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)) + ")"
@@ -96,6 +101,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                 value = read.log_level(name, raw)
             elif f.name == "instance_id":
                 value = raw.strip()
+            elif f.name == "compat_keyless_tenant":
+                value = raw.strip()
+                if value and not TENANT_NAME.match(value):
+                    raise read.SettingError(f"{name}: {raw!r} is not a tenant name ([A-Za-z0-9][A-Za-z0-9._-]{{0,63}})")
             else:
                 value = read.non_empty(name, raw)
             values[f.name] = value
