@@ -57,6 +57,12 @@ def flag(request: Request, name: str) -> bool:
     return request.args.get(name, "false").strip().lower() == "true"
 
 
+def require_json(request: Request) -> None:
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise ApiError(415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)")
+
+
 def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, auth: CompatAuth) -> None:
     langs = judge0.languages(registry)
     by_id = dict(langs)
@@ -74,10 +80,6 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
         if principal is None:
             return reply({"error": "missing or unknown API key (X-Auth-Token, or Authorization: Bearer <key>)"}, 401)
         request.ctx.principal = principal
-        if request.method == "POST":
-            media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-            if media != "application/json":
-                return reply({"error": "the body must be JSON (Content-Type: application/json)"}, 415)
         return None
 
     def language_of(st: RunState) -> tuple[int, str] | None:
@@ -113,6 +115,7 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
     @app.post("/judge0/submissions")
     @judge0_errors
     async def judge0_create(request: Request):
+        require_json(request)
         fields = judge0.requested_fields(request.args.get("fields"))
         b64 = flag(request, "base64_encoded")
         planned = judge0.plan(judge0.decode_submission(request.body or b""), b64, registry, settings)
@@ -152,6 +155,7 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
     @app.post("/judge0/submissions/batch")
     @judge0_errors
     async def judge0_batch_create(request: Request):
+        require_json(request)
         b64 = flag(request, "base64_encoded")
         entries = judge0.decode_batch(request.body or b"")
         planned: list[judge0.Planned | ApiError] = []

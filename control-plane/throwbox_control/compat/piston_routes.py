@@ -54,6 +54,12 @@ def piston_errors(handler):
     return wrapped
 
 
+def require_json(request: Request) -> None:
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise ApiError(415, "unsupported_media_type", "requests must be of type application/json")
+
+
 def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, auth: CompatAuth) -> None:
     runtimes_body = _enc.encode(piston.runtimes_body(registry))
 
@@ -68,10 +74,6 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
         if principal is None:
             return reply({"message": "missing or unknown API key (Authorization: Bearer <key>, or the key alone)"}, 401)
         request.ctx.principal = principal
-        if request.method == "POST":
-            media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-            if media != "application/json":  # as Piston: form-encoded bodies are refused too
-                return reply({"message": "requests must be of type application/json"}, 415)
         return None
 
     @app.get("/api/v2/runtimes")
@@ -81,6 +83,7 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
     @app.post("/api/v2/execute")
     @piston_errors
     async def piston_execute(request: Request):
+        require_json(request)   # as Piston: form-encoded bodies (PyPI pistonapi) are refused too
         req = piston.decode_execute(request.body or b"")
         checked = piston.to_run(req, registry, settings)
         run_id, st = await svc.submit(request.ctx.principal, checked)
