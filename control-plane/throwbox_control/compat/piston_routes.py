@@ -54,9 +54,15 @@ def piston_errors(handler):
     return wrapped
 
 
+# piston-client (npm) posts its JSON without a Content-Type, which node-fetch labels text/plain:
+# a JSON body is taken under those labels too. Form-encoded bodies (PyPI pistonapi) cannot carry
+# Piston's nested files and are refused with 415, as Piston does.
+JSON_MEDIA = ("application/json", "text/plain", "")
+
+
 def require_json(request: Request) -> None:
     media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if media != "application/json":
+    if media not in JSON_MEDIA:
         raise ApiError(415, "unsupported_media_type", "requests must be of type application/json")
 
 
@@ -83,7 +89,7 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
     @app.post("/api/v2/execute")
     @piston_errors
     async def piston_execute(request: Request):
-        require_json(request)   # as Piston: form-encoded bodies (PyPI pistonapi) are refused too
+        require_json(request)
         req = piston.decode_execute(request.body or b"")
         checked = piston.to_run(req, registry, settings)
         run_id, st = await svc.submit(request.ctx.principal, checked)
