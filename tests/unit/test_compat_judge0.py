@@ -212,3 +212,21 @@ def test_a_token_is_a_version_4_uuid_that_maps_back_to_its_run_and_slot():
 def test_anything_else_is_not_a_token():
     for text in ("", "abc", str(uuid.uuid1()), "run_0123456789abcdef01234567", "../../etc"):
         assert run_of(text) is None
+
+
+def test_config_info_and_a_language_parse_in_the_judge0_sdks_own_models():
+    from judge0.base_types import Config, Language
+
+    cfg = Config(**judge0.config_info(registry(), SETTINGS))
+    assert (cfg.enable_network, cfg.max_cpu_time_limit, cfg.max_memory_limit) == (False, 10.0, 256 * 1024)
+    lang = Language(**judge0.language_detail(62, registry().resolve("java")))
+    assert (lang.id, lang.source_file) == (62, "Main.java")
+
+
+def test_the_sdks_language_aliases_resolve_to_ids_we_serve_at_the_api_level_we_announce():
+    import judge0 as sdk
+    from judge0.data import LANGUAGE_TO_LANGUAGE_ID
+
+    ids = LANGUAGE_TO_LANGUAGE_ID[judge0.about()["version"]]
+    served = {i for i, _ in judge0.languages(registry())}
+    assert {ids[sdk.PYTHON], ids[sdk.CPP], ids[sdk.JAVA]} <= served

@@ -409,23 +409,28 @@ def select(body: dict, fields: tuple[str, ...], b64: bool) -> dict:
 
 
 def config_info(registry: Registry, settings: Settings) -> dict:
-    """Judge0's /config_info from Throwbox's limits (defaults and maxima in Judge0's units)."""
+    """Judge0's /config_info in Judge0's units. A request may lower a runtime's default limit,
+    never raise it, so the default is also the maximum a submission may ask for."""
     d, top = registry.default_limits, registry.server_max
+    cpu_s = min(d.cpu_time_ms, top.cpu_time_ms) / 1000
+    wall_s = min(d.wall_time_ms, top.wall_time_ms) / 1000
+    memory_kb = min(d.memory_mb, top.memory_mb) * KB
+    pids = min(d.pids, top.pids)
+    file_kb = min(d.output_bytes, top.output_bytes) // KB
     return {
         "maintenance_mode": False, "enable_wait_result": True, "enable_compiler_options": False,
         "allowed_languages_for_compile_options": [], "enable_command_line_arguments": True,
         "enable_submission_delete": False, "enable_callbacks": False, "callbacks_max_tries": 0,
         "callbacks_timeout": 0.0, "enable_additional_files": False, "max_queue_size": settings.max_queue_depth,
-        "cpu_time_limit": d.cpu_time_ms / 1000, "max_cpu_time_limit": top.cpu_time_ms / 1000,
-        "cpu_extra_time": 0.0, "max_cpu_extra_time": top.cpu_time_ms / 1000,
-        "wall_time_limit": d.wall_time_ms / 1000, "max_wall_time_limit": top.wall_time_ms / 1000,
-        "memory_limit": d.memory_mb * KB, "max_memory_limit": top.memory_mb * KB,
-        "stack_limit": d.memory_mb * KB, "max_stack_limit": top.memory_mb * KB,
-        "max_processes_and_or_threads": d.pids, "max_max_processes_and_or_threads": top.pids,
+        "cpu_time_limit": cpu_s, "max_cpu_time_limit": cpu_s, "cpu_extra_time": 0.0, "max_cpu_extra_time": cpu_s,
+        "wall_time_limit": wall_s, "max_wall_time_limit": wall_s,
+        "memory_limit": memory_kb, "max_memory_limit": memory_kb,
+        "stack_limit": memory_kb, "max_stack_limit": memory_kb,
+        "max_processes_and_or_threads": pids, "max_max_processes_and_or_threads": pids,
         "enable_per_process_and_thread_time_limit": False, "enable_per_process_and_thread_memory_limit": False,
         "allow_enable_per_process_and_thread_time_limit": False,
         "allow_enable_per_process_and_thread_memory_limit": False,
-        "max_file_size": d.output_bytes // KB, "max_max_file_size": top.output_bytes // KB,
+        "max_file_size": file_kb, "max_max_file_size": file_kb,
         "number_of_runs": 1, "max_number_of_runs": 1, "redirect_stderr_to_stdout": False,
         "max_extract_size": 0, "enable_batched_submissions": True, "max_submission_batch_size": MAX_BATCH,
         "submission_cache_duration": 0.0, "use_docs_as_homepage": False, "enable_network": False,
