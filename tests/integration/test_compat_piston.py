@@ -71,6 +71,11 @@ async def test_what_throwbox_cannot_honour_is_refused_in_pistons_shape(compat_pl
     status, answer = await call(url, "/api/v2/execute", json.dumps(body),
                                 {"Content-Type": "application/json", "Authorization": "not-a-key"})
     assert status == 401 and set(answer) == {"message"}
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url + "/api/v2/packages") as r:   # Piston's package manager is not served
+            assert (r.status, await r.json()) == (404, {"message": "no such route"})
+        async with s.get(url + "/v1/runtimes") as r:   # the key-less tenant is for /api/v2 and /judge0 only
+            assert r.status == 401
     # A real key, alone in Authorization as Piston clients send it, runs as its own tenant.
     _, key = tenant_key()
     status, answer = await call(url, "/api/v2/execute", json.dumps(body),

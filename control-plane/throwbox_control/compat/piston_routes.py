@@ -94,7 +94,13 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
         checked = piston.to_run(req, registry, settings)
         run_id, st = await svc.submit(request.ctx.principal, checked)
         st = st or svc.view.get(run_id)
-        if st is None or not await svc.view.wait_finished(st, settings.wait_cap_ms / 1000):
+        try:
+            finished = st is not None and await svc.view.wait_finished(st, settings.wait_cap_ms / 1000)
+        except asyncio.CancelledError:
+            if st is not None:   # the client went away: nobody can ever read this run
+                await asyncio.shield(svc.cancel(st))
+            raise
+        if not finished:
             if st is not None:
                 await svc.cancel(st)   # nobody could ever read it: Piston has no later lookup
             raise overloaded(f"the run did not finish within the server's wait cap of {settings.wait_cap_ms} ms "
