@@ -71,7 +71,8 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
     app.config.RESPONSE_TIMEOUT = 3600
     app.config.REQUEST_TIMEOUT = 60
     app.config.KEEP_ALIVE_TIMEOUT = 75
-    app.config.WEBSOCKET_MAX_SIZE = settings.max_stdin_bytes + 64 * 1024
+    # Piston's /api/v2/connect init carries the program's files, not just stdin chunks.
+    app.config.WEBSOCKET_MAX_SIZE = max(settings.max_stdin_bytes, settings.max_body_bytes) + 64 * 1024
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 10
     app.config.NOISY_EXCEPTIONS = False
     app.config.MOTD = False

@@ -182,7 +182,8 @@ def document() -> bytes:
         "info": {"title": "Throwbox API", "version": "1.0.0",
                  "description": "Run untrusted code in single-use gVisor sandboxes. "
                                 "WebSocket: GET /v1/runs/{id}/ws (same events as SSE; client sends "
-                                "stdin, stdin_eof, cancel)."},
+                                "stdin, stdin_eof, cancel). Piston v2 (/api/v2, WebSocket /api/v2/connect) and "
+                                "Judge0 CE (/judge0) compatible routes: docs/compat.md."},
         "servers": [{"url": "/"}],
         "security": auth,
         "paths": paths,

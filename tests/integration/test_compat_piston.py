@@ -176,3 +176,12 @@ async def test_protocol_mistakes_close_with_pistons_codes(compat_plane, first, t
     assert (got_code, got_reason) == (code, reason)
     if code in (4002,) or then == {"type": "signal", "signal": "SIGUSR1"}:
         assert messages[-1]["type"] == "error" and messages[-1]["message"]
+
+
+async def test_an_init_carries_a_program_larger_than_a_stdin_chunk(compat_plane):
+    code = "# " + "x" * 110_000 + "\nprint('big program ran')\n"   # > max_stdin_bytes + 64 KiB, < max_file_bytes (TEST_SETTINGS)
+    async with aiohttp.ClientSession() as s, s.ws_connect(compat_plane.url + "/api/v2/connect") as ws:
+        await ws.send_json(init("python", code))
+        messages, code_, _ = await until_closed(ws)
+    assert "".join(m["data"] for m in messages if m["type"] == "data") == "big program ran\n"
+    assert code_ == 4999

@@ -34,3 +34,14 @@ async def test_a_request_without_a_key_is_the_key_less_tenant_and_a_wrong_key_is
     auth = CompatAuth(Keys(), config.load({"THROWBOX_CP_COMPAT_KEYLESS_TENANT": "judge"}))  # type: ignore[arg-type]
     assert (await auth.principal({})).tenant == "judge"
     assert await auth.principal({"authorization": "wrong"}) is None
+
+
+def test_the_apps_own_errors_on_peer_paths_are_recognised_for_reshaping():
+    from throwbox_control.compat import peer_of, throwbox_error_message
+    from throwbox_control.errors import error_body
+
+    assert (peer_of("/api/v2/nope"), peer_of("/judge0"), peer_of("/judge0/x"), peer_of("/judge0x"),
+            peer_of("/v1/runs")) == ("piston", "judge0", "judge0", None, None)
+    assert throwbox_error_message(error_body("not_found", "no such route")) == "no such route"
+    assert throwbox_error_message(b'{"message": "already a peer shape"}') is None
+    assert throwbox_error_message(b"not json") is None
