@@ -185,3 +185,15 @@ async def test_an_init_carries_a_program_larger_than_a_stdin_chunk(compat_plane)
         messages, code_, _ = await until_closed(ws)
     assert "".join(m["data"] for m in messages if m["type"] == "data") == "big program ran\n"
     assert code_ == 4999
+
+
+async def test_the_stdin_of_an_init_is_the_programs_first_input(compat_plane):
+    async with aiohttp.ClientSession() as s, s.ws_connect(compat_plane.url + "/api/v2/connect") as ws:
+        await ws.send_json(init("python", ECHO_TWO_LINES, stdin="first\n"))
+        assert (await next_message(ws))["type"] == "runtime"
+        assert await next_message(ws) == {"type": "stage", "stage": "run"}
+        assert await stdout_line(ws) == "got first\n"
+        await ws.send_json({"type": "data", "stream": "stdin", "data": "second\n"})
+        messages, code, _ = await until_closed(ws)
+    assert "".join(m["data"] for m in messages if m["type"] == "data") == "then second\n"
+    assert code == 4999

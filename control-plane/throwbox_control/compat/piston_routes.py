@@ -21,6 +21,7 @@ from ..config import Settings
 from ..errors import ApiError, DependencyError, overloaded
 from ..runview import RunState
 from ..services import Services
+from ..validation import encode_stdin
 from . import piston
 from .keys import CompatAuth
 from .live import StageTracker, outputs_of
@@ -150,12 +151,11 @@ class Session:
             return
         try:
             checked = piston.to_run(msg, self.registry, self.settings, interactive=True)
+            encode_stdin(msg.stdin, self.settings)   # before the run exists: a refusal leaves nothing behind
             run_id, st = await self.svc.submit(self.principal, checked)
             self.st = st or self.svc.view.get(run_id)
             if self.st is None:
                 raise overloaded("the run is not visible yet", 1)
-            if msg.stdin:
-                await self.stdin(msg.stdin)
         except ApiError as e:
             await self.fail(e.message)
             return
@@ -165,7 +165,7 @@ class Session:
         await self.send({"type": "runtime", "language": checked.runtime.language, "version": checked.runtime.version})
         tracker = StageTracker(checked.runtime.compiled)
         sender = asyncio.create_task(self.forward(tracker))
-        receiver = asyncio.create_task(self.receive())
+        receiver = asyncio.create_task(self.receive(first_stdin=msg.stdin))
         try:
             done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
             if sender in done and sender.exception() is None:
@@ -179,7 +179,6 @@ class Session:
                     log.warning("could not cancel the run of a closed connection", extra={"run_id": self.st.run_id})
 
     async def stdin(self, data: str) -> None:
-        from ..validation import encode_stdin  # noqa: PLC0415 - size check shared with /v1
         assert self.st is not None
         encode_stdin(data, self.settings)
         await self.svc.bus.publish_control(StdinData(run_id=self.st.run_id, data=data))
@@ -205,9 +204,15 @@ class Session:
             for m in messages:
                 await self.send(m)
 
-    async def receive(self) -> None:
-        """Client messages until the client leaves or breaks the protocol (then the socket closes)."""
+    async def receive(self, first_stdin: str | None = None) -> None:
+        """Client messages until the client leaves or breaks the protocol (then the socket closes).
+        `first_stdin`: init's stdin (Piston ignores it on the WebSocket; Throwbox sends it first)."""
         assert self.st is not None
+        if first_stdin:
+            try:
+                await self.stdin(first_stdin)
+            except DependencyError:
+                await self.send({"type": "error", "message": "could not forward init's stdin"})
         while True:
             raw_msg = await self.ws.recv()
             if raw_msg is None:
