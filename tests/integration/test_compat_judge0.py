@@ -4,6 +4,7 @@ Python SDK (`judge0`), verdicts, refusals in Judge0's shape, tokens readable by 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -116,3 +117,25 @@ async def test_wait_and_base64_answer_with_the_submission_and_only_its_tenant_re
     assert (await get(compat_plane.url, f"/judge0/submissions/{token}", {}))[0] == 404
     status, batch = await get(compat_plane.url, f"/judge0/submissions/batch?tokens={token}", {"X-Auth-Token": key_b})
     assert (status, batch) == (200, {"submissions": [None]})
+
+
+async def test_an_invalid_submission_in_a_batch_gets_its_errors_in_its_place_and_the_others_run(
+        compat_plane, tenant_key):
+    _, key = tenant_key()
+    auth = {"X-Auth-Token": key}
+    status, answers = await post(compat_plane.url, "/judge0/submissions/batch", {"submissions": [
+        {"source_code": "print('a')", "language_id": 71},
+        {"source_code": "print('b')", "language_id": 71, "enable_network": True},
+        {"source_code": "console.log('c')", "language_id": 63, "expected_output": "c"},
+    ]}, auth)
+    assert status == 201
+    assert answers[1] == {"enable_network": ["cannot be true: Throwbox sandboxes have no network"]}
+    tokens = [answers[0]["token"], answers[2]["token"]]
+    for _ in range(120):   # poll as a Judge0 client does (bounded)
+        _, batch = await get(compat_plane.url, f"/judge0/submissions/batch?tokens={','.join(tokens)}"
+                                               "&fields=token,status_id,stdout", auth)
+        if all(s["status_id"] > 2 for s in batch["submissions"]):
+            break
+        await asyncio.sleep(0.5)
+    assert [(s["token"], s["status_id"], s["stdout"]) for s in batch["submissions"]] == [
+        (tokens[0], 3, "a\n"), (tokens[1], 3, "c\n")]
