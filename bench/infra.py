@@ -8,6 +8,7 @@ only dockerd, Nomad and Consul with the rest of the stack (which is what is bein
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -32,6 +33,9 @@ NOMAD = os.environ.get("THROWBOX_NOMAD_ADDR", "http://127.0.0.1:4646")
 KAFKA_ENV = {"THROWBOX_KAFKA_NAME": "kafka-bench", "THROWBOX_KAFKA_PORT": "19092",
              "THROWBOX_KAFKA_CONTROLLER_PORT": "19093", "THROWBOX_KAFKA_HEAP": "512m"}
 KAFKA_BOOTSTRAP = "127.0.0.1:19092"
+# The bench's own runs topic: its agents register in Consul with it, and its control planes
+# count only their capacity (the deployed agent consumes `throwbox.runs` of the shared broker).
+RUNS_TOPIC = "throwbox.runs.bench"
 
 
 class BenchError(Exception):
@@ -98,6 +102,23 @@ def kafka_start(fresh: bool = True) -> None:
         _kafka_script("stop-kafka.sh")
         shutil.rmtree(STATE / KAFKA_ENV["THROWBOX_KAFKA_NAME"], ignore_errors=True)
     _kafka_script("start-kafka.sh")
+    asyncio.run(_create_runs_topic())
+
+
+async def _create_runs_topic() -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        if RUNS_TOPIC not in set(await admin.list_topics()):
+            response = await admin.create_topics([NewTopic(RUNS_TOPIC, 4, 1)])
+            for name, code, *_ in response.topic_errors:
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise BenchError(f"creating {name}: error code {code}")
+    finally:
+        await admin.close()
 
 
 def kafka_stop() -> None:
@@ -162,7 +183,7 @@ class ControlPlane:
         env.update({"THROWBOX_CP_HOST": "127.0.0.1", "THROWBOX_CP_PORT": str(self.port),
                     "THROWBOX_CP_INSTANCE_ID": f"bench-{self.port}", "THROWBOX_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
                     "THROWBOX_CONSUL_ADDR": CONSUL, "THROWBOX_NOMAD_ADDR": NOMAD, "PYTHONUNBUFFERED": "1",
-                    "THROWBOX_CP_LOG_LEVEL": "WARNING"})
+                    "THROWBOX_CP_LOG_LEVEL": "WARNING", "THROWBOX_CP_RUNS_TOPIC": RUNS_TOPIC})
         env.update({f"THROWBOX_CP_{k.upper()}": str(v) for k, v in self.settings.items()})
         self.proc = _start([str(VENV_BIN / "throwbox-control-plane")], env, self.log_path, self.cpus)
 
@@ -204,7 +225,8 @@ class Agent:
             "THROWBOX_AGENT_NAME": self.name, "THROWBOX_AGENT_METRICS_LISTEN": f"127.0.0.1:{self.port}",
             "THROWBOX_AGENT_POOL_SIZES": self.pool_sizes, "THROWBOX_AGENT_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
             "THROWBOX_AGENT_CONSUL_ADDR": CONSUL, "THROWBOX_AGENT_NOMAD_ADDR": NOMAD,
-            "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true", "THROWBOX_AGENT_REGISTER_CONSUL": "false",
+            "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true", "THROWBOX_AGENT_RUNS_TOPIC": RUNS_TOPIC,
+            "THROWBOX_AGENT_CONSUMER_GROUP": "throwbox-agents-bench",
             "THROWBOX_AGENT_DRAIN_TIMEOUT_S": "20", "THROWBOX_AGENT_LOG_LEVEL": "WARNING",
             # A small reservation, as the integration tests do: the node also hosts the shared pools.
             "THROWBOX_AGENT_SANDBOX_CPU_MHZ": "20", "PYTHONUNBUFFERED": "1",
@@ -234,8 +256,34 @@ class Agent:
 
     def stop(self) -> None:
         _stop(self.proc, 60)
-        # Whatever happened to the agent: none of its pool jobs stays behind.
+        # Whatever happened to the agent: none of its pool jobs or registrations stays behind.
         purge_agent_jobs(self.name)
+        http("PUT", f"{CONSUL}/v1/agent/service/deregister/throwbox-agent-{self.name}")
+
+
+class SyntheticCapacity:
+    """A Consul registration that advertises a capacity no agent has, for the bench's own runs
+    topic: the admission section measures the control plane's request path, not the queue
+    bound, so it gives the bound room up to the section's fixed outer limit."""
+
+    SERVICE_ID = "throwbox-agent-bench-synthetic"
+
+    def __enter__(self) -> SyntheticCapacity:
+        from throwbox_common import capacity_meta
+        from throwbox_common.capacity_meta import RuntimeCapacity
+        from throwbox_common.runtimes import load
+
+        meta = {"agent": "bench-synthetic", "runs_topic": RUNS_TOPIC,
+                **capacity_meta.encode({r.key: RuntimeCapacity(1_000_000, 1_000_000, 1_000_000.0)
+                                        for r in load().runtimes})}
+        status, body = http("PUT", f"{CONSUL}/v1/agent/service/register",
+                            {"ID": self.SERVICE_ID, "Name": "throwbox-agent", "Meta": meta})
+        if status != 200:
+            raise BenchError(f"registering the synthetic capacity: {status} {body}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        http("PUT", f"{CONSUL}/v1/agent/service/deregister/{self.SERVICE_ID}")
 
 
 def purge_agent_jobs(agent_name: str) -> None:

@@ -108,6 +108,16 @@ def targets(s: dict) -> list[dict]:
                      "value": f"{shed}/{total} shed ({shed / max(total, 1):.0%}), {ov['retry_after']} with Retry-After; "
                               f"queue {ov.get('queued_after')} (cap {ov['queue_cap']})",
                      "ratio": None, "met": ok})
+    for name, b in (_get(s, "overload") or {}).items():
+        if not isinstance(b, dict) or "accepted" not in b:
+            continue
+        ok = b["accepted_then_failed"] == 0 and b["refused_503"] + b["accepted"] == b["requests"]
+        rows.append({"target": f"overload burst ({name} rate): no accepted run fails; refusals are 503 at once",
+                     "value": f"{b['accepted']} accepted, {b['accepted_then_failed']} of them failed; "
+                              f"{b['refused_503']} refused 503 by {b['last_503_s']} s; completions per tenant "
+                              f"{b['completed_per_tenant']} (spread {b['completion_spread']}); bound "
+                              f"{b['bound_before']} from {b['start_rate_before_per_s']} runs/s",
+                     "ratio": None, "met": ok})
     return rows
 
 
@@ -345,6 +355,23 @@ def markdown(data: dict, images: list[str]) -> str:
                   f"`Retry-After`, p99 {ov['p99_ms']:.1f} ms; runs queued afterwards: {ov.get('queued_after')}."]
         if "admission.png" in images:
             L += ["", "![admission](benchmarks/admission.png)"]
+    ov = s.get("overload")
+    if ov and "error" not in ov:
+        L += ["", "## Overload: a multi-tenant burst against the capacity-derived queue bound", "",
+              f"{ov['tenants']} tenants send {ov['runs_each']} bash runs each at once to a private control "
+              f"plane (queue timeout {ov['queue_timeout_ms'] / 1000:.0f} s) whose only capacity is a private "
+              "agent with one warm bash sandbox; first on the agent's prior start rate, then once it has "
+              "measured it. Target: no accepted run fails; everything else is `503 overloaded` at once.", "",
+              "| burst | bound (rate/s) | accepted | accepted then failed | refused 503 (last at) | "
+              "Retry-After values | completions per tenant (spread) | drained in | rate after |",
+              "|---|---|---|---|---|---|---|---|---|"]
+        for name in ("prior", "measured"):
+            b = ov.get(name)
+            if b:
+                L.append(f"| {name} | {b['bound_before']} ({b['start_rate_before_per_s']}) | {b['accepted']} | "
+                         f"{b['accepted_then_failed']} {b['failed_codes'] or ''} | {b['refused_503']} "
+                         f"({b['last_503_s']} s) | {b['retry_after_values']} | {b['completed_per_tenant']} "
+                         f"({b['completion_spread']}) | {b['drained_s']} s | {b['start_rate_after_per_s']}/s |")
     mem = _get(s, "cost", "levels")
     if mem:
         L += ["", "## Memory per warm sandbox (python)", "",

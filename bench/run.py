@@ -6,6 +6,8 @@ Sections (each measures its own floor/reference in the same run):
   cold        a run that finds its pool empty vs a cold `docker run --rm --runtime=runsc`
   throughput  sustained runs/s vs the raw runsc sandbox creation rate; host CPU per run
   admission   requests/s of one control plane on one core, p99, then past its queue cap
+  overload    six tenants x 50 runs at once against the capacity-derived queue bound:
+              accepted-then-failed (target 0), time to 503, per-tenant completion spread
   cost        host memory per warm sandbox at several pool sizes
   gvisor      (only with --only) Debian's runsc vs a newer runsc on systrap and ptrace:
               cold docker run, exec floor, launcher path, creation rate; needs
@@ -37,12 +39,13 @@ import dockerio  # noqa: E402
 import gvisor  # noqa: E402
 import infra  # noqa: E402
 import latency  # noqa: E402
+import overload  # noqa: E402
 import report  # noqa: E402
 from workloads import Api  # noqa: E402
 
 from throwbox_common import runtimes as runtime_registry  # noqa: E402
 
-SECTIONS = ["latency", "streaming", "cold", "throughput", "admission", "cost"]
+SECTIONS = ["latency", "streaming", "cold", "throughput", "admission", "overload", "cost"]
 OPT_IN = ["gvisor"]           # not part of a default run: needs an extra runsc built and registered
 DOCKER_ONLY = {"gvisor"}      # sections that need no Kafka, control plane or agent
 ALIASES = {"warm": "latency", "floor": "latency", "memory": "cost", "stream": "streaming"}
@@ -116,6 +119,9 @@ class Bench:
             case "admission":
                 self.stop_agent()
                 return await capacity.admission(self.results_dir, self.key, q)
+            case "overload":
+                self.stop_agent()
+                return await overload.burst(self.results_dir, q)
             case "cost":
                 self.stop_agent()
                 return await cost.memory(self.registry, q)

@@ -74,7 +74,7 @@ class Limits(Record):
 
 RunStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
 Outcome = Literal[
-    "ok", "nonzero_exit", "signaled", "timeout", "memory_limit", "output_limit", "compile_error"
+    "ok", "nonzero_exit", "signaled", "timeout", "memory_limit", "pids_limit", "output_limit", "compile_error"
 ]
 
 
@@ -121,6 +121,7 @@ class RunResult(Record):
     timings: Timings = msgspec.field(default_factory=Timings)
     error: ErrorInfo | None = None
     finished_at: str | None = None
+    node: str | None = None        # the worker node (Nomad node name) that ran the program
 
 
 # ---------------------------------------------------------------- Kafka: throwbox.runs

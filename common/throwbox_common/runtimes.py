@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from .messages import Limits, LimitsRequest
@@ -37,6 +38,10 @@ class Runtime:
     default_limits: Limits | None = None
     warm: int = 1
     entrypoint: str = ""  # default entry file name; load() sets "main.<extension>" if not given
+    sources: tuple[str, ...] = ()   # globs over the request's file names that make `{sources}`
+    # (file name, command): when the request has that file, compile with that command instead
+    # (Go: a go.mod makes the files a module).
+    compile_if_file: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def compiled(self) -> bool:
@@ -46,25 +51,74 @@ class Runtime:
     def key(self) -> str:
         return f"{self.language}-{self.version}"
 
-    def compile_command(self, entrypoint: str) -> list[str] | None:
-        """The compile command with placeholders filled in; None for interpreted runtimes."""
-        return expand_command(self.compile, entrypoint, []) if self.compile else None
+    def compile_command(self, entrypoint: str, names: list[str] | tuple[str, ...] = ()) -> list[str] | None:
+        """The compile command for a request of the files `names` (the entry file alone when
+        none are given), placeholders filled in; None for interpreted runtimes."""
+        if not self.compile:
+            return None
+        names = tuple(names) or (entrypoint,)
+        template = next((cmd for name, cmd in self.compile_if_file if name in names), self.compile)
+        return expand_command(template, entrypoint, (), source_files(self.sources, names, entrypoint))
 
-    def run_command(self, entrypoint: str, args: list[str] | tuple[str, ...] = ()) -> list[str]:
-        return expand_command(self.run, entrypoint, args)
+    def run_command(self, entrypoint: str, args: list[str] | tuple[str, ...] = (),
+                    names: list[str] | tuple[str, ...] = ()) -> list[str]:
+        names = tuple(names) or (entrypoint,)
+        return expand_command(self.run, entrypoint, args, source_files(self.sources, names, entrypoint))
 
 
-PLACEHOLDERS = ("{entrypoint}", "{args}")
+# Whole-element placeholders expand to several arguments (or none); the others are replaced
+# inside an argument.
+LIST_PLACEHOLDERS = ("{args}", "{sources}")
+TEXT_PLACEHOLDERS = ("{entrypoint}", "{main_class}")
+PLACEHOLDERS = TEXT_PLACEHOLDERS + LIST_PLACEHOLDERS
 
 
-def expand_command(template: tuple[str, ...], entrypoint: str, args: list[str] | tuple[str, ...]) -> list[str]:
-    """`{args}` (a whole element) becomes the args, `{entrypoint}` anywhere the entry file."""
+def main_class(entrypoint: str) -> str:
+    """The class an entry file names by Java's convention: path without extension, dotted
+    (`Main.java` -> `Main`, `app/Main.java` -> `app.Main`)."""
+    stem = entrypoint.rsplit(".", 1)[0] if "." in entrypoint.rsplit("/", 1)[-1] else entrypoint
+    return stem.replace("/", ".")
+
+
+def glob_matches(pattern: str, name: str) -> bool:
+    """`*`, `?` and `[...]` match within one path segment; a `**` segment matches any number of
+    directories (none included): `*.go` only top-level files, `**/*.c` every `.c` file."""
+    def match(pat: list[str], parts: list[str]) -> bool:
+        if not pat:
+            return not parts
+        if pat[0] == "**":
+            return any(match(pat[1:], parts[i:]) for i in range(len(parts) + 1))
+        return bool(parts) and fnmatchcase(parts[0], pat[0]) and match(pat[1:], parts[1:])
+    return match(pattern.split("/"), name.split("/"))
+
+
+def source_files(patterns: tuple[str, ...], names: tuple[str, ...], entrypoint: str) -> list[str]:
+    """The request's files that make `{sources}`, in request order: those matching a glob,
+    and the entry file first if no glob matches it (a lone entry file is always built)."""
+    matched = [n for n in names if any(glob_matches(p, n) for p in patterns)]
+    files = matched if entrypoint in matched else [entrypoint, *matched]
+    return [as_path(n) for n in files]
+
+
+def as_path(name: str) -> str:
+    """A file name as an argument that no program reads as an option (`-x.c` -> `./-x.c`)."""
+    return f"./{name}" if name.startswith("-") else name
+
+
+def expand_command(template: tuple[str, ...], entrypoint: str, args: list[str] | tuple[str, ...],
+                   sources: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """`{args}` and `{sources}` (whole elements) become the args and the source files;
+    `{entrypoint}` and `{main_class}` are replaced anywhere."""
     out: list[str] = []
     for part in template:
         if part == "{args}":
             out.extend(args)
+        elif part == "{sources}":
+            out.extend(sources)
+        elif part == "{entrypoint}":
+            out.append(as_path(entrypoint))
         else:
-            out.append(part.replace("{entrypoint}", entrypoint))
+            out.append(part.replace("{entrypoint}", entrypoint).replace("{main_class}", main_class(entrypoint)))
     return out
 
 
@@ -124,7 +178,7 @@ def _limits(table: dict, where: str) -> Limits:
 
 
 RUNTIME_KEYS = {"language", "version", "image", "extension", "run", "compile", "aliases", "limits", "warm",
-                "entrypoint"}
+                "entrypoint", "sources", "compile_if_file"}
 
 
 def _command(value: object, where: str) -> tuple[str, ...]:
@@ -133,9 +187,29 @@ def _command(value: object, where: str) -> tuple[str, ...]:
     if value[0] in PLACEHOLDERS:
         raise RuntimeConfigError(f"{where} must start with a program, not a placeholder")
     for part in value:
-        if "{" in part.replace("{entrypoint}", "") and part != "{args}":
-            raise RuntimeConfigError(f"{where}: unknown placeholder in {part!r} (known: {', '.join(PLACEHOLDERS)})")
+        text = part
+        for placeholder in TEXT_PLACEHOLDERS:
+            text = text.replace(placeholder, "")
+        if "{" in text and part not in LIST_PLACEHOLDERS:
+            raise RuntimeConfigError(f"{where}: unknown placeholder in {part!r} (known: {', '.join(PLACEHOLDERS)}; "
+                                     f"{', '.join(LIST_PLACEHOLDERS)} only as a whole argument)")
     return tuple(value)
+
+
+def _globs(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(p, str) for p in value):
+        raise RuntimeConfigError(f"{where} must be a non-empty list of globs")
+    for pattern in value:
+        if (not pattern or pattern.startswith("/") or "\\" in pattern
+                or any(seg in ("", ".", "..") for seg in pattern.split("/"))):
+            raise RuntimeConfigError(f"{where}: {pattern!r} must be a relative glob")
+    return tuple(value)
+
+
+def _compile_if_file(value: object, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, dict) or not value:
+        raise RuntimeConfigError(f"{where} must be a table of file name = command")
+    return tuple((_entry_name(name, where), _command(cmd, f"{where}.{name}")) for name, cmd in value.items())
 
 
 def _entry_name(value: object, where: str) -> str:
@@ -172,6 +246,9 @@ def load(path: str | os.PathLike | None = None) -> Registry:
                 default_limits=_limits(entry["limits"], f"{where}.limits") if "limits" in entry else None,
                 warm=int(entry.get("warm", 1)),
                 entrypoint=_entry_name(entry.get("entrypoint", f"main.{entry['extension']}"), where),
+                sources=_globs(entry["sources"], f"{where}.sources") if "sources" in entry else (),
+                compile_if_file=(_compile_if_file(entry["compile_if_file"], f"{where}.compile_if_file")
+                                 if "compile_if_file" in entry else ()),
             )
         except KeyError as e:
             raise RuntimeConfigError(f"{where}: missing {e}") from e
@@ -179,6 +256,11 @@ def load(path: str | os.PathLike | None = None) -> Registry:
             raise RuntimeConfigError(f"{where}: image needs a version tag, never latest")
         if runtime.warm < 1:
             raise RuntimeConfigError(f"{where}: warm must be at least 1")
+        commands = [runtime.run, runtime.compile, *(cmd for _, cmd in runtime.compile_if_file)]
+        if any("{sources}" in cmd for cmd in commands) and not runtime.sources:
+            raise RuntimeConfigError(f"{where}: {{sources}} is used but `sources` (globs) is not given")
+        if runtime.compile_if_file and not runtime.compile:
+            raise RuntimeConfigError(f"{where}: compile_if_file needs a compile command")
         runtimes.append(runtime)
     if not runtimes:
         raise RuntimeConfigError(f"{path}: no runtime defined")

@@ -231,7 +231,8 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
     async def readyz(request: Request):
         checks = await svc.readiness()
         down = sorted(k for k, v in checks.items() if v != "ok")
-        return json_response(_enc.encode({"ready": not down, "checks": checks, "down": down}),
+        return json_response(_enc.encode({"ready": not down, "checks": checks, "down": down,
+                                          "capacity": svc.capacity_report()}),
                              503 if down else 200)
 
     @app.get("/metrics")

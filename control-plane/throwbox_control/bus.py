@@ -31,8 +31,10 @@ class KafkaUnavailable(DependencyError):
 
 
 class Bus:
-    def __init__(self, bootstrap: str, view: RunView, history_ms: int | None = None):
+    def __init__(self, bootstrap: str, view: RunView, history_ms: int | None = None,
+                 runs_topic: str = topics.RUNS):
         self.bootstrap = bootstrap
+        self.runs_topic = runs_topic
         self.history_ms = history_ms
         self.view = view
         self.producer: AIOKafkaProducer | None = None
@@ -204,7 +206,7 @@ class Bus:
             raise KafkaUnavailable("kafka producer not connected")
         try:
             first = await self.producer.send(topics.EVENTS, value=_enc.encode(submitted), key=submitted.run_id.encode())
-            second = await self.producer.send(topics.RUNS, value=_enc.encode(job), key=job.run_id.encode())
+            second = await self.producer.send(self.runs_topic, value=_enc.encode(job), key=job.run_id.encode())
             await first
             await second
         except KafkaError as e:

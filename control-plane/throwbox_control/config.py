@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from throwbox_common import env as read
+from throwbox_common import topics
 
 PREFIX = "THROWBOX_CP_"
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -31,6 +32,8 @@ class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     consul_addr: str = "http://127.0.0.1:8500"
     nomad_addr: str = "http://127.0.0.1:4646"
+    # the topic runs are queued on (the agents consuming it are the capacity admission counts)
+    runs_topic: str = topics.RUNS
     # size caps (bytes)
     max_body_bytes: int = 8 * 1024 * 1024
     max_file_bytes: int = 4 * 1024 * 1024
@@ -40,8 +43,11 @@ class Settings:
     wait_cap_ms: int = 65_000
     # global admission
     max_active_runs: int = 2000
-    max_queue_depth: int = 1000
+    max_queue_depth: int = 1000          # outer limit of the capacity-derived queue bound
     queue_timeout_ms: int = 30_000
+    # the queue bound: safety% x sum(idle + start rate x (queue timeout - this margin)) over live agents
+    queue_start_margin_ms: int = 5_000
+    queue_bound_safety_percent: int = 80
     # default per-tenant quotas (a key may carry its own)
     default_max_concurrent: int = 20
     default_runs_per_minute: int = 1200
@@ -72,7 +78,7 @@ SHARED_NAMES = {
 
 POSITIVE = {
     "port", "max_body_bytes", "max_file_bytes", "max_files_total_bytes", "max_stdin_bytes",
-    "wait_cap_ms", "max_active_runs", "max_queue_depth", "queue_timeout_ms",
+    "wait_cap_ms", "max_active_runs", "max_queue_depth", "queue_timeout_ms", "queue_bound_safety_percent",
     "default_max_concurrent", "default_runs_per_minute", "key_cache_ttl_ms",
     "event_log_cache_bytes", "result_cache_bytes", "history_ms", "consul_timeout_ms", "consul_retry_after_ms",
 }
@@ -105,12 +111,20 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                 value = raw.strip()
                 if value and not TENANT_NAME.match(value):
                     raise read.SettingError(f"{name}: {raw!r} is not a tenant name ([A-Za-z0-9][A-Za-z0-9._-]{{0,63}})")
+            elif f.name == "runs_topic":
+                value = read.non_empty(name, raw)
+                if not re.match(r"^[\w.-]+$", value):
+                    raise read.SettingError(f"{name}: {value!r} is not a topic name")
             else:
                 value = read.non_empty(name, raw)
             values[f.name] = value
     except read.SettingError as e:
         raise ConfigError(str(e)) from None
     settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.queue_bound_safety_percent > 100:
+        raise ConfigError(f"{env_name('queue_bound_safety_percent')} is a percentage: at most 100")
+    if not 0 <= settings.queue_start_margin_ms < settings.queue_timeout_ms:
+        raise ConfigError(f"{env_name('queue_start_margin_ms')} must be at least 0 and below {env_name('queue_timeout_ms')}")
     if settings.max_file_bytes > settings.max_body_bytes:
         raise ConfigError(f"{env_name('max_file_bytes')} may not exceed {env_name('max_body_bytes')}")
     return settings

@@ -103,6 +103,30 @@ class KV:
         return [dict(s.get("ServiceMeta") or {}) for s in json.loads(body)]
 
 
+    async def healthy_service_meta(self, service: str, index: int = 0,
+                                   wait_s: int = 5) -> tuple[int, list[dict[str, str]]]:
+        """The meta of the service's instances whose checks pass, as a blocking query: it answers
+        when they change after `index` (or after `wait_s`), with the index to ask with next."""
+        path = f"/v1/health/service/{service}?passing=true"
+        timeout = self.timeout
+        if index > 0:
+            path += f"&index={index}&wait={wait_s}s"
+            timeout = aiohttp.ClientTimeout(total=wait_s + wait_s / 16 + 2)  # Consul adds up to wait/16
+        try:
+            async with self.session.get(self.addr + path, timeout=timeout) as resp:
+                status, body = resp.status, await resp.read()
+                new_index = int(resp.headers.get("X-Consul-Index", "0") or 0)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
+            raise ConsulError(f"consul health {service}: {type(e).__name__}") from e
+        if status != 200:
+            raise ConsulError(f"consul health {service}: HTTP {status}")
+        try:
+            entries = json.loads(body)
+            metas = [dict((e.get("Service") or {}).get("Meta") or {}) for e in entries]
+        except (ValueError, AttributeError, TypeError) as e:
+            raise ConsulError(f"consul health {service}: unreadable answer") from e
+        return new_index, metas
+
 def _decode_items(body: bytes) -> list[Entry]:
     try:
         items = json.loads(body)

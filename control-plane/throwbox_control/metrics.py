@@ -17,6 +17,14 @@ request_latency = Histogram(
     ["method", "route", "status"], registry=registry,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 runs_queued = Gauge("throwbox_runs_queued", "Runs submitted but not yet started (queue depth)", registry=registry)
+queue_bound = Gauge("throwbox_admission_queue_bound",
+                    "Runs of a runtime that may wait for a sandbox cluster-wide (from the live agents' start rates)",
+                    ["runtime"], registry=registry)
+start_rate = Gauge("throwbox_admission_start_rate_per_second",
+                   "Runs of a runtime per second the live agents start with a backlog (measured, summed)",
+                   ["runtime"], registry=registry)
+live_agents = Gauge("throwbox_admission_live_agents", "Executor agents whose capacity admission counts",
+                    registry=registry)
 runs_active = Gauge("throwbox_runs_active", "Runs submitted and not yet finished", registry=registry)
 events_lag = Gauge("throwbox_events_consumer_lag_records",
                    "Records on throwbox.events this instance has not applied yet", registry=registry)

@@ -9,7 +9,7 @@ Memory is bounded: finished runs' event logs are dropped oldest-first past a byt
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -109,6 +109,9 @@ class RunView:
         self.runs: dict[str, RunState] = {}
         self.unfinished: dict[str, RunState] = {}
         self.queued: set[str] = set()   # submitted, neither started nor finished
+        # Of `queued`, those whose submission is known: by runtime key, and by (runtime key, tenant).
+        self.queued_by_runtime: Counter[str] = Counter()
+        self.queued_by_tenant: Counter[tuple[str, str]] = Counter()
         self._with_events: OrderedDict[str, RunState] = OrderedDict()  # finished, log still kept
         self._with_result: OrderedDict[str, RunState] = OrderedDict()  # finished, result kept
         self._events_bytes = 0
@@ -122,6 +125,30 @@ class RunView:
 
     def queue_depth(self) -> int:
         return len(self.queued)
+
+    def runtime_queued(self, runtime: str) -> int:
+        return self.queued_by_runtime.get(runtime, 0)
+
+    def tenant_queued(self, runtime: str, tenant: str) -> int:
+        return self.queued_by_tenant.get((runtime, tenant), 0)
+
+    def queued_tenants(self, runtime: str) -> list[str]:
+        return [t for (r, t) in self.queued_by_tenant if r == runtime]
+
+    def _count_queued(self, st: RunState, delta: int) -> None:
+        runtime = f"{st.language}-{st.version}"
+        for counter, key in ((self.queued_by_runtime, runtime), (self.queued_by_tenant, (runtime, st.tenant))):
+            left = counter[key] + delta
+            if left > 0:
+                counter[key] = left
+            else:
+                del counter[key]
+
+    def _unqueue(self, st: RunState) -> None:
+        if st.run_id in self.queued:
+            self.queued.discard(st.run_id)
+            if st.tenant is not None:
+                self._count_queued(st, -1)
 
     def active(self) -> int:
         return len(self.unfinished)
@@ -148,6 +175,8 @@ class RunView:
             st.created_ms, st.interactive, st.function = rec.created_at_ms, rec.interactive, rec.function
             st.start_deadline_ms = rec.start_deadline_ms
             st.compat = rec.compat
+            if rec.run_id in self.queued:
+                self._count_queued(st, +1)
         return st
 
     def apply(self, rec: RunEventRecord) -> None:
@@ -166,7 +195,7 @@ class RunView:
                     return
                 st.started_ms = rec.at_ms or now_ms()
                 st.status = "running"
-                self.queued.discard(st.run_id)
+                self._unqueue(st)
                 st._append({"type": "status", "status": "running"})
             case Output():
                 st.outputs.append((rec.stream, rec.data))
@@ -181,7 +210,7 @@ class RunView:
         st.result_event = st._append({"type": "result", "result": msgspec.Raw(st.result)})
         st.outputs = []
         self.unfinished.pop(st.run_id, None)
-        self.queued.discard(st.run_id)
+        self._unqueue(st)
         self._with_events[st.run_id] = st
         self._events_bytes += st.size_bytes
         self._with_result[st.run_id] = st

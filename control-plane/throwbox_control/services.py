@@ -29,6 +29,7 @@ from . import metrics
 from .admission import Admission, Quota
 from .auth import KeyStore, Principal
 from .bus import Bus, KafkaUnavailable
+from .capacity import Bound, CapacityWatch, QueueDecision, QueuePlace, QueuePlaces, decide_queue
 from .config import Settings
 from .consul import KV, ConsulError
 from .errors import ApiError, overloaded
@@ -64,6 +65,7 @@ class Services:
     kv: KV = field(init=False)
     keys: KeyStore = field(init=False)
     admission: Admission = field(init=False)
+    capacity: CapacityWatch = field(init=False)
     view: RunView = field(init=False)
     bus: Bus = field(init=False)
     functions: FunctionStore = field(init=False)
@@ -73,15 +75,16 @@ class Services:
     _background: set[asyncio.Task] = field(default_factory=set)
     _http: aiohttp.ClientSession | None = None
     _ready_cache: tuple[float, dict[str, str]] | None = None
-    _warm_cache: float = 0.0
+    _places: QueuePlaces = field(default_factory=QueuePlaces)
 
     def __post_init__(self) -> None:
         s = self.settings
         self.kv = KV(s.consul_addr, s.consul_timeout_ms)
         self.keys = KeyStore(self.kv, Quota(s.default_max_concurrent, s.default_runs_per_minute), s.key_cache_ttl_ms)
         self.admission = Admission(self.kv, s.consul_retry_after_ms)
+        self.capacity = CapacityWatch(self.kv, s.runs_topic)
         self.view = RunView(s.event_log_cache_bytes, s.result_cache_bytes, on_finished=self._on_finished)
-        self.bus = Bus(s.kafka_bootstrap, self.view, s.history_ms)
+        self.bus = Bus(s.kafka_bootstrap, self.view, s.history_ms, s.runs_topic)
         self.functions = FunctionStore(self.kv)
         self.idempotency = IdempotencyStore(self.kv)
         self.max_wall_ms = self.registry.server_max.wall_time_ms
@@ -92,6 +95,7 @@ class Services:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0))
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self._reaper(), name="reaper"))
+        self._tasks.append(asyncio.create_task(self.capacity.run(), name="capacity"))
 
     async def stop(self) -> None:
         await cancel_and_wait(*self._tasks)
@@ -141,11 +145,19 @@ class Services:
         if self.view.active() >= s.max_active_runs:
             metrics.admission_refused.labels("overloaded").inc()
             raise overloaded("the platform is at its cap of active runs", 2)
-        if self.view.queue_depth() >= s.max_queue_depth:
-            metrics.admission_refused.labels("overloaded").inc()
-            raise overloaded("too many runs are waiting for a sandbox", 2)
         if self.bus.producer is None:
             raise overloaded("the event log (Kafka) is not reachable", 2)
+        place = self._admit_to_queue(run.runtime.key, tenant)
+        try:
+            return await self._submit_admitted(principal, run, function, run_id, place, compat)
+        finally:
+            place.release()
+
+    async def _submit_admitted(self, principal: Principal, run: CheckedRun, function: str | None,
+                               run_id: str | None, place: QueuePlace,
+                               compat: dict[str, str] | None = None) -> tuple[str, RunState | None]:
+        s = self.settings
+        tenant = principal.tenant
 
         run_id = run_id or new_run_id()
         created = now_ms()
@@ -179,6 +191,7 @@ class Services:
             await self.admission.release(tenant, run_id)
             raise overloaded(f"could not accept the run: {e}", 2) from e
         st = self.view.submitted(submitted)  # visible here at once, before our consumer reads it back
+        place.release()                       # counted by the view from here on
         try:
             await self.bus.publish_submission(submitted, job)
         except KafkaUnavailable as e:
@@ -195,6 +208,33 @@ class Services:
         log.info("run submitted", extra={"run_id": run_id, "tenant": tenant, "runtime": run.runtime.key,
                                          "function": function})
         return run_id, st
+
+    def queue_bound(self, runtime: str) -> Bound:
+        s = self.settings
+        return self.capacity.bound(runtime, s.queue_timeout_ms, s.queue_start_margin_ms,
+                                   s.queue_bound_safety_percent / 100, s.max_queue_depth)
+
+    def _admit_to_queue(self, runtime: str, tenant: str) -> QueuePlace:
+        """A place in the runtime's queue, or 503 unless one more run of this tenant can wait for,
+        and get, a sandbox in time. Decided without a pause, on the view's counts plus the places
+        of submissions still on their way into the view (concurrent requests see each other)."""
+        s = self.settings
+        bound = self.queue_bound(runtime)
+        queued_all = self.view.queue_depth() + self._places.total
+        queued = self.view.runtime_queued(runtime) + self._places.of(runtime)
+        if bound.agents < 0:    # no figures yet: the fixed outer limit alone
+            decision = QueueDecision(True) if queued_all < s.max_queue_depth else \
+                QueueDecision(False, 2, "too many runs are waiting for a sandbox")
+        else:
+            wanting = self.capacity.tenants_wanting(
+                runtime, [*self.view.queued_tenants(runtime), *self._places.tenants(runtime)], tenant)
+            tenant_queued = self.view.tenant_queued(runtime, tenant) + self._places.of(runtime, tenant)
+            decision = decide_queue(bound, queued, tenant_queued, wanting, queued_all, s.max_queue_depth)
+        if not decision.admitted:
+            self.capacity.refused(runtime, tenant)
+            metrics.admission_refused.labels("overloaded").inc()
+            raise overloaded(decision.reason, decision.retry_after_s)
+        return self._places.take(runtime, tenant)
 
     async def _earlier_run(self, tenant: str, key: str) -> str | None:
         from .store import IDEMPOTENCY_TTL_MS, _idem_dec  # noqa: PLC0415
@@ -256,7 +296,7 @@ class Services:
                 deadline = st.start_deadline_ms or st.created_ms + self.settings.queue_timeout_ms
                 if now < deadline + REAP_GRACE_MS + jitter_ms:
                     continue
-                status, err = "failed", ErrorInfo("queue_timeout", "no sandbox became free within the queue timeout")
+                status, err = "failed", ErrorInfo("queue_timeout", self._queue_timeout_cause())
             else:
                 if now < st.started_ms + self.max_wall_ms + LOST_MARGIN_MS + jitter_ms:
                     continue
@@ -269,6 +309,21 @@ class Services:
                 self._reaped.discard(st.run_id)
         if len(self._reaped) > 100_000:
             self._reaped = {r for r in self._reaped if r in self.view.unfinished}
+
+    def capacity_report(self) -> dict:
+        """What admission's queue bounds rest on (informational: /readyz, tests, operators)."""
+        runtimes = {}
+        for r in self.capacity.runtimes():
+            bound = self.queue_bound(r)
+            runtimes[r] = {"queued": self.view.runtime_queued(r), "queued_max": bound.queued_max,
+                           "start_rate_per_s": round(bound.start_rate_per_s, 3)}
+        return {"known": self.capacity.known, "agents": len(self.capacity.agents),
+                "queued": self.view.queue_depth(), "runtimes": runtimes}
+
+    def _queue_timeout_cause(self) -> str:
+        if self.capacity.known and not self.capacity.agents:
+            return "no executor agent was alive to start the run within the queue timeout"
+        return "no sandbox became free within the queue timeout"
 
     # ---- operations
 
@@ -298,21 +353,17 @@ class Services:
     async def refresh_gauges(self) -> None:
         metrics.runs_queued.set(self.view.queue_depth())
         metrics.runs_active.set(self.view.active())
-        metrics.events_lag.set(await self.bus.lag())
-        now = time.monotonic()
-        if now - self._warm_cache < 5:
-            return
-        self._warm_cache = now
-        try:
-            agents = await self.kv.service_meta("throwbox-agent")
-        except ConsulError:
-            return
+        metrics.live_agents.set(len(self.capacity.agents))
+        metrics.queue_bound.clear()
+        metrics.start_rate.clear()
         metrics.warm_idle.clear()
         metrics.warm_size.clear()
-        for i, meta in enumerate(agents):
-            agent = meta.get("agent") or f"agent-{i}"
-            for k, v in meta.items():
-                m = re.match(r"^warm_(.+)_(idle|size)$", k)
-                if m and v.isdigit():
-                    gauge = metrics.warm_idle if m.group(2) == "idle" else metrics.warm_size
-                    gauge.labels(agent, m.group(1)).set(int(v))
+        for r in self.capacity.runtimes():
+            bound = self.queue_bound(r)
+            metrics.queue_bound.labels(r).set(bound.queued_max)
+            metrics.start_rate.labels(r).set(bound.start_rate_per_s)
+        for a in self.capacity.agents:
+            for r, f in a.runtimes.items():
+                metrics.warm_idle.labels(a.name, r).set(f.idle)
+                metrics.warm_size.labels(a.name, r).set(f.size)
+        metrics.events_lag.set(await self.bus.lag())

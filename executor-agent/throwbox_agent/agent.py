@@ -1,7 +1,9 @@
 """The executor agent: Kafka in, sandboxes through the warm pool, events out.
 
 - runs: consumer group on throwbox.runs, offsets committed by hand once the run's Finished
-  record is acknowledged; at most `max_in_flight` runs held (partitions paused when full);
+  record is acknowledged; at most `max_in_flight` runs in flight (a runtime's at most its pool
+  size) and `lookahead` more held back (partitions paused when full), started round robin
+  across tenants per runtime (fair_queue), their start rate measured for admission (start_rate);
 - events: every partition from the beginning, so a run id that has a result never runs again
   and a run another agent started but never finished is recognised (agent_lost);
 - control: every partition from the end, stdin/cancel dispatched to the run's lifecycle;
@@ -24,7 +26,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerFenced
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
-from throwbox_common import topics
+from throwbox_common import capacity_meta, topics
+from throwbox_common.capacity_meta import RuntimeCapacity
 from throwbox_common.consuming import BoundedFetch
 from throwbox_common.messages import (
     ControlRecord,
@@ -48,18 +51,21 @@ from .config import AgentConfig
 from .docker_api import DockerClient
 from .errors import AgentError, NomadError, PublishError
 from .factory import NomadDockerFactory
+from .fair_queue import FairQueue
 from .ledger import LRU, Ledger, OffsetTracker, StartedBy
 from .metrics import AgentMetrics
 from .nomad_api import NomadClient
 from .outcome import KillReason
 from .pool import RuntimePool, WarmPool
 from .run import RESULT_RETRY_S, RunAbandoned, RunDeps, RunLifecycle, RunState, publish_until_acked
+from .start_rate import StartRateMeter
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "throwbox-agent"
 LOST_GRACE_MS = 30_000        # a live agent's started run may still finish this long after its wall limit
 COMMIT_TIMEOUT_S = 10
+MIN_ADVERTISED_RATE_PER_S = 0.1
 CONTROL_READY_TIMEOUT_S = 60         # a commit that hangs (broker gone) must not stall the loop or a rebalance
 # Records of one partition go to Kafka in one batch per produce request: a run's last output
 # and its Finished (which repeats the output) share a request only if both fit (aiokafka's
@@ -149,9 +155,12 @@ class Agent:
         self.pending_controls = LRU(2000)      # controls for runs not (yet) held here
         self.events_positions: dict[int, int] = {}   # throwbox.events partition -> next offset read
         self.run_partitions: dict[str, tuple[TopicPartition, RunLifecycle]] = {}
+        self.held_back: FairQueue[tuple[TopicPartition, int, RunJob]] = FairQueue()  # taken, not in flight
+        self.start_rates: dict[str, StartRateMeter] = {}   # runtime key → its meter (set at start)
         self.status = "starting"
         self.pool: WarmPool | None = None
         self.alloc_root: Path | None = None     # Nomad's data_dir/alloc, read at start
+        self.node_name: str | None = None       # the Nomad node's name, read at start
         self._nomad = NomadClient(config.nomad_addr)
         self._docker = DockerClient(config.docker_socket)
         self._http: aiohttp.ClientSession | None = None
@@ -207,7 +216,9 @@ class Agent:
         # Task dirs of our sandboxes live here (this agent runs on the Nomad client's host).
         self.alloc_root = Path(nomad_self["config"]["DataDir"]) / "alloc"
         oci = self.config.oci_runtime
-        node_meta = (await self._nomad.node(node_id)).get("Meta") or {}
+        node = await self._nomad.node(node_id)
+        self.node_name = node.get("Name") or node_id
+        node_meta = node.get("Meta") or {}
         if node_meta.get("throwbox.sandbox_runtime") in ("runsc", "runc"):
             oci = node_meta["throwbox.sandbox_runtime"]
         self.oci_runtime = oci
@@ -218,6 +229,7 @@ class Agent:
             if size > 0:
                 pools[r.key] = RuntimePool(r, size, sandbox_job.job_id(self.config.name, r))
         self.pool = WarmPool(self._factory, self.metrics, pools)
+        self.start_rates = {k: StartRateMeter(self.config.start_rate_prior_per_s * p.size) for k, p in pools.items()}
         await self._publisher.start()
         await self.pool.start()
         await self._catch_up_events()
@@ -237,6 +249,11 @@ class Agent:
 
     async def _shutdown(self) -> None:
         self.status = "draining"
+        if self._consul_registered:
+            # First: admission stops counting this agent's capacity while it drains (it stays
+            # registered: its runs in flight are not lost).
+            with contextlib.suppress(Exception):
+                await self._register(self.service_meta())
         if self.active:
             log.info("draining: waiting for %d running run(s)", len(self.active))
             with contextlib.suppress(TimeoutError):
@@ -379,6 +396,9 @@ class Agent:
                     if tp in revoked_set and lc.abandon():
                         log.info("run %s: partition revoked before it started; left to its new owner",
                                  lc.job.run_id)
+                dropped = agent.held_back.remove_if(lambda held: held[0] in revoked_set)
+                if dropped:
+                    log.info("%d held-back run(s) of revoked partitions left to their new owner", len(dropped))
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(agent._commit_all(revoked), COMMIT_TIMEOUT_S)
                 agent.offsets.forget(revoked)
@@ -395,48 +415,110 @@ class Agent:
         await consumer.start()
         consumer.subscribe([self.config.runs_topic], listener=Listener())
         fetch = BoundedFetch(consumer, self._slot_freed, full_wait_s=1)
+        self._spawn(self._measure_start_rate(), "start-rate")
         while not self._stop.is_set():
-            batch = await fetch.next(self.config.max_in_flight - len(self.active), stop=self._stop)
+            room = self.config.max_in_flight + self.config.lookahead - len(self.active) - len(self.held_back)
+            batch = await fetch.next(room, stop=self._stop)
             for tp, records in batch.items():
                 for rec in records:
-                    self._take(tp, rec)
+                    self._hold(tp, rec)
+            self._start_held()
 
-    def _take(self, tp: TopicPartition, rec) -> None:
+    def _hold(self, tp: TopicPartition, rec) -> None:
+        """A fetched run joins the held-back runs of its runtime and tenant (an unreadable one is
+        settled at once)."""
         self.offsets.begin(tp, rec.offset)
         try:
             job = run_job_decoder.decode(rec.value)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             self._spawn(self._reject(tp, rec, str(e)), f"reject-{rec.offset}")
             return
+        self.held_back.push(f"{job.language}-{job.version}", job.tenant, (tp, rec.offset, job))
+
+    def runtime_room(self, runtime_key: str, in_flight: dict[str, int]) -> int:
+        """How many more runs of this runtime may be in flight: its pool's size, counting those
+        that wait for or hold a sandbox (one beyond it would only wait in the pool, where the order
+        is no longer fair), within max_in_flight."""
+        pool = self.pool.pools.get(runtime_key) if self.pool else None
+        total_room = self.config.max_in_flight - len(self.active)
+        if pool is None:
+            return total_room         # no such runtime here: ends at once as unknown_runtime
+        return min(total_room, max(1, pool.size) - in_flight.get(runtime_key, 0))
+
+    def _start_held(self) -> None:
+        """Move held-back runs into flight, fairly, as far as each runtime has room. A draining
+        agent starts none: their records stay uncommitted for the partitions' next owner."""
+        if not self.held_back or self.status == "draining":
+            return
+        in_flight: dict[str, int] = {}
+        for lc in self.active.values():
+            if lc.wants_sandbox:
+                in_flight[lc.runtime.key] = in_flight.get(lc.runtime.key, 0) + 1
+        for runtime_key in self.held_back.runtimes():
+            while self.runtime_room(runtime_key, in_flight) > 0:
+                held = self.held_back.pop(runtime_key)
+                if held is None:
+                    break
+                tp, offset, job = held
+                if self._take(tp, offset, job):
+                    in_flight[runtime_key] = in_flight.get(runtime_key, 0) + 1
+
+    def backlogged(self, runtime_key: str) -> bool:
+        """Runs of the runtime wait for this agent to start them (held back, or in flight
+        without a sandbox yet)."""
+        return self.held_back.waiting(runtime_key) > 0 or any(
+            lc.runtime.key == runtime_key and lc.state in (RunState.QUEUED, RunState.ACQUIRING)
+            for lc in self.active.values())
+
+    def run_started(self, runtime_key: str) -> None:
+        """A run got its sandbox (RunDeps.on_started)."""
+        meter = self.start_rates.get(runtime_key)
+        if meter is not None:
+            meter.started(time.monotonic())
+
+    def _sandbox_released(self) -> None:
+        asyncio.get_running_loop().call_soon(self._start_held)
+
+    async def _measure_start_rate(self) -> None:
+        while True:
+            now = time.monotonic()
+            for key, meter in self.start_rates.items():
+                meter.observe(now, self.backlogged(key))
+            await asyncio.sleep(0.25)
+
+    def _take(self, tp: TopicPartition, offset: int, job: RunJob) -> bool:
+        """Start the run's lifecycle, or settle a run that needs none; True if it is now in flight."""
         if self.ledger.is_finished(job.run_id):
             log.info("run %s already has a result: skipped", job.run_id)
-            self._spawn(self._done(tp, rec.offset), f"skip-{job.run_id}")
-            return
+            self._spawn(self._done(tp, offset), f"skip-{job.run_id}")
+            return False
         if job.run_id in self.active:
             # Redelivered (a rebalance) while it runs or its result is still being sent here:
             # the offset is done only once that result is acknowledged.
             log.info("run %s is running here: redelivery skipped", job.run_id)
-            self._spawn(self._done_with_result(tp, rec.offset, self.active[job.run_id]), f"skip-{job.run_id}")
-            return
+            self._spawn(self._done_with_result(tp, offset, self.active[job.run_id]), f"skip-{job.run_id}")
+            return False
         started = self.ledger.started_by(job.run_id)
         if started is not None:
-            self._spawn(self._settle_started_elsewhere(tp, rec.offset, job, started), f"lost-{job.run_id}")
-            return
+            self._spawn(self._settle_started_elsewhere(tp, offset, job, started), f"lost-{job.run_id}")
+            return False
         runtime = self.registry.by_key.get(f"{job.language}-{job.version}")
         if runtime is None or runtime.key not in self.pool.pools:
-            self._spawn(self._publish_failed(tp, rec.offset, job, "unknown_runtime",
+            self._spawn(self._publish_failed(tp, offset, job, "unknown_runtime",
                                              f"this agent has no runtime {job.language}-{job.version}"),
                         f"noruntime-{job.run_id}")
-            return
+            return False
         lc = RunLifecycle(job, runtime, RunDeps(
             config=self.config, pool=self.pool, docker=self._docker, publisher=self._publisher,
-            metrics=self.metrics, agent_name=self.config.name, alloc_root=self.alloc_root))
+            metrics=self.metrics, agent_name=self.config.name, node_name=self.node_name, alloc_root=self.alloc_root,
+            on_started=lambda key=runtime.key: self.run_started(key), on_released=self._sandbox_released))
         self.active[job.run_id] = lc
         self.run_partitions[job.run_id] = (tp, lc)
         for msg in self.pending_controls.pop(job.run_id) or []:
             lc.control(msg)
         self.metrics.in_flight.set(len(self.active))
-        self._spawn(self._execute(tp, rec.offset, lc), f"run-{job.run_id}")
+        self._spawn(self._execute(tp, offset, lc), f"run-{job.run_id}")
+        return True
 
     async def _execute(self, tp: TopicPartition, offset: int, lc: RunLifecycle) -> None:
         run_id = lc.job.run_id
@@ -462,6 +544,7 @@ class Agent:
                 self.active.pop(run_id, None)
                 self.metrics.in_flight.set(len(self.active))
                 self._slot_freed.set()
+                self._start_held()
         await self._done(tp, offset)
 
     async def _done(self, tp: TopicPartition, offset: int) -> None:
@@ -569,34 +652,51 @@ class Agent:
         return any((e.get("Service") or {}).get("Meta", {}).get("agent") == name for e in entries)
 
     def service_meta(self) -> dict[str, str]:
-        meta = {"agent": self.config.name, "oci_runtime": getattr(self, "oci_runtime", "")}
-        for key, snap in (self.pool.snapshot() if self.pool else {}).items():
-            safe = key.replace(".", "-")
-            meta[f"warm_{safe}_idle"] = str(snap["idle"])
-            meta[f"warm_{safe}_size"] = str(snap["size"])
+        """What the control planes read: the pools, and admission's figures (throwbox_control.capacity)."""
+        meta = {"agent": self.config.name, "oci_runtime": getattr(self, "oci_runtime", ""),
+                "runs_topic": self.config.runs_topic}
+        meta.update(capacity_meta.encode(self.capacity()))
+        if self.status == "draining":
+            meta["draining"] = "true"
         return meta
+
+    def capacity(self) -> dict[str, RuntimeCapacity]:
+        """Per runtime: warm sandboxes idle and kept, and the start rate (never advertised as 0:
+        a backlog that started nothing must not shut admission for good)."""
+        out = {}
+        for key, snap in (self.pool.snapshot() if self.pool else {}).items():
+            meter = self.start_rates.get(key)
+            rate = meter.rate_per_s if meter is not None else self.config.start_rate_prior_per_s
+            out[key] = RuntimeCapacity(idle=snap["idle"], size=snap["size"],
+                                       start_rate_per_s=max(MIN_ADVERTISED_RATE_PER_S, rate))
+        return out
+
+    async def _register(self, meta: dict[str, str]) -> None:
+        check_url = f"http://{self.config.metrics_host}:{self.config.metrics_port}/healthz"
+        await self._consul("PUT", "/v1/agent/service/register", {
+            "ID": self._service_id, "Name": SERVICE_NAME, "Meta": meta,
+            "Address": self.config.metrics_host, "Port": self.config.metrics_port,
+            "Check": {"HTTP": check_url, "Interval": "5s", "Timeout": "2s",
+                      "DeregisterCriticalServiceAfter": "1m"},
+        })
+        self._consul_registered = True
+        self._last_meta = meta
 
     async def _consul_loop(self) -> None:
         """Register (again whenever the pool counts change: the control plane reads them)."""
-        check_url = f"http://{self.config.metrics_host}:{self.config.metrics_port}/healthz"
-        while True:
+        while self.status != "draining":
             meta = self.service_meta()
             if meta != self._last_meta:
                 try:
-                    await self._consul("PUT", "/v1/agent/service/register", {
-                        "ID": self._service_id, "Name": SERVICE_NAME, "Meta": meta,
-                        "Address": self.config.metrics_host, "Port": self.config.metrics_port,
-                        "Check": {"HTTP": check_url, "Interval": "5s", "Timeout": "2s",
-                                  "DeregisterCriticalServiceAfter": "1m"},
-                    })
-                    self._consul_registered = True
-                    self._last_meta = meta
+                    await self._register(meta)
                 except (AgentError, aiohttp.ClientError, TimeoutError) as e:
                     log.warning("consul registration: %s", e)
             await asyncio.sleep(2)
 
     def health(self) -> tuple[int, dict]:
         body = {"status": self.status, "agent": self.config.name, "in_flight": len(self.active),
+                "held_back": len(self.held_back),
+                "start_rate_per_s": {k: round(m.rate_per_s, 3) for k, m in sorted(self.start_rates.items())},
                 "max_in_flight": self.config.max_in_flight, "oci_runtime": getattr(self, "oci_runtime", None),
                 "pools": self.pool.snapshot() if self.pool else {},
                 "events_positions": {str(p): o for p, o in sorted(self.events_positions.items())},

@@ -37,7 +37,12 @@ SETTINGS: dict[str, str] = {
     "METRICS_LISTEN": "host:port of /healthz and /metrics",
     "POOL_SIZES": 'warm sandboxes per runtime, e.g. "python=3,*=1" (default: runtimes.toml warm)',
     "OCI_RUNTIME": "runsc (gVisor, default) or runc; Nomad node meta throwbox.sandbox_runtime overrides",
-    "MAX_IN_FLIGHT": "runs held at once (default: total warm capacity)",
+    "MAX_IN_FLIGHT": "runs started or starting at once (default: total warm capacity); a runtime's own are at "
+                     "most its pool size",
+    "LOOKAHEAD": "runs taken from Kafka and held back beyond those in flight, started fairly across tenants "
+                 "(round robin per runtime)",
+    "START_RATE_PRIOR_PER_S": "runs per second per warm sandbox this agent is assumed to start of a runtime "
+                              "with a backlog, until it has measured it (admission's queue bound rests on it)",
     "SECCOMP_PROFILE": "absolute path of the sandbox seccomp profile (JSON)",
     "TMPFS_MB": "size of the sandbox's /tmp scratch in MiB",
     "NOFILE": "RLIMIT_NOFILE inside the sandbox",
@@ -75,6 +80,8 @@ class AgentConfig:
     pool_sizes: dict[str, int] = field(default_factory=dict)   # runtime key -> warm count
     oci_runtime: str = "runsc"
     max_in_flight: int = 0
+    lookahead: int = 256
+    start_rate_prior_per_s: float = 1.0    # per warm sandbox of the runtime
     seccomp_profile: Path = DEFAULT_SECCOMP
     tmpfs_mb: int = 64
     nofile: int = 256
@@ -191,6 +198,16 @@ def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) ->
                 values["oci_runtime"] = text
             case "MAX_IN_FLIGHT":
                 values["max_in_flight"] = read.integer(name, text, 1, 10_000)
+            case "LOOKAHEAD":
+                values["lookahead"] = read.integer(name, text, 0, 100_000)
+            case "START_RATE_PRIOR_PER_S":
+                try:
+                    rate = float(text)
+                except ValueError:
+                    raise ConfigError(f"{name}: {text!r} is not a number") from None
+                if not 0.01 <= rate <= 10_000:
+                    raise ConfigError(f"{name}: {text} is outside 0.01..10000")
+                values["start_rate_prior_per_s"] = rate
             case "SECCOMP_PROFILE":
                 values["seccomp_profile"] = Path(text)
             case "TMPFS_MB":

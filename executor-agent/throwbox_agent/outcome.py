@@ -1,7 +1,8 @@
 """How a run ended, decided from what the agent observed (pure; unit-tested with plain data).
 
-The launcher's X/C frames say how the program exited; the agent's own observations (its kill
-decisions, the container's OOM kill, the cgroup's OOM counter) take precedence over it.
+The launcher's X/C frames say how the program exited (and X whether the launcher stopped it at
+its pids limit); the agent's own observations (its kill decisions, the container's OOM kill,
+the cgroup's OOM and pids counters) take precedence over it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class Exit:
 
     exit_code: int | None
     signal: str | None
+    # The launcher stopped the stage: its tasks sat at the pids limit, so its forks were failing
+    # (RLIMIT_NPROC: EAGAIN); a fork bomb otherwise retries until the wall clock ends it.
+    pids_limit: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Decision:
 
 
 def stage_outcome(ex: Exit, memory_hit: bool = False) -> str:
+    if ex.pids_limit:
+        return "pids_limit"
     if ex.signal == "SIGXCPU":
         return "timeout"
     if ex.signal == "SIGKILL" and memory_hit:
@@ -81,11 +87,9 @@ def decide(o: Observed) -> Decision:
             return Decision("completed", "memory_limit", None, "SIGKILL")
         if o.cgroup_pids_max_hits > 0:
             # gVisor (ptrace platform) needs host tasks per guest process and per sentry thread;
-            # when the pids cgroup refuses one, the whole sandbox dies. The program caused it
-            # (it started too many processes), but the contract has no outcome for it.
-            return Decision("failed", error=ErrorInfo(
-                code="pids_limit", message="the program started more processes than the sandbox "
-                "can hold (its host task limit was reached) and the sandbox was stopped"))
+            # when the pids cgroup refuses one, the whole sandbox dies: the program started more
+            # processes than the sandbox can hold.
+            return Decision("completed", "pids_limit", None, "SIGKILL")
         if o.memory_at_limit:
             # Softer evidence than the OOM traces above, so after the pids cap: the memory was at
             # its limit when last sampled and the sandbox died.

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -111,12 +111,17 @@ class RunDeps:
     publisher: Publisher
     metrics: AgentMetrics
     agent_name: str
+    node_name: str | None = None      # the Nomad node the sandboxes run on (the result's `node`)
     apply_limits: object = cgroups.apply_run_limits    # seams for tests
     find_cgroups: object = cgroups.find_paths
     weigh_sandboxes: object = cgroups.weigh_sandboxes
     # Nomad's data_dir/alloc on this host; None only where there are no task dirs (unit tests).
     alloc_root: Path | None = None
     seal_task_dirs: object = taskdirs.seal
+    # The agent's hooks: a run got its sandbox (the start rate), a run gave its sandbox back
+    # (room for the next held-back run of its runtime).
+    on_started: Callable[[], None] = lambda: None
+    on_released: Callable[[], None] = lambda: None
 
 
 async def publish_until_acked(publisher: Publisher, event: RunEventRecord, give_up_at: float,
@@ -157,8 +162,8 @@ def header_for(job: RunJob, runtime: Runtime, config: AgentConfig) -> dict:
     """The launcher's H frame for this run (pure)."""
     return {
         "files": [{"name": f.name, "content_b64": base64.b64encode(f.content).decode()} for f in job.files],
-        "compile": runtime.compile_command(job.entrypoint),
-        "run": runtime.run_command(job.entrypoint, job.args),
+        "compile": runtime.compile_command(job.entrypoint, [f.name for f in job.files]),
+        "run": runtime.run_command(job.entrypoint, job.args, [f.name for f in job.files]),
         "env": dict(job.env),
         "cpu_time_s": max(1, math.ceil(job.limits.cpu_time_ms / 1000)),
         "nproc": job.limits.pids,
@@ -308,6 +313,7 @@ class RunLifecycle:
             return self._finish_early("cancelled", None, picked_ms)
         try:
             self.sandbox = acquire.result()
+            self.deps.on_started()
         except SandboxUnavailable as e:
             if job.start_deadline_ms is not None:
                 return self._finish_early("failed", ErrorInfo(
@@ -491,7 +497,7 @@ class RunLifecycle:
                 self._exit_reported = True
                 info = _json(payload)
                 if self._compile_exit is None or stage_outcome(self._compile_exit) == "ok":
-                    self._run_exit = Exit(info.get("exit_code"), info.get("signal"))
+                    self._run_exit = Exit(info.get("exit_code"), info.get("signal"), info.get("pids_limit") is True)
             case frames.LAUNCH_FAILED:
                 self._launch_error = str(_json(payload).get("error", "launch failed"))
         return False
@@ -655,7 +661,8 @@ class RunLifecycle:
                         memory_peak_bytes=peak),
             timings=Timings(queued_ms=max(0, picked_ms - self.job.created_at_ms), sandbox_ms=sandbox_ms,
                             run_ms=run_ms, total_ms=max(0, finished_ms - self.job.created_at_ms)),
-            error=decision.error, finished_at=rfc3339(finished_ms))
+            error=decision.error, finished_at=rfc3339(finished_ms),
+            node=self.deps.node_name if self.sandbox is not None else None)
         return result
 
     def _finish_early(self, status: str, error: ErrorInfo | None, picked_ms: int) -> RunResult:
@@ -684,11 +691,17 @@ class RunLifecycle:
                                   time.monotonic() + RESULT_RETRY_S, preceded_by=last)
         self.deps.metrics.runs.labels(self.runtime.key, result.status, result.outcome or "").inc()
 
+    @property
+    def wants_sandbox(self) -> bool:
+        """Waits for, or holds, a sandbox (a finishing run has given its own back)."""
+        return not self._destroyed and self.state not in (RunState.FINISHING, RunState.DONE)
+
     def _destroy(self) -> None:
         if self._destroyed or self.sandbox is None:
             return
         self._destroyed = True
         self.deps.pool.release(self.sandbox)
+        self.deps.on_released()
 
     async def _cleanup(self, result_follows: bool) -> None:
         """Release everything the run holds. The output sender stays when a result follows: its

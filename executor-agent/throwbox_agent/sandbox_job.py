@@ -31,6 +31,11 @@ SECOND_NS = 1_000_000_000
 # (exit 2, no result) instead of the bomb getting EAGAIN.
 RUNSC_PIDS_HEADROOM = 64
 RUNSC_HOST_TASKS_PER_GUEST_TASK = 8
+# The container's RLIMIT_NPROC is the launcher's own; it lowers the program's to the run's
+# `pids`. RLIMIT_NPROC counts every task of uid 65534, so when a fork bomb fills the count to
+# `pids` the launcher (Go: it starts OS threads on demand) must still be able to start a
+# thread, or it dies and the run has no result.
+LAUNCHER_NPROC_HEADROOM = 16
 
 
 def job_id(agent: str, runtime: Runtime) -> str:
@@ -72,7 +77,7 @@ def sandbox_spec(config: AgentConfig, registry: Registry, runtime: Runtime,
         memory_mb=limits.memory_mb,
         cpu_mhz=config.sandbox_cpu_mhz,
         pids_limit=pids_limit,
-        nproc=limits.pids,
+        nproc=limits.pids + LAUNCHER_NPROC_HEADROOM,
         nofile=config.nofile,
         tmpfs_bytes=config.tmpfs_mb * 1024 * 1024,
         shm_bytes=config.shm_mb * 1024 * 1024,

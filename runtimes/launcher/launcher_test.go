@@ -135,13 +135,19 @@ func (o outcome) last(t *testing.T) byte {
 // serveWith runs the launcher over in, with a fresh scratch dir, and returns its frames.
 func serveWith(t *testing.T, in io.Reader) outcome {
 	t.Helper()
+	return serveIn(t, in, "")
+}
+
+// serveIn is serveWith with the launcher watching the tasks of procDir ("" = no watch).
+func serveIn(t *testing.T, in io.Reader, procDir string) outcome {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "run")
 	var out bytes.Buffer
-	l := &launcher{workDir: dir, exe: exe, out: &frameWriter{w: &out}}
+	l := &launcher{workDir: dir, exe: exe, out: &frameWriter{w: &out}, procDir: procDir}
 	done := make(chan error, 1)
 	go func() { done <- l.serve(in) }()
 	select {

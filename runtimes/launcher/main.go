@@ -28,6 +28,7 @@ type launcher struct {
 	out     *frameWriter
 	isInit  bool     // PID 1: kill(-1) reaches every other process
 	env     []string // the children's environment, set from the header
+	procDir string   // the sandbox's /proc, whose tasks count towards the pids limit; "" = no watch
 }
 
 func main() {
@@ -55,6 +56,9 @@ func launcherMain() int {
 		return 1
 	}
 	l := &launcher{workDir: defaultWorkDir, exe: exe, out: &frameWriter{w: os.Stdout}, isInit: isInit}
+	if isInit {
+		l.procDir = "/proc" // only in a sandbox is /proc the program's alone
+	}
 	if err := l.serve(os.Stdin); err != nil {
 		fmt.Fprintln(os.Stderr, "throwbox-launcher: writing frames:", err)
 		return 1
@@ -109,7 +113,8 @@ func (l *launcher) serve(in io.Reader) error {
 			return l.out.writeJSON(frameExited, runEnd{}) // run skipped
 		}
 	}
-	res, wall, err := (&stage{l: l, argv: j.Run, limits: j.Limits, stdin: stdin, outKind: frameRunOut, errKind: frameRunErr}).run()
+	res, wall, err := (&stage{l: l, argv: j.Run, limits: j.Limits, stdin: stdin, outKind: frameRunOut, errKind: frameRunErr,
+		watchPids: true}).run()
 	if err != nil {
 		return fail("run: " + err.Error())
 	}

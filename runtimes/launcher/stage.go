@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -16,8 +17,9 @@ func (e *launchError) Error() string { return e.msg }
 
 // stageResult is what C and X report.
 type stageResult struct {
-	ExitCode *int    `json:"exit_code"`
-	Signal   *string `json:"signal"`
+	ExitCode  *int    `json:"exit_code"`
+	Signal    *string `json:"signal"`
+	PidsLimit bool    `json:"pids_limit,omitempty"` // stopped at its pids limit (pidswatch.go)
 }
 
 func resultOf(ws syscall.WaitStatus) stageResult {
@@ -43,6 +45,7 @@ type stage struct {
 	limits           limits
 	stdin            *stdinQueue // nil: /dev/null
 	outKind, errKind byte
+	watchPids        bool // stop it when it sits at its pids limit (the run stage)
 }
 
 func (s *stage) run() (stageResult, time.Duration, error) {
@@ -100,6 +103,19 @@ func (s *stage) run() (stageResult, time.Duration, error) {
 	errW.Close()
 	reportW.Close()
 
+	var atLimit atomic.Bool
+	if s.watchPids && s.l.procDir != "" {
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(stopped)
+			watchPids(s.l.procDir, effectiveNProc(s.limits.NProc), stop, func() {
+				atLimit.Store(true)
+				s.l.killStage(pid)
+			})
+		}()
+		defer func() { close(stop); <-stopped }()
+	}
+
 	var streams sync.WaitGroup
 	for _, p := range []struct {
 		r    *os.File
@@ -127,7 +143,9 @@ func (s *stage) run() (stageResult, time.Duration, error) {
 	case waitErr != nil:
 		return stageResult{}, wall, &launchError{"wait: " + waitErr.Error()}
 	}
-	return resultOf(status), wall, nil
+	res := resultOf(status)
+	res.PidsLimit = atLimit.Load()
+	return res, wall, nil
 }
 
 // stream sends everything read from r as frames of kind, each chunk as soon as it is read.
@@ -163,16 +181,22 @@ func (l *launcher) waitFor(pid int) (syscall.WaitStatus, error) {
 	}
 }
 
+// killStage kills the stage's processes without reaping them (the stage's wait does): as
+// PID 1 every other process in the sandbox, elsewhere (tests) the stage's process group.
+func (l *launcher) killStage(pgid int) {
+	if l.isInit {
+		syscall.Kill(-1, syscall.SIGKILL)
+	} else {
+		syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+}
+
 // killRemaining kills every process the stage left behind and reaps them all. As PID 1,
 // kill(-1) reaches every other process in the sandbox; elsewhere (tests) the stage's
 // process group.
 func (l *launcher) killRemaining(pgid int) {
 	for {
-		if l.isInit {
-			syscall.Kill(-1, syscall.SIGKILL)
-		} else {
-			syscall.Kill(-pgid, syscall.SIGKILL)
-		}
+		l.killStage(pgid)
 		_, err := syscall.Wait4(-1, nil, 0, nil)
 		if errors.Is(err, syscall.ECHILD) {
 			return

@@ -22,7 +22,8 @@ from throwbox_agent.config import AgentConfig
 from throwbox_common import runtimes
 from throwbox_common.messages import Finished, Output, RunResult, Started, StdinData, StdinEof
 
-PYTHON = runtimes.load().resolve("python")
+REGISTRY = runtimes.load()
+PYTHON, BASH, C = (REGISTRY.resolve(lang) for lang in ("python", "bash", "c"))
 POOL_SIZE = 2
 TMPFS_BYTES = 64 * 1024 * 1024           # the agent's default THROWBOX_AGENT_TMPFS_MB
 SANDBOX_UID = 65534
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def agent():
-    with private_agent({PYTHON: POOL_SIZE}, prefix="contain") as a:
+    with private_agent({PYTHON: POOL_SIZE, BASH: 1, C: 1}, prefix="contain") as a:
         yield a
 
 
@@ -156,7 +157,9 @@ async def test_a_fork_bomb_is_contained_leaks_no_host_process_and_the_next_run_i
     await pool_full(agent)
     total_before = len(host_processes())
     pool_before = await asyncio.to_thread(pool_host_processes, agent)
-    job = make_job(FORK_BOMB, wall_time_ms=8000, pids=64, interactive=True)
+    # 32 (below the runtime's 64): every forked Python copies pages, and 60 of them come close
+    # to the 256 MB memory limit, which would then end the run first.
+    job = make_job(FORK_BOMB, wall_time_ms=8000, pids=32, interactive=True)
     await pipe.submit(job)
     started = await started_event(pipe, job.run_id)
     name = f"sandbox-{started.sandbox}"
@@ -171,15 +174,14 @@ async def test_a_fork_bomb_is_contained_leaks_no_host_process_and_the_next_run_i
         await asyncio.sleep(0.2)
     r = (await pipe.result(job.run_id)).result
     print(f"fork bomb: {r.status} {r.outcome} {r.error} wall_ms={r.usage.wall_ms if r.usage else None} "
+          f"EAGAIN seen={'EAGAIN' in r.stdout} peak memory={r.usage.memory_peak_bytes if r.usage else None} "
           f"host tasks in its pids cgroup peak={peak_tasks} (pids.max={pids_max})")
-    # The run ends, never as a lost sandbox: at the wall clock (the bomb never exits) or by the
-    # memory cap (every forked Python copies pages) once RLIMIT_NPROC gave EAGAIN; or, when
-    # gVisor's host tasks for the bomb fill the sandbox's pids cgroup first, as pids_limit.
-    if r.status == "failed":
-        assert r.error.code == "pids_limit", r
-    else:
-        assert r.status == "completed" and r.outcome in ("timeout", "memory_limit"), r
-        assert "EAGAIN\n" in r.stdout, r.stdout[:200]
+    # RLIMIT_NPROC gives the bomb EAGAIN, the launcher sees the sandbox's tasks at the limit and
+    # stops the run: pids_limit, long before the wall clock. (When gVisor's host tasks for the
+    # spinning bomb fill the sandbox's pids cgroup first, the sandbox dies: pids_limit as well,
+    # from the cgroup's pids.events.)
+    assert (r.status, r.outcome, r.exit_code, r.signal) == ("completed", "pids_limit", None, "SIGKILL"), r
+    assert r.usage.wall_ms < 6000
     assert r.stdout.startswith("bomb\n")
     await asyncio.to_thread(wait_until, lambda: docker_inspect(name) is None or not container_running(name),
                             60, f"{name} stopped")
@@ -201,6 +203,63 @@ async def test_a_fork_bomb_is_contained_leaks_no_host_process_and_the_next_run_i
     nxt, nxt_started = await run(pipe, make_job('print("after the bomb")'))
     assert (nxt.status, nxt.outcome, nxt.stdout) == ("completed", "ok", "after the bomb\n")
     assert nxt_started.sandbox != started.sandbox
+
+
+# Fork bombs as users write them: each forks until its forks fail, and keeps trying.
+BOMBS = {
+    "bash": (BASH, "main.sh", 'echo bomb\n:(){ :|:& };:\nsleep 30\n'),
+    "c": (C, "main.c", '#include <stdio.h>\n#include <unistd.h>\n'
+                       'int main(void) { puts("bomb"); fflush(stdout); for (;;) fork(); }\n'),
+}
+
+
+@pytest.mark.parametrize("language", list(BOMBS))
+async def test_a_bash_or_c_fork_bomb_ends_as_pids_limit_and_the_next_run_is_ok(pipe, language):
+    runtime, entry, code = BOMBS[language]
+    job = make_job(code, language=runtime.language, version=runtime.version, entrypoint=entry,
+                   wall_time_ms=8000, pids=64)
+    r, started = await run(pipe, job)
+    print(f"{language} fork bomb: {r.status} {r.outcome} {r.signal} wall_ms={r.usage.wall_ms} "
+          f"peak memory={r.usage.memory_peak_bytes} stderr={r.stderr[-120:]!r}")
+    assert (r.status, r.outcome, r.exit_code, r.signal) == ("completed", "pids_limit", None, "SIGKILL"), r
+    assert r.stdout.startswith("bomb\n")
+    assert r.usage.wall_ms < 6000
+    hello = {"bash": 'echo "after the bomb"\n',
+             "c": '#include <stdio.h>\nint main(void) { puts("after the bomb"); return 0; }\n'}[language]
+    nxt, nxt_started = await run(pipe, make_job(hello, language=runtime.language, version=runtime.version,
+                                                entrypoint=entry))
+    assert (nxt.status, nxt.outcome, nxt.stdout) == ("completed", "ok", "after the bomb\n")
+    assert nxt_started.sandbox != started.sandbox
+
+
+# A bomb whose processes sleep between failed forks: its host tasks stay far below the pids
+# cgroup's cap, so only the launcher's count of the sandbox's tasks can end it before the wall
+# clock (without it the run would end `timeout` after 8 s).
+SLEEPY_BOMB = r"""
+import os, time
+print("bomb", flush=True)
+while True:
+    try:
+        os.fork()
+    except OSError:
+        time.sleep(0.05)
+"""
+
+
+async def test_a_fork_bomb_that_sleeps_at_its_limit_is_stopped_by_the_launcher_as_pids_limit(pipe):
+    r, _ = await run(pipe, make_job(SLEEPY_BOMB, wall_time_ms=8000, pids=32))
+    print(f"sleepy fork bomb: {r.status} {r.outcome} {r.signal} wall_ms={r.usage.wall_ms} "
+          f"peak memory={r.usage.memory_peak_bytes}")
+    assert (r.status, r.outcome, r.exit_code, r.signal) == ("completed", "pids_limit", None, "SIGKILL"), r
+    assert r.stdout == "bomb\n" and r.usage.wall_ms < 6000
+
+
+async def test_a_program_that_starts_fewer_threads_than_its_pids_limit_is_not_stopped(pipe):
+    code = ("import threading, time\n"
+            "ts = [threading.Thread(target=time.sleep, args=(1,)) for _ in range(20)]\n"
+            "[t.start() for t in ts]\n[t.join() for t in ts]\nprint('joined', len(ts))\n")
+    r, _ = await run(pipe, make_job(code, pids=64))
+    assert (r.status, r.outcome, r.stdout) == ("completed", "ok", "joined 20\n")
 
 
 CPU_SPIN = r"""

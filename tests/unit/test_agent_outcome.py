@@ -50,9 +50,26 @@ def test_an_agent_error_such_as_limits_not_applied_fails_the_run():
     assert decide(Observed(agent_error=err, run_exit=Exit(0, None))) .error == err
 
 
-def test_a_sandbox_that_died_after_its_pids_cgroup_refused_a_fork_fails_as_pids_limit():
+def test_a_sandbox_that_died_after_its_pids_cgroup_refused_a_fork_ends_as_pids_limit():
     d = decide(Observed(cgroup_pids_max_hits=3))
-    assert (d.status, d.outcome, d.error.code) == ("failed", None, "pids_limit")
+    assert (d.status, d.outcome, d.exit_code, d.signal, d.error) == ("completed", "pids_limit", None, "SIGKILL", None)
+
+
+def test_a_run_the_launcher_stopped_at_its_pids_limit_ends_as_pids_limit():
+    d = decide(Observed(run_exit=Exit(None, "SIGKILL", pids_limit=True)))
+    assert (d.status, d.outcome, d.exit_code, d.signal) == ("completed", "pids_limit", None, "SIGKILL")
+    # even if the forked copies also filled the memory before the launcher stopped them
+    assert decide(Observed(run_exit=Exit(None, "SIGKILL", pids_limit=True), cgroup_oom_kills=1)).outcome == "pids_limit"
+
+
+def test_the_wall_clock_and_the_output_cap_win_over_the_pids_limit():
+    at_limit = Exit(None, "SIGKILL", pids_limit=True)
+    assert decide(Observed(kill_reason=KillReason.TIMEOUT, run_exit=at_limit)).outcome == "timeout"
+    assert decide(Observed(kill_reason=KillReason.OUTPUT_LIMIT, run_exit=at_limit)).outcome == "output_limit"
+
+
+def test_a_program_killed_by_sigkill_without_the_pids_mark_is_only_signaled():
+    assert decide(Observed(run_exit=Exit(None, "SIGKILL"))).outcome == "signaled"
 
 
 def test_memory_wins_over_pids_and_a_reported_exit_wins_over_both():
@@ -66,7 +83,7 @@ def test_a_sandbox_that_died_with_its_memory_at_the_limit_ends_as_memory_limit()
     d = decide(Observed(memory_at_limit=True))
     assert (d.status, d.outcome, d.signal) == ("completed", "memory_limit", "SIGKILL")
     # Refused forks are harder evidence than a memory sample at the limit.
-    assert decide(Observed(memory_at_limit=True, cgroup_pids_max_hits=2)).error.code == "pids_limit"
+    assert decide(Observed(memory_at_limit=True, cgroup_pids_max_hits=2)).outcome == "pids_limit"
 
 
 def test_memory_at_the_limit_does_not_override_an_exit_the_launcher_reported():

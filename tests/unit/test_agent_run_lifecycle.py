@@ -292,6 +292,16 @@ async def test_a_failed_compile_ends_at_its_exit_frame_as_compile_error():
     assert pool.released == ["alloc-1"]
 
 
+async def test_an_exit_frame_marked_pids_limit_ends_the_run_as_pids_limit_with_its_output():
+    att = FakeAttachment(launcher_out(
+        (b"o", b"bomb\n"),
+        (b"X", json.dumps({"exit_code": None, "signal": "SIGKILL", "wall_ms": 140, "pids_limit": True}).encode())))
+    lc, _, _, _, _ = lifecycle(att)
+    result = await asyncio.wait_for(lc.execute(), 5)
+    assert (result.status, result.outcome, result.exit_code, result.signal) == ("completed", "pids_limit", None, "SIGKILL")
+    assert result.stdout == "bomb\n" and result.error is None
+
+
 async def test_output_after_a_quiet_spell_is_published_at_once_not_after_the_coalescing_window(monkeypatch):
     # A window far longer than the test: only a leading-edge flush can publish the chunk meanwhile.
     monkeypatch.setattr("throwbox_agent.run.COALESCE_S", 3600.0)

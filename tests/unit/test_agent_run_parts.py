@@ -41,6 +41,14 @@ def test_a_compiled_runtime_gets_its_compile_command_with_the_entrypoint():
     assert f"main.{c.extension}" in h["compile"]
 
 
+def test_the_header_of_a_multi_file_c_program_compiles_every_c_file_of_the_request():
+    files = [JobFile(name=n, content=b"") for n in ("main.c", "util.h", "src/util.c")]
+    h = header_for(job(language="c", entrypoint="main.c", files=files), REGISTRY.resolve("c"),
+                   config.load({}, registry=REGISTRY))
+    assert h["compile"][-3:] == ["main.c", "src/util.c", "-lm"]
+    assert [f["name"] for f in h["files"]] == ["main.c", "util.h", "src/util.c"]
+
+
 def test_proc_cgroup_lines_map_every_controller_including_comounted_ones():
     text = "4:memory:/docker/abc\n2:cpu,cpuacct:/docker/abc\n0::/\n"
     assert cgroups.parse_proc_cgroup(text) == {"memory": "/docker/abc", "cpu": "/docker/abc", "cpuacct": "/docker/abc"}

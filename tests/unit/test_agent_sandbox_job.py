@@ -74,7 +74,10 @@ def test_gvisor_is_the_default_and_runc_can_be_chosen():
 def test_process_and_file_limits_follow_the_runtime_limits():
     limits = REGISTRY.effective_limits(PYTHON, None)
     c = task_of(render())["Config"]
-    assert c["ulimit"] == [{"nproc": f"{limits.pids}:{limits.pids}", "nofile": "256:256"}]
+    # The launcher's own RLIMIT_NPROC leaves it room to start threads when the program's
+    # tasks fill the run's limit (the header's nproc, which the launcher gives the program).
+    nproc = limits.pids + sandbox_job.LAUNCHER_NPROC_HEADROOM
+    assert c["ulimit"] == [{"nproc": f"{nproc}:{nproc}", "nofile": "256:256"}]
     # gVisor's own host threads and every guest process's host tasks count against the pids
     # cgroup: it must hold RLIMIT_NPROC guest tasks, or a fork bomb kills the whole sandbox.
     assert c["pids_limit"] == (sandbox_job.RUNSC_PIDS_HEADROOM

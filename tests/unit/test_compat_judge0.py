@@ -151,6 +151,7 @@ def test_judge0s_comparison_ignores_trailing_whitespace_of_lines_and_of_the_text
     ({"outcome": "signaled", "signal": "SIGABRT"}, {}, 10),
     ({"outcome": "nonzero_exit", "exit_code": 1, "stdout": "2"}, {"expected_digest": judge0.output_digest("2")}, 11),
     ({"outcome": "memory_limit", "signal": "SIGKILL"}, {}, 12),
+    ({"outcome": "pids_limit", "signal": "SIGKILL", "stdout": "2"}, {"expected_digest": judge0.output_digest("2")}, 12),
     ({"outcome": "signaled", "signal": "SIGILL"}, {}, 12),
     ({"status": "failed", "error": ErrorInfo("pids_limit", "too many processes")}, {}, 12),
     ({"status": "failed", "error": ErrorInfo("queue_timeout", "no sandbox")}, {}, 13),

@@ -115,6 +115,7 @@ def test_unknown_fields_and_missing_language_are_refused_with_a_message():
     ({"outcome": "signaled", "signal": "SIGSEGV"}, "SG", "SIGSEGV", None),
     ({"outcome": "timeout", "signal": "SIGKILL"}, "TO", "SIGKILL", None),
     ({"outcome": "memory_limit", "signal": "SIGKILL"}, "SG", "SIGKILL", None),
+    ({"outcome": "pids_limit", "signal": "SIGKILL"}, "SG", "SIGKILL", None),
     ({"outcome": "output_limit", "stdout_truncated": True}, "OL", "SIGKILL", None),
     ({"outcome": "output_limit", "stderr_truncated": True}, "EL", "SIGKILL", None),
     ({"status": "failed", "error": ErrorInfo("queue_timeout", "no sandbox")}, "XX", None, None),

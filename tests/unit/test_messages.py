@@ -45,3 +45,12 @@ def test_job_files_travel_as_base64_bytes():
 
 def test_times_are_rfc3339_utc_with_milliseconds():
     assert m.rfc3339(1_700_000_000_123) == "2023-11-14T22:13:20.123Z"
+
+
+def test_every_outcome_of_the_contract_travels_in_a_finished_record():
+    for outcome in ("ok", "nonzero_exit", "signaled", "timeout", "memory_limit", "pids_limit",
+                    "output_limit", "compile_error"):
+        result = m.RunResult(id="r1", language="c", version="12.2.0", status="completed",
+                             created_at=m.rfc3339(0), outcome=outcome, signal="SIGKILL")
+        decoded = m.run_event_decoder.decode(m.encoder.encode(m.Finished(run_id="r1", result=result)))
+        assert decoded.result.outcome == outcome

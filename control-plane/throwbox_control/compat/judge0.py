@@ -315,7 +315,7 @@ def verdict(result: RunResult, compat: dict[str, str], compiled: bool) -> tuple[
         return 13, "the run was cancelled"
     if result.status == "failed":
         err = result.error
-        if err is not None and err.code == "pids_limit":
+        if err is not None and err.code == "pids_limit":   # how agents before the outcome said it
             return 12, err.message
         return 13, err.message if err is not None else "the run failed"
     if result.outcome == "compile_error" or (compiled and result.compile is None):
@@ -327,6 +327,8 @@ def verdict(result: RunResult, compat: dict[str, str], compiled: bool) -> tuple[
             return 8, "Output limit exceeded (max_file_size)"
         case "memory_limit":
             return 12, "Memory limit exceeded"
+        case "pids_limit":
+            return 12, "Process limit exceeded"
         case "signaled":
             n = signal_number(result.signal)
             return SIGNAL_STATUS.get(result.signal or "", 12), f"Caught fatal signal {n if n is not None else result.signal}"

@@ -237,6 +237,8 @@ def run_stage_end(result: RunResult) -> StageEnd:
             return StageEnd(None, "SIGKILL", "TO", "Time limit exceeded")
         case "memory_limit":
             return StageEnd(None, "SIGKILL", "SG", "Memory limit exceeded")
+        case "pids_limit":
+            return StageEnd(None, "SIGKILL", "SG", "Process limit exceeded")
         case "output_limit":
             if result.stderr_truncated and not result.stdout_truncated:
                 return StageEnd(None, "SIGKILL", "EL", "stderr length exceeded")
@@ -297,6 +299,8 @@ def compile_end(exit_code: int | None, outcome: str, signal: str | None) -> Stag
             return StageEnd(None, "SIGKILL", "TO", "Time limit exceeded")
         case "memory_limit":
             return StageEnd(None, "SIGKILL", "SG", "Memory limit exceeded")
+        case "pids_limit":
+            return StageEnd(None, "SIGKILL", "SG", "Process limit exceeded")
         case "signaled":
             n = signal_number(signal)
             return StageEnd(None, signal, "SG", f"Caught fatal signal {n if n is not None else signal}")
