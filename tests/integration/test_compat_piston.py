@@ -197,3 +197,17 @@ async def test_the_stdin_of_an_init_is_the_programs_first_input(compat_plane):
         messages, code, _ = await until_closed(ws)
     assert "".join(m["data"] for m in messages if m["type"] == "data") == "then second\n"
     assert code == 4999
+
+
+async def test_the_tenants_quota_applies_and_is_refused_in_pistons_shape(compat_plane, tenant_key):
+    _, key = tenant_key(max_concurrent=1)
+    body = json.dumps({"language": "python", "files": [{"content": "print(1)"}]})
+    headers = {"Authorization": key}
+    async with aiohttp.ClientSession() as s, s.ws_connect(compat_plane.url + "/api/v2/connect", headers=headers) as ws:
+        await ws.send_json(init("python", ECHO_TWO_LINES))   # holds the tenant's one slot while it waits
+        assert (await next_message(ws))["type"] == "runtime"
+        async with s.post(compat_plane.url + "/api/v2/execute", data=body,
+                          headers={**headers, "Content-Type": "application/json"}) as r:
+            answer = await r.json()
+            assert r.status == 429 and int(r.headers["Retry-After"]) >= 1
+        assert set(answer) == {"message"} and "concurrent" in answer["message"]
