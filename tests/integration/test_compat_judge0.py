@@ -88,6 +88,8 @@ async def test_fields_throwbox_cannot_honour_are_refused_in_judge0s_shape(compat
                          ("memory_limit", 10**9), ("compiler_options", "-O3"), ("number_of_runs", 5)):
         status, body = await post(compat_plane.url, "/judge0/submissions", {**base, field: value}, auth)
         assert status == 422 and list(body) == [field], (field, body)
+    status, body = await post(compat_plane.url, "/judge0/submissions", {**base, "additional_files": "bm90IGEgemlw"}, auth)
+    assert (status, list(body)) == (422, ["additional_files"])
     assert await post(compat_plane.url, "/judge0/submissions", {**base, "language_id": 70}, auth) == (
         422, {"language_id": ["language with id 70 doesn't exist"]})
     status, body = await get(compat_plane.url, "/judge0/submissions/00000000-0000-4000-8000-000000000000", auth)
@@ -139,3 +141,18 @@ async def test_an_invalid_submission_in_a_batch_gets_its_errors_in_its_place_and
         await asyncio.sleep(0.5)
     assert [(s["token"], s["status_id"], s["stdout"]) for s in batch["submissions"]] == [
         (tokens[0], 3, "a\n"), (tokens[1], 3, "c\n")]
+
+
+async def test_additional_files_are_beside_the_source_when_it_runs(compat_plane, tenant_key):
+    import io
+    import zipfile
+
+    _, key = tenant_key()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("data/numbers.txt", "4 5\n")
+    status, body = await post(compat_plane.url, "/judge0/submissions?wait=true", {
+        "language_id": 71, "expected_output": "20",
+        "source_code": "a, b = map(int, open('data/numbers.txt').read().split())\nprint(a * b)",
+        "additional_files": base64.b64encode(buf.getvalue()).decode()}, {"X-Auth-Token": key})
+    assert (status, body["status"]["id"], body["stdout"]) == (201, 3, "20\n"), body

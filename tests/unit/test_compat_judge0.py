@@ -66,7 +66,8 @@ def test_a_language_id_runs_the_installed_runtime_with_its_own_file_name():
 @pytest.mark.parametrize(("fields", "field"), [
     ({"enable_network": True}, "enable_network"),
     ({"callback_url": "http://x"}, "callback_url"),
-    ({"additional_files": "UEsDBA=="}, "additional_files"),
+    ({"additional_files": "UEsDBA=="}, "additional_files"),          # not a whole zip
+    ({"additional_files": "%%%"}, "additional_files"),
     ({"compiler_options": "-O3"}, "compiler_options"),
     ({"redirect_stderr_to_stdout": True}, "redirect_stderr_to_stdout"),
     ({"enable_per_process_and_thread_time_limit": True}, "enable_per_process_and_thread_time_limit"),
@@ -231,3 +232,28 @@ def test_the_sdks_language_aliases_resolve_to_ids_we_serve_at_the_api_level_we_a
     ids = LANGUAGE_TO_LANGUAGE_ID[judge0.about()["version"]]
     served = {i for i, _ in judge0.languages(registry())}
     assert {ids[sdk.PYTHON], ids[sdk.CPP], ids[sdk.JAVA]} <= served
+
+
+def zipped(files: dict[str, bytes]) -> str:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, content in files.items():
+            z.writestr(name, content)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_additional_files_sit_beside_the_source():
+    p = plan(additional_files=zipped({"data/input.txt": b"42\n", "helper.py": b"X = 1\n"}))
+    assert [(f.name, f.content) for f in p.run.files] == [
+        ("main.py", b"print(1)"), ("data/input.txt", b"42\n"), ("helper.py", b"X = 1\n")]
+    assert p.run.entrypoint == "main.py"
+
+
+def test_additional_files_that_unpack_too_large_escape_or_clash_are_refused():
+    bomb = zipped({"zeros.bin": b"\0" * (SETTINGS.max_files_total_bytes + 1)})   # small packed, big unpacked
+    for archive in (bomb, zipped({"../evil.py": b"x"}), zipped({"main.py": b"x"})):
+        status, body = refusal(additional_files=archive)
+        assert status in (413, 422) and list(body) == ["additional_files"], body

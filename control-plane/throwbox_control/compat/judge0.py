@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import math
 import shlex
 import signal as signals
+import zipfile
 from dataclasses import dataclass
 
 import msgspec
@@ -173,6 +175,30 @@ def _text(value: str | None, field: str, b64: bool) -> str | None:
         raise invalid(field, "is not valid base64 (or not UTF-8 text once decoded)") from None
 
 
+def extra_files(archive_b64: str | None, settings: Settings) -> list[FileSpec]:
+    """Judge0's `additional_files`: a base64 zip whose files sit beside the source. Sizes are
+    checked from the archive's directory before anything is inflated, then again on the bytes."""
+    if not archive_b64:
+        return []
+    problem = "is not a base64-encoded zip archive"
+    try:
+        data = base64.b64decode(archive_b64.replace("\n", "").replace("\r", ""), validate=True)
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = [e for e in archive.infolist() if not e.is_dir()]
+        if sum(e.file_size for e in entries) > settings.max_files_total_bytes:
+            raise invalid("additional_files", f"unpacks to more than {settings.max_files_total_bytes} bytes")
+        specs = []
+        for e in entries:
+            content = archive.read(e)
+            if len(content) > settings.max_file_bytes:
+                raise invalid("additional_files", f"{e.filename} is larger than {settings.max_file_bytes} bytes")
+            specs.append(FileSpec(e.filename, base64.b64encode(content).decode(), "base64"))
+        return specs
+    except (binascii.Error, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError,
+            RuntimeError, EOFError, OSError):
+        raise invalid("additional_files", problem) from None
+
+
 def judge0_strip(text: str) -> str:
     """Judge0's comparison form: each line's trailing whitespace and the text's trailing
     whitespace (so trailing empty lines) removed."""
@@ -190,8 +216,6 @@ def _refuse_flags(sub: Submission) -> None:
         raise invalid("enable_network", "cannot be true: Throwbox sandboxes have no network")
     if sub.callback_url:
         raise invalid("callback_url", "is not supported: poll GET /judge0/submissions/{token} (or use wait=true)")
-    if sub.additional_files:
-        raise invalid("additional_files", "is not supported: use Throwbox's /v1/runs for programs of several files")
     if sub.compiler_options:
         raise invalid("compiler_options", "is not supported: Throwbox's compile commands are fixed (docs/runtimes.md)")
     if sub.redirect_stderr_to_stdout:
@@ -274,15 +298,16 @@ def plan(sub: Submission, b64: bool, registry: Registry, settings: Settings) -> 
         pids=_count("max_processes_and_or_threads", sub.max_processes_and_or_threads, min(base.pids, top.pids)),
         output_bytes=None if file_kb is None else file_kb * KB)
     try:
-        files = [FileSpec(runtime.entrypoint, source or "")]
+        files = [FileSpec(runtime.entrypoint, source or ""), *extra_files(sub.additional_files, settings)]
         runtime, job_files, entry, resolved = check_program(
             registry, settings, language=runtime.language, version=runtime.version, files=files,
             entrypoint=runtime.entrypoint, env={}, limits=limits)
         stdin_bytes = encode_stdin(stdin or "", settings)
     except ApiError as e:
         if e.details:
-            field = {"files[0].content": "source_code", "files": "source_code"}.get(e.details[0]["field"],
-                                                                                      e.details[0]["field"])
+            where = e.details[0]["field"]
+            field = ("source_code" if where in ("files[0].content", "files[0].name")
+                     else "additional_files" if where.startswith("files") else where)
             raise ApiError(e.status if e.status == 413 else 422, e.code, e.message,
                            [{"field": field, "problem": e.details[0]["problem"]}]) from None
         raise
@@ -423,7 +448,7 @@ def config_info(registry: Registry, settings: Settings) -> dict:
         "maintenance_mode": False, "enable_wait_result": True, "enable_compiler_options": False,
         "allowed_languages_for_compile_options": [], "enable_command_line_arguments": True,
         "enable_submission_delete": False, "enable_callbacks": False, "callbacks_max_tries": 0,
-        "callbacks_timeout": 0.0, "enable_additional_files": False, "max_queue_size": settings.max_queue_depth,
+        "callbacks_timeout": 0.0, "enable_additional_files": True, "max_queue_size": settings.max_queue_depth,
         "cpu_time_limit": cpu_s, "max_cpu_time_limit": cpu_s, "cpu_extra_time": 0.0, "max_cpu_extra_time": cpu_s,
         "wall_time_limit": wall_s, "max_wall_time_limit": wall_s,
         "memory_limit": memory_kb, "max_memory_limit": memory_kb,
@@ -434,7 +459,7 @@ def config_info(registry: Registry, settings: Settings) -> dict:
         "allow_enable_per_process_and_thread_memory_limit": False,
         "max_file_size": file_kb, "max_max_file_size": file_kb,
         "number_of_runs": 1, "max_number_of_runs": 1, "redirect_stderr_to_stdout": False,
-        "max_extract_size": 0, "enable_batched_submissions": True, "max_submission_batch_size": MAX_BATCH,
+        "max_extract_size": settings.max_files_total_bytes // KB, "enable_batched_submissions": True, "max_submission_batch_size": MAX_BATCH,
         "submission_cache_duration": 0.0, "use_docs_as_homepage": False, "enable_network": False,
         "allow_enable_network": False,
     }
