@@ -1,4 +1,4 @@
-"""Judge0 CE's wire format mapped onto Throwbox runs (pure: no I/O; tests/unit/test_compat_judge0.py).
+"""Judge0 CE's wire format mapped onto Throwbox runs (pure: no I/O; tests/unit/test_compat_judge0_mapping.py).
 
 Judge0's units: seconds (times, as decimal strings in answers), kilobytes (memory, file size).
 Statuses 1-14; verdicts follow Judge0's own order: time limit, signal, non-zero exit, internal

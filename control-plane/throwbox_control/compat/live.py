@@ -1,4 +1,4 @@
-"""Throwbox's live run events in Piston's stage terms (pure; tests/unit/test_compat_piston.py).
+"""Throwbox's live run events in Piston's stage terms (pure; tests/unit/test_compat_piston_mapping.py).
 
 Throwbox's events say "running", then output tagged with its stage, then the result; Piston's
 say which stage starts and how each one exits. The tracker turns the first into the second.

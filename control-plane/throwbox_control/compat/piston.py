@@ -1,4 +1,4 @@
-"""Piston v2's wire format mapped onto Throwbox runs (pure: no I/O; tests/unit/test_compat_piston.py).
+"""Piston v2's wire format mapped onto Throwbox runs (pure: no I/O; tests/unit/test_compat_piston_mapping.py).
 
 Piston's units: times in ms, memory in bytes, `status` codes RE (non-zero exit), SG (signal),
 TO (time), OL / EL (stdout / stderr too long), XX (internal). docs/compat.md has the field table.
