@@ -10,6 +10,7 @@ start_service control-plane env \
   THROWBOX_KAFKA_BOOTSTRAP="${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}" \
   THROWBOX_CONSUL_ADDR="${THROWBOX_CONSUL_ADDR:-http://127.0.0.1:8500}" \
   THROWBOX_NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}" \
+  THROWBOX_CP_PLAYGROUND_DEV_KEY_FILE="${THROWBOX_CP_PLAYGROUND_DEV_KEY_FILE-$STATE_DIR/dev-key}" \
   PYTHONUNBUFFERED=1 \
   "$VENV/bin/throwbox-control-plane"
 # Gives up at once when the process exits (a config error), else after 60 s.

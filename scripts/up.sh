@@ -27,20 +27,22 @@ else
   log "runtime images: skipped (scripts/build-images.sh does not exist yet)"
 fi
 "$S/deploy-agent.sh"
+"$S/ensure-playground.sh"
 "$S/start-control-plane.sh"
 key=$("$S/dev-key.sh")
 
 api="${THROWBOX_API_URL:-http://127.0.0.1:8080}"
 log "stack up in $((SECONDS - started))s (logs and pids: $STATE_DIR/logs, $STATE_DIR/run)"
 echo
-echo "  API      $api"
+echo "  API         $api"
+echo "  playground  $api/  (open it in a browser: an editor that runs code, dev key pre-filled)"
 if [ -n "$key" ]; then
-  echo "  dev key  $key"
+  echo "  dev key     $key"
   echo
   echo "  curl -s -X POST '$api/v1/runs?wait=true' \\"
   echo "    -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' \\"
   echo "    -d '{\"language\": \"python\", \"files\": [{\"name\": \"main.py\", \"content\": \"print(\\\"hello\\\")\"}]}'"
 else
-  echo "  dev key  pending (the throwbox CLI does not exist yet)"
+  echo "  dev key     pending (the throwbox CLI does not exist yet)"
 fi
 echo

@@ -24,7 +24,7 @@ from throwbox_common.aio import cancel_and_wait
 from throwbox_common.messages import StdinData, StdinEof
 from throwbox_common.runtimes import Registry
 
-from . import compat, metrics, openapi, sse
+from . import compat, metrics, openapi, playground, sse
 from .auth import Principal
 from .config import Settings
 from .consul import ConsulError
@@ -239,6 +239,8 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
     async def metrics_route(request: Request):
         await svc.refresh_gauges()
         return raw(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+    playground.register(app, settings)  # the editor at / (docs/playground.md)
 
     # ---- runs
 
