@@ -8,6 +8,7 @@ S="$REPO_DIR/scripts"
 "$S/install-host-packages.sh"
 
 "$S/ensure-venv.sh"
+"$S/ensure-compat-clients.sh"
 
 # Binaries: the two Go builds (minutes each, cold) and the Kafka jars in parallel.
 pids=()

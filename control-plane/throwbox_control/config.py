@@ -16,6 +16,7 @@ from throwbox_common import env as read
 from throwbox_common import topics
 
 PREFIX = "THROWBOX_CP_"
+TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PLAYGROUND_DIST = Path(__file__).resolve().parents[2] / "playground" / "dist"
 
 
@@ -62,6 +63,9 @@ class Settings:
     consul_timeout_ms: int = 1_000
     consul_retry_after_ms: int = 3_000
     log_level: str = "INFO"
+    # Piston (/api/v2) and Judge0 (/judge0) routes only: the tenant that serves requests without a
+    # key, with the default quotas ("" = none: every request needs a key). Logged at start.
+    compat_keyless_tenant: str = ""
     # the playground at / (docs/playground.md): its built files, and a file whose key the page
     # pre-fills for browsers on this machine (set only by scripts/start-control-plane.sh)
     playground_dir: str = str(PLAYGROUND_DIST)
@@ -109,6 +113,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                 value = read.log_level(name, raw)
             elif f.name in ("instance_id", "playground_dev_key_file"):  # empty: unset
                 value = raw.strip()
+            elif f.name == "compat_keyless_tenant":
+                value = raw.strip()
+                if value and not TENANT_NAME.match(value):
+                    raise read.SettingError(f"{name}: {raw!r} is not a tenant name ([A-Za-z0-9][A-Za-z0-9._-]{{0,63}})")
             elif f.name == "runs_topic":
                 value = read.non_empty(name, raw)
                 if not re.match(r"^[\w.-]+$", value):
