@@ -14,6 +14,7 @@ git clone -q "$REPO_DIR" "$dir/repo"
 log "rehearsing CI on $(git -C "$dir/repo" log --oneline -1) in $dir/repo"
 "$dir/repo/scripts/ensure-venv.sh"
 "$dir/repo/scripts/ensure-playground.sh"   # npm ci needs the registry too
+"$dir/repo/scripts/ensure-compat-clients.sh"
 # `unshare -n`, not `ip netns exec`: the latter remounts /sys and hides the cgroup hierarchy.
 # Another cgroup parent keeps the two Nomad clients' cpuset partitions apart.
 set +e
