@@ -24,6 +24,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
+from throwbox_common.deadlines import START_GRACE_MS
 from throwbox_common.messages import (
     Cancel,
     CompileResult,
@@ -72,7 +73,7 @@ LAUNCHER_STDERR_KEEP = 4096
 PUBLISH_BACKOFF_FIRST_S = 0.5
 PUBLISH_BACKOFF_MAX_S = 5.0
 RESULT_RETRY_S = 300.0
-START_GRACE_S = 5.0     # the control plane reaps a run not started by its start deadline + 5 s
+START_GRACE_S = START_GRACE_MS / 1000     # the control plane reaps a run not started by then
 START_RETRY_MIN_S = 10.0
 
 
