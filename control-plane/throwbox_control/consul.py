@@ -96,13 +96,6 @@ class KV:
             raise ConsulError(f"consul delete {key}: HTTP {status}")
         return body.strip() == b"true"
 
-    async def service_meta(self, service: str) -> list[dict[str, str]]:
-        status, body = await self._request("GET", f"/v1/catalog/service/{service}")
-        if status != 200:
-            raise ConsulError(f"consul catalog {service}: HTTP {status}")
-        return [dict(s.get("ServiceMeta") or {}) for s in json.loads(body)]
-
-
     async def healthy_service_meta(self, service: str, index: int = 0,
                                    wait_s: int = 5) -> tuple[int, list[dict[str, str]]]:
         """The meta of the service's instances whose checks pass, as a blocking query: it answers

@@ -8,7 +8,9 @@ import random
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 import msgspec
@@ -19,6 +21,7 @@ from throwbox_common.messages import (
     Cancel,
     ErrorInfo,
     Finished,
+    RunEventRecord,
     RunJob,
     RunResult,
     Submitted,
@@ -59,16 +62,37 @@ def accepted_body(run_id: str, status: str = "queued") -> bytes:
     return _enc.encode({"id": run_id, "status": status, "links": links(run_id)})
 
 
+class EventBus(Protocol):
+    """What the services use of Kafka (bus.Bus; a fake in unit tests)."""
+
+    producer: object | None
+    caught_up: asyncio.Event
+    consumer_ok: bool
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def sync(self) -> None: ...
+    async def lag(self) -> int: ...
+    async def publish_submission(self, submitted: Submitted, job: RunJob) -> None: ...
+    async def publish_event(self, rec: RunEventRecord) -> None: ...
+    async def publish_control(self, rec: Cancel) -> None: ...
+
+
 @dataclass
 class Services:
+    """The instance's parts. Production builds its own Consul KV and Kafka bus from the settings;
+    unit tests hand in fakes (`kv`, `make_bus`) and a clock."""
+
     settings: Settings
     registry: Registry
-    kv: KV = field(init=False)
+    kv: KV | None = None
+    make_bus: Callable[[RunView], EventBus] | None = None
+    clock: Callable[[], int] = now_ms
     keys: KeyStore = field(init=False)
     admission: Admission = field(init=False)
     capacity: CapacityWatch = field(init=False)
     view: RunView = field(init=False)
-    bus: Bus = field(init=False)
+    bus: EventBus = field(init=False)
     functions: FunctionStore = field(init=False)
     idempotency: IdempotencyStore = field(init=False)
     _tasks: list[asyncio.Task] = field(default_factory=list)
@@ -80,12 +104,14 @@ class Services:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.kv = KV(s.consul_addr, s.consul_timeout_ms)
+        if self.kv is None:
+            self.kv = KV(s.consul_addr, s.consul_timeout_ms)
         self.keys = KeyStore(self.kv, Quota(s.default_max_concurrent, s.default_runs_per_minute), s.key_cache_ttl_ms)
         self.admission = Admission(self.kv, s.consul_retry_after_ms)
         self.capacity = CapacityWatch(self.kv, s.runs_topic)
         self.view = RunView(s.event_log_cache_bytes, s.result_cache_bytes, on_finished=self._on_finished)
-        self.bus = Bus(s.kafka_bootstrap, self.view, s.history_ms, s.runs_topic)
+        make_bus = self.make_bus or (lambda view: Bus(s.kafka_bootstrap, view, s.history_ms, s.runs_topic))
+        self.bus = make_bus(self.view)
         self.functions = FunctionStore(self.kv)
         self.idempotency = IdempotencyStore(self.kv)
         self.max_wall_ms = self.registry.server_max.wall_time_ms
@@ -161,7 +187,7 @@ class Services:
         tenant = principal.tenant
 
         run_id = run_id or new_run_id()
-        created = now_ms()
+        created = self.clock()
         expires = created + s.queue_timeout_ms + run.limits.wall_time_ms + SLOT_MARGIN_MS
         decision = await self.admission.admit(tenant, run_id, principal.quota, expires)
         if not decision.admitted:
@@ -243,11 +269,11 @@ class Services:
             entry = await self.kv.get(self.idempotency._key(tenant, key))  # noqa: SLF001
         except ConsulError:
             rec = self.idempotency._local.get((tenant, key))  # noqa: SLF001
-            return rec.run_id if rec and now_ms() - rec.created_at_ms < IDEMPOTENCY_TTL_MS else None
+            return rec.run_id if rec and self.clock() - rec.created_at_ms < IDEMPOTENCY_TTL_MS else None
         if entry is None:
             return None
         rec = _idem_dec.decode(entry.value)
-        return rec.run_id if now_ms() - rec.created_at_ms < IDEMPOTENCY_TTL_MS else None
+        return rec.run_id if self.clock() - rec.created_at_ms < IDEMPOTENCY_TTL_MS else None
 
     async def cancel(self, st: RunState) -> None:
         if st.finished:
@@ -285,7 +311,7 @@ class Services:
             if not self.bus.caught_up.is_set() or self.bus.producer is None:
                 continue
             try:
-                await self._reap_once(now_ms(), jitter_ms)
+                await self._reap_once(self.clock(), jitter_ms)
             except Exception:  # one bad pass must not end reaping for the life of the process
                 log.exception("reaper pass failed")
 
