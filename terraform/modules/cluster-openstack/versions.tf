@@ -1,0 +1,11 @@
+terraform {
+  # Variable validations that refer to other variables need OpenTofu 1.8 / Terraform 1.9.
+  required_version = ">= 1.8.0"
+
+  required_providers {
+    openstack = {
+      source  = "terraform-provider-openstack/openstack"
+      version = "~> 3.4"
+    }
+  }
+}

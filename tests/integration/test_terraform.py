@@ -1,0 +1,160 @@
+"""The OpenTofu modules under terraform/: formatted, valid, their own `tofu test` suites pass,
+and the Nomad and Consul files node-config renders are accepted by the real `nomad config
+validate` and `consul validate`.
+
+scripts/ensure-tofu.sh builds tofu and the OpenStack provider into the cache first (minutes,
+once). Everything runs offline on a copy of terraform/, so no .terraform dir or lock file
+lands in the checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from stack import REPO_DIR, binary, missing
+
+# The first test waits for the cold build of tofu and the provider (~4-8 min on 2 cores).
+pytestmark = pytest.mark.timeout(1500)
+
+TERRAFORM_DIR = REPO_DIR / "terraform"
+MODULES = sorted(p.parent.relative_to(TERRAFORM_DIR) for p in TERRAFORM_DIR.glob("modules/*/versions.tf"))
+EXAMPLES = sorted(p.parent.relative_to(TERRAFORM_DIR) for p in TERRAFORM_DIR.glob("modules/*/examples/*/main.tf"))
+NODE_CONFIG_EXAMPLE = Path("modules/node-config/examples/basic")
+ENSURE_TIMEOUT_S = 1400
+TOFU_TIMEOUT_S = 300
+
+
+class Tofu:
+    """The built tofu, run with the CLI config that names the local provider mirror."""
+
+    def __init__(self, path: str, cli_config: str, workdir: Path):
+        self.path = path
+        self.workdir = workdir          # a copy of terraform/
+        self.env = {
+            **os.environ,
+            "TF_CLI_CONFIG_FILE": cli_config,
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+        }
+        self._initialized: set[Path] = set()
+
+    def run(self, directory: Path, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([self.path, *args], cwd=directory, env=self.env, capture_output=True,
+                              text=True, timeout=TOFU_TIMEOUT_S)
+
+    def ok(self, directory: Path, *args: str) -> str:
+        out = self.run(directory, *args)
+        assert out.returncode == 0, f"tofu {' '.join(args)} in {directory}:\n{out.stdout}{out.stderr}"
+        return out.stdout
+
+    def init(self, relative: Path) -> Path:
+        directory = self.workdir / relative
+        if directory not in self._initialized:
+            self.ok(directory, "init", "-no-color", "-backend=false")
+            self._initialized.add(directory)
+        return directory
+
+
+@pytest.fixture(scope="module")
+def tofu(tmp_path_factory) -> Tofu:
+    if shutil.which("go") is None and not Path("/usr/local/go/bin/go").exists():
+        missing("no Go toolchain to build tofu with (scripts/ensure-tofu.sh)")
+    out = subprocess.run([str(REPO_DIR / "scripts/ensure-tofu.sh")], capture_output=True, text=True,
+                         timeout=ENSURE_TIMEOUT_S)
+    assert out.returncode == 0, f"scripts/ensure-tofu.sh failed:\n{out.stderr[-4000:]}"
+    settings = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    workdir = tmp_path_factory.mktemp("tofu") / "terraform"
+    shutil.copytree(TERRAFORM_DIR, workdir,
+                    ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "terraform.tfstate*"))
+    return Tofu(settings["TOFU"], settings["TF_CLI_CONFIG_FILE"], workdir)
+
+
+def validator(name: str) -> str:
+    found = binary(name)
+    if not found:
+        missing(f"no {name} binary (scripts/ensure-{name}.sh builds one; `make up` runs it)")
+    return found
+
+
+def test_the_built_tofu_is_the_pinned_opentofu_release(tofu):
+    version = json.loads(tofu.ok(REPO_DIR, "version", "-json"))
+    assert version["terraform_version"] == "1.12.6"
+    assert "Terraform v" not in tofu.ok(REPO_DIR, "version"), "this must be OpenTofu, never the BSL terraform"
+
+
+def test_there_are_modules_and_examples_to_check():
+    assert {str(m) for m in MODULES} >= {"modules/node-config", "modules/cluster-openstack"}
+    assert {m.parts[1] for m in EXAMPLES} >= {"node-config", "cluster-openstack"}, "every module needs an example"
+
+
+def test_every_terraform_file_is_formatted_as_tofu_fmt_writes_it(tofu):
+    out = tofu.run(TERRAFORM_DIR, "fmt", "-check", "-recursive", "-diff", "-no-color")
+    assert out.returncode == 0, f"run `tofu fmt -recursive terraform/`:\n{out.stdout}{out.stderr}"
+
+
+@pytest.mark.parametrize("relative", MODULES + EXAMPLES, ids=str)
+def test_the_configuration_initializes_offline_and_validates(tofu, relative):
+    directory = tofu.init(relative)
+    out = tofu.ok(directory, "validate", "-no-color")
+    assert "Success! The configuration is valid." in out
+
+
+@pytest.mark.parametrize("relative", MODULES, ids=str)
+def test_the_modules_own_tofu_tests_pass(tofu, relative):
+    directory = tofu.init(relative)
+    assert list((directory / "tests").glob("*.tftest.hcl")), f"{relative} has no tests/*.tftest.hcl"
+    out = tofu.ok(directory, "test", "-no-color")
+    summary = out.strip().splitlines()[-1]
+    assert "0 failed" in summary and "Success!" in summary, out
+    assert int(summary.split("Success! ")[1].split(" passed")[0]) >= 5, f"too few runs: {summary}"
+
+
+@pytest.fixture(scope="module")
+def rendered(tofu, tmp_path_factory) -> dict[str, Path]:
+    """node-config's example applied (it creates nothing), its files written out per role."""
+    directory = tofu.init(NODE_CONFIG_EXAMPLE)
+    tofu.ok(directory, "apply", "-auto-approve", "-no-color")
+    outputs = json.loads(tofu.ok(directory, "output", "-json"))
+    out_dir = tmp_path_factory.mktemp("rendered")
+    files = {}
+    for role in ("server", "worker"):
+        for key, name in (("nomad_hcl", "nomad.hcl"), ("consul_hcl", "consul.hcl")):
+            path = out_dir / f"{role}-{name}"
+            path.write_text(outputs[role]["value"][key])
+            files[f"{role}-{name}"] = path
+    path = out_dir / "worker-daemon.json"
+    path.write_text(outputs["worker"]["value"]["docker_daemon_json"])
+    files["worker-daemon.json"] = path
+    return files
+
+
+@pytest.mark.parametrize("name", ["server-nomad.hcl", "worker-nomad.hcl"])
+def test_the_rendered_nomad_config_passes_nomad_config_validate(rendered, name):
+    out = subprocess.run([validator("nomad"), "config", "validate", str(rendered[name])],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Configuration is valid" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("name", ["server-consul.hcl", "worker-consul.hcl"])
+def test_the_rendered_consul_config_passes_consul_validate(rendered, name):
+    out = subprocess.run([validator("consul"), "validate", str(rendered[name])],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Configuration is valid!" in out.stdout
+
+
+def test_the_rendered_daemon_json_registers_runsc_exactly_as_the_local_stack_does(rendered):
+    # scripts/start-docker.sh writes its runtime entry from a `want='{...}'` line.
+    script = (REPO_DIR / "scripts/start-docker.sh").read_text()
+    local = json.loads(re.search(r"^want='(.*)'$", script, re.M).group(1))
+    daemon = json.loads(rendered["worker-daemon.json"].read_text())
+    assert daemon == local
+    assert daemon["runtimes"]["runsc"]["runtimeArgs"] == ["--network=none", "--oci-seccomp"]
