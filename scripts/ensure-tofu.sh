@@ -40,7 +40,7 @@ build() {
   mv "$output.tmp" "$output"
 }
 
-tofu_version() { "$TOFU" version -json 2>/dev/null | python3 -c 'import json,sys; print("v" + json.load(sys.stdin)["terraform_version"])'; }
+tofu_version() { TF_CLI_CONFIG_FILE=/dev/null "$TOFU" version -json 2>/dev/null | python3 -c 'import json,sys; print("v" + json.load(sys.stdin)["terraform_version"])'; }
 
 if [ ! -x "$TOFU" ] || [ "$(tofu_version || true)" != "$TOFU_VERSION" ]; then
   log "building OpenTofu $TOFU_VERSION from the Go module proxy (once, ~4 min cold)"

@@ -84,16 +84,16 @@ locals {
     },
     {
       # Nomad client RPC (4647), Consul server RPC (8300), Consul LAN gossip (8301).
-      "servers-from-workers-nomad-rpc"   = { group = "servers", protocol = "tcp", ports = [4647, 4647], from_group = "workers", from_cidr = null }
-      "servers-from-workers-consul-rpc"  = { group = "servers", protocol = "tcp", ports = [8300, 8300], from_group = "workers", from_cidr = null }
-      "servers-from-workers-gossip-tcp"  = { group = "servers", protocol = "tcp", ports = [8301, 8301], from_group = "workers", from_cidr = null }
-      "servers-from-workers-gossip-udp"  = { group = "servers", protocol = "udp", ports = [8301, 8301], from_group = "workers", from_cidr = null }
-      "workers-from-servers-tcp"         = { group = "workers", protocol = "tcp", ports = [1, 65535], from_group = "servers", from_cidr = null }
-      "workers-from-servers-udp"         = { group = "workers", protocol = "udp", ports = [1, 65535], from_group = "servers", from_cidr = null }
+      "servers-from-workers-nomad-rpc"  = { group = "servers", protocol = "tcp", ports = [4647, 4647], from_group = "workers", from_cidr = null }
+      "servers-from-workers-consul-rpc" = { group = "servers", protocol = "tcp", ports = [8300, 8300], from_group = "workers", from_cidr = null }
+      "servers-from-workers-gossip-tcp" = { group = "servers", protocol = "tcp", ports = [8301, 8301], from_group = "workers", from_cidr = null }
+      "servers-from-workers-gossip-udp" = { group = "servers", protocol = "udp", ports = [8301, 8301], from_group = "workers", from_cidr = null }
+      "workers-from-servers-tcp"        = { group = "workers", protocol = "tcp", ports = [1, 65535], from_group = "servers", from_cidr = null }
+      "workers-from-servers-udp"        = { group = "workers", protocol = "udp", ports = [1, 65535], from_group = "servers", from_cidr = null }
       # Consul's LAN gossip is a full mesh: every agent probes every other, workers included.
-      "workers-from-workers-gossip-tcp"  = { group = "workers", protocol = "tcp", ports = [8301, 8301], from_group = "workers", from_cidr = null }
-      "workers-from-workers-gossip-udp"  = { group = "workers", protocol = "udp", ports = [8301, 8301], from_group = "workers", from_cidr = null }
-      "workers-from-load-balancer"       = { group = "workers", protocol = "tcp", ports = [var.ingress_port, var.ingress_port], from_group = null, from_cidr = local.lb_source_cidr }
+      "workers-from-workers-gossip-tcp" = { group = "workers", protocol = "tcp", ports = [8301, 8301], from_group = "workers", from_cidr = null }
+      "workers-from-workers-gossip-udp" = { group = "workers", protocol = "udp", ports = [8301, 8301], from_group = "workers", from_cidr = null }
+      "workers-from-load-balancer"      = { group = "workers", protocol = "tcp", ports = [var.ingress_port, var.ingress_port], from_group = null, from_cidr = local.lb_source_cidr }
     },
     merge([
       for cidr in var.admin_cidrs : {

@@ -60,10 +60,10 @@ locals {
   # Files per role, path => content: what the user data writes, and what another provisioner
   # (an image build, configuration management) can write instead.
   server_files = {
-    "/etc/nomad.d/nomad.hcl"               = local.nomad_server
-    "/etc/consul.d/consul.hcl"             = local.consul_server
-    "/etc/systemd/system/nomad.service"    = templatefile("${path.module}/templates/nomad.service.tftpl", { binary_dir = var.binary_dir, worker = false })
-    "/etc/systemd/system/consul.service"   = templatefile("${path.module}/templates/consul.service.tftpl", { binary_dir = var.binary_dir })
+    "/etc/nomad.d/nomad.hcl"             = local.nomad_server
+    "/etc/consul.d/consul.hcl"           = local.consul_server
+    "/etc/systemd/system/nomad.service"  = templatefile("${path.module}/templates/nomad.service.tftpl", { binary_dir = var.binary_dir, worker = false })
+    "/etc/systemd/system/consul.service" = templatefile("${path.module}/templates/consul.service.tftpl", { binary_dir = var.binary_dir })
   }
 
   worker_files = {

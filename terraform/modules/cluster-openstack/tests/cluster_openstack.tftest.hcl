@@ -3,6 +3,17 @@
 
 mock_provider "openstack" {}
 
+# The mock gives every resource of a type the same id: the two groups need their own.
+override_resource {
+  target = openstack_networking_secgroup_v2.servers
+  values = { id = "sg-servers" }
+}
+
+override_resource {
+  target = openstack_networking_secgroup_v2.workers
+  values = { id = "sg-workers" }
+}
+
 variables {
   image_name            = "debian-12-throwbox"
   server_flavor         = "m1.medium"

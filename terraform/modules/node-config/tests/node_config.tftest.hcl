@@ -66,7 +66,7 @@ run "every_agent_joins_the_server_addresses" {
     error_message = "Consul clients must retry_join the server addresses"
   }
   assert {
-    condition     = output.retry_join == ["10.20.0.10", "10.20.0.11", "10.20.0.12"]
+    condition     = output.retry_join == tolist(["10.20.0.10", "10.20.0.11", "10.20.0.12"])
     error_message = "retry_join output must be the server addresses"
   }
 }
