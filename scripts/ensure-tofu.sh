@@ -27,16 +27,18 @@ flock 9
 
 dir_of() { go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
 
+work=$(mktemp -d)
+trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
+
 # build MODULE@VERSION PACKAGE OUTPUT LDFLAGS: `go install` refuses modules with replace
-# directives (OpenTofu has one), so build in a writable copy of the module.
+# directives (OpenTofu has one), so build in a writable copy of the module. A Go older than
+# the module's go.mod asks for fails here with Go's own message (GOTOOLCHAIN=local).
 build() {
-  local module=$1 package=$2 output=$3 ldflags=$4 work
-  work=$(mktemp -d)
-  # shellcheck disable=SC2064
-  trap "chmod -R u+w '$work'; rm -rf '$work'" RETURN
-  cp -r "$(dir_of "$module")" "$work/src" && chmod -R u+w "$work/src"
+  local module=$1 package=$2 output=$3 ldflags=$4 src
+  src="$work/${module//[\/@]/_}"
+  cp -r "$(dir_of "$module")" "$src" && chmod -R u+w "$src"
   mkdir -p "$(dirname "$output")"
-  (cd "$work/src" && nice -n 19 go build -mod=mod -trimpath -ldflags="$ldflags" -o "$output.tmp" "$package")
+  (cd "$src" && nice -n 19 go build -mod=mod -trimpath -ldflags="$ldflags" -o "$output.tmp" "$package")
   mv "$output.tmp" "$output"
 }
 
@@ -48,7 +50,7 @@ if [ ! -x "$TOFU" ] || [ "$(tofu_version || true)" != "$TOFU_VERSION" ]; then
   build "github.com/opentofu/opentofu@$TOFU_VERSION" ./cmd/tofu "$TOFU" \
     "-s -w -X github.com/opentofu/opentofu/version.dev=no"
   [ "$(tofu_version)" = "$TOFU_VERSION" ] || die "built tofu reports $(tofu_version), not $TOFU_VERSION"
-  log "tofu built: $("$TOFU" version | head -1)"
+  log "tofu built: OpenTofu $(tofu_version)"
 fi
 
 if [ ! -x "$PROVIDER" ]; then

@@ -158,3 +158,29 @@ def test_the_rendered_daemon_json_registers_runsc_exactly_as_the_local_stack_doe
     daemon = json.loads(rendered["worker-daemon.json"].read_text())
     assert daemon == local
     assert daemon["runtimes"]["runsc"]["runtimeArgs"] == ["--network=none", "--oci-seccomp"]
+
+
+def _settings(text: str) -> dict[str, str]:
+    """`key = value` lines of an HCL text, whitespace-normalized (last one wins)."""
+    return {m["key"]: m["value"].strip() for m in re.finditer(r"^\s*(?P<key>\w+)\s*=\s*(?P<value>.+)$", text, re.M)}
+
+
+def _block(text: str, start: str, end: str) -> str:
+    body = text[text.index(start):text.index(end)]
+    return re.sub(r"\s+", "", "".join(line.split("#")[0] for line in body.splitlines()))
+
+
+def test_the_rendered_nomad_settings_are_those_of_the_local_stack(rendered):
+    # scripts/start-nomad.sh is the source of these values (node-config's README lists them).
+    script = (REPO_DIR / "scripts/start-nomad.sh").read_text()
+    local = _settings(script)
+    cluster = {**_settings(rendered["server-nomad.hcl"].read_text()), **_settings(rendered["worker-nomad.hcl"].read_text())}
+    keys = ["job_gc_interval", "job_gc_threshold", "eval_gc_threshold", "batch_eval_gc_threshold",
+            "deployment_gc_threshold", "gc_interval", "gc_max_allocs", "gc_parallel_destroys",
+            "max_kill_timeout", "disable_update_check"]
+    assert {k: cluster[k] for k in keys} == {k: local[k] for k in keys}
+    # The docker plugin block, comments and layout aside; dangling-container reconciliation is
+    # a variable in both (off locally, on in a cluster: see node-config's README).
+    local_docker = _block(script, 'plugin "docker"', 'plugin "raw_exec"').replace("$RECONCILE_DANGLING", "true")
+    worker = rendered["worker-nomad.hcl"].read_text()
+    assert _block(worker, 'plugin "docker"', 'plugin "raw_exec"') == local_docker
