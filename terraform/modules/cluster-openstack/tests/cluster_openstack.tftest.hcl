@@ -55,7 +55,7 @@ run "every_node_boots_with_node_config_user_data_joining_the_servers" {
     error_message = "server user data must bootstrap a 3-server Nomad"
   }
   assert {
-    condition     = strcontains(module.node_config.worker.nomad_hcl, "retry_join = [\"10.20.0.10\",\"10.20.0.11\",\"10.20.0.12\"]")
+    condition     = strcontains(module.node_config.worker.nomad_hcl, "retry_join = [\"10.20.0.10\", \"10.20.0.11\", \"10.20.0.12\"]")
     error_message = "workers must join the servers' fixed addresses"
   }
   assert {

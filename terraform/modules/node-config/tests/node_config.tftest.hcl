@@ -50,19 +50,19 @@ run "every_agent_joins_the_server_addresses" {
   command = plan
 
   assert {
-    condition     = strcontains(output.server.nomad_hcl, "retry_join = [\"10.20.0.10\",\"10.20.0.11\",\"10.20.0.12\"]")
+    condition     = strcontains(output.server.nomad_hcl, "retry_join = [\"10.20.0.10\", \"10.20.0.11\", \"10.20.0.12\"]")
     error_message = "Nomad servers must retry_join the server addresses"
   }
   assert {
-    condition     = strcontains(output.worker.nomad_hcl, "retry_join = [\"10.20.0.10\",\"10.20.0.11\",\"10.20.0.12\"]")
+    condition     = strcontains(output.worker.nomad_hcl, "retry_join = [\"10.20.0.10\", \"10.20.0.11\", \"10.20.0.12\"]")
     error_message = "Nomad clients must retry_join the server addresses"
   }
   assert {
-    condition     = strcontains(output.server.consul_hcl, "retry_join           = [\"10.20.0.10\",\"10.20.0.11\",\"10.20.0.12\"]")
+    condition     = strcontains(output.server.consul_hcl, "retry_join           = [\"10.20.0.10\", \"10.20.0.11\", \"10.20.0.12\"]")
     error_message = "Consul servers must retry_join the server addresses"
   }
   assert {
-    condition     = strcontains(output.worker.consul_hcl, "retry_join           = [\"10.20.0.10\",\"10.20.0.11\",\"10.20.0.12\"]")
+    condition     = strcontains(output.worker.consul_hcl, "retry_join           = [\"10.20.0.10\", \"10.20.0.11\", \"10.20.0.12\"]")
     error_message = "Consul clients must retry_join the server addresses"
   }
   assert {
