@@ -22,11 +22,21 @@ variable "image_name" {
 variable "server_flavor" {
   type        = string
   description = "Nova flavor of the server nodes (Nomad and Consul servers; no sandboxes run there)."
+
+  validation {
+    condition     = length(trimspace(var.server_flavor)) > 0
+    error_message = "server_flavor must not be empty."
+  }
 }
 
 variable "worker_flavor" {
   type        = string
   description = "Nova flavor of the worker nodes (Nomad clients running the sandboxes and the executor agent)."
+
+  validation {
+    condition     = length(trimspace(var.worker_flavor)) > 0
+    error_message = "worker_flavor must not be empty."
+  }
 }
 
 variable "server_count" {
@@ -60,6 +70,11 @@ variable "worker_count" {
 variable "external_network_name" {
   type        = string
   description = "Name of the external (provider) network: the router's gateway and the pool of the load balancer's floating IP."
+
+  validation {
+    condition     = length(trimspace(var.external_network_name)) > 0
+    error_message = "external_network_name must not be empty."
+  }
 }
 
 variable "subnet_cidr" {
@@ -77,6 +92,11 @@ variable "dns_nameservers" {
   type        = list(string)
   default     = []
   description = "DNS servers of the cluster subnet; empty uses the cloud's default."
+
+  validation {
+    condition     = alltrue([for d in var.dns_nameservers : can(cidrhost("${d}/32", 0))])
+    error_message = "Each DNS server must be an IPv4 address."
+  }
 }
 
 variable "kafka_bootstrap" {
@@ -153,6 +173,11 @@ variable "key_pair" {
   type        = string
   default     = null
   description = "Nova key pair put on every node; null for none (ssh_authorized_keys also works)."
+
+  validation {
+    condition     = var.key_pair == null ? true : length(trimspace(var.key_pair)) > 0
+    error_message = "key_pair must be null or a key pair's name."
+  }
 }
 
 variable "ssh_authorized_keys" {

@@ -207,3 +207,14 @@ run "more_workers_than_the_subnet_holds_are_refused" {
 
   expect_failures = [var.worker_count]
 }
+
+run "an_empty_key_pair_name_and_a_bad_dns_server_are_refused" {
+  command = plan
+
+  variables {
+    key_pair        = ""
+    dns_nameservers = ["dns.example"]
+  }
+
+  expect_failures = [var.key_pair, var.dns_nameservers]
+}
