@@ -185,3 +185,20 @@ def test_the_rendered_nomad_settings_are_those_of_the_local_stack(rendered):
     local_docker = _block(script, 'plugin "docker"', 'plugin "raw_exec"').replace("$RECONCILE_DANGLING", "true")
     worker = rendered["worker-nomad.hcl"].read_text()
     assert _block(worker, 'plugin "docker"', 'plugin "raw_exec"') == local_docker
+
+
+BLOCK = re.compile(r'^(?P<kind>variable|output)\s+"(?P<name>[\w-]+)"\s*\{(?P<body>.*?)^\}', re.M | re.S)
+
+
+@pytest.mark.parametrize("relative", MODULES, ids=str)
+def test_every_variable_and_output_is_described_and_listed_in_the_readme(relative):
+    module = TERRAFORM_DIR / relative
+    readme = (module / "README.md").read_text()
+    blocks = [m for f in ("variables.tf", "outputs.tf") for m in BLOCK.finditer((module / f).read_text())]
+    assert blocks
+    for m in blocks:
+        description = re.search(r'^\s*description\s*=\s*"(.*)"', m["body"], re.M)
+        assert description and len(description.group(1).split()) >= 5, f"{m['kind']} {m['name']} needs a real description"
+        if m["kind"] == "variable":
+            assert re.search(r"^\s*type\s*=", m["body"], re.M), f"variable {m['name']} has no type"
+        assert f"`{m['name']}`" in readme, f"{relative}/README.md does not list {m['kind']} {m['name']}"
