@@ -1,6 +1,6 @@
 terraform {
-  # Variable validations that refer to other variables need OpenTofu 1.8 / Terraform 1.9.
-  required_version = ">= 1.8.0"
+  # Validations that refer to other variables need Terraform >= 1.9; tested with OpenTofu 1.12.6.
+  required_version = ">= 1.9.0"
 
   required_providers {
     openstack = {

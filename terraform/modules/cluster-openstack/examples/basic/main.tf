@@ -2,7 +2,7 @@
 # usual OS_* environment variables (or clouds.yaml with OS_CLOUD); see the module's README.
 
 terraform {
-  required_version = ">= 1.8.0"
+  required_version = ">= 1.9.0"
 
   required_providers {
     openstack = {

@@ -3,7 +3,7 @@
 # `nomad config validate` and `consul validate` as tests/integration/test_terraform.py does.
 
 terraform {
-  required_version = ">= 1.8.0"
+  required_version = ">= 1.9.0"
 }
 
 module "node_config" {
