@@ -100,7 +100,8 @@ locals {
         local.start_agents,
       )
     },
-    var.install_packages ? { packages = ["docker.io", "runsc"] } : {},
+    # A fresh image's apt lists are empty: update them before installing.
+    var.install_packages ? { package_update = true, packages = ["docker.io", "runsc"] } : {},
   )
 
   server_user_data = "#cloud-config\n${yamlencode(local.server_cloud_config)}"

@@ -151,7 +151,7 @@ variable "ssh_authorized_keys" {
   description = "SSH public keys cloud-init adds for the default user of every node."
 
   validation {
-    condition     = alltrue([for k in var.ssh_authorized_keys : can(regex("^(ssh-|ecdsa-)", k))])
-    error_message = "Each SSH key must be a public key line (ssh-ed25519 ..., ssh-rsa ..., ecdsa-...)."
+    condition     = alltrue([for k in var.ssh_authorized_keys : can(regex("^(ssh-|ecdsa-|sk-)", k))])
+    error_message = "Each SSH key must be a public key line (ssh-ed25519 ..., ssh-rsa ..., ecdsa-..., sk-...)."
   }
 }

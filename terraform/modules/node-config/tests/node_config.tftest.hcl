@@ -191,8 +191,8 @@ run "user_data_is_cloud_config_that_writes_the_rendered_files" {
     error_message = "server user data must write exactly the server files"
   }
   assert {
-    condition     = yamldecode(output.worker.user_data).packages == ["docker.io", "runsc"]
-    error_message = "worker user data must install docker.io and runsc"
+    condition     = yamldecode(output.worker.user_data).packages == ["docker.io", "runsc"] && yamldecode(output.worker.user_data).package_update
+    error_message = "worker user data must update apt's lists and install docker.io and runsc"
   }
   assert {
     condition     = !contains(keys(yamldecode(output.server.user_data)), "packages")
