@@ -89,20 +89,19 @@ locals {
     )
   }
 
-  worker_cloud_config = merge(
-    {
-      ssh_authorized_keys = var.ssh_authorized_keys
-      write_files         = [for path, content in local.worker_files : { path = path, content = content, permissions = "0644" }]
-      runcmd = concat(
-        [["mkdir", "-p", local.nomad_data_dir, local.consul_data_dir]],
-        # dockerd reads daemon.json (runsc registered) only when it starts.
-        [["systemctl", "restart", "docker.service"]],
-        local.start_agents,
-      )
-    },
+  worker_cloud_config = {
+    ssh_authorized_keys = var.ssh_authorized_keys
     # A fresh image's apt lists are empty: update them before installing.
-    var.install_packages ? { package_update = true, packages = ["docker.io", "runsc"] } : {},
-  )
+    package_update = var.install_packages
+    packages       = var.install_packages ? ["docker.io", "runsc"] : []
+    write_files    = [for path, content in local.worker_files : { path = path, content = content, permissions = "0644" }]
+    runcmd = concat(
+      [["mkdir", "-p", local.nomad_data_dir, local.consul_data_dir]],
+      # dockerd reads daemon.json (runsc registered) only when it starts.
+      [["systemctl", "restart", "docker.service"]],
+      local.start_agents,
+    )
+  }
 
   server_user_data = "#cloud-config\n${yamlencode(local.server_cloud_config)}"
   worker_user_data = "#cloud-config\n${yamlencode(local.worker_cloud_config)}"

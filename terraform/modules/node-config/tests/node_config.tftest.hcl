@@ -203,3 +203,16 @@ run "user_data_is_cloud_config_that_writes_the_rendered_files" {
     error_message = "workers must restart dockerd so it reads daemon.json"
   }
 }
+
+run "an_image_with_docker_and_runsc_gets_no_package_installs" {
+  command = plan
+
+  variables {
+    install_packages = false
+  }
+
+  assert {
+    condition     = yamldecode(output.worker.user_data).packages == [] && !yamldecode(output.worker.user_data).package_update
+    error_message = "install_packages = false must install nothing"
+  }
+}
