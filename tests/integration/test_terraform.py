@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,25 @@ def test_the_built_tofu_is_the_pinned_opentofu_release(tofu):
     version = json.loads(tofu.ok(REPO_DIR, "version", "-json"))
     assert version["terraform_version"] == "1.12.6"
     assert "Terraform v" not in tofu.ok(REPO_DIR, "version"), "this must be OpenTofu, never the BSL terraform"
+
+
+def test_a_second_ensure_tofu_run_builds_nothing_and_names_the_same_files(tofu):
+    started = time.monotonic()
+    out = subprocess.run([str(REPO_DIR / "scripts/ensure-tofu.sh")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "building" not in out.stderr
+    assert f"TOFU={tofu.path}" in out.stdout.splitlines()
+    assert time.monotonic() - started < 30
+
+
+def test_init_finds_only_the_mirrored_provider_and_never_waits_on_a_registry(tofu, tmp_path):
+    (tmp_path / "main.tf").write_text(
+        'terraform {\n  required_providers {\n    null = { source = "hashicorp/null" }\n  }\n}\n')
+    started = time.monotonic()
+    out = tofu.run(tmp_path, "init", "-no-color")
+    assert out.returncode != 0
+    assert "hashicorp/null" in out.stderr and "search locations" in " ".join(out.stderr.split())
+    assert time.monotonic() - started < 30
 
 
 def test_there_are_modules_and_examples_to_check():
