@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Build OpenTofu and the OpenStack provider once from the Go module proxy into the cache, lay
+# the provider out as a filesystem mirror and write a CLI config naming only that mirror, so
+# `tofu init` works offline (no provider registry is reachable from our machines).
+# Prints, on stdout, the two settings a caller needs:
+#   TOFU=<path of the tofu binary>
+#   TF_CLI_CONFIG_FILE=<path of the CLI config>
+# Idempotent: each build is skipped when its output already carries the pinned version (tofu
+# reports its own version; the provider's mirror path names it). Not part of `make up`: the
+# single-node stack does not need it; tests/integration/test_terraform.py calls it.
+# The `terraform` binary some machines have on PATH is BSL-licensed: never used here.
+source "$(dirname "$0")/common.sh"
+TOFU_VERSION=v1.12.6
+OPENSTACK_VERSION=v3.4.0
+OPENSTACK_SOURCE=registry.opentofu.org/terraform-provider-openstack/openstack
+TOFU_DIR="$CACHE_DIR/tofu"
+MIRROR_DIR="$TOFU_DIR/mirror"
+CLI_CONFIG="$TOFU_DIR/cli.tfrc"
+TOFU="$BIN_DIR/tofu"
+PROVIDER="$MIRROR_DIR/$OPENSTACK_SOURCE/${OPENSTACK_VERSION#v}/linux_amd64/terraform-provider-openstack_$OPENSTACK_VERSION"
+# The machine's Go only: never let `go` fetch another toolchain from the proxy.
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
+mkdir -p "$TOFU_DIR"
+# Two callers at once (two test sessions) must not build twice into the same files.
+exec 9>"$TOFU_DIR/.lock"
+flock 9
+
+dir_of() { go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
+
+work=$(mktemp -d)
+trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
+
+# build MODULE@VERSION PACKAGE OUTPUT LDFLAGS: `go install` refuses modules with replace
+# directives (OpenTofu has one), so build in a writable copy of the module. A Go older than
+# the module's go.mod asks for fails here with Go's own message (GOTOOLCHAIN=local).
+build() {
+  local module=$1 package=$2 output=$3 ldflags=$4 src
+  src="$work/${module//[\/@]/_}"
+  cp -r "$(dir_of "$module")" "$src" && chmod -R u+w "$src"
+  mkdir -p "$(dirname "$output")"
+  (cd "$src" && nice -n 19 go build -mod=mod -trimpath -ldflags="$ldflags" -o "$output.tmp" "$package")
+  mv "$output.tmp" "$output"
+}
+
+tofu_version() { TF_CLI_CONFIG_FILE=/dev/null "$TOFU" version -json 2>/dev/null | python3 -c 'import json,sys; print("v" + json.load(sys.stdin)["terraform_version"])'; }
+
+if [ ! -x "$TOFU" ] || [ "$(tofu_version || true)" != "$TOFU_VERSION" ]; then
+  log "building OpenTofu $TOFU_VERSION from the Go module proxy (once: ~440 CPU-seconds cold, 1-2 min with a warm Go cache)"
+  # version.dev=no: a release build (reports 1.12.6, not 1.12.6-dev).
+  build "github.com/opentofu/opentofu@$TOFU_VERSION" ./cmd/tofu "$TOFU" \
+    "-s -w -X github.com/opentofu/opentofu/version.dev=no"
+  [ "$(tofu_version)" = "$TOFU_VERSION" ] || die "built tofu reports $(tofu_version), not $TOFU_VERSION"
+  log "tofu built: OpenTofu $(tofu_version)"
+fi
+
+if [ ! -x "$PROVIDER" ]; then
+  log "building terraform-provider-openstack $OPENSTACK_VERSION (once: ~1-2 min cold, seconds with a warm Go cache)"
+  build "github.com/terraform-provider-openstack/terraform-provider-openstack/v3@$OPENSTACK_VERSION" . \
+    "$PROVIDER" "-s -w"
+  log "openstack provider built: $PROVIDER"
+fi
+
+# Only the mirror, no `direct`: a provider the mirror lacks fails `tofu init` at once instead
+# of waiting on an unreachable registry.
+want=$(cat <<HCL
+# Written by scripts/ensure-tofu.sh: edit the script, not this file.
+disable_checkpoint = true
+provider_installation {
+  filesystem_mirror {
+    path    = "$MIRROR_DIR"
+    include = ["$OPENSTACK_SOURCE"]
+  }
+}
+HCL
+)
+[ "$(cat "$CLI_CONFIG" 2>/dev/null)" = "$want" ] || printf '%s\n' "$want" >"$CLI_CONFIG"
+
+echo "TOFU=$TOFU"
+echo "TF_CLI_CONFIG_FILE=$CLI_CONFIG"

@@ -1,0 +1,38 @@
+# A three-server cluster with two workers on an OpenStack cloud. Credentials come from the
+# usual OS_* environment variables (or clouds.yaml with OS_CLOUD); see the module's README.
+
+terraform {
+  required_version = ">= 1.9.0"
+
+  required_providers {
+    openstack = {
+      source  = "terraform-provider-openstack/openstack"
+      version = "~> 3.4"
+    }
+  }
+}
+
+provider "openstack" {}
+
+module "cluster" {
+  source = "../../"
+
+  name                  = "throwbox"
+  image_name            = "debian-12-throwbox"
+  server_flavor         = "m1.medium"
+  worker_flavor         = "m1.xlarge"
+  external_network_name = "public"
+  worker_count          = 2
+  kafka_bootstrap       = ["10.30.0.20:9092"]
+  admin_cidrs           = ["203.0.113.7/32"]
+}
+
+output "load_balancer_address" {
+  description = "Where clients reach the cluster's ingress."
+  value       = module.cluster.load_balancer_address
+}
+
+output "nomad_addr" {
+  description = "Nomad API of the first server (from admin_cidrs)."
+  value       = module.cluster.nomad_addr
+}
