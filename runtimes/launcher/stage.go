@@ -45,7 +45,8 @@ type stage struct {
 	limits           limits
 	stdin            *stdinQueue // nil: /dev/null
 	outKind, errKind byte
-	watchPids        bool // stop it when it sits at its pids limit (the run stage)
+	watchPids        bool          // stop it when it sits at its pids limit (the run stage)
+	onStart          func(pid int) // called once its process runs (a test's kill needs the pid)
 }
 
 func (s *stage) run() (stageResult, time.Duration, error) {
@@ -96,6 +97,9 @@ func (s *stage) run() (stageResult, time.Duration, error) {
 	})
 	if err != nil {
 		return stageResult{}, 0, &launchError{"start helper: " + err.Error()}
+	}
+	if s.onStart != nil {
+		s.onStart(pid)
 	}
 	// Only the child may hold the write ends, or the readers never see EOF.
 	stdinR.Close()
