@@ -96,7 +96,7 @@ async def test_a_c_program_with_20_tests_gets_20_verdicts_after_one_compile(api)
     tests[7]["expected_stdout"] = "15\n"              # wrong on purpose
     r = await run(api, {"language": "c", "files": [{"name": "main.c", "content": DOUBLE_C}], "tests": tests})
     assert r["status"] == "completed", r
-    assert r["compile"]["exit_code"] == 0 and r["compile"]["stderr"].count("compiled once") == 1
+    assert r["compile"]["exit_code"] == 0 and r["compile"]["stderr"].count("warning: #warning") == 1
     assert [t["index"] for t in r["tests"]] == list(range(20))
     assert verdicts(r) == ["accepted"] * 7 + ["wrong_answer"] + ["accepted"] * 12
     assert [t["stdout"] for t in r["tests"]] == [f"{2 * n}\n" for n in range(20)]
@@ -128,11 +128,12 @@ async def test_a_test_cannot_see_what_an_earlier_test_wrote(api):
     code = """
 import os
 seen = [p for p in ("left.txt", "/tmp/left.txt", "/dev/shm/left.txt") if os.path.exists(p)]
+marker = "# TAMP" + "ERED"
 src = open("main.py").read()
-print("seen", seen, "intact", "TAMPERED" not in src)
+print("seen", seen, "intact", marker not in src)
 for p in ("left.txt", "/tmp/left.txt", "/dev/shm/left.txt"):
     open(p, "w").write("x")
-open("main.py", "a").write("# TAMPERED")
+open("main.py", "a").write(marker)
 """
     r = await run(api, python(code, [{}, {}, {}]))
     assert [t["stdout"] for t in r["tests"]] == ["seen [] intact True\n"] * 3, r["tests"]
