@@ -43,7 +43,6 @@ LAUNCHER_TYPES = frozenset((RUN_STDOUT, RUN_STDERR, COMPILE_STDOUT, COMPILE_STDE
 class TestStart(msgspec.Struct, forbid_unknown_fields=True):
     """T: start test `index` with this command and rlimits (a fresh copy of the build)."""
 
-    __test__ = False   # not a pytest class
     index: int
     run: list[str]
     cpu_time_s: int
@@ -53,14 +52,12 @@ class TestStart(msgspec.Struct, forbid_unknown_fields=True):
 class TestKill(msgspec.Struct, forbid_unknown_fields=True):
     """K: stop test `index` if it is the one running."""
 
-    __test__ = False
     index: int
 
 
 class TestEnd(msgspec.Struct):
     """Y: test `index` ended (exit_code null when a signal ended it)."""
 
-    __test__ = False
     index: int
     wall_ms: int = 0
     exit_code: int | None = None

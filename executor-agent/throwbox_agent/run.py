@@ -167,7 +167,7 @@ async def publish_until_acked(publisher: Publisher, event: RunEventRecord, give_
 
 def header_for(job: RunJob, runtime: Runtime, config: AgentConfig) -> dict:
     """The launcher's H frame for this run (pure). With tests, each test's command comes in its
-    own T frame (`test_frames`); the header's run command is then only checked."""
+    own T frame (`frames_for_test`); the header's run command is then only checked."""
     with_tests = job.tests is not msgspec.UNSET
     header = {
         "files": [{"name": f.name, "content_b64": base64.b64encode(f.content).decode()} for f in job.files],
@@ -184,7 +184,7 @@ def header_for(job: RunJob, runtime: Runtime, config: AgentConfig) -> dict:
     return header
 
 
-def test_frames(job: RunJob, runtime: Runtime, index: int) -> bytes:
+def frames_for_test(job: RunJob, runtime: Runtime, index: int) -> bytes:
     """Test `index` for the launcher (pure): T with its command and rlimits, its stdin, Z."""
     assert job.tests is not msgspec.UNSET
     case = job.tests.cases[index]
@@ -192,9 +192,6 @@ def test_frames(job: RunJob, runtime: Runtime, index: int) -> bytes:
                              cpu_time_s=_cpu_time_s(case.limits.cpu_time_ms), nproc=case.limits.pids)
     return (frames.encode_json(frames.TEST_START, start) + (frames.encode_stdin(case.stdin) if case.stdin else b"")
             + frames.encode(frames.STDIN_EOF))
-
-
-test_frames.__test__ = False   # type: ignore[attr-defined]  # not a pytest test
 
 
 def _cpu_time_s(cpu_time_ms: int) -> int:
@@ -205,7 +202,6 @@ def _cpu_time_s(cpu_time_ms: int) -> int:
 class RunningTest:
     """The test the launcher runs now (tests mode): its output, its kill, its deadlines."""
 
-    __test__ = False
     index: int
     case: JobTest
     deadline: float                      # loop time: its wall clock, or the tests' budget if sooner
@@ -250,7 +246,7 @@ class RunLifecycle:
         self._sender: asyncio.Task | None = None
         self._output_dropped = False        # a chunk could not be handed to Kafka: later ones neither
         self._last_output: list[Output | RunTestEnded] = []  # not handed to Kafka when the run ended: sent with Finished
-        # Tests mode (job.tests): one test at a time, started by the agent (test_frames).
+        # Tests mode (job.tests): one test at a time, started by the agent (frames_for_test).
         self._tests: JobTests | None = None if job.tests is msgspec.UNSET else job.tests
         self._test: RunningTest | None = None
         self._test_end: frames.TestEnd | None = None   # Y read, not handled yet
@@ -573,7 +569,7 @@ class RunLifecycle:
                 await self._attachment.write(frames.encode(frames.TESTS_DONE))
                 return
             self._start_test(index, loop)
-            await self._attachment.write(test_frames(self.job, self.runtime, index))
+            await self._attachment.write(frames_for_test(self.job, self.runtime, index))
         except (OSError, RuntimeError) as e:   # the sandbox went away: the stream's end says how
             log.debug("run %s: writing test frames: %s", self.job.run_id, e)
 

@@ -5,7 +5,7 @@ import msgspec
 import pytest
 
 from throwbox_agent import config, frames, judging
-from throwbox_agent.run import header_for, test_frames
+from throwbox_agent.run import frames_for_test, header_for
 from throwbox_common import runtimes
 from throwbox_common.messages import (
     JobFile,
@@ -121,13 +121,13 @@ def test_the_header_of_a_run_with_tests_says_so_and_each_test_gets_its_own_frame
     assert h["tests"] is True and h["run"] == ["python3", "-u", "main.py"]   # the run's args are not used
     assert "tests" not in header_for(job(), python, cfg)                       # unchanged without tests
     decoded = frames.FrameDecoder(frozenset((frames.TEST_START, frames.STDIN, frames.STDIN_EOF))).feed(
-        test_frames(j, python, 0))
+        frames_for_test(j, python, 0))
     assert [t for t, _ in decoded] == [frames.TEST_START, frames.STDIN, frames.STDIN_EOF]
     start = msgspec.json.decode(decoded[0][1], type=frames.TestStart)
     assert (start.index, start.run, start.cpu_time_s, start.nproc) == (0, ["python3", "-u", "main.py", "a"], 1, 8)
     assert decoded[1][1] == b"in"
     assert [t for t, _ in frames.FrameDecoder(frozenset((frames.TEST_START, frames.STDIN_EOF))).feed(
-        test_frames(j, python, 1))] == [frames.TEST_START, frames.STDIN_EOF]     # no stdin: Z alone
+        frames_for_test(j, python, 1))] == [frames.TEST_START, frames.STDIN_EOF]     # no stdin: Z alone
 
 
 def test_a_test_end_frame_is_typed():
