@@ -56,13 +56,15 @@ class TestKill(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class TestEnd(msgspec.Struct):
-    """Y: test `index` ended (exit_code null when a signal ended it)."""
+    """Y: test `index` ended (exit_code null when a signal ended it). max_rss_bytes: its peak
+    resident memory (wait4's ru_maxrss; 0 if the kernel did not say)."""
 
     index: int
     wall_ms: int = 0
     exit_code: int | None = None
     signal: str | None = None
     pids_limit: bool = False
+    max_rss_bytes: int = 0
 
 
 test_end_decoder = msgspec.json.Decoder(TestEnd)

@@ -612,7 +612,9 @@ class RunLifecycle:
         decision = decide(Observed(
             kill_reason=test.kill, run_exit=Exit(end.exit_code, end.signal, end.pids_limit),
             cgroup_oom_kills=(usage.oom_kills - test.oom_kills_at_start) if usage else 0))
-        peak = usage.memory_peak_bytes if usage else 0
+        # The test's own peak: gVisor may still hold an earlier test's memory, so the sandbox
+        # cgroup's peak (reset before the test) is only the fallback.
+        peak = end.max_rss_bytes or (usage.memory_peak_bytes if usage else 0)
         outcome = judging.over_memory(decision.outcome or "ok", peak, test.case.limits.memory_mb * 1024 * 1024)
         self._record_test(test, outcome, decision.exit_code, decision.signal, Usage(
             wall_ms=end.wall_ms, cpu_ms=((usage.cpu_ns - test.cpu_ns_at_start) // 1_000_000) if usage else 0,

@@ -35,11 +35,14 @@ type testStart struct {
 	NProc    *uint64  `json:"nproc"`
 }
 
-// testEnd is the Y frame.
+// testEnd is the Y frame. MaxRSSBytes: the test's own peak memory (wait4's ru_maxrss of its
+// first process, which counts the children it waited for); the sandbox's cgroup cannot say it,
+// as gVisor may keep an earlier test's memory.
 type testEnd struct {
 	Index int `json:"index"`
 	stageResult
-	WallMS int64 `json:"wall_ms"`
+	WallMS      int64 `json:"wall_ms"`
+	MaxRSSBytes int64 `json:"max_rss_bytes"`
 }
 
 // queuedTest is a T frame with the stdin that follows it.
@@ -169,7 +172,8 @@ func (l *launcher) serveTests(j *job, tests <-chan queuedTest) error {
 			return fail(fmt.Sprintf("test %d: %v", index, err))
 		}
 		total += wall
-		if err := l.out.writeJSON(frameTestEnd, testEnd{Index: index, stageResult: res, WallMS: wall.Milliseconds()}); err != nil {
+		if err := l.out.writeJSON(frameTestEnd, testEnd{Index: index, stageResult: res, WallMS: wall.Milliseconds(),
+			MaxRSSBytes: st.maxRSSBytes}); err != nil {
 			return err
 		}
 	}

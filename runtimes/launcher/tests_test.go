@@ -129,6 +129,22 @@ func TestEachTestGetsItsOwnStdinAndCPULimitInOrder(t *testing.T) {
 	}
 }
 
+func TestEachTestReportsItsOwnPeakMemory(t *testing.T) {
+	var in bytes.Buffer
+	in.Write(testsHeader(nil).frame(t))
+	// 64 MiB written by the first test; the second is small.
+	in.Write(testFrame(t, 0, 5, "sh", "-c", "head -c 67108864 /dev/zero | tr '\\0' x | (v=$(cat); echo ${#v})"))
+	in.Write(encodeFrame(frameStdinEnd, nil))
+	in.Write(testFrame(t, 1, 5, "true"))
+	in.Write(encodeFrame(frameStdinEnd, nil))
+	in.Write(encodeFrame(frameTestsDone, nil))
+	o := serveTestsIn(t, &in)
+	ys := o.all(t, frameTestEnd)
+	if len(ys) != 2 || ys[0]["max_rss_bytes"].(float64) < 64<<20 || ys[1]["max_rss_bytes"].(float64) >= 64<<20 {
+		t.Fatalf("Y frames %v", ys)
+	}
+}
+
 func TestAKillFrameStopsTheRunningTestAndTheNextOneRuns(t *testing.T) {
 	pr, pw := io.Pipe()
 	go func() {

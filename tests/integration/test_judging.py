@@ -10,6 +10,7 @@ the three compare modes, a compile error for every test, functions with tests.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -73,12 +74,19 @@ def cp_sees_agent(cp: ControlPlane) -> bool:
 async def run(api: Api, body: dict, timeout_s: float = 120) -> dict:
     reply = await api.call("POST", "/v1/runs?wait=true", body, timeout_s=timeout_s)
     assert reply.status in (200, 202), reply
-    result = reply.json
+    if reply.json["status"] in ("queued", "running"):
+        return await final(api, reply.json["id"], timeout_s)
+    return reply.json
+
+
+async def final(api: Api, run_id: str, timeout_s: float = 120) -> dict:
     deadline = time.monotonic() + timeout_s
-    while result["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline, f"run {result['id']} did not end"
-        result = (await api.call("GET", f"/v1/runs/{result['id']}")).json
-    return result
+    while True:
+        result = (await api.call("GET", f"/v1/runs/{run_id}")).json
+        if result["status"] not in ("queued", "running"):
+            return result
+        assert time.monotonic() < deadline, f"run {run_id} did not end"
+        await asyncio.sleep(0.3)
 
 
 def python(code: str, tests: list[dict], **fields) -> dict:
@@ -160,6 +168,35 @@ async def test_a_test_over_its_time_limit_gets_time_limit_and_the_next_tests_sti
     assert time.monotonic() - started < 25
 
 
+async def test_the_runs_wall_clock_bounds_all_its_tests_together(api):
+    code = "import time\ntime.sleep(1.2)\nprint('done')"
+    started = time.monotonic()
+    r = await run(api, python(code, [{"expected_stdout": "done"}] * 6, limits={"wall_time_ms": 3000}))
+    assert r["status"] == "completed" and time.monotonic() - started < 20
+    # Two tests fit in 3 s, the third is still running when the budget ends, the rest never start.
+    assert verdicts(r) == ["accepted", "accepted", "time_limit", "skipped", "skipped", "skipped"], r["tests"]
+    assert r["summary"]["verdict"] == "time_limit" and r["summary"]["skipped"] == 3
+
+
+async def test_a_run_with_tests_cancelled_midway_keeps_the_tests_that_ran(api):
+    code = "import sys, time\ntime.sleep(float(sys.stdin.read()))"
+    reply = await api.call("POST", "/v1/runs", python(code, [{"stdin": "0"}, {"stdin": "30"}, {"stdin": "0"}]))
+    assert reply.status == 202, reply
+    run_id = reply.json["id"]
+
+    async def started() -> bool:
+        return (await api.call("GET", f"/v1/runs/{run_id}")).json["status"] == "running"
+    deadline = time.monotonic() + 60
+    while not await started():
+        assert time.monotonic() < deadline, "the run did not start"
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(3)        # test 0 is over, test 1 sleeps
+    assert (await api.call("DELETE", f"/v1/runs/{run_id}")).status == 202
+    r = await final(api, run_id)
+    assert r["status"] == "cancelled"
+    assert verdicts(r) == ["accepted", "skipped", "skipped"], r["tests"]
+
+
 async def test_stop_on_first_failure_skips_the_remaining_tests(api):
     code = "import sys\nn = int(sys.stdin.read())\nsys.exit(3 if n == 1 else 0)"
     tests = [{"stdin": str(n)} for n in range(4)]
@@ -198,16 +235,18 @@ what = sys.stdin.read()
 if what == "flood":
     sys.stdout.write("x" * 100000)
 elif what == "grow":
-    block = bytearray(200 * 1024 * 1024)
+    block = b"x" * (200 * 1024 * 1024)
 print("fine")
 """
     r = await run(api, python(code, [
         {"stdin": "flood", "limits": {"output_bytes": 1000}},
         {"stdin": "grow", "limits": {"memory_mb": 128}},
-        {"stdin": "small", "expected_stdout": "fine"}]))
+        # The peak is reset before each test: the next test is not charged the last one's.
+        {"stdin": "small", "expected_stdout": "fine", "limits": {"memory_mb": 128}}]))
     assert verdicts(r) == ["output_limit", "memory_limit", "accepted"], r["tests"]
     assert r["tests"][0]["stdout_truncated"] and len(r["tests"][0]["stdout"]) == 1000
     assert r["tests"][1]["usage"]["memory_peak_bytes"] > 128 * 1024 * 1024
+    assert r["tests"][2]["usage"]["memory_peak_bytes"] < 128 * 1024 * 1024
 
 
 async def test_a_function_is_invoked_with_tests(api):
