@@ -19,9 +19,11 @@ test-failures:
 	.venv/bin/pytest -q tests/integration/test_failures.py $(ARGS)
 
 unit:
+	scripts/ensure-venv.sh
 	.venv/bin/pytest -q tests/unit $(ARGS)
 
 lint:
+	scripts/ensure-venv.sh
 	.venv/bin/ruff check .
 
 bench:

@@ -372,23 +372,6 @@ def markdown(data: dict, images: list[str]) -> str:
                          f"{b['accepted_then_failed']} {b['failed_codes'] or ''} | {b['refused_503']} "
                          f"({b['last_503_s']} s) | {b['retry_after_values']} | {b['completed_per_tenant']} "
                          f"({b['completion_spread']}) | {b['drained_s']} s | {b['start_rate_after_per_s']}/s |")
-    ov = s.get("overload")
-    if ov and "error" not in ov:
-        L += ["", "## Overload: a multi-tenant burst against the capacity-derived queue bound", "",
-              f"{ov['tenants']} tenants send {ov['runs_each']} bash runs each at once to a private control "
-              f"plane (queue timeout {ov['queue_timeout_ms'] / 1000:.0f} s) whose only capacity is a private "
-              "agent with one warm bash sandbox; first on the agent's prior start rate, then once it has "
-              "measured it. Target: no accepted run fails; everything else is `503 overloaded` at once.", "",
-              "| burst | bound (rate/s) | accepted | accepted then failed | refused 503 (last at) | "
-              "Retry-After values | completions per tenant (spread) | drained in | rate after |",
-              "|---|---|---|---|---|---|---|---|---|"]
-        for name in ("prior", "measured"):
-            b = ov.get(name)
-            if b:
-                L.append(f"| {name} | {b['bound_before']} ({b['start_rate_before_per_s']}) | {b['accepted']} | "
-                         f"{b['accepted_then_failed']} {b['failed_codes'] or ''} | {b['refused_503']} "
-                         f"({b['last_503_s']} s) | {b['retry_after_values']} | {b['completed_per_tenant']} "
-                         f"({b['completion_spread']}) | {b['drained_s']} s | {b['start_rate_after_per_s']}/s |")
     if s.get("judging") and "error" not in s["judging"]:
         import judging
         L += judging.markdown(s["judging"])

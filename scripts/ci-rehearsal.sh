@@ -2,7 +2,8 @@
 # Rehearse CI without touching the shared stack: clone the committed HEAD (what CI sees) into
 # a temporary directory and run its .ci/run in a private network namespace, where 127.0.0.1
 # and every port are its own. dockerd (a unix socket), the images and ~/.cache/throwbox are
-# shared; the namespace has no internet, so the clone's .venv is installed before entering.
+# shared; the namespace has no internet, so the clone's .venv and playground bundle are
+# installed before entering.
 # Afterwards the clone's stack is stopped; exits with .ci/run's status.
 #   scripts/ci-rehearsal.sh                   the whole CI run
 #   ARGS='-k smoke' scripts/ci-rehearsal.sh   pytest arguments (through `make test`)
@@ -12,6 +13,8 @@ dir=$(mktemp -d /var/tmp/throwbox-ci.XXXXXX)
 git clone -q "$REPO_DIR" "$dir/repo"
 log "rehearsing CI on $(git -C "$dir/repo" log --oneline -1) in $dir/repo"
 "$dir/repo/scripts/ensure-venv.sh"
+"$dir/repo/scripts/ensure-playground.sh"   # npm ci needs the registry too
+"$dir/repo/scripts/ensure-compat-clients.sh"
 # `unshare -n`, not `ip netns exec`: the latter remounts /sys and hides the cgroup hierarchy.
 # Another cgroup parent keeps the two Nomad clients' cpuset partitions apart.
 set +e

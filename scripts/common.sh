@@ -13,14 +13,6 @@ export PATH="$BIN_DIR:/usr/local/go/bin:$PATH"
 log() { printf '\033[1m[throwbox]\033[0m %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# skip_unless_built FILE WHAT: exit 0, saying WHAT is skipped, while FILE (repo-relative)
-# does not exist yet.
-skip_unless_built() {
-  [ -f "$REPO_DIR/$1" ] && return 0
-  log "$2: skipped ($1 does not exist yet)"
-  exit 0
-}
-
 # pid_alive FILE: the process in FILE runs and is not a zombie.
 pid_alive() {
   local pid

@@ -6,7 +6,6 @@ source "$(dirname "$0")/common.sh"
 AGENT_HEALTH_URL="${THROWBOX_AGENT_HEALTH_URL:-http://127.0.0.1:9464/healthz}"
 export NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}"
 JOB=throwbox-executor-agent
-skip_unless_built executor-agent/throwbox_agent/main.py "executor agent"
 nomad job run -detach \
   -var "repo_dir=$REPO_DIR" \
   -var "kafka_bootstrap=${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}" \

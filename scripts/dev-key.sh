@@ -4,7 +4,6 @@
 source "$(dirname "$0")/common.sh"
 API_URL="${THROWBOX_API_URL:-http://127.0.0.1:8080}"
 KEY_FILE="$STATE_DIR/dev-key"
-skip_unless_built control-plane/throwbox_control/cli.py "dev key"
 # A stored key is replaced only when the API answers and rejects it (401, e.g. after
 # `make clean-state` dropped Consul's KV); when the API is down it cannot be checked.
 if [ -s "$KEY_FILE" ]; then

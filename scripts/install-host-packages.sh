@@ -11,6 +11,9 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v go >/dev/null || need+=(golang-go)
+command -v node >/dev/null || need+=(nodejs)      # the playground's build, the compat tests' piston-client
+command -v npm >/dev/null || need+=(npm)
+command -v chromium >/dev/null || need+=(chromium)  # driven by playwright-core (no browser download)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"

@@ -4,12 +4,12 @@
 source "$(dirname "$0")/common.sh"
 CP_HOST="${THROWBOX_CP_HOST:-127.0.0.1}"
 CP_PORT="${THROWBOX_CP_PORT:-8080}"
-skip_unless_built control-plane/throwbox_control/main.py "control plane"
 [ "${1:-}" = "--restart" ] && stop_service control-plane 30
 start_service control-plane env \
   THROWBOX_KAFKA_BOOTSTRAP="${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}" \
   THROWBOX_CONSUL_ADDR="${THROWBOX_CONSUL_ADDR:-http://127.0.0.1:8500}" \
   THROWBOX_NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}" \
+  THROWBOX_CP_PLAYGROUND_DEV_KEY_FILE="${THROWBOX_CP_PLAYGROUND_DEV_KEY_FILE-$STATE_DIR/dev-key}" \
   PYTHONUNBUFFERED=1 \
   "$VENV/bin/throwbox-control-plane"
 # Gives up at once when the process exits (a config error), else after 60 s.

@@ -36,4 +36,5 @@ report nomad "$NOMAD_ADDR, node ready, docker + raw_exec healthy" nomad_ok
 report images "${images:-runtimes/runtimes.toml unreadable}" image_ok
 report executor-agent "$AGENT_URL" curl -fsS -m 2 "$AGENT_URL"
 report control-plane "$API_URL/healthz" curl -fsS -m 2 "$API_URL/healthz"
+report playground "$API_URL/ (scripts/ensure-playground.sh builds it)" curl -fsS -m 2 -o /dev/null "$API_URL/"
 exit $down

@@ -8,6 +8,7 @@ S="$REPO_DIR/scripts"
 "$S/install-host-packages.sh"
 
 "$S/ensure-venv.sh"
+"$S/ensure-compat-clients.sh"
 
 # Binaries: the two Go builds (minutes each, cold) and the Kafka jars in parallel.
 pids=()
@@ -20,26 +21,24 @@ for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/kafka fa
 "$S/start-kafka.sh"
 "$S/start-consul.sh"
 "$S/start-nomad.sh"
-if [ -x "$S/build-images.sh" ]; then
-  "$S/build-images.sh"
-else
-  log "runtime images: skipped (scripts/build-images.sh does not exist yet)"
-fi
+"$S/build-images.sh"
 "$S/deploy-agent.sh"
+"$S/ensure-playground.sh"
 "$S/start-control-plane.sh"
 key=$("$S/dev-key.sh")
 
 api="${THROWBOX_API_URL:-http://127.0.0.1:8080}"
 log "stack up in $((SECONDS - started))s (logs and pids: $STATE_DIR/logs, $STATE_DIR/run)"
 echo
-echo "  API      $api"
+echo "  API         $api"
+echo "  playground  $api/  (open it in a browser: an editor that runs code, dev key pre-filled)"
 if [ -n "$key" ]; then
-  echo "  dev key  $key"
+  echo "  dev key     $key"
   echo
   echo "  curl -s -X POST '$api/v1/runs?wait=true' \\"
   echo "    -H 'Authorization: Bearer $key' -H 'Content-Type: application/json' \\"
   echo "    -d '{\"language\": \"python\", \"files\": [{\"name\": \"main.py\", \"content\": \"print(\\\"hello\\\")\"}]}'"
 else
-  echo "  dev key  pending (the throwbox CLI does not exist yet)"
+  echo "  dev key     pending (the throwbox CLI does not exist yet)"
 fi
 echo

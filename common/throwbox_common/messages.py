@@ -235,6 +235,9 @@ class Submitted(RunEvent, tag="submitted"):
     function: str | None = None
     # The job's start_deadline_ms, so every reader knows when an unstarted run is abandoned.
     start_deadline_ms: int | None = None
+    # What a compatibility API (Piston, Judge0) needs to answer about the run later, e.g. the
+    # Judge0 language id and expected-output digest, kept here so its token needs no store.
+    compat: dict[str, str] | None = None
 
 
 class Started(RunEvent, tag="status"):
@@ -316,4 +319,3 @@ encoder = msgspec.json.Encoder()
 run_job_decoder = msgspec.json.Decoder(RunJob)
 run_event_decoder = msgspec.json.Decoder(RunEventRecord)
 control_decoder = msgspec.json.Decoder(ControlRecord)
-run_result_decoder = msgspec.json.Decoder(RunResult)

@@ -24,7 +24,7 @@ from throwbox_common.aio import cancel_and_wait
 from throwbox_common.messages import StdinData, StdinEof
 from throwbox_common.runtimes import Registry
 
-from . import metrics, openapi, sse
+from . import compat, metrics, openapi, playground, sse
 from .auth import Principal
 from .config import Settings
 from .consul import ConsulError
@@ -72,7 +72,8 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
     app.config.RESPONSE_TIMEOUT = 3600
     app.config.REQUEST_TIMEOUT = 60
     app.config.KEEP_ALIVE_TIMEOUT = 75
-    app.config.WEBSOCKET_MAX_SIZE = settings.max_stdin_bytes + 64 * 1024
+    # Piston's /api/v2/connect init carries the program's files, not just stdin chunks.
+    app.config.WEBSOCKET_MAX_SIZE = max(settings.max_stdin_bytes, settings.max_body_bytes) + 64 * 1024
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 10
     app.config.NOISY_EXCEPTIONS = False
     app.config.MOTD = False
@@ -239,6 +240,8 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
     async def metrics_route(request: Request):
         await svc.refresh_gauges()
         return raw(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+    playground.register(app, settings)  # the editor at / (docs/playground.md)
 
     # ---- runs
 
@@ -409,4 +412,5 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
         run_id, st = await svc.submit(principal, checked, function=name)
         return await answer_run(run_id, st, wait)
 
+    compat.register(app, svc, settings, registry)  # /api/v2 (Piston) and /judge0 (Judge0 CE)
     return app

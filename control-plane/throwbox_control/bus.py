@@ -215,8 +215,5 @@ class Bus:
     async def publish_event(self, rec: RunEventRecord) -> None:
         await self._send(topics.EVENTS, rec.run_id, _enc.encode(rec))
 
-    async def publish_job(self, job: RunJob) -> None:
-        await self._send(topics.RUNS, job.run_id, _enc.encode(job))
-
     async def publish_control(self, rec: ControlRecord) -> None:
         await self._send(topics.CONTROL, rec.run_id, _enc.encode(rec))

@@ -10,11 +10,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from throwbox_common import env as read
 from throwbox_common import topics
 
 PREFIX = "THROWBOX_CP_"
+TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PLAYGROUND_DIST = Path(__file__).resolve().parents[2] / "playground" / "dist"
 
 
 class ConfigError(ValueError):
@@ -60,6 +63,13 @@ class Settings:
     consul_timeout_ms: int = 1_000
     consul_retry_after_ms: int = 3_000
     log_level: str = "INFO"
+    # Piston (/api/v2) and Judge0 (/judge0) routes only: the tenant that serves requests without a
+    # key, with the default quotas ("" = none: every request needs a key). Logged at start.
+    compat_keyless_tenant: str = ""
+    # the playground at / (docs/playground.md): its built files, and a file whose key the page
+    # pre-fills for browsers on this machine (set only by scripts/start-control-plane.sh)
+    playground_dir: str = str(PLAYGROUND_DIST)
+    playground_dev_key_file: str = ""
 
     def __repr__(self) -> str:  # no secrets here, but keep it short and stable
         return "Settings(" + ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)) + ")"
@@ -101,8 +111,12 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                 value = read.http_address(name, raw)
             elif f.name == "log_level":
                 value = read.log_level(name, raw)
-            elif f.name == "instance_id":
+            elif f.name in ("instance_id", "playground_dev_key_file"):  # empty: unset
                 value = raw.strip()
+            elif f.name == "compat_keyless_tenant":
+                value = raw.strip()
+                if value and not TENANT_NAME.match(value):
+                    raise read.SettingError(f"{name}: {raw!r} is not a tenant name ([A-Za-z0-9][A-Za-z0-9._-]{{0,63}})")
             elif f.name == "runs_topic":
                 value = read.non_empty(name, raw)
                 if not re.match(r"^[\w.-]+$", value):

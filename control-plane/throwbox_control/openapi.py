@@ -12,6 +12,7 @@ import msgspec
 
 from throwbox_common.messages import RunRequest, RunResult
 
+from .compat import openapi_paths as compat_openapi
 from .schemas import FUNCTION_NAME_PATTERN, FunctionSpec, InvokeRequest
 
 REF = "#/components/schemas/{name}"
@@ -177,12 +178,16 @@ def document() -> bytes:
                              "responses": {"200": {"description": "Prometheus text format",
                                                    "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     }
+    # Piston v2 and Judge0 CE compatible routes (docs/compat.md).
+    paths.update(compat_openapi.paths())
+    components.update(compat_openapi.components())
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "Throwbox API", "version": "1.0.0",
                  "description": "Run untrusted code in single-use gVisor sandboxes. "
                                 "WebSocket: GET /v1/runs/{id}/ws (same events as SSE; client sends "
-                                "stdin, stdin_eof, cancel)."},
+                                "stdin, stdin_eof, cancel). Piston v2 (/api/v2, WebSocket /api/v2/connect) and "
+                                "Judge0 CE (/judge0) compatible routes: docs/compat.md."},
         "servers": [{"url": "/"}],
         "security": auth,
         "paths": paths,

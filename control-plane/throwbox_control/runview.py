@@ -42,6 +42,7 @@ class RunState:
     interactive: bool = False
     function: str | None = None
     start_deadline_ms: int | None = None
+    compat: dict[str, str] | None = None   # Submitted.compat
     status: str = "queued"
     started_ms: int | None = None
     events: list[bytes] = field(default_factory=list)   # events[i] has seq i+1
@@ -174,6 +175,7 @@ class RunView:
             st.language, st.version = rec.language, rec.version
             st.created_ms, st.interactive, st.function = rec.created_at_ms, rec.interactive, rec.function
             st.start_deadline_ms = rec.start_deadline_ms
+            st.compat = rec.compat
             if rec.run_id in self.queued:
                 self._count_queued(st, +1)
         return st

@@ -5,7 +5,7 @@ Like messages.RunRequest they reject unknown fields.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -73,4 +73,3 @@ ws_message_decoder = msgspec.json.Decoder(WsStdin | WsStdinEof | WsCancel)
 function_spec_decoder = msgspec.json.Decoder(FunctionSpec)
 invoke_decoder = msgspec.json.Decoder(InvokeRequest)
 stored_function_decoder = msgspec.json.Decoder(StoredFunction)
-Stage = Literal["compile", "run"]

@@ -130,10 +130,11 @@ class Services:
     # ---- submission
 
     async def submit(self, principal: Principal, run: CheckedRun, function: str | None = None,
-                     run_id: str | None = None) -> tuple[str, RunState | None]:
+                     run_id: str | None = None, compat: dict[str, str] | None = None) -> tuple[str, RunState | None]:
         """Admit and publish one run; returns its id (an earlier run's for a repeated idempotency key).
 
         `run_id`: a caller-chosen id (Kafka invocations derive it from the request id); new if None.
+        `compat`: what a compatibility API needs to read back with the run (Submitted.compat).
         """
         s = self.settings
         tenant = principal.tenant
@@ -148,12 +149,13 @@ class Services:
             raise overloaded("the event log (Kafka) is not reachable", 2)
         place = self._admit_to_queue(run.runtime.key, tenant)
         try:
-            return await self._submit_admitted(principal, run, function, run_id, place)
+            return await self._submit_admitted(principal, run, function, run_id, place, compat)
         finally:
             place.release()
 
     async def _submit_admitted(self, principal: Principal, run: CheckedRun, function: str | None,
-                               run_id: str | None, place: QueuePlace) -> tuple[str, RunState | None]:
+                               run_id: str | None, place: QueuePlace,
+                               compat: dict[str, str] | None = None) -> tuple[str, RunState | None]:
         s = self.settings
         tenant = principal.tenant
 
@@ -179,7 +181,7 @@ class Services:
             submitted = Submitted(run_id=run_id, tenant=tenant, language=run.runtime.language,
                                   version=run.runtime.version, created_at_ms=created,
                                   interactive=run.interactive, function=function,
-                                  start_deadline_ms=created + s.queue_timeout_ms)
+                                  start_deadline_ms=created + s.queue_timeout_ms, compat=compat)
             job = RunJob(run_id=run_id, tenant=tenant, language=run.runtime.language,
                          version=run.runtime.version, files=run.files, entrypoint=run.entrypoint,
                          limits=run.limits, created_at_ms=created, args=run.args, env=run.env,

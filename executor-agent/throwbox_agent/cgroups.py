@@ -32,6 +32,14 @@ class CgroupUsage:
     oom_kills: int
     memory_failcnt: int
     pids_max_hits: int = 0      # host forks refused by the pids cgroup (pids.events "max")
+    pids_current: int = 0       # host tasks in the pids cgroup when sampled
+    pids_max: int = 0           # its cap (0: none)
+
+    @property
+    def pids_near_max(self) -> bool:
+        """At least 3/4 of the host task cap in use: a program only gets there by forking
+        without end (gVisor's own threads are a few dozen)."""
+        return self.pids_max > 0 and self.pids_current * 4 >= self.pids_max * 3
 
 
 def parse_proc_cgroup(text: str) -> dict[str, str]:
@@ -172,15 +180,29 @@ def _pids_max_hits(paths: CgroupPaths) -> int:
         return 0
 
 
+def _pids_now(paths: CgroupPaths) -> tuple[int, int]:
+    """(pids.current, pids.max as a number, 0 for "max"); (0, 0) when unreadable."""
+    if paths.pids is None:
+        return 0, 0
+    try:
+        current = _read_int(paths.pids / "pids.current")
+        cap = (paths.pids / "pids.max").read_text().strip()
+        return current, 0 if cap == "max" else int(cap)
+    except (OSError, ValueError):
+        return 0, 0
+
+
 def read_usage(paths: CgroupPaths) -> CgroupUsage | None:
     """None once the cgroup is gone (the container exited and was cleaned up)."""
     try:
+        pids_current, pids_max = _pids_now(paths)
         return CgroupUsage(
             cpu_ns=_read_int(paths.cpuacct / "cpuacct.usage"),
             memory_peak_bytes=_read_int(paths.memory / "memory.max_usage_in_bytes"),
             oom_kills=parse_oom_kills((paths.memory / "memory.oom_control").read_text()),
             memory_failcnt=_read_int(paths.memory / "memory.failcnt"),
             pids_max_hits=_pids_max_hits(paths),
+            pids_current=pids_current, pids_max=pids_max,
         )
     except (OSError, ValueError):
         return None

@@ -101,10 +101,6 @@ class AgentConfig:
     register_consul: bool = True
     log_level: str = "INFO"
 
-    @property
-    def total_warm(self) -> int:
-        return sum(self.pool_sizes.values())
-
 
 def default_agent_name(hostname: str | None = None) -> str:
     """Hostname made safe for a Nomad job id and a Consul service id."""

@@ -43,6 +43,8 @@ class Observed:
     # last sample taken. The OOM kill's own traces can be missed: the counter is sampled every
     # 100 ms, the cgroup vanishes with the sandbox, and Docker's OOMKilled is not always set.
     memory_at_limit: bool = False
+    # The last sample found the host task cap nearly used up (the cap itself may be hit after it).
+    pids_near_limit: bool = False
     agent_error: ErrorInfo | None = None  # the agent could not do its part (limits, attach...)
 
 
@@ -85,10 +87,11 @@ def decide(o: Observed) -> Decision:
         if memory_hit:
             # The kernel killed the whole sandbox (gVisor's own processes count too).
             return Decision("completed", "memory_limit", None, "SIGKILL")
-        if o.cgroup_pids_max_hits > 0:
+        if o.cgroup_pids_max_hits > 0 or o.pids_near_limit:
             # gVisor (ptrace platform) needs host tasks per guest process and per sentry thread;
             # when the pids cgroup refuses one, the whole sandbox dies: the program started more
-            # processes than the sandbox can hold.
+            # processes than the sandbox can hold. The sample before the end may predate the
+            # refusal (the cgroup vanishes with the sandbox): a cap nearly used up counts too.
             return Decision("completed", "pids_limit", None, "SIGKILL")
         if o.memory_at_limit:
             # Softer evidence than the OOM traces above, so after the pids cap: the memory was at

@@ -871,11 +871,12 @@ class RunLifecycle:
             oom = bool(end and end.oom_killed)
             if self._kill_reason is None:
                 log.log(logging.INFO if oom else logging.WARNING, "run %s: sandbox %s ended without an exit report: container %s, oom_killed=%s, "
-                            "cgroup oom_kills=%s, failcnt=%s, peak=%s, pids max hits=%s, launcher stderr=%r", self.job.run_id,
+                            "cgroup oom_kills=%s, failcnt=%s, peak=%s, pids max hits=%s, pids %s/%s, launcher stderr=%r", self.job.run_id,
                             self.sandbox.alloc_id if self.sandbox else None,
                             f"{end.status} exit {end.exit_code}" if end else "gone", oom,
                             usage.oom_kills if usage else None, usage.memory_failcnt if usage else None,
                             usage.memory_peak_bytes if usage else None, usage.pids_max_hits if usage else None,
+                            usage.pids_current if usage else None, usage.pids_max if usage else None,
                             self._launcher_stderr.decode(errors="replace")[:300])
         if self._launch_error and self._launcher_stderr:
             self._launch_error += " | " + self._launcher_stderr.decode(errors="replace")[:500]
@@ -884,6 +885,7 @@ class RunLifecycle:
             launch_error=self._launch_error, oom_killed=oom,
             cgroup_oom_kills=usage.oom_kills if usage else 0,
             cgroup_pids_max_hits=usage.pids_max_hits if usage else 0,
+            pids_near_limit=usage is not None and usage.pids_near_max,
             memory_at_limit=usage is not None and (
                 usage.memory_failcnt > 0 or usage.memory_peak_bytes >= self._memory_limit_bytes),
             agent_error=agent_error))

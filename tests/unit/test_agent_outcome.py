@@ -89,3 +89,18 @@ def test_a_sandbox_that_died_with_its_memory_at_the_limit_ends_as_memory_limit()
 def test_memory_at_the_limit_does_not_override_an_exit_the_launcher_reported():
     """A program that touched its limit and then exited on its own keeps its own outcome."""
     assert decide(Observed(memory_at_limit=True, run_exit=Exit(1, None))).outcome == "nonzero_exit"
+
+
+def test_a_sandbox_that_died_with_its_host_task_cap_nearly_used_up_ends_as_pids_limit():
+    # The last sample came before the cgroup refused a fork (it vanished with the sandbox).
+    assert decide(Observed(pids_near_limit=True)).outcome == "pids_limit"
+    assert decide(Observed(pids_near_limit=True, run_exit=Exit(0, None))).outcome == "ok"
+    assert decide(Observed()).error.code == "sandbox_lost"
+
+
+def test_a_task_cap_counts_as_nearly_used_up_from_three_quarters_on():
+    from throwbox_agent.cgroups import CgroupUsage
+    usage = CgroupUsage(cpu_ns=0, memory_peak_bytes=0, oom_kills=0, memory_failcnt=0, pids_current=431, pids_max=576)
+    assert not usage.pids_near_max
+    assert CgroupUsage(0, 0, 0, 0, pids_current=432, pids_max=576).pids_near_max
+    assert not CgroupUsage(0, 0, 0, 0, pids_current=900, pids_max=0).pids_near_max

@@ -132,3 +132,15 @@ def test_refused_forks_are_read_from_pids_events(tmp_path):
     (tmp_path / "pids" / "pids.events").write_text("max 2\n")
     with_pids = cgroups.CgroupPaths(paths.memory, paths.cpu, paths.cpuacct, tmp_path / "pids")
     assert cgroups.read_usage(with_pids).pids_max_hits == 2
+
+
+def test_the_host_task_count_and_cap_are_read_from_the_pids_cgroup(tmp_path):
+    paths = fake_cgroup(tmp_path)
+    (tmp_path / "pids").mkdir()
+    (tmp_path / "pids" / "pids.current").write_text("450\n")
+    (tmp_path / "pids" / "pids.max").write_text("576\n")
+    with_pids = cgroups.CgroupPaths(paths.memory, paths.cpu, paths.cpuacct, tmp_path / "pids")
+    usage = cgroups.read_usage(with_pids)
+    assert (usage.pids_current, usage.pids_max, usage.pids_near_max) == (450, 576, True)
+    (tmp_path / "pids" / "pids.max").write_text("max\n")
+    assert cgroups.read_usage(with_pids).pids_max == 0

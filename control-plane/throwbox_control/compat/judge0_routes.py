@@ -1,0 +1,212 @@
+"""Judge0 CE routes under /judge0: submissions (single, batch), languages, statuses, about, config_info.
+
+Errors are Judge0's: `{"<field>": ["<problem>"]}` (422) for a submission, `{"error": "..."}` otherwise.
+A token carries its run id (tokens.py): no store; the run view answers, for its tenant only.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import msgspec
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse, raw
+
+from throwbox_common.messages import RunResult, rfc3339
+from throwbox_common.runtimes import Registry
+
+from ..config import Settings
+from ..errors import ApiError, DependencyError, overloaded
+from ..runview import RunState
+from ..services import Services
+from . import judge0
+from .keys import CompatAuth
+from .tokens import run_of, token_for
+
+log = logging.getLogger("throwbox.compat.judge0")
+PREFIX = "/judge0"
+_enc = msgspec.json.Encoder()
+_result = msgspec.json.Decoder(RunResult)
+
+
+def reply(body: object, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
+    return raw(_enc.encode(body), status=status, headers=headers, content_type="application/json")
+
+
+def error_reply(e: ApiError) -> HTTPResponse:
+    status, body = judge0.error_body(e)
+    return reply(body, status, e.headers())
+
+
+def judge0_errors(handler):
+    """Every refusal in Judge0's shape, never Throwbox's."""
+    @functools.wraps(handler)
+    async def wrapped(request: Request, *args, **kwargs):
+        try:
+            return await handler(request, *args, **kwargs)
+        except ApiError as e:
+            return error_reply(e)
+        except DependencyError as e:
+            log.warning("dependency unavailable", extra={"path": request.path, "error": str(e)})
+            return error_reply(overloaded("a backing service is unavailable; retry shortly", 2))
+    return wrapped
+
+
+def flag(request: Request, name: str) -> bool:
+    return request.args.get(name, "false").strip().lower() == "true"
+
+
+def require_json(request: Request) -> None:
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise ApiError(415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)")
+
+
+def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, auth: CompatAuth) -> None:
+    langs = judge0.languages(registry)
+    by_id = dict(langs)
+    languages_body = _enc.encode([{"id": i, "name": judge0.language_name(r)} for i, r in sorted(langs, key=lambda x: x[0])])
+    statuses_body = _enc.encode([{"id": i, "description": d} for i, d in judge0.STATUSES.items()])
+
+    @app.on_request
+    async def _judge0_auth(request: Request):
+        if request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
+            return None
+        try:
+            principal = await auth.principal(request.headers)
+        except DependencyError:
+            return error_reply(overloaded("cannot verify API keys right now (Consul unreachable)", 2))
+        if principal is None:
+            return reply({"error": "missing or unknown API key (X-Auth-Token, or Authorization: Bearer <key>)"}, 401)
+        request.ctx.principal = principal
+        return None
+
+    def language_of(st: RunState) -> tuple[int, str] | None:
+        try:
+            lang_id = int((st.compat or {}).get("language_id", ""))
+        except ValueError:
+            return None
+        runtime = by_id.get(lang_id)
+        return (lang_id, judge0.language_name(runtime)) if runtime is not None else None
+
+    def submission_body(token: str, st: RunState) -> dict:
+        result = _result.decode(st.result) if st.result is not None else None
+        runtime = registry.by_key.get(f"{st.language}-{st.version}")
+        compiled = runtime.compiled if runtime is not None else False
+        return judge0.view(token, st.status, rfc3339(st.created_ms), result, st.compat or {}, compiled,
+                           language_of(st))
+
+    async def find(principal, token: str) -> RunState:
+        """The caller's Judge0 submission, or 404 for anything else (no probing of ids)."""
+        parsed = run_of(token)
+        if parsed is None or parsed[1] != 0:
+            raise ApiError(404, "not_found", "submission not found")
+        try:
+            st = await svc.find_run(principal, parsed[0])
+        except ApiError as e:
+            if e.status == 404:
+                raise ApiError(404, "not_found", "submission not found") from None
+            raise
+        if (st.compat or {}).get("api") != "judge0":
+            raise ApiError(404, "not_found", "submission not found")
+        return st
+
+    @app.post("/judge0/submissions")
+    @judge0_errors
+    async def judge0_create(request: Request):
+        require_json(request)
+        fields = judge0.requested_fields(request.args.get("fields"))
+        b64 = flag(request, "base64_encoded")
+        planned = judge0.plan(judge0.decode_submission(request.body or b""), b64, registry, settings)
+        run_id, st = await svc.submit(request.ctx.principal, planned.run, compat=planned.compat)
+        token = token_for(run_id)
+        if not flag(request, "wait"):
+            return reply({"token": token}, 201)
+        st = st or svc.view.get(run_id)
+        if st is None:
+            return reply({"token": token}, 201)
+        await svc.view.wait_finished(st, settings.wait_cap_ms / 1000)   # else: its current status, to poll
+        return reply(judge0.select(submission_body(token, st), fields, b64), 201)
+
+    @app.get("/judge0/submissions/batch")
+    @judge0_errors
+    async def judge0_batch_show(request: Request):
+        fields = judge0.requested_fields(request.args.get("fields"))
+        b64 = flag(request, "base64_encoded")
+        tokens = [t.strip() for t in (request.args.get("tokens") or "").split(",") if t.strip()]
+        if not tokens:
+            raise judge0.request_error("there should be at least one submission in a batch")
+        if len(tokens) > judge0.MAX_BATCH:
+            raise judge0.request_error(
+                f"number of submissions in a batch should be less than or equal to {judge0.MAX_BATCH}")
+        out: list[dict | None] = []
+        for token in tokens:
+            try:
+                st = await find(request.ctx.principal, token)
+            except ApiError as e:
+                if e.status != 404:
+                    raise
+                out.append(None)   # as Judge0: an unknown token is a null entry
+                continue
+            out.append(judge0.select(submission_body(token, st), fields, b64))
+        return reply({"submissions": out})
+
+    @app.post("/judge0/submissions/batch")
+    @judge0_errors
+    async def judge0_batch_create(request: Request):
+        require_json(request)
+        b64 = flag(request, "base64_encoded")
+        entries = judge0.decode_batch(request.body or b"")
+        planned: list[judge0.Planned | ApiError] = []
+        for entry in entries:
+            try:
+                planned.append(judge0.plan(judge0.decode_submission(entry), b64, registry, settings))
+            except ApiError as e:
+                planned.append(e)
+        answers: list[dict] = [judge0.error_body(p)[1] if isinstance(p, ApiError) else {} for p in planned]
+        submitted = 0
+        for group in judge0.plan_batch(planned):
+            for i in group:
+                p = planned[i]
+                assert isinstance(p, judge0.Planned)
+                try:
+                    run_id, _ = await svc.submit(request.ctx.principal, p.run, compat=p.compat)
+                except ApiError as e:
+                    if submitted == 0:
+                        raise   # nothing accepted: the whole batch is refused (429/503 with Retry-After)
+                    answers[i] = {"error": e.message}
+                    continue
+                answers[i] = {"token": token_for(run_id)}
+                submitted += 1
+        return reply(answers, 201 if submitted else 422)
+
+    @app.get("/judge0/submissions/<token:str>")
+    @judge0_errors
+    async def judge0_show(request: Request, token: str):
+        fields = judge0.requested_fields(request.args.get("fields"))
+        st = await find(request.ctx.principal, token)
+        return reply(judge0.select(submission_body(token, st), fields, flag(request, "base64_encoded")))
+
+    @app.get("/judge0/languages")
+    async def judge0_languages(request: Request):
+        return raw(languages_body, content_type="application/json")
+
+    @app.get("/judge0/languages/<lang_id:str>")
+    async def judge0_language(request: Request, lang_id: str):
+        runtime = by_id.get(int(lang_id)) if lang_id.isdigit() and len(lang_id) < 10 else None
+        if runtime is None:
+            return reply({"error": f"language with id {lang_id} doesn't exist"}, 404)
+        return reply(judge0.language_detail(int(lang_id), runtime))
+
+    @app.get("/judge0/statuses")
+    async def judge0_statuses(request: Request):
+        return raw(statuses_body, content_type="application/json")
+
+    @app.get("/judge0/about")
+    async def judge0_about(request: Request):
+        return reply(judge0.about())
+
+    @app.get("/judge0/config_info")
+    async def judge0_config_info(request: Request):
+        return reply(judge0.config_info(registry, settings))
