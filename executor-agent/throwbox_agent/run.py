@@ -958,6 +958,8 @@ class RunLifecycle:
                                                                 agent=self.deps.agent_name),
                                   time.monotonic() + RESULT_RETRY_S, preceded_by=last)
         self.deps.metrics.runs.labels(self.runtime.key, result.status, result.outcome or "").inc()
+        for test in result.tests or ():
+            self.deps.metrics.tests.labels(self.runtime.key, test.verdict).inc()
 
     @property
     def wants_sandbox(self) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import msgspec
-from test_agent_run_lifecycle import FakeAttachment, launcher_out, lifecycle
+from test_agent_run_lifecycle import PYTHON, FakeAttachment, launcher_out, lifecycle
 
 from throwbox_agent import frames, run
 from throwbox_common.messages import JobTest, JobTests, Limits, Output, RunTestEnded
@@ -100,6 +100,9 @@ async def test_each_test_starts_after_the_previous_one_ended_and_is_judged():
         ("Output", 0, None), ("RunTestEnded", None, 0), ("Output", 1, None), ("RunTestEnded", None, 1),
         ("Output", 2, None), ("RunTestEnded", None, 2)]
     assert docker.killed == [] and pool.released == ["alloc-1"]
+    sample = lc.deps.metrics.registry.get_sample_value
+    assert sample("throwbox_agent_tests_total", {"runtime": PYTHON.key, "verdict": "accepted"}) == 2
+    assert sample("throwbox_agent_tests_total", {"runtime": PYTHON.key, "verdict": "wrong_answer"}) == 1
 
 
 async def test_a_test_past_its_wall_clock_gets_k_and_the_next_test_runs():
