@@ -283,3 +283,22 @@ async def test_the_agent_tags_each_tests_output_and_ends_each_test_with_a_record
     ended = [r for r in records if isinstance(r, RunTestEnded)]
     assert [(e.index, e.verdict) for e in ended] == [(0, "accepted"), (1, "accepted"), (2, "accepted")]
     assert isinstance(records[-1], Finished)
+
+
+async def test_a_fork_bomb_in_one_test_is_a_runtime_error_and_the_next_test_runs(api):
+    code = """
+import os, sys, time
+if sys.stdin.read() == "bomb":
+    while True:
+        try:
+            if os.fork() == 0:
+                time.sleep(30)
+                os._exit(0)
+        except OSError:
+            time.sleep(0.01)
+print("fine")
+"""
+    r = await run(api, python(code, [{"stdin": "bomb", "limits": {"pids": 16}},
+                                     {"stdin": "calm", "expected_stdout": "fine"}]))
+    assert [(t["verdict"], t["outcome"]) for t in r["tests"]] == [("runtime_error", "pids_limit"), ("accepted", "ok")]
+    assert (r["status"], r["outcome"]) == ("completed", "pids_limit")
