@@ -223,8 +223,8 @@ class Agent:
         env = {k: v for k, v in os.environ.items() if not k.startswith("THROWBOX_AGENT_")}
         env.update({
             "THROWBOX_AGENT_NAME": self.name, "THROWBOX_AGENT_METRICS_LISTEN": f"127.0.0.1:{self.port}",
-            "THROWBOX_AGENT_POOL_SIZES": self.pool_sizes, "THROWBOX_AGENT_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
-            "THROWBOX_AGENT_CONSUL_ADDR": CONSUL, "THROWBOX_AGENT_NOMAD_ADDR": NOMAD,
+            "THROWBOX_AGENT_POOL_SIZES": self.pool_sizes, "THROWBOX_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
+            "THROWBOX_CONSUL_ADDR": CONSUL, "THROWBOX_NOMAD_ADDR": NOMAD,
             "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true", "THROWBOX_AGENT_RUNS_TOPIC": RUNS_TOPIC,
             "THROWBOX_AGENT_CONSUMER_GROUP": "throwbox-agents-bench",
             "THROWBOX_AGENT_DRAIN_TIMEOUT_S": "20", "THROWBOX_AGENT_LOG_LEVEL": "WARNING",

@@ -72,9 +72,9 @@ job "throwbox-executor-agent" {
       }
 
       env {
-        THROWBOX_AGENT_KAFKA_BOOTSTRAP = var.kafka_bootstrap
-        THROWBOX_AGENT_CONSUL_ADDR     = var.consul_addr
-        THROWBOX_AGENT_NOMAD_ADDR      = var.nomad_addr
+        THROWBOX_KAFKA_BOOTSTRAP       = var.kafka_bootstrap
+        THROWBOX_CONSUL_ADDR           = var.consul_addr
+        THROWBOX_NOMAD_ADDR            = var.nomad_addr
         THROWBOX_AGENT_NODE_ID         = "${node.unique.id}"
         THROWBOX_AGENT_DATACENTER      = "${node.datacenter}"
         THROWBOX_AGENT_METRICS_LISTEN  = var.metrics_listen

@@ -156,8 +156,8 @@ class AgentProcess:
         env.update({
             "THROWBOX_AGENT_NAME": self.name, "THROWBOX_AGENT_METRICS_LISTEN": f"127.0.0.1:{self.port}",
             "THROWBOX_AGENT_POOL_SIZES": self.pool_sizes, "THROWBOX_AGENT_SANDBOX_CPU_MHZ": str(self.sandbox_cpu_mhz),
-            "THROWBOX_AGENT_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "THROWBOX_AGENT_CONSUL_ADDR": CONSUL_ADDR,
-            "THROWBOX_AGENT_NOMAD_ADDR": NOMAD_ADDR, "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true",
+            "THROWBOX_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "THROWBOX_CONSUL_ADDR": CONSUL_ADDR,
+            "THROWBOX_NOMAD_ADDR": NOMAD_ADDR, "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true",
             "THROWBOX_AGENT_DRAIN_TIMEOUT_S": str(self.drain_timeout_s), "PYTHONUNBUFFERED": "1",
         })
         if self.runs_topic is not None:

@@ -1,7 +1,7 @@
 """`throwbox`: operator and user command line.
 
 keys …  talks to Consul directly (an operator tool: THROWBOX_CONSUL_ADDR).
-run, fn …  talk to the API (THROWBOX_URL, THROWBOX_API_KEY).
+run, fn …  talk to the API (THROWBOX_API_URL, THROWBOX_API_KEY).
 """
 
 from __future__ import annotations
@@ -19,7 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from throwbox_common import settings
+from throwbox_common.settings import Setting
+
 from .auth import KEY_PREFIX, key_hash, new_key
+
+CONSUL_ADDR = Setting("THROWBOX_CONSUL_ADDR", "http://127.0.0.1:8500", "Consul HTTP address (`throwbox keys`)")
+API_URL = Setting("THROWBOX_API_URL", "http://127.0.0.1:8080", "the API `throwbox run` and `fn` talk to",
+                  aliases=("THROWBOX_URL",))
+API_KEY = Setting("THROWBOX_API_KEY", "", "the API key `throwbox run` and `fn` send")
+SETTINGS = (CONSUL_ADDR, API_URL, API_KEY)
 
 SIGNALS = {s.name: int(s) for s in signal.Signals}
 
@@ -44,12 +53,12 @@ def _request(method: str, url: str, body: bytes | None = None, headers: dict | N
 
 
 def _consul() -> str:
-    return os.environ.get("THROWBOX_CONSUL_ADDR", "http://127.0.0.1:8500").rstrip("/")
+    return (settings.read(os.environ, CONSUL_ADDR) or CONSUL_ADDR.default).rstrip("/")
 
 
 def _api() -> tuple[str, dict[str, str]]:
-    url = os.environ.get("THROWBOX_URL", "http://127.0.0.1:8080").rstrip("/")
-    key = os.environ.get("THROWBOX_API_KEY", "")
+    url = (settings.read(os.environ, API_URL) or API_URL.default).rstrip("/")
+    key = settings.read(os.environ, API_KEY) or ""
     if not key:
         raise CliError("set THROWBOX_API_KEY (create one with `throwbox keys create --tenant NAME`)")
     return url, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from throwbox_common import env as read
 from throwbox_common import topics
+from throwbox_common.settings import Setting
 
 PREFIX = "THROWBOX_CP_"
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -24,52 +25,47 @@ class ConfigError(ValueError):
     """A setting is unknown or has an invalid value."""
 
 
+def _s(default, description: str, unit: str = ""):
+    """A setting: its default, meaning and unit, documented from here (docs/settings.md)."""
+    return field(default=default, metadata={"description": description, "unit": unit})
+
+
 @dataclass(frozen=True)
 class Settings:
-    # listen address
-    host: str = "127.0.0.1"
-    port: int = 8080
-    instance_id: str = ""
-    # dependencies (shared names, not CP-specific)
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    consul_addr: str = "http://127.0.0.1:8500"
-    nomad_addr: str = "http://127.0.0.1:4646"
-    # the topic runs are queued on (the agents consuming it are the capacity admission counts)
-    runs_topic: str = topics.RUNS
-    # size caps (bytes)
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_file_bytes: int = 4 * 1024 * 1024
-    max_files_total_bytes: int = 6 * 1024 * 1024
-    max_stdin_bytes: int = 1024 * 1024
-    # ?wait=true gives up (202) after this long
-    wait_cap_ms: int = 65_000
-    # global admission
-    max_active_runs: int = 2000
-    max_queue_depth: int = 1000          # outer limit of the capacity-derived queue bound
-    queue_timeout_ms: int = 30_000
-    # the queue bound: safety% x sum(idle + start rate x (queue timeout - this margin)) over live agents
-    queue_start_margin_ms: int = 5_000
-    queue_bound_safety_percent: int = 80
-    # default per-tenant quotas (a key may carry its own)
-    default_max_concurrent: int = 20
-    default_runs_per_minute: int = 1200
-    # caches
-    key_cache_ttl_ms: int = 5_000
-    event_log_cache_bytes: int = 128 * 1024 * 1024
-    result_cache_bytes: int = 256 * 1024 * 1024
-    # how far back the run view reads throwbox.events at start (default: its whole retention)
-    history_ms: int = 7 * 24 * 3600 * 1000
-    # timeouts of dependency calls
-    consul_timeout_ms: int = 1_000
-    consul_retry_after_ms: int = 3_000
-    log_level: str = "INFO"
-    # Piston (/api/v2) and Judge0 (/judge0) routes only: the tenant that serves requests without a
-    # key, with the default quotas ("" = none: every request needs a key). Logged at start.
-    compat_keyless_tenant: str = ""
-    # the playground at / (docs/playground.md): its built files, and a file whose key the page
-    # pre-fills for browsers on this machine (set only by scripts/start-control-plane.sh)
-    playground_dir: str = str(PLAYGROUND_DIST)
-    playground_dev_key_file: str = ""
+    host: str = _s("127.0.0.1", "address the API listens on")
+    port: int = _s(8080, "port the API listens on")
+    instance_id: str = _s("", "this instance's name in every log line (default: host:port)")
+    kafka_bootstrap: str = _s("127.0.0.1:9092", "Kafka bootstrap servers, host:port[,host:port]")
+    consul_addr: str = _s("http://127.0.0.1:8500", "Consul HTTP address")
+    nomad_addr: str = _s("http://127.0.0.1:4646", "Nomad HTTP address (readiness only)")
+    runs_topic: str = _s(topics.RUNS, "topic runs are queued on; the agents consuming it are the capacity "
+                                      "admission counts (tests and the bench use their own)")
+    max_body_bytes: int = _s(8 * 1024 * 1024, "largest request body", "bytes")
+    max_file_bytes: int = _s(4 * 1024 * 1024, "largest file of a run or function", "bytes")
+    max_files_total_bytes: int = _s(6 * 1024 * 1024, "largest total of a run's files", "bytes")
+    max_stdin_bytes: int = _s(1024 * 1024, "largest stdin of a run", "bytes")
+    wait_cap_ms: int = _s(65_000, "?wait=true answers 202 after this long", "ms")
+    max_active_runs: int = _s(2000, "global cap: runs submitted and not finished (503 beyond)")
+    max_queue_depth: int = _s(1000, "fixed outer limit of the capacity-derived queue bound (all runtimes)")
+    queue_timeout_ms: int = _s(30_000, "a run not started this long after submission ends queue_timeout", "ms")
+    queue_start_margin_ms: int = _s(5_000, "the queue bound counts starts within queue timeout minus this", "ms")
+    queue_bound_safety_percent: int = _s(80, "the queue bound is this share of what the agents' measured rates "
+                                             "can start in time", "%")
+    default_max_concurrent: int = _s(20, "a key's concurrent runs unless it carries its own quota")
+    default_runs_per_minute: int = _s(1200, "a key's runs per minute unless it carries its own quota")
+    key_cache_ttl_ms: int = _s(5_000, "how long a looked-up API key is trusted before Consul is asked again", "ms")
+    event_log_cache_bytes: int = _s(128 * 1024 * 1024, "memory for finished runs' event logs", "bytes")
+    result_cache_bytes: int = _s(256 * 1024 * 1024, "memory for finished runs' results", "bytes")
+    history_ms: int = _s(7 * 24 * 3600 * 1000, "how far back the run view reads throwbox.events at start "
+                                               "(older runs are 404 after a restart)", "ms")
+    consul_timeout_ms: int = _s(1_000, "timeout of one Consul call", "ms")
+    consul_retry_after_ms: int = _s(3_000, "after a Consul failure, admission counts per instance this long", "ms")
+    log_level: str = _s("INFO", "DEBUG, INFO, WARNING or ERROR (JSON lines on stderr)")
+    compat_keyless_tenant: str = _s("", "Piston (/api/v2) and Judge0 (/judge0) routes only: the tenant that serves "
+                                        "requests without a key, with the default quotas (empty: none). Logged at start")
+    playground_dir: str = _s(str(PLAYGROUND_DIST), "the playground's built files (served at /)")
+    playground_dev_key_file: str = _s("", "a file whose key the playground pre-fills for browsers on this "
+                                          "machine (set by scripts/start-control-plane.sh only; empty: off)")
 
     def __repr__(self) -> str:  # no secrets here, but keep it short and stable
         return "Settings(" + ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)) + ")"
@@ -92,6 +88,17 @@ POSITIVE = {
 
 def env_name(field_name: str) -> str:
     return SHARED_NAMES.get(field_name, PREFIX + field_name.upper())
+
+
+def declarations() -> list[Setting]:
+    """Every control-plane setting as documented in docs/settings.md."""
+    out = []
+    for f in fields(Settings):
+        default = f.default
+        if f.name == "playground_dir":
+            default = "<checkout>/playground/dist"
+        out.append(Setting(env_name(f.name), str(default), f.metadata["description"], f.metadata["unit"]))
+    return out
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:

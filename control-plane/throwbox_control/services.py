@@ -14,6 +14,7 @@ import aiohttp
 import msgspec
 
 from throwbox_common.aio import cancel_and_wait
+from throwbox_common.deadlines import START_GRACE_MS
 from throwbox_common.messages import (
     Cancel,
     ErrorInfo,
@@ -40,7 +41,7 @@ from .validation import CheckedRun
 log = logging.getLogger("throwbox.control")
 RUN_ID_RE = re.compile(r"^run_[0-9a-f]{24}$")
 SLOT_MARGIN_MS = 30_000       # admission entry outlives queue timeout + wall limit by this
-REAP_GRACE_MS = 5_000          # an unstarted run is failed this long after its start deadline
+REAP_GRACE_MS = START_GRACE_MS  # an unstarted run is failed this long after its start deadline
 LOST_MARGIN_MS = 60_000        # a started run with no result this long past the max wall time is lost
 _enc = msgspec.json.Encoder()
 

@@ -44,6 +44,7 @@ from throwbox_common.messages import (
     rfc3339,
     run_job_decoder,
 )
+from throwbox_common.offsets import OffsetTracker
 from throwbox_common.runtimes import Registry
 
 from . import sandbox_job
@@ -52,7 +53,7 @@ from .docker_api import DockerClient
 from .errors import AgentError, NomadError, PublishError
 from .factory import NomadDockerFactory
 from .fair_queue import FairQueue
-from .ledger import LRU, Ledger, OffsetTracker, StartedBy
+from .ledger import LRU, Ledger, StartedBy
 from .metrics import AgentMetrics
 from .nomad_api import NomadClient
 from .outcome import KillReason
@@ -574,15 +575,12 @@ class Agent:
     async def _commit_all(self, tps=None) -> None:
         if self._runs is None:
             return
-        offsets = {}
-        for tp in (tps if tps is not None else self._runs.assignment()):
-            point = self.offsets.commit_point(tp)
-            if point is not None and point > self.offsets.committed.get(tp, -1):
-                offsets[tp] = OffsetAndMetadata(point, "")
-        if offsets:
-            await self._runs.commit(offsets)
-            for tp, om in offsets.items():
-                self.offsets.mark_committed(tp, om.offset)
+        # Revoked partitions are committed while they are being taken away (still ours to commit).
+        allowed = set(tps) if tps is not None else self._runs.assignment()
+        points = {tp: p for tp, p in self.offsets.to_commit(allowed).items() if tp in allowed}
+        if points:
+            await self._runs.commit({tp: OffsetAndMetadata(p, "") for tp, p in points.items()})
+            self.offsets.mark_committed(points)
 
     async def _reject(self, tp: TopicPartition, rec, problem: str) -> None:
         log.warning("unreadable run record at %s/%d: %s", tp.topic, rec.offset, problem)

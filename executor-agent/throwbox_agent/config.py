@@ -1,4 +1,5 @@
-"""Agent settings from THROWBOX_AGENT_* environment variables, validated at start-up.
+"""Agent settings from THROWBOX_AGENT_* environment variables (and the shared dependency names
+THROWBOX_KAFKA_BOOTSTRAP, THROWBOX_CONSUL_ADDR, THROWBOX_NOMAD_ADDR), validated at start-up.
 
 Every key the agent knows is listed in `SETTINGS`; any other THROWBOX_AGENT_* variable is a typo
 and stops the agent with a message naming it (a silently ignored setting is worse than none).
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from throwbox_common import env as read
 from throwbox_common import runtimes as runtime_registry
-from throwbox_common import topics
+from throwbox_common import settings, topics
+from throwbox_common.settings import Setting
 
 from .errors import ConfigError
 
@@ -25,7 +27,7 @@ DEFAULT_SECCOMP = REPO_ROOT / "runtimes" / "seccomp" / "sandbox.json"
 OCI_RUNTIMES = ("runsc", "runc")
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
-# key (without prefix) -> help text; the single list of what may be set.
+# key (without prefix) -> help text; the single list of what may be set (docs/settings.md).
 SETTINGS: dict[str, str] = {
     "KAFKA_BOOTSTRAP": "Kafka bootstrap servers, host:port[,host:port]",
     "CONSUL_ADDR": "Consul HTTP address",
@@ -60,6 +62,34 @@ SETTINGS: dict[str, str] = {
     "REGISTER_CONSUL": "false: do not register in Consul",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
 }
+# Dependencies have one name across components: THROWBOX_<KEY>; THROWBOX_AGENT_<KEY> still works
+# (with a warning) for one release.
+SHARED = ("KAFKA_BOOTSTRAP", "CONSUL_ADDR", "NOMAD_ADDR")
+UNITS = {"TMPFS_MB": "MiB", "SHM_MB": "MiB", "SANDBOX_CPU_MHZ": "MHz", "ACQUIRE_TIMEOUT_MS": "ms",
+         "DRAIN_TIMEOUT_S": "s", "START_RATE_PRIOR_PER_S": "per s", "MAX_IN_FLIGHT": "runs", "LOOKAHEAD": "runs"}
+DEFAULT_TEXT = {"NAME": "the hostname, made safe", "NODE_ID": "the local Nomad client's",
+                "METRICS_LISTEN": "127.0.0.1:9464", "POOL_SIZES": "runtimes.toml `warm`",
+                "MAX_IN_FLIGHT": "the sum of the pool sizes", "SECCOMP_PROFILE": "<checkout>/runtimes/seccomp/sandbox.json"}
+
+
+def env_name(key: str) -> str:
+    return "THROWBOX_" + key if key in SHARED else PREFIX + key
+
+
+def declarations() -> list[Setting]:
+    """Every agent setting as documented in docs/settings.md."""
+    defaults = AgentConfig()
+    out = []
+    for key, description in SETTINGS.items():
+        default = DEFAULT_TEXT.get(key)
+        if default is None:
+            value = getattr(defaults, key.lower())
+            default = str(value).lower() if isinstance(value, bool) else str(value)
+        aliases = (PREFIX + key,) if key in SHARED else ()
+        out.append(Setting(env_name(key), default, description, UNITS.get(key, ""), aliases))
+    for key, description in READ_BY_SCRIPTS.items():
+        out.append(Setting(PREFIX + key, "http://127.0.0.1:9464/healthz", description))
+    return out
 
 
 # THROWBOX_AGENT_* names the stack scripts use for themselves (not settings of the agent).
@@ -154,15 +184,20 @@ def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) ->
     ignored = {PREFIX + k for k in READ_BY_SCRIPTS}
     read.reject_unknown({k: v for k, v in env.items() if k not in ignored}, PREFIX, (PREFIX + k for k in SETTINGS))
     registry = registry or runtime_registry.load()
-    given = {k[len(PREFIX):]: v for k, v in env.items() if k.startswith(PREFIX) and k not in ignored}
+    given = {k[len(PREFIX):]: v for k, v in env.items()
+             if k.startswith(PREFIX) and k not in ignored and k[len(PREFIX):] not in SHARED}
+    for key in SHARED:
+        value = settings.read(env, Setting("THROWBOX_" + key, "", "", aliases=(PREFIX + key,)))
+        if value is not None:
+            given[key] = value
     values: dict = {}
     for key, text in given.items():
-        name = PREFIX + key
+        name = env_name(key)
         text = text.strip()
         match key:
             case "KAFKA_BOOTSTRAP":
                 if not all(re.match(r"^[\w.-]+:\d+$", s.strip()) for s in text.split(",")):
-                    raise ConfigError(f"{PREFIX}{key}: {text!r} is not host:port[,host:port]")
+                    raise ConfigError(f"{name}: {text!r} is not host:port[,host:port]")
                 values["kafka_bootstrap"] = text
             case "CONSUL_ADDR" | "NOMAD_ADDR":
                 values[key.lower()] = read.http_address(name, text)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
-from aiokafka.structs import TopicPartition
 
 
 class _Peek(msgspec.Struct):
@@ -78,40 +77,3 @@ class Ledger:
         return self.started.get(run_id)
 
 
-@dataclass
-class OffsetTracker:
-    """Commit points per partition when runs finish out of order: the committed offset is the
-    lowest offset still in flight (or one past the highest seen), so a crash redelivers every
-    run that has no durable result, and nothing that has."""
-
-    in_flight: dict[TopicPartition, set[int]] = field(default_factory=dict)
-    high: dict[TopicPartition, int] = field(default_factory=dict)
-    committed: dict[TopicPartition, int] = field(default_factory=dict)
-
-    def begin(self, tp: TopicPartition, offset: int) -> None:
-        self.in_flight.setdefault(tp, set()).add(offset)
-        self.high[tp] = max(self.high.get(tp, 0), offset + 1)
-
-    def done(self, tp: TopicPartition, offset: int) -> int | None:
-        """Mark one finished; the new commit point if it advanced, else None."""
-        self.in_flight.get(tp, set()).discard(offset)
-        self.high[tp] = max(self.high.get(tp, 0), offset + 1)
-        point = self.commit_point(tp)
-        if point is not None and point > self.committed.get(tp, -1):
-            return point
-        return None
-
-    def commit_point(self, tp: TopicPartition) -> int | None:
-        pending = self.in_flight.get(tp)
-        if pending:
-            return min(pending)
-        return self.high.get(tp)
-
-    def mark_committed(self, tp: TopicPartition, offset: int) -> None:
-        self.committed[tp] = max(self.committed.get(tp, -1), offset)
-
-    def forget(self, tps) -> None:
-        for tp in tps:
-            self.in_flight.pop(tp, None)
-            self.high.pop(tp, None)
-            self.committed.pop(tp, None)

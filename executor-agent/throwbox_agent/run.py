@@ -26,6 +26,7 @@ from typing import Protocol
 
 import msgspec
 
+from throwbox_common.deadlines import START_GRACE_MS
 from throwbox_common.messages import (
     Cancel,
     CompileResult,
@@ -78,7 +79,7 @@ LAUNCHER_STDERR_KEEP = 4096
 PUBLISH_BACKOFF_FIRST_S = 0.5
 PUBLISH_BACKOFF_MAX_S = 5.0
 RESULT_RETRY_S = 300.0
-START_GRACE_S = 5.0     # the control plane reaps a run not started by its start deadline + 5 s
+START_GRACE_S = START_GRACE_MS / 1000     # the control plane reaps a run not started by then
 START_RETRY_MIN_S = 10.0
 
 

@@ -55,7 +55,7 @@ def test_the_cli_runs_a_file_and_exits_with_the_programs_code(control_plane, ten
     _, key = tenant_key()
     prog = tmp_path / "main.py"
     prog.write_text("import sys\nprint('out:' + sys.stdin.read())\nsys.exit(7)\n")
-    env = {**os.environ, "THROWBOX_URL": control_plane.url, "THROWBOX_API_KEY": key}
+    env = {**os.environ, "THROWBOX_API_URL": control_plane.url, "THROWBOX_API_KEY": key}
     out = subprocess.run([CLI, "run", str(prog), "--lang", "python"], input="piped", capture_output=True,
                          text=True, env=env, timeout=300)
     assert out.returncode == 7, out.stderr
@@ -66,7 +66,7 @@ def test_the_cli_follows_an_interactive_run_forwarding_stdin(control_plane, tena
     _, key = tenant_key()
     prog = tmp_path / "main.py"
     prog.write_text("import sys\nfor line in sys.stdin:\n    print('got', line.strip(), flush=True)\n")
-    env = {**os.environ, "THROWBOX_URL": control_plane.url, "THROWBOX_API_KEY": key}
+    env = {**os.environ, "THROWBOX_API_URL": control_plane.url, "THROWBOX_API_KEY": key}
     out = subprocess.run([CLI, "run", str(prog), "--lang", "python", "--follow"], input="a\nb\n",
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -77,7 +77,7 @@ def test_the_cli_deploys_lists_and_invokes_a_function(control_plane, tenant_key,
     _, key = tenant_key()
     prog = tmp_path / "main.py"
     prog.write_text("import json,sys\nprint(json.load(sys.stdin)['name'])\n")
-    env = {**os.environ, "THROWBOX_URL": control_plane.url, "THROWBOX_API_KEY": key}
+    env = {**os.environ, "THROWBOX_API_URL": control_plane.url, "THROWBOX_API_KEY": key}
     deploy = subprocess.run([CLI, "fn", "deploy", "greet", str(prog), "--lang", "python"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert deploy.returncode == 0 and "created greet revision 1" in deploy.stdout, deploy.stderr

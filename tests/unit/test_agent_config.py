@@ -60,7 +60,7 @@ def test_the_health_url_the_stack_scripts_use_is_not_mistaken_for_a_typo():
 def test_a_bad_value_stops_the_agent_with_a_message_naming_the_setting(key, value, problem):
     with pytest.raises(ConfigError) as e:
         load(**{key: value})
-    assert f"THROWBOX_AGENT_{key}" in str(e.value) or key == "POOL_SIZES"
+    assert config.env_name(key) in str(e.value) or key == "POOL_SIZES"
     assert problem in str(e.value)
 
 

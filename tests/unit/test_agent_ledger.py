@@ -2,7 +2,7 @@
 
 from aiokafka.structs import TopicPartition
 
-from throwbox_agent.ledger import LRU, Ledger, OffsetTracker
+from throwbox_agent.ledger import LRU, Ledger
 from throwbox_common.messages import Finished, Output, RunResult, Started, encoder
 
 TP = TopicPartition("throwbox.runs", 0)
@@ -31,20 +31,3 @@ def test_the_lru_forgets_the_oldest_first():
     assert "a" not in lru and "b" in lru and "c" in lru
 
 
-def test_the_commit_point_waits_for_the_oldest_run_still_in_flight():
-    t = OffsetTracker()
-    for off in (10, 11, 12):
-        t.begin(TP, off)
-    assert t.done(TP, 11) == 10           # 10 still running: commit up to (not incl.) 10
-    t.mark_committed(TP, 10)
-    assert t.done(TP, 12) is None         # still 10
-    assert t.done(TP, 10) == 13           # all done: one past the highest
-    t.mark_committed(TP, 13)
-    assert t.commit_point(TP) == 13
-
-
-def test_forgetting_revoked_partitions_drops_their_state():
-    t = OffsetTracker()
-    t.begin(TP, 1)
-    t.forget([TP])
-    assert t.commit_point(TP) is None

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 
 import msgspec
-from aiokafka.structs import TopicPartition
 
 from throwbox_common import topics
 from throwbox_control.admission import Quota
 from throwbox_control.auth import KeyRecord
 from throwbox_control.invocations import wire
 from throwbox_control.invocations.consumer import invocation_run_id
-from throwbox_control.invocations.offsets import OffsetTracker
 from throwbox_control.invocations.tenants import quotas_of
 from throwbox_control.services import RUN_ID_RE
 
@@ -78,30 +76,6 @@ def test_the_run_id_of_a_request_is_stable_per_tenant_and_has_the_run_id_shape()
     assert a == invocation_run_id("acme", "r1")
     assert a != invocation_run_id("other", "r1") and a != invocation_run_id("acme", "r2")
     assert RUN_ID_RE.match(a)
-
-
-def test_commit_point_stays_below_the_oldest_open_request():
-    tp = TopicPartition("t", 0)
-    o = OffsetTracker()
-    for off in (5, 6, 7):
-        o.begin(tp, off)
-    o.done(tp, 7)
-    assert o.to_commit() == {tp: 5}
-    o.done(tp, 5)
-    assert o.to_commit() == {tp: 6}
-    o.mark_committed({tp: 6})
-    assert o.to_commit() == {}
-    o.done(tp, 6)
-    assert o.to_commit() == {tp: 8}
-
-
-def test_a_revoked_partition_is_forgotten_and_late_completions_are_ignored():
-    tp = TopicPartition("t", 1)
-    o = OffsetTracker()
-    o.begin(tp, 3)
-    o.forget([tp])
-    o.done(tp, 3)
-    assert o.to_commit() == {}
 
 
 def test_a_tenant_with_several_keys_gets_the_strictest_quota():

@@ -34,6 +34,7 @@ from prometheus_client import Counter, Gauge
 from throwbox_common import topics
 from throwbox_common.aio import cancel_and_wait
 from throwbox_common.consuming import BoundedFetch
+from throwbox_common.offsets import OffsetTracker
 
 from .. import metrics
 from ..auth import Principal
@@ -43,7 +44,6 @@ from ..schemas import FUNCTION_NAME_PATTERN
 from ..services import Services
 from ..validation import CheckedRun, check_invocation_tests, check_program, check_run, encode_stdin
 from . import wire
-from .offsets import OffsetTracker
 from .tenants import TenantDirectory
 
 log = logging.getLogger("throwbox.invocations")

@@ -1,8 +1,11 @@
-"""Commit points per partition when requests finish out of order (pure; unit-tested).
+"""Commit points per partition when work finishes out of order (pure; unit-tested): the one
+offset tracker of the agent's runs and the control plane's invocations.
 
-A request's offset is done only once its reply (or dead letter) is acknowledged by Kafka. The
-commit point of a partition is the lowest offset still in flight, or one past the highest done,
-so a crash redelivers every request whose reply is not durable, and nothing before it.
+A record's offset is done only once its work is durable (a run's Finished, an invocation's reply
+or dead letter, acknowledged by Kafka). The commit point of a partition is the lowest offset
+still in flight, or one past the highest done, so a crash redelivers every record whose work is
+not durable, and nothing before it. A completion for a partition given up meanwhile (revoked,
+forgotten) is ignored: its new owner redoes that work, and a stale point must never be committed.
 """
 
 from __future__ import annotations
