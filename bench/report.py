@@ -372,6 +372,9 @@ def markdown(data: dict, images: list[str]) -> str:
                          f"{b['accepted_then_failed']} {b['failed_codes'] or ''} | {b['refused_503']} "
                          f"({b['last_503_s']} s) | {b['retry_after_values']} | {b['completed_per_tenant']} "
                          f"({b['completion_spread']}) | {b['drained_s']} s | {b['start_rate_after_per_s']}/s |")
+    if s.get("judging") and "error" not in s["judging"]:
+        import judging
+        L += judging.markdown(s["judging"])
     mem = _get(s, "cost", "levels")
     if mem:
         L += ["", "## Memory per warm sandbox (python)", "",

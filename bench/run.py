@@ -9,6 +9,7 @@ Sections (each measures its own floor/reference in the same run):
   overload    six tenants x 50 runs at once against the capacity-derived queue bound:
               accepted-then-failed (target 0), time to 503, per-tenant completion spread
   cost        host memory per warm sandbox at several pool sizes
+  judging     one run with 100 test cases of a C program vs the same 100 inputs as 100 runs
   gvisor      (only with --only) Debian's runsc vs a newer runsc on systrap and ptrace:
               cold docker run, exec floor, launcher path, creation rate; needs
               scripts/ensure-runsc-new.sh --register first, and only dockerd
@@ -38,6 +39,7 @@ import cost  # noqa: E402
 import dockerio  # noqa: E402
 import gvisor  # noqa: E402
 import infra  # noqa: E402
+import judging  # noqa: E402
 import latency  # noqa: E402
 import overload  # noqa: E402
 import report  # noqa: E402
@@ -45,11 +47,12 @@ from workloads import Api  # noqa: E402
 
 from throwbox_common import runtimes as runtime_registry  # noqa: E402
 
-SECTIONS = ["latency", "streaming", "cold", "throughput", "admission", "overload", "cost"]
+SECTIONS = ["latency", "streaming", "cold", "throughput", "judging", "admission", "overload", "cost"]
 OPT_IN = ["gvisor"]           # not part of a default run: needs an extra runsc built and registered
 DOCKER_ONLY = {"gvisor"}      # sections that need no Kafka, control plane or agent
 ALIASES = {"warm": "latency", "floor": "latency", "memory": "cost", "stream": "streaming"}
-NEEDS_AGENT = {"latency": "python=4,*=4", "streaming": "python=2,*=0", "cold": "python=1,*=0"}
+NEEDS_AGENT = {"latency": "python=4,*=4", "streaming": "python=2,*=0", "cold": "python=1,*=0",
+               "judging": f"c={judging.POOL},*=0"}
 THROUGHPUT_POOLS = (8, 16)   # warm python sandboxes; clients = 2 x pool
 
 
@@ -102,6 +105,8 @@ class Bench:
                 return await latency.streaming(self.api, agent, self.registry, q)
             case "cold":
                 return await latency.cold(self.api, self.ensure_agent(NEEDS_AGENT[name]), self.registry, q)
+            case "judging":
+                return await judging.tests_vs_runs(self.api, self.ensure_agent(NEEDS_AGENT[name]), q)
             case "throughput":
                 raw = await capacity.raw_creation(self.registry.resolve("python").image, q)
                 by_pool, refill = {}, {}

@@ -44,6 +44,18 @@ class LimitsRequest(Struct):
     output_bytes: int | None = None
 
 
+Compare = Literal["exact", "trim_trailing", "tokens"]
+
+
+class RunTestSpec(Struct):
+    """One test case of a run (`tests`): its own stdin, args, expected stdout and limits."""
+
+    stdin: str | None = None
+    args: list[str] = []
+    expected_stdout: str | None = None
+    limits: LimitsRequest | None = None
+
+
 class RunRequest(Struct):
     language: str
     files: list[FileSpec]
@@ -55,6 +67,10 @@ class RunRequest(Struct):
     interactive: bool = False
     limits: LimitsRequest | None = None
     idempotency_key: str | None = None
+    # Test cases instead of stdin/args: compiled once, each test its own process (api-v1.md).
+    tests: list[RunTestSpec] | None = None
+    compare: Compare | None = None               # default trim_trailing; only with tests
+    stop_on_first_failure: bool | None = None    # default false; only with tests
 
 
 # ---------------------------------------------------------------- resolved limits
@@ -76,6 +92,8 @@ RunStatus = Literal["queued", "running", "completed", "cancelled", "failed"]
 Outcome = Literal[
     "ok", "nonzero_exit", "signaled", "timeout", "memory_limit", "pids_limit", "output_limit", "compile_error"
 ]
+Verdict = Literal["accepted", "wrong_answer", "time_limit", "memory_limit", "runtime_error", "output_limit",
+                  "compile_error", "skipped"]
 
 
 class ErrorInfo(Record):
@@ -103,6 +121,31 @@ class CompileResult(Record):
     outcome: Outcome = "ok"
 
 
+class RunTestResult(Record):
+    """One test of a run with tests (`outcome` null when it did not run)."""
+
+    index: int
+    verdict: Verdict
+    outcome: Outcome | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    usage: Usage = msgspec.field(default_factory=Usage)
+
+
+class RunTestsSummary(Record):
+    """`failed` = total - passed (skipped tests included); `verdict`: the first one not accepted."""
+
+    passed: int
+    failed: int
+    total: int
+    verdict: Verdict
+    skipped: int = 0
+
+
 class RunResult(Record):
     id: str
     language: str
@@ -122,6 +165,10 @@ class RunResult(Record):
     error: ErrorInfo | None = None
     finished_at: str | None = None
     node: str | None = None        # the worker node (Nomad node name) that ran the program
+    # Only in the result of a run with tests (UNSET fields are not encoded at all, so the
+    # result of a run without tests stays as it was).
+    tests: list[RunTestResult] | msgspec.UnsetType = msgspec.UNSET
+    summary: RunTestsSummary | msgspec.UnsetType = msgspec.UNSET
 
 
 # ---------------------------------------------------------------- Kafka: throwbox.runs
@@ -130,6 +177,21 @@ class RunResult(Record):
 class JobFile(Record):
     name: str
     content: bytes  # JSON: base64
+
+
+class JobTest(Record):
+    """One resolved test case: its limits are complete (each at most the run's)."""
+
+    limits: Limits
+    stdin: bytes | None = None
+    args: list[str] = []
+    expected_stdout: str | None = None
+
+
+class JobTests(Record):
+    cases: list[JobTest]
+    compare: Compare = "trim_trailing"
+    stop_on_first_failure: bool = False
 
 
 class RunJob(Record):
@@ -149,6 +211,8 @@ class RunJob(Record):
     interactive: bool = False
     # The latest moment an agent may still start it (queued too long → failed/queue_timeout).
     start_deadline_ms: int | None = None
+    # Test cases: compile once, then each test as its own process (stdin/args are unused).
+    tests: JobTests | msgspec.UnsetType = msgspec.UNSET
 
 
 # ---------------------------------------------------------------- Kafka: throwbox.events
@@ -191,6 +255,20 @@ class Output(RunEvent, tag="output"):
     stream: Literal["stdout", "stderr"]
     stage: Literal["compile", "run"]
     data: str
+    test: int | msgspec.UnsetType = msgspec.UNSET   # the test's index, in a run with tests
+
+
+class RunTestEnded(RunEvent, tag="test"):
+    """A test of a run with tests ended (client event {"type": "test", "index", "verdict", ...})."""
+
+    index: int
+    verdict: Verdict
+    outcome: Outcome | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    usage: Usage = msgspec.field(default_factory=Usage)
 
 
 class Finished(RunEvent, tag="result"):
@@ -200,7 +278,7 @@ class Finished(RunEvent, tag="result"):
     agent: str = ""
 
 
-RunEventRecord = Submitted | Started | Output | Finished
+RunEventRecord = Submitted | Started | Output | RunTestEnded | Finished
 
 
 # ---------------------------------------------------------------- Kafka: throwbox.control

@@ -43,6 +43,7 @@ from .services import Services, accepted_body
 from .validation import (
     CheckedRun,
     check_content_type,
+    check_invocation_tests,
     check_program,
     check_run,
     decode,
@@ -402,8 +403,12 @@ def create_app(settings: Settings, registry: Registry, name: str = "throwbox") -
         runtime, files, entry, limits = check_program(
             registry, settings, language=fn.language, version=fn.version, files=fn.files,
             entrypoint=fn.entrypoint, env=fn.env, limits=fn.limits)
+        tests = check_invocation_tests(
+            req.tests, req.compare, req.stop_on_first_failure,
+            {"input": req.input is not msgspec.UNSET, "stdin": req.stdin is not None, "args": bool(req.args)},
+            limits, settings)
         checked = CheckedRun(runtime, files, entry, list(req.args), dict(fn.env),
-                             encode_stdin(stdin, settings), False, limits, None)
+                             encode_stdin(stdin, settings), False, limits, None, tests)
         run_id, st = await svc.submit(principal, checked, function=name)
         return await answer_run(run_id, st, wait)
 

@@ -66,6 +66,10 @@ def document() -> bytes:
     for name in ("RunRequest", "FunctionSpec"):
         components[name]["properties"]["files"].update({"minItems": 1, "maxItems": 64})
     components["InvokeRequest"]["not"] = {"required": ["input", "stdin"]}
+    # Tests: 1..100 of them, instead of stdin (and input).
+    for name in ("RunRequest", "InvokeRequest"):
+        components[name]["properties"]["tests"]["anyOf"][0].update({"minItems": 1, "maxItems": 100})
+    components["RunRequest"]["not"] = {"required": ["tests", "stdin"]}
     components.update({
         "Error": {
             "type": "object", "required": ["error"],

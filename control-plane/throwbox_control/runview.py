@@ -21,6 +21,7 @@ from throwbox_common.messages import (
     Output,
     RunEventRecord,
     RunResult,
+    RunTestEnded,
     Started,
     Submitted,
     Timings,
@@ -199,7 +200,12 @@ class RunView:
                 st._append({"type": "status", "status": "running"})
             case Output():
                 st.outputs.append((rec.stream, rec.data))
-                st._append({"type": rec.stream, "stage": rec.stage, "data": rec.data})
+                event = {"type": rec.stream, "stage": rec.stage, "data": rec.data}
+                if rec.test is not msgspec.UNSET:
+                    event["test"] = rec.test
+                st._append(event)
+            case RunTestEnded():
+                st._append({"type": "test", **{f: getattr(rec, f) for f in rec.__struct_fields__ if f != "run_id"}})
             case Finished():
                 self._finish(st, rec.result)
         st._wake()

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from throwbox_common.messages import FileSpec, LimitsRequest, Struct
+from throwbox_common.messages import Compare, FileSpec, LimitsRequest, RunTestSpec, Struct
 
 FUNCTION_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
@@ -28,6 +28,10 @@ class InvokeRequest(Struct):
     input: Any = msgspec.UNSET
     stdin: str | None = None
     args: list[str] = []
+    # Test cases instead of input/stdin/args, as in a run request.
+    tests: list[RunTestSpec] | None = None
+    compare: Compare | None = None
+    stop_on_first_failure: bool | None = None
 
 
 class StoredFunction(msgspec.Struct):

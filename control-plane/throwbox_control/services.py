@@ -213,7 +213,7 @@ class Services:
                          version=run.runtime.version, files=run.files, entrypoint=run.entrypoint,
                          limits=run.limits, created_at_ms=created, args=run.args, env=run.env,
                          stdin=run.stdin, interactive=run.interactive,
-                         start_deadline_ms=created + s.queue_timeout_ms)
+                         start_deadline_ms=created + s.queue_timeout_ms, tests=run.tests)
         except ConsulError as e:
             await self.admission.release(tenant, run_id)
             raise overloaded(f"could not accept the run: {e}", 2) from e

@@ -8,13 +8,22 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import msgspec
 
-from throwbox_common.messages import FileSpec, JobFile, Limits, LimitsRequest, RunRequest
-from throwbox_common.runtimes import LimitError, Registry, Runtime
+from throwbox_common.messages import (
+    FileSpec,
+    JobFile,
+    JobTest,
+    JobTests,
+    Limits,
+    LimitsRequest,
+    RunRequest,
+    RunTestSpec,
+)
+from throwbox_common.runtimes import LIMIT_FIELDS, LimitError, Registry, Runtime
 
 from .config import Settings
 from .errors import ApiError, invalid, too_large
@@ -24,6 +33,7 @@ MAX_NAME_CHARS = 255
 MAX_ARGS = 256
 MAX_ENV = 256
 MAX_IDEMPOTENCY_KEY_CHARS = 256
+MAX_TESTS = 100
 T = TypeVar("T")
 
 run_request_decoder = msgspec.json.Decoder(RunRequest)
@@ -119,12 +129,12 @@ def decode_files(files: list[FileSpec], settings: Settings, where: str = "files"
     return out
 
 
-def check_strings(args: list[str], env: dict[str, str]) -> None:
+def check_strings(args: list[str], env: dict[str, str], where: str = "args") -> None:
     if len(args) > MAX_ARGS:
-        raise invalid("args", f"at most {MAX_ARGS} arguments are allowed")
+        raise invalid(where, f"at most {MAX_ARGS} arguments are allowed")
     for i, a in enumerate(args):
         if "\x00" in a:
-            raise invalid(f"args[{i}]", "must not contain NUL")
+            raise invalid(f"{where}[{i}]", "must not contain NUL")
     if len(env) > MAX_ENV:
         raise invalid("env", f"at most {MAX_ENV} variables are allowed")
     for k, v in env.items():
@@ -134,15 +144,15 @@ def check_strings(args: list[str], env: dict[str, str]) -> None:
             raise invalid(f"env.{k}", "value must not contain NUL")
 
 
-def encode_stdin(stdin: str | None, settings: Settings) -> bytes | None:
+def encode_stdin(stdin: str | None, settings: Settings, where: str = "stdin") -> bytes | None:
     if stdin is None:
         return None
     try:
         data = stdin.encode("utf-8")
     except UnicodeEncodeError:
-        raise invalid("stdin", "not valid UTF-8 text") from None
+        raise invalid(where, "not valid UTF-8 text") from None
     if len(data) > settings.max_stdin_bytes:
-        raise too_large("stdin", f"stdin is larger than {settings.max_stdin_bytes} bytes")
+        raise too_large(where, f"stdin is larger than {settings.max_stdin_bytes} bytes")
     return data
 
 
@@ -163,6 +173,56 @@ def resolve_limits(registry: Registry, runtime: Runtime, limits: LimitsRequest |
         raise invalid(f"limits.{e.field}", str(e)) from None
 
 
+def test_limits(run: Limits, asked: LimitsRequest | None, where: str) -> Limits:
+    """A test's limits: each one given may only lower the run's (resolved) limit."""
+    values = {}
+    for name in LIMIT_FIELDS:
+        value = getattr(asked, name) if asked is not None else None
+        ceiling = getattr(run, name)
+        if value is None:
+            values[name] = ceiling
+        elif value < 1:
+            raise invalid(f"{where}.limits.{name}", "must be at least 1")
+        elif value > ceiling:
+            raise invalid(f"{where}.limits.{name}", f"may be at most the run's {name}, {ceiling}")
+        else:
+            values[name] = value
+    return Limits(**values)
+
+
+def check_tests(tests: list[RunTestSpec] | None, compare: str | None, stop_on_first_failure: bool | None,
+                run_limits: Limits, settings: Settings) -> JobTests | msgspec.UnsetType:
+    """The run's test cases resolved (UNSET for a run without tests)."""
+    if tests is None:
+        for name, value in (("compare", compare), ("stop_on_first_failure", stop_on_first_failure)):
+            if value is not None:
+                raise invalid(name, "only with tests")
+        return msgspec.UNSET
+    if not 1 <= len(tests) <= MAX_TESTS:
+        raise invalid("tests", f"1..{MAX_TESTS} tests are allowed")
+    cases = []
+    for i, t in enumerate(tests):
+        where = f"tests[{i}]"
+        check_strings(t.args, {}, where=f"{where}.args")
+        stdin = encode_stdin(t.stdin, settings, where=f"{where}.stdin")
+        if t.expected_stdout is not None:
+            encode_stdin(t.expected_stdout, settings, where=f"{where}.expected_stdout")
+        cases.append(JobTest(limits=test_limits(run_limits, t.limits, where), stdin=stdin, args=list(t.args),
+                             expected_stdout=t.expected_stdout))
+    return JobTests(cases=cases, compare=compare or "trim_trailing", stop_on_first_failure=bool(stop_on_first_failure))
+
+
+def check_invocation_tests(tests: list[RunTestSpec] | None, compare: str | None,
+                           stop_on_first_failure: bool | None, inputs_given: dict[str, bool],
+                           run_limits: Limits, settings: Settings) -> JobTests | msgspec.UnsetType:
+    """A function invocation's tests: instead of its input/stdin/args (named in inputs_given)."""
+    if tests is not None:
+        for name, given in inputs_given.items():
+            if given:
+                raise invalid(name, "not with tests (each test has its own stdin and args)")
+    return check_tests(tests, compare, stop_on_first_failure, run_limits, settings)
+
+
 @dataclass(frozen=True)
 class CheckedRun:
     runtime: Runtime
@@ -174,6 +234,7 @@ class CheckedRun:
     interactive: bool
     limits: Limits
     idempotency_key: str | None
+    tests: JobTests | msgspec.UnsetType = field(default=msgspec.UNSET)
 
 
 def check_program(registry: Registry, settings: Settings, *, language: str, version: str | None,
@@ -193,7 +254,10 @@ def check_run(req: RunRequest, registry: Registry, settings: Settings) -> Checke
         registry, settings, language=req.language, version=req.version, files=req.files,
         entrypoint=req.entrypoint, env=req.env, limits=req.limits)
     check_strings(req.args, {})
+    tests = check_invocation_tests(
+        req.tests, req.compare, req.stop_on_first_failure,
+        {"stdin": req.stdin is not None, "args": bool(req.args), "interactive": req.interactive}, limits, settings)
     if req.idempotency_key is not None and not (0 < len(req.idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS):
         raise invalid("idempotency_key", f"must be 1..{MAX_IDEMPOTENCY_KEY_CHARS} characters")
     return CheckedRun(runtime, files, entry, list(req.args), dict(req.env),
-                      encode_stdin(req.stdin, settings), req.interactive, limits, req.idempotency_key)
+                      encode_stdin(req.stdin, settings), req.interactive, limits, req.idempotency_key, tests)

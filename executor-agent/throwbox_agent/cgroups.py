@@ -125,6 +125,14 @@ def apply_run_limits(paths: CgroupPaths, memory_bytes: int, cpus: float = 1.0,
             pass
 
 
+def reset_memory_peak(paths: CgroupPaths) -> None:
+    """Best effort: the peak starts again from the current usage (before each test of a run)."""
+    try:
+        _write(paths.memory / "memory.max_usage_in_bytes", 0)
+    except CgroupError:
+        pass
+
+
 def weigh_sandboxes(paths: CgroupPaths, cpu_shares: int) -> bool:
     """Give the cgroup that holds the container's cgroup (Docker's cgroup parent, `/docker`)
     `cpu_shares` against the host's own processes; True if it was written.

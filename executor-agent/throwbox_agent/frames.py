@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import struct
 
+import msgspec
+
 from .errors import FrameError
 
 MAX_FRAME_BYTES = 1 << 20
@@ -19,6 +21,9 @@ _DOCKER_HEADER = struct.Struct(">B3xI")
 HEADER = b"H"
 STDIN = b"I"
 STDIN_EOF = b"Z"
+TEST_START = b"T"     # tests mode: TestStart, then the test's stdin as I... Z
+TEST_KILL = b"K"      # tests mode: TestKill
+TESTS_DONE = b"D"     # tests mode: no more tests
 # launcher -> agent
 RUN_STDOUT = b"o"
 RUN_STDERR = b"e"
@@ -27,8 +32,47 @@ COMPILE_STDERR = b"E"
 COMPILE_DONE = b"C"
 RUN_DONE = b"X"
 LAUNCH_FAILED = b"L"
+TEST_DONE = b"Y"      # tests mode: TestEnd
 LAUNCHER_TYPES = frozenset((RUN_STDOUT, RUN_STDERR, COMPILE_STDOUT, COMPILE_STDERR,
-                            COMPILE_DONE, RUN_DONE, LAUNCH_FAILED))
+                            COMPILE_DONE, RUN_DONE, LAUNCH_FAILED, TEST_DONE))
+
+
+# Typed JSON payloads of the tests-mode frames (docs/architecture.md, launcher protocol).
+
+
+class TestStart(msgspec.Struct, forbid_unknown_fields=True):
+    """T: start test `index` with this command and rlimits (a fresh copy of the build)."""
+
+    index: int
+    run: list[str]
+    cpu_time_s: int
+    nproc: int
+
+
+class TestKill(msgspec.Struct, forbid_unknown_fields=True):
+    """K: stop test `index` if it is the one running."""
+
+    index: int
+
+
+class TestEnd(msgspec.Struct):
+    """Y: test `index` ended (exit_code null when a signal ended it). max_rss_bytes: its peak
+    resident memory (wait4's ru_maxrss; 0 if the kernel did not say)."""
+
+    index: int
+    wall_ms: int = 0
+    exit_code: int | None = None
+    signal: str | None = None
+    pids_limit: bool = False
+    max_rss_bytes: int = 0
+
+
+test_end_decoder = msgspec.json.Decoder(TestEnd)
+_encoder = msgspec.json.Encoder()
+
+
+def encode_json(frame_type: bytes, payload: msgspec.Struct) -> bytes:
+    return encode(frame_type, _encoder.encode(payload))
 
 DOCKER_STDOUT = 1
 DOCKER_STDERR = 2

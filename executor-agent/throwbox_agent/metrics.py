@@ -21,6 +21,8 @@ class AgentMetrics:
                                    ["runtime"], registry=r)
         self.runs = Counter("throwbox_agent_runs_total", "Runs by status and outcome",
                             ["runtime", "status", "outcome"], registry=r)
+        self.tests = Counter("throwbox_agent_tests_total", "Test cases of runs with tests, by verdict",
+                             ["runtime", "verdict"], registry=r)
         self.sandbox_lifetime_seconds = Histogram(
             "throwbox_agent_sandbox_lifetime_seconds", "From handing a sandbox to a run to stopping it",
             ["runtime"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r)

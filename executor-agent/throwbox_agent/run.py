@@ -19,10 +19,12 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
+
+import msgspec
 
 from throwbox_common.deadlines import START_GRACE_MS
 from throwbox_common.messages import (
@@ -31,10 +33,14 @@ from throwbox_common.messages import (
     ControlRecord,
     ErrorInfo,
     Finished,
+    JobTest,
+    JobTests,
     Output,
     RunEventRecord,
     RunJob,
     RunResult,
+    RunTestEnded,
+    RunTestResult,
     Started,
     StdinData,
     StdinEof,
@@ -45,7 +51,7 @@ from throwbox_common.messages import (
 )
 from throwbox_common.runtimes import Runtime
 
-from . import cgroups, frames, sandbox_job, taskdirs
+from . import cgroups, frames, judging, sandbox_job, taskdirs
 from .config import AgentConfig
 from .docker_api import Attachment, ContainerState, DockerClient
 from .errors import (
@@ -58,7 +64,7 @@ from .errors import (
     TaskDirError,
 )
 from .metrics import AgentMetrics
-from .outcome import Exit, KillReason, Observed, decide, stage_outcome
+from .outcome import Decision, Exit, KillReason, Observed, decide, stage_outcome
 from .output import COALESCE_BYTES, COALESCE_S, Coalescer, OutputCap
 from .pool import Sandbox, WarmPool
 
@@ -98,7 +104,7 @@ class Publisher(Protocol):
     async def publish(self, event: RunEventRecord) -> None:
         """Enqueue in order (same run id -> same partition -> same order for every reader)."""
 
-    async def publish_acked(self, event: RunEventRecord, preceded_by: Sequence[Output] = ()) -> None:
+    async def publish_acked(self, event: RunEventRecord, preceded_by: Sequence[RunEventRecord] = ()) -> None:
         """Enqueue the chunks `preceded_by` (best-effort: one that cannot be enqueued is dropped
         with those after it), then `event`, with no wait between them, so that they share one
         produce request; then wait until the broker has `event` (acks=all)."""
@@ -119,6 +125,7 @@ class RunDeps:
     # Nomad's data_dir/alloc on this host; None only where there are no task dirs (unit tests).
     alloc_root: Path | None = None
     seal_task_dirs: object = taskdirs.seal
+    reset_memory_peak: object = cgroups.reset_memory_peak
     # The agent's hooks: a run got its sandbox (the start rate), a run gave its sandbox back
     # (room for the next held-back run of its runtime).
     on_started: Callable[[], None] = lambda: None
@@ -126,7 +133,7 @@ class RunDeps:
 
 
 async def publish_until_acked(publisher: Publisher, event: RunEventRecord, give_up_at: float,
-                              preceded_by: Sequence[Output] = ()) -> int:
+                              preceded_by: Sequence[RunEventRecord] = ()) -> int:
     """Publish `event` and wait for the broker's ack; while Kafka is away, send it again with
     backoff until the monotonic time `give_up_at`. The number of attempts it took; PublishError
     (the last one) when it gives up, or at once when sending again cannot help.
@@ -160,17 +167,52 @@ async def publish_until_acked(publisher: Publisher, event: RunEventRecord, give_
 
 
 def header_for(job: RunJob, runtime: Runtime, config: AgentConfig) -> dict:
-    """The launcher's H frame for this run (pure)."""
-    return {
+    """The launcher's H frame for this run (pure). With tests, each test's command comes in its
+    own T frame (`frames_for_test`); the header's run command is then only checked."""
+    with_tests = job.tests is not msgspec.UNSET
+    header = {
         "files": [{"name": f.name, "content_b64": base64.b64encode(f.content).decode()} for f in job.files],
         "compile": runtime.compile_command(job.entrypoint, [f.name for f in job.files]),
-        "run": runtime.run_command(job.entrypoint, job.args, [f.name for f in job.files]),
+        "run": runtime.run_command(job.entrypoint, [] if with_tests else job.args, [f.name for f in job.files]),
         "env": dict(job.env),
-        "cpu_time_s": max(1, math.ceil(job.limits.cpu_time_ms / 1000)),
+        "cpu_time_s": _cpu_time_s(job.limits.cpu_time_ms),
         "nproc": job.limits.pids,
         "nofile": config.nofile,
         "fsize_bytes": config.tmpfs_mb * 1024 * 1024,
     }
+    if with_tests:
+        header["tests"] = True
+    return header
+
+
+def frames_for_test(job: RunJob, runtime: Runtime, index: int) -> bytes:
+    """Test `index` for the launcher (pure): T with its command and rlimits, its stdin, Z."""
+    assert job.tests is not msgspec.UNSET
+    case = job.tests.cases[index]
+    start = frames.TestStart(index=index, run=runtime.run_command(job.entrypoint, case.args, [f.name for f in job.files]),
+                             cpu_time_s=_cpu_time_s(case.limits.cpu_time_ms), nproc=case.limits.pids)
+    return (frames.encode_json(frames.TEST_START, start) + (frames.encode_stdin(case.stdin) if case.stdin else b"")
+            + frames.encode(frames.STDIN_EOF))
+
+
+def _cpu_time_s(cpu_time_ms: int) -> int:
+    return max(1, math.ceil(cpu_time_ms / 1000))
+
+
+@dataclass
+class RunningTest:
+    """The test the launcher runs now (tests mode): its output, its kill, its deadlines."""
+
+    index: int
+    case: JobTest
+    deadline: float                      # loop time: its wall clock, or the tests' budget if sooner
+    cap: OutputCap
+    cpu_ns_at_start: int = 0
+    oom_kills_at_start: int = 0
+    kill: KillReason | None = None
+    kill_deadline: float | None = None   # K sent: Y must come by then, or the sandbox is killed
+    out: dict[str, bytearray] = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()})
+    truncated: dict[str, bool] = field(default_factory=lambda: {"stdout": False, "stderr": False})
 
 
 class RunLifecycle:
@@ -201,10 +243,19 @@ class RunLifecycle:
         self._launch_error: str | None = None
         self._launcher_stderr = bytearray()
         self._tasks: list[asyncio.Task] = []
-        self._outbox: asyncio.Queue[Output | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[Output | RunTestEnded | None] = asyncio.Queue()
         self._sender: asyncio.Task | None = None
         self._output_dropped = False        # a chunk could not be handed to Kafka: later ones neither
-        self._last_output: list[Output] = []  # not handed to Kafka when the run ended: sent with Finished
+        self._last_output: list[Output | RunTestEnded] = []  # not handed to Kafka when the run ended: sent with Finished
+        # Tests mode (job.tests): one test at a time, started by the agent (frames_for_test).
+        self._tests: JobTests | None = None if job.tests is msgspec.UNSET else job.tests
+        self._test: RunningTest | None = None
+        self._test_end: frames.TestEnd | None = None   # Y read, not handled yet
+        self._test_results: list[RunTestResult] = []
+        self._tests_deadline: float | None = None       # loop time: the run's wall clock for all tests
+        self._tests_stop = False                         # skip the tests not started yet
+        self._tests_done_sent = False
+        self._has_compile = False
         self._run_started: float | None = None
         self._stage_started: float | None = None
         self._ended: float | None = None
@@ -408,9 +459,13 @@ class RunLifecycle:
     async def _send_header(self) -> None:
         """The program starts: the H frame, then stdin (Started is acknowledged, limits are on)."""
         assert self._attachment is not None
-        header = json.dumps(header_for(self.job, self.runtime, self.deps.config)).encode()
+        header_dict = header_for(self.job, self.runtime, self.deps.config)
+        self._has_compile = header_dict["compile"] is not None
+        header = json.dumps(header_dict).encode()
         self._run_started = self._stage_started = time.monotonic()
         await self._attachment.write(frames.encode(frames.HEADER, header))
+        if self._tests is not None:
+            return                  # each test's stdin follows its T frame
         if self.job.stdin is not None:
             self._stdin_q.put_nowait(self.job.stdin)
         if not self.job.interactive:
@@ -429,14 +484,25 @@ class RunLifecycle:
         kill_deadline: float | None = None
         read: asyncio.Future | None = None
         killed = asyncio.ensure_future(self._killed.wait())
+        if self._tests is not None and not self._has_compile:
+            deadline = self._begin_tests(loop, wall_s)
+            await self._advance_tests()
         try:
             while True:
                 now = loop.time()
                 if self._kill_reason is None and now >= deadline:
                     self.kill(KillReason.TIMEOUT)
+                test = self._test
+                if self._kill_reason is None and test is not None:
+                    if test.kill is None and now >= test.deadline:
+                        self._kill_test(KillReason.TIMEOUT)
+                    elif test.kill_deadline is not None and now >= test.kill_deadline:
+                        log.warning("run %s: test %d still running %.0fs after its kill", self.job.run_id,
+                                    test.index, KILL_GRACE_S)
+                        self.kill(KillReason.TIMEOUT)
                 if self._kill_reason is not None and kill_deadline is None:
                     kill_deadline = now + KILL_GRACE_S
-                limit = kill_deadline if kill_deadline is not None else deadline
+                limit = kill_deadline if kill_deadline is not None else min(deadline, self._test_limit())
                 if read is None:
                     read = asyncio.ensure_future(att.read())
                 waiting = {read} if killed.done() else {read, killed}
@@ -453,6 +519,10 @@ class RunLifecycle:
                     break                         # EOF: the launcher exited or the sandbox died
                 if self._handle_chunks(decoder, chunks):
                     deadline = loop.time() + wall_s   # compile done: the run stage gets its own
+                    if self._tests is not None:
+                        deadline = self._begin_tests(loop, wall_s)
+                if self._tests is not None:
+                    await self._advance_tests()
                 if self._exit_reported or self._launch_error is not None:
                     break
         finally:
@@ -461,6 +531,141 @@ class RunLifecycle:
                 read.cancel()
         self._ended = time.monotonic()
         self._snapshot_usage()     # now: the cgroup disappears soon after the launcher exits
+
+    # ---------------------------------------------------------------- tests mode
+
+    def _begin_tests(self, loop: asyncio.AbstractEventLoop, wall_s: float) -> float:
+        """The tests begin (after the compile, if any): the run's wall clock bounds them all; the
+        run is killed only if a test outlives its kill (the returned deadline)."""
+        self._tests_deadline = loop.time() + wall_s
+        return self._tests_deadline + KILL_GRACE_S
+
+    def _test_limit(self) -> float:
+        test = self._test
+        if test is None:
+            return math.inf
+        return test.kill_deadline if test.kill_deadline is not None else test.deadline
+
+    def _compile_failed(self) -> bool:
+        return self._compile_exit is not None and stage_outcome(self._compile_exit) != "ok"
+
+    async def _advance_tests(self) -> None:
+        """After frames were read: a test that ended is judged, then the next one starts (or D
+        says there are no more)."""
+        if self._launch_error is not None or self._kill_reason is not None or self._exit_reported:
+            return
+        if self._test_end is not None:
+            end, self._test_end = self._test_end, None
+            self._end_test(end)
+        if self._test is not None or self._tests_done_sent or self._compile_failed():
+            return
+        if self._has_compile and self._compile_exit is None:
+            return                                   # still compiling
+        assert self._tests is not None and self._attachment is not None and self._tests_deadline is not None
+        loop = asyncio.get_running_loop()
+        index = len(self._test_results)
+        try:
+            if index >= len(self._tests.cases) or self._tests_stop or loop.time() >= self._tests_deadline:
+                self._tests_done_sent = True
+                await self._attachment.write(frames.encode(frames.TESTS_DONE))
+                return
+            self._start_test(index, loop)
+            await self._attachment.write(frames_for_test(self.job, self.runtime, index))
+        except (OSError, RuntimeError) as e:   # the sandbox went away: the stream's end says how
+            log.debug("run %s: writing test frames: %s", self.job.run_id, e)
+
+    def _start_test(self, index: int, loop: asyncio.AbstractEventLoop) -> None:
+        assert self._tests is not None and self._tests_deadline is not None
+        case = self._tests.cases[index]
+        cpu_ns = oom_kills = 0
+        if self._cgroup is not None:
+            self.deps.reset_memory_peak(self._cgroup)   # the test's peak is its own
+            usage = cgroups.read_usage(self._cgroup)
+            if usage is not None:
+                self._usage = usage
+                cpu_ns, oom_kills = usage.cpu_ns, usage.oom_kills
+        self._test = RunningTest(index=index, case=case, cap=OutputCap(case.limits.output_bytes),
+                                 deadline=min(loop.time() + case.limits.wall_time_ms / 1000, self._tests_deadline),
+                                 cpu_ns_at_start=cpu_ns, oom_kills_at_start=oom_kills)
+
+    def _kill_test(self, reason: KillReason) -> None:
+        """Stop the running test (first reason wins): K to the launcher; the next test follows."""
+        test = self._test
+        if test is None or test.kill is not None or self._attachment is None:
+            return
+        test.kill = reason
+        test.kill_deadline = asyncio.get_running_loop().time() + KILL_GRACE_S
+        # K names the test: written after the next T (a race), the launcher ignores it.
+        kill = frames.encode_json(frames.TEST_KILL, frames.TestKill(index=test.index))
+        self._tasks.append(asyncio.create_task(self._write_quietly(kill), name=f"testkill-{self.job.run_id}"))
+
+    async def _write_quietly(self, data: bytes) -> None:
+        assert self._attachment is not None
+        with contextlib.suppress(OSError, RuntimeError):
+            await self._attachment.write(data)
+
+    def _end_test(self, end: frames.TestEnd) -> None:
+        """Y: judge the running test, then publish its output and its `test` event."""
+        test = self._test
+        assert test is not None and self._tests is not None
+        self._snapshot_usage()
+        usage = self._usage
+        decision = decide(Observed(
+            kill_reason=test.kill, run_exit=Exit(end.exit_code, end.signal, end.pids_limit),
+            cgroup_oom_kills=(usage.oom_kills - test.oom_kills_at_start) if usage else 0))
+        # The test's own peak: gVisor may still hold an earlier test's memory, so the sandbox
+        # cgroup's peak (reset before the test) is only the fallback.
+        peak = end.max_rss_bytes or (usage.memory_peak_bytes if usage else 0)
+        outcome = judging.over_memory(decision.outcome or "ok", peak, test.case.limits.memory_mb * 1024 * 1024)
+        self._record_test(test, outcome, decision.exit_code, decision.signal, Usage(
+            wall_ms=end.wall_ms, cpu_ms=((usage.cpu_ns - test.cpu_ns_at_start) // 1_000_000) if usage else 0,
+            memory_peak_bytes=peak))
+
+    def _record_test(self, test: RunningTest, outcome: str | None, exit_code: int | None, signal: str | None,
+                     usage: Usage) -> None:
+        assert self._tests is not None
+        stdout = _text(test.out["stdout"])
+        verdict = judging.verdict(outcome, test.case.expected_stdout, stdout, self._tests.compare)
+        result = RunTestResult(
+            index=test.index, verdict=verdict, outcome=outcome, exit_code=exit_code, signal=signal,  # type: ignore[arg-type]
+            stdout=stdout, stderr=_text(test.out["stderr"]), stdout_truncated=test.truncated["stdout"],
+            stderr_truncated=test.truncated["stderr"], usage=usage)
+        self._test_results.append(result)
+        self._test = None
+        if judging.stops_after(verdict, self._tests.stop_on_first_failure):
+            self._tests_stop = True
+        self._flush(final=True)             # the test's last output, then its event
+        self._outbox.put_nowait(RunTestEnded(
+            run_id=self.job.run_id, index=result.index, verdict=result.verdict, outcome=result.outcome,
+            exit_code=result.exit_code, signal=result.signal, stdout_truncated=result.stdout_truncated,
+            stderr_truncated=result.stderr_truncated, usage=result.usage))
+        self._start_sender()
+
+    def _conclude_tests(self, run: Decision, ended_normally: bool) -> tuple[Decision, list[RunTestResult]]:
+        """The run's tests when it ends. `ended_normally`: X came after D, so the run's outcome is
+        that of its first failing test (else of its last). Otherwise the test the sandbox ended in
+        takes the run's outcome (memory, pids, a timeout it outlived) and the run keeps its own
+        decision (cancelled, failed...). Tests not run are skipped."""
+        assert self._tests is not None
+        total = len(self._tests.cases)
+        if run.outcome == "compile_error":
+            return run, [RunTestResult(index=i, verdict="compile_error", outcome="compile_error") for i in range(total)]
+        test = self._test
+        if test is not None and not ended_normally and run.status == "completed":
+            usage = self._usage
+            self._record_test(test, run.outcome, run.exit_code, run.signal, Usage(
+                cpu_ms=((usage.cpu_ns - test.cpu_ns_at_start) // 1_000_000) if usage else 0,
+                memory_peak_bytes=usage.memory_peak_bytes if usage else 0))
+        results = self._test_results + [judging.skipped(i) for i in range(len(self._test_results), total)]
+        if not ended_normally:
+            return run, results
+        ran = [r for r in results if r.outcome is not None]
+        decisive = next((r for r in ran if r.verdict != "accepted"), ran[-1] if ran else None)
+        if decisive is None:
+            return Decision("completed", "ok"), results
+        return Decision("completed", decisive.outcome, decisive.exit_code, decisive.signal), results
+
+    # ---------------------------------------------------------------- frames
 
     def _handle_chunks(self, decoder: frames.FrameDecoder, chunks: list[tuple[int, bytes]]) -> bool:
         """Feed demultiplexed chunks; True when the run stage began (after a compile)."""
@@ -494,10 +699,20 @@ class RunLifecycle:
                 self._compile_exit = _exit_from(payload)
                 self._stage_started = time.monotonic()
                 return True
+            case frames.TEST_DONE:
+                try:
+                    end = frames.test_end_decoder.decode(payload)
+                except (msgspec.ValidationError, msgspec.DecodeError) as e:
+                    self._launch_error = f"bad test end frame from the launcher: {e}"
+                    return False
+                if self._test is None or end.index != self._test.index or self._test_end is not None:
+                    self._launch_error = f"the launcher reported test {end.index}, which was not running"
+                    return False
+                self._test_end = end
             case frames.RUN_DONE:
                 self._exit_reported = True
                 info = _json(payload)
-                if self._compile_exit is None or stage_outcome(self._compile_exit) == "ok":
+                if self._tests is None and (self._compile_exit is None or stage_outcome(self._compile_exit) == "ok"):
                     self._run_exit = Exit(info.get("exit_code"), info.get("signal"), info.get("pids_limit") is True)
             case frames.LAUNCH_FAILED:
                 self._launch_error = str(_json(payload).get("error", "launch failed"))
@@ -505,6 +720,10 @@ class RunLifecycle:
 
     def _output(self, stage: str, stream: str, data: bytes) -> None:
         if self._kill_reason is not None:
+            return
+        test = self._test if stage == "run" else None
+        if test is not None:
+            self._test_output(test, stream, data)
             return
         kept = self._cap.admit(data)
         self._kept[(stage, stream)] += kept
@@ -521,15 +740,50 @@ class RunLifecycle:
         else:
             self._flush_wakeup.set()
 
-    def _flush(self) -> None:
+    def _test_output(self, test: RunningTest, stream: str, data: bytes) -> None:
+        """A test's output counts against its own cap and the run's (which bounds the result)."""
+        if test.kill is not None:
+            return                       # stopped: the rest is not its output
+        kept = self._cap.admit(test.cap.admit(data))
+        test.out[stream] += kept
+        self._coalescer.add("run", stream, kept)
+        if test.cap.exceeded or self._cap.exceeded:
+            test.truncated[stream] = True
+            self._tests_stop |= self._cap.exceeded      # no room left for other tests' output
+            self._kill_test(KillReason.OUTPUT_LIMIT)
+            self._flush()
+        elif self._coalescer.size >= COALESCE_BYTES:
+            self._flush()
+        elif not self._flush_wakeup.is_set() and time.monotonic() - self._last_flush >= COALESCE_S:
+            self._flush()
+        else:
+            self._flush_wakeup.set()
+
+    def _flush(self, final: bool = False) -> None:
+        """Coalesced output becomes Output records; `final` at the end of a test (its last
+        characters are not held for the next test's)."""
         self._last_flush = time.monotonic()
-        for record in self._output_records(self._coalescer.take()):
+        test = self._test.index if self._test is not None else self._flushing_test
+        for record in self._output_records(self._coalescer.take(final=final), test):
             self._outbox.put_nowait(record)
+        self._start_sender()
+
+    @property
+    def _flushing_test(self) -> int | msgspec.UnsetType:
+        """The test the coalesced output belongs to when none runs (being recorded: the last one)."""
+        if self._tests is None or not self._test_results:
+            return msgspec.UNSET
+        return self._test_results[-1].index
+
+    def _start_sender(self) -> None:
         if self._sender is None and not self._outbox.empty():
             self._sender = asyncio.create_task(self._send_outbox(), name=f"send-{self.job.run_id}")
 
-    def _output_records(self, taken: list[tuple[str, str, str]]) -> list[Output]:
-        return [Output(run_id=self.job.run_id, stream=stream, stage=stage, data=text) for stage, stream, text in taken]
+    def _output_records(self, taken: list[tuple[str, str, str]],
+                        test: int | msgspec.UnsetType = msgspec.UNSET) -> list[Output]:
+        return [Output(run_id=self.job.run_id, stream=stream, stage=stage, data=text,  # type: ignore[arg-type]
+                       test=test if stage == "run" else msgspec.UNSET)
+                for stage, stream, text in taken]
 
     def _take_last_output(self) -> list[Output]:
         """The run's output ended: what its sender has not taken yet (queued, and the coalescer's
@@ -611,7 +865,6 @@ class RunLifecycle:
 
     async def _finish(self, agent_error: ErrorInfo | None, picked_ms: int, sandbox_ms: int) -> RunResult:
         self.state = RunState.FINISHING
-        self._last_output = self._take_last_output()
         oom = False
         usage = self._usage
         if agent_error is None and not self._exit_reported and self._launch_error is None:
@@ -637,7 +890,15 @@ class RunLifecycle:
             memory_at_limit=usage is not None and (
                 usage.memory_failcnt > 0 or usage.memory_peak_bytes >= self._memory_limit_bytes),
             agent_error=agent_error))
+        tests: list[RunTestResult] | msgspec.UnsetType = msgspec.UNSET
+        if self._tests is not None:
+            decision, tests = self._conclude_tests(decision, ended_normally=(
+                agent_error is None and self._launch_error is None and self._exit_reported
+                and self._kill_reason is not KillReason.CANCEL))
+        self._last_output = self._take_last_output()   # after the last test's output and event
         peak = usage.memory_peak_bytes if usage else 0
+        if tests is not msgspec.UNSET:
+            peak = max([peak] + [t.usage.memory_peak_bytes for t in tests])
         if decision.outcome == "memory_limit":
             # The host cgroup OOM-kills at its limit, so the peak reached it. A lower figure is a
             # sample taken before the end: the cgroup can vanish with the sandbox before the last read.
@@ -666,6 +927,8 @@ class RunLifecycle:
                             run_ms=run_ms, total_ms=max(0, finished_ms - self.job.created_at_ms)),
             error=decision.error, finished_at=rfc3339(finished_ms),
             node=self.deps.node_name if self.sandbox is not None else None)
+        if tests is not msgspec.UNSET:
+            result.tests, result.summary = tests, judging.summarize(tests)
         return result
 
     def _finish_early(self, status: str, error: ErrorInfo | None, picked_ms: int) -> RunResult:
@@ -676,6 +939,9 @@ class RunLifecycle:
             timings=Timings(queued_ms=max(0, picked_ms - self.job.created_at_ms),
                             total_ms=max(0, finished_ms - self.job.created_at_ms)),
             finished_at=rfc3339(finished_ms))
+        if self._tests is not None:
+            result.tests = [judging.skipped(i) for i in range(len(self._tests.cases))]
+            result.summary = judging.summarize(result.tests)
         self.state = RunState.FINISHING
         return result
 
@@ -693,6 +959,8 @@ class RunLifecycle:
                                                                 agent=self.deps.agent_name),
                                   time.monotonic() + RESULT_RETRY_S, preceded_by=last)
         self.deps.metrics.runs.labels(self.runtime.key, result.status, result.outcome or "").inc()
+        for test in result.tests or ():
+            self.deps.metrics.tests.labels(self.runtime.key, test.verdict).inc()
 
     @property
     def wants_sandbox(self) -> bool:

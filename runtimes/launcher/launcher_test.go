@@ -45,6 +45,7 @@ type testHeader struct {
 	NProc      uint64            `json:"nproc"`
 	NoFile     uint64            `json:"nofile"`
 	FSizeBytes uint64            `json:"fsize_bytes"`
+	Tests      bool              `json:"tests,omitempty"`
 }
 
 func newHeader(run ...string) testHeader {

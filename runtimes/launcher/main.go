@@ -29,6 +29,10 @@ type launcher struct {
 	isInit  bool     // PID 1: kill(-1) reaches every other process
 	env     []string // the children's environment, set from the header
 	procDir string   // the sandbox's /proc, whose tasks count towards the pids limit; "" = no watch
+	// wipeDirs: emptied before each test besides workDir (every place a test can write),
+	// so that no test sees what an earlier one wrote.
+	wipeDirs []string
+	running  runningTest // the test a K frame may stop
 }
 
 func main() {
@@ -58,6 +62,7 @@ func launcherMain() int {
 	l := &launcher{workDir: defaultWorkDir, exe: exe, out: &frameWriter{w: os.Stdout}, isInit: isInit}
 	if isInit {
 		l.procDir = "/proc" // only in a sandbox is /proc the program's alone
+		l.wipeDirs = sandboxWritableDirs
 	}
 	if err := l.serve(os.Stdin); err != nil {
 		fmt.Fprintln(os.Stderr, "throwbox-launcher: writing frames:", err)
@@ -98,8 +103,14 @@ func (l *launcher) serve(in io.Reader) error {
 	}
 	l.env = childEnv(os.Environ(), l.workDir, j.Env)
 
-	stdin := newStdinQueue()
-	go readAgentFrames(in, stdin)
+	var stdin *stdinQueue
+	var tests <-chan queuedTest
+	if j.Tests {
+		tests = readTestFrames(in, l.killTest)
+	} else {
+		stdin = newStdinQueue()
+		go readAgentFrames(in, stdin)
+	}
 
 	if j.Compile != nil {
 		res, _, err := (&stage{l: l, argv: j.Compile, limits: j.Limits, outKind: frameCompileOut, errKind: frameCompileErr}).run()
@@ -112,6 +123,9 @@ func (l *launcher) serve(in io.Reader) error {
 		if !res.ok() {
 			return l.out.writeJSON(frameExited, runEnd{}) // run skipped
 		}
+	}
+	if j.Tests {
+		return l.serveTests(j, tests)
 	}
 	res, wall, err := (&stage{l: l, argv: j.Run, limits: j.Limits, stdin: stdin, outKind: frameRunOut, errKind: frameRunErr,
 		watchPids: true}).run()

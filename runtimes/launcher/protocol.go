@@ -23,6 +23,11 @@ const (
 	frameCompiled   = 'C'
 	frameExited     = 'X'
 	frameLaunchFail = 'L'
+	// Test cases (a header with "tests": true; docs/architecture.md):
+	frameTestStart = 'T' // agent → launcher: JSON testStart; its stdin follows as I… Z
+	frameTestKill  = 'K' // agent → launcher: JSON {"index": N}: stop that test if it is running
+	frameTestsDone = 'D' // agent → launcher: no more tests (the end of the stream counts as D)
+	frameTestEnd   = 'Y' // launcher → agent: JSON testEnd, as each test ends
 )
 
 // maxFrameBytes bounds every payload in both directions.
@@ -102,6 +107,9 @@ type header struct {
 	NProc      *uint64           `json:"nproc"`
 	NoFile     *uint64           `json:"nofile"`
 	FSizeBytes *uint64           `json:"fsize_bytes"`
+	// Tests: after the compile, the run command is started once per T frame (tests.go)
+	// instead of once; "run" is then only checked, each T names its own command.
+	Tests bool `json:"tests"`
 }
 
 // limits are the rlimits a stage's process gets.
@@ -122,6 +130,7 @@ type job struct {
 	Run     []string
 	Env     map[string]string
 	Limits  limits
+	Tests   bool
 }
 
 func parseHeader(payload []byte) (*job, error) {
@@ -135,10 +144,8 @@ func parseHeader(payload []byte) (*job, error) {
 	if h.Compile != nil && (len(h.Compile) == 0 || h.Compile[0] == "") {
 		return nil, errors.New("bad header: compile must be null or a non-empty command")
 	}
-	for _, arg := range append(append([]string{}, h.Compile...), h.Run...) {
-		if strings.ContainsRune(arg, 0) {
-			return nil, errors.New("bad header: command argument contains NUL")
-		}
+	if err := checkArgs(append(append([]string{}, h.Compile...), h.Run...)); err != nil {
+		return nil, fmt.Errorf("bad header: %v", err)
 	}
 	for k, v := range h.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
@@ -153,7 +160,7 @@ func parseHeader(payload []byte) (*job, error) {
 		}
 	}
 	j := &job{
-		Compile: h.Compile, Run: h.Run, Env: h.Env,
+		Compile: h.Compile, Run: h.Run, Env: h.Env, Tests: h.Tests,
 		Limits: limits{CPUTimeS: *h.CPUTimeS, NProc: *h.NProc, NoFile: *h.NoFile, FSizeBytes: *h.FSizeBytes},
 	}
 	for _, f := range h.Files {
@@ -167,4 +174,13 @@ func parseHeader(payload []byte) (*job, error) {
 		j.Files = append(j.Files, scratchFile{Name: f.Name, Content: content})
 	}
 	return j, nil
+}
+
+func checkArgs(args []string) error {
+	for _, arg := range args {
+		if strings.ContainsRune(arg, 0) {
+			return errors.New("command argument contains NUL")
+		}
+	}
+	return nil
 }

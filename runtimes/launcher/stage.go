@@ -45,7 +45,9 @@ type stage struct {
 	limits           limits
 	stdin            *stdinQueue // nil: /dev/null
 	outKind, errKind byte
-	watchPids        bool // stop it when it sits at its pids limit (the run stage)
+	watchPids        bool          // stop it when it sits at its pids limit (the run stage)
+	onStart          func(pid int) // called once its process runs (a test's kill needs the pid)
+	maxRSSBytes      int64         // after run: the peak resident memory of its first process (and the children it waited for)
 }
 
 func (s *stage) run() (stageResult, time.Duration, error) {
@@ -97,6 +99,9 @@ func (s *stage) run() (stageResult, time.Duration, error) {
 	if err != nil {
 		return stageResult{}, 0, &launchError{"start helper: " + err.Error()}
 	}
+	if s.onStart != nil {
+		s.onStart(pid)
+	}
 	// Only the child may hold the write ends, or the readers never see EOF.
 	stdinR.Close()
 	outW.Close()
@@ -133,7 +138,8 @@ func (s *stage) run() (stageResult, time.Duration, error) {
 	}
 
 	report, _ := io.ReadAll(reportR) // EOF at the helper's successful exec or exit
-	status, waitErr := s.l.waitFor(pid)
+	status, rusage, waitErr := s.l.waitFor(pid)
+	s.maxRSSBytes = rusage.Maxrss * 1024 // Linux reports kilobytes
 	wall := time.Since(started)
 	s.l.killRemaining(pid)
 	streams.Wait()
@@ -165,18 +171,19 @@ func (l *launcher) stream(r io.Reader, kind byte) {
 	}
 }
 
-// waitFor reaps children (including reparented orphans) until pid exits.
-func (l *launcher) waitFor(pid int) (syscall.WaitStatus, error) {
+// waitFor reaps children (including reparented orphans) until pid exits; pid's resource usage.
+func (l *launcher) waitFor(pid int) (syscall.WaitStatus, syscall.Rusage, error) {
 	for {
 		var ws syscall.WaitStatus
-		got, err := syscall.Wait4(-1, &ws, 0, nil)
+		var ru syscall.Rusage
+		got, err := syscall.Wait4(-1, &ws, 0, &ru)
 		switch {
 		case errors.Is(err, syscall.EINTR):
 			continue
 		case err != nil:
-			return 0, err // ECHILD: cannot happen while pid is ours and unreaped
+			return 0, ru, err // ECHILD: cannot happen while pid is ours and unreaped
 		case got == pid:
-			return ws, nil
+			return ws, ru, nil
 		}
 	}
 }

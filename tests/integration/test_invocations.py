@@ -188,3 +188,23 @@ async def test_the_documented_example_caller_runs_against_the_stack(cp, tenant_k
     assert proc.returncode == 0, (out, err)
     reply = json.loads(out)
     assert reply["result"]["stdout"] == "hello from kafka\n"
+
+
+async def test_a_run_or_a_function_invoked_over_kafka_takes_tests(cp, tenant_key):
+    tenant, key = tenant_key()
+    api = Api(cp.url, key)
+    r = await api.call("PUT", "/v1/functions/double", {"language": "python", "files": [{
+        "name": "main.py", "content": "print(2 * int(input()))\n"}]})
+    assert r.status == 201, r
+    by_function, by_run = rid(), rid()
+    async with TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results:
+        await send(KAFKA_BOOTSTRAP,
+                   {"request_id": by_function, "tenant": tenant, "function": "double",
+                    "tests": [{"stdin": "2", "expected_stdout": "4"}, {"stdin": "3", "expected_stdout": "7"}]},
+                   {"request_id": by_run, "tenant": tenant, "run": python_run(
+                       "print(input())", tests=[{"stdin": "a", "expected_stdout": "a"}], compare="tokens")})
+        function_result = (await results.reply(by_function, REPLY_S))["result"]
+        run_result = (await results.reply(by_run, REPLY_S))["result"]
+    assert [t["verdict"] for t in function_result["tests"]] == ["accepted", "wrong_answer"], function_result
+    assert function_result["summary"]["verdict"] == "wrong_answer"
+    assert [t["verdict"] for t in run_result["tests"]] == ["accepted"], run_result

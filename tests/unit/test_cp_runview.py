@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from throwbox_common.messages import Finished, Output, RunResult, Started, Submitted
+from throwbox_common.messages import Finished, Output, RunResult, RunTestEnded, Started, Submitted, Usage
 from throwbox_control.admission import Quota
 from throwbox_control.auth import KeyStore, key_hash, new_key
 from throwbox_control.consul import ConsulError, Entry
@@ -23,6 +23,22 @@ def finished(rid="r1", status="completed", stdout="hi\n"):
 
 def events(view, rid="r1", after=0):
     return [json.loads(e) for _, e in view.get(rid).events_after(after)]
+
+
+def test_a_tests_output_carries_its_index_and_a_test_event_ends_it():
+    v = RunView()
+    for rec in (submitted(), Started(run_id="r1"),
+                Output(run_id="r1", stream="stdout", stage="run", data="4\n", test=0),
+                RunTestEnded(run_id="r1", index=0, verdict="accepted", outcome="ok", exit_code=0,
+                             usage=Usage(wall_ms=3, cpu_ms=2, memory_peak_bytes=9)),
+                finished()):
+        v.apply(rec)
+    evs = events(v)
+    assert evs[1] == {"type": "stdout", "seq": 2, "stage": "run", "data": "4\n", "test": 0}
+    assert evs[2] == {"type": "test", "seq": 3, "index": 0, "verdict": "accepted", "outcome": "ok", "exit_code": 0,
+                      "signal": None, "stdout_truncated": False, "stderr_truncated": False,
+                      "usage": {"wall_ms": 3, "cpu_ms": 2, "memory_peak_bytes": 9}}
+    assert evs[3]["type"] == "result" and "tests" not in evs[3]["result"]
 
 
 def test_events_are_numbered_in_record_order_with_the_result_last():

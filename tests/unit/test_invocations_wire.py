@@ -83,3 +83,17 @@ def test_a_tenant_with_several_keys_gets_the_strictest_quota():
     recs = [KeyRecord("a", "t", max_concurrent=5), KeyRecord("a", "t", runs_per_minute=60), KeyRecord("b", "t")]
     q = quotas_of(recs, default)
     assert q == {"a": Quota(5, 60), "b": default}
+
+
+def test_a_run_request_or_a_function_request_may_carry_tests():
+    p = wire.parse(b"r9", enc({"request_id": "r9", "tenant": "acme", "run": {
+        **RUN, "tests": [{"stdin": "1", "expected_stdout": "1"}], "compare": "exact"}}))
+    assert isinstance(p, wire.Request) and p.run.tests[0].expected_stdout == "1" and p.run.compare == "exact"
+    p = wire.parse(b"r10", enc({"request_id": "r10", "tenant": "acme", "function": "add",
+                                "tests": [{"stdin": "2"}], "stop_on_first_failure": True}))
+    assert isinstance(p, wire.Request) and p.tests[0].stdin == "2" and p.stop_on_first_failure is True
+
+
+def test_tests_beside_a_run_request_are_refused():
+    p = wire.parse(b"r11", enc({"request_id": "r11", "tenant": "acme", "run": RUN, "tests": [{}]}))
+    assert isinstance(p, wire.Invalid) and p.code == "invalid_request" and p.message.startswith("tests")

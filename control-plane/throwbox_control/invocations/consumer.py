@@ -42,7 +42,7 @@ from ..errors import ApiError, DependencyError, invalid, not_found
 from ..runview import RunState
 from ..schemas import FUNCTION_NAME_PATTERN
 from ..services import Services
-from ..validation import CheckedRun, check_program, check_run, encode_stdin
+from ..validation import CheckedRun, check_invocation_tests, check_program, check_run, encode_stdin
 from . import wire
 from .tenants import TenantDirectory
 
@@ -258,7 +258,9 @@ class InvocationConsumer:
         runtime, files, entry, limits = check_program(
             registry, s, language=fn.language, version=fn.version, files=fn.files,
             entrypoint=fn.entrypoint, env=fn.env, limits=fn.limits)
-        return CheckedRun(runtime, files, entry, [], dict(fn.env), encode_stdin(stdin, s), False, limits, None)
+        tests = check_invocation_tests(req.tests, req.compare, req.stop_on_first_failure,
+                                       {"input": req.input is not msgspec.UNSET}, limits, s)
+        return CheckedRun(runtime, files, entry, [], dict(fn.env), encode_stdin(stdin, s), False, limits, None, tests)
 
     async def _known(self, run_id: str) -> RunState | None:
         """The run if any record of it exists (only this request can have made that id)."""

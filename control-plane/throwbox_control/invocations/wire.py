@@ -16,7 +16,16 @@ from typing import Any
 import msgspec
 
 from throwbox_common import topics
-from throwbox_common.messages import ErrorInfo, RunRequest, RunResult, Struct, now_ms, rfc3339
+from throwbox_common.messages import (
+    Compare,
+    ErrorInfo,
+    RunRequest,
+    RunResult,
+    RunTestSpec,
+    Struct,
+    now_ms,
+    rfc3339,
+)
 
 from ..validation import field_of
 
@@ -39,6 +48,10 @@ class Invocation(Struct):
     input: Any = msgspec.UNSET
     run: RunRequest | None = None
     reply_to: str | None = None
+    # With function: test cases instead of input, as in a run request.
+    tests: list[RunTestSpec] | None = None
+    compare: Compare | None = None
+    stop_on_first_failure: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,9 @@ class Request:
     function: str | None
     input: Any            # msgspec.UNSET when not given
     run: RunRequest | None
+    tests: list[RunTestSpec] | None = None      # with function only
+    compare: Compare | None = None
+    stop_on_first_failure: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -130,10 +146,13 @@ def parse(key: bytes | None, value: bytes | None) -> Parsed:
         return Invalid(request_id, reply_to, "invalid_request", "give exactly one of function and run")
     if inv.run is not None and inv.input is not msgspec.UNSET:
         return Invalid(request_id, reply_to, "invalid_request", "input: only with function (a run has stdin)")
+    if inv.run is not None and (inv.tests, inv.compare, inv.stop_on_first_failure) != (None, None, None):
+        return Invalid(request_id, reply_to, "invalid_request", "tests: inside run, or with function")
     if not inv.tenant:
         return Invalid(request_id, reply_to, "invalid_request", "tenant: must be a non-empty string")
     return Request(request_id=request_id, tenant=inv.tenant, reply_to=reply_to, function=inv.function,
-                   input=inv.input, run=inv.run)
+                   input=inv.input, run=inv.run, tests=inv.tests, compare=inv.compare,
+                   stop_on_first_failure=inv.stop_on_first_failure)
 
 
 # ---------------------------------------------------------------- replies
