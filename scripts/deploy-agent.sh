@@ -13,7 +13,7 @@ nomad job run -detach \
   -var "nomad_addr=$NOMAD_ADDR" \
   "$REPO_DIR/nomad-jobs/executor-agent.nomad.hcl" >/dev/null
 if [ "${1:-}" = "--restart" ]; then
-  for alloc in $(nomad job allocs -t '{{range .}}{{if eq .ClientStatus "running"}}{{.ID}} {{end}}{{end}}' "$JOB"); do
+  for alloc in $(nomad job allocs -t '{{range .}}{{if and (eq .ClientStatus "running") (eq .DesiredStatus "run")}}{{.ID}} {{end}}{{end}}' "$JOB"); do
     log "restarting executor agent allocation $alloc"
     nomad alloc restart "$alloc" >/dev/null
   done
