@@ -15,6 +15,8 @@ from compat_stack import compat_plane  # noqa: F401 - fixture
 from cp_stack import tenant_key  # noqa: F401 - fixture
 from judge0 import Status
 
+from throwbox_control.compat.tokens import run_of
+
 pytestmark = pytest.mark.timeout(420)
 
 
@@ -58,7 +60,7 @@ def test_the_judge0_sdk_reads_the_catalogue_and_judges_programs_in_several_langu
     assert tle.status == Status.TIME_LIMIT_EXCEEDED
 
 
-def test_test_cases_go_through_a_batch_and_each_gets_its_verdict(compat_plane, tenant_key):
+def test_test_cases_go_through_a_batch_as_one_run_and_each_gets_its_verdict(compat_plane, tenant_key):
     _, key = tenant_key()
     client = sdk_client(compat_plane, key)
     cases = [("1 2", "3"), ("2 2", "4"), ("5 5", "11")]
@@ -66,6 +68,9 @@ def test_test_cases_go_through_a_batch_and_each_gets_its_verdict(compat_plane, t
                          language=judge0.PYTHON, test_cases=cases)
     assert [r.status for r in results] == [Status.ACCEPTED, Status.ACCEPTED, Status.WRONG_ANSWER]
     assert [r.stdout for r in results] == ["3\n", "4\n", "10\n"]
+    # One program, one language: the batch was one run (compiled once) with a test per case.
+    runs = [run_of(r.token) for r in results]
+    assert len({run for run, _ in runs}) == 1 and [slot for _, slot in runs] == [1, 2, 3]
 
 
 async def post(url: str, path: str, body: dict, headers: dict) -> tuple[int, object]:

@@ -125,9 +125,41 @@ def test_a_batch_must_have_one_to_twenty_submissions():
         assert e.value.status == 400
 
 
-def test_a_batch_is_one_run_per_valid_submission_for_now():
-    ok = plan()
-    assert judge0.plan_batch([ok, ApiError(422, "x", "y"), ok]) == [[0], [2]]
+def test_a_batch_of_one_program_is_one_run_with_a_test_per_submission():
+    a, b = plan(stdin="1 2", expected_output="3"), plan(stdin="5 5", cpu_time_limit=1)
+    assert judge0.plan_batch([a, ApiError(422, "x", "y"), b]) == [[0, 2]]
+    one = judge0.batch_run([a, b])
+    cases = one.run.tests.cases
+    assert [c.stdin for c in cases] == [b"1 2", b"5 5"] and one.run.stdin is None
+    assert cases[1].limits.cpu_time_ms == 1000 and one.run.limits.cpu_time_ms == 10_000
+    assert one.compat == {"api": "judge0", "language_id": "71", "tests": "2",
+                          "expected_digest_0": judge0.output_digest("3")}
+
+
+def test_a_batch_of_different_programs_or_languages_is_one_run_each():
+    assert judge0.plan_batch([plan(), plan(source_code="print(2)")]) == [[0], [1]]
+    assert judge0.plan_batch([plan(source_code="int main(){}", language_id=52),
+                              plan(source_code="int main(){}", language_id=54)]) == [[0], [1]]
+    assert judge0.plan_batch([plan(), ApiError(422, "x", "y")]) == [[0]]
+
+
+def test_each_token_of_a_batch_run_answers_with_its_own_test():
+    from throwbox_common.messages import RunTestResult
+    tests = [RunTestResult(index=0, verdict="accepted", outcome="ok", exit_code=0, stdout="3\n",
+                           usage=Usage(cpu_ms=12)),
+             RunTestResult(index=1, verdict="runtime_error", outcome="nonzero_exit", exit_code=2, stdout="9\n"),
+             RunTestResult(index=2, verdict="skipped")]
+    run = result(status="completed", outcome="nonzero_exit", exit_code=2, tests=tests)
+    compat = {"api": "judge0", "language_id": "71", "tests": "3", "expected_digest_0": judge0.output_digest("3"),
+              "expected_digest_1": judge0.output_digest("10")}
+    first, mine = judge0.test_of(run, compat, 1)
+    assert judge0.verdict(first, mine, False) == (3, None) and first.usage.cpu_ms == 12
+    second, mine = judge0.test_of(run, compat, 2)
+    assert judge0.verdict(second, mine, False)[0] == 11
+    third, mine = judge0.test_of(run, compat, 3)
+    assert judge0.verdict(third, mine, False)[0] == 5
+    broken = result(status="completed", outcome="compile_error", tests=tests)
+    assert judge0.verdict(*judge0.test_of(broken, compat, 2), True)[0] == 6
 
 
 # ---- verdicts

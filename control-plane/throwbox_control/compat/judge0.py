@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import io
 import math
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from throwbox_common.messages import FileSpec, LimitsRequest, RunResult, Struct
-from throwbox_common.runtimes import Registry, Runtime
+from throwbox_common.messages import FileSpec, JobTest, JobTests, LimitsRequest, RunResult, Struct
+from throwbox_common.runtimes import Limits, Registry, Runtime
 
 from ..config import Settings
 from ..errors import ApiError
@@ -318,10 +319,53 @@ def plan(sub: Submission, b64: bool, registry: Registry, settings: Settings) -> 
     return Planned(run, compat)
 
 
+def _program(p: Planned) -> tuple:
+    r = p.run
+    return (p.compat["language_id"], r.runtime.key, r.entrypoint, tuple((f.name, f.content) for f in r.files))
+
+
 def plan_batch(planned: list[Planned | ApiError]) -> list[list[int]]:
-    """Which submissions of a batch share one run: each its own for now. When runs take test cases,
-    entries with the same source, language and limits become one run (token slot = test index + 1)."""
-    return [[i] for i, p in enumerate(planned) if isinstance(p, Planned)]
+    """Which submissions of a batch share one run. When every valid submission has the same
+    source (and files) and language, the batch is one run whose tests are the submissions, so
+    the program is compiled once (token slot = test index + 1); otherwise one run each."""
+    valid = [i for i, p in enumerate(planned) if isinstance(p, Planned)]
+    if len(valid) >= 2 and len({_program(planned[i]) for i in valid}) == 1:   # type: ignore[arg-type]
+        return [valid]
+    return [[i] for i in valid]
+
+
+def batch_run(members: list[Planned]) -> Planned:
+    """One run with a test per submission (its stdin, arguments and limits). The run's limits are
+    the largest of its tests' (each at most the runtime's default): the wall clock bounds all the
+    tests together (docs/compat.md)."""
+    first = members[0].run
+    limits = Limits(**{name: max(getattr(m.run.limits, name) for m in members)
+                       for name in msgspec.structs.asdict(first.limits)})
+    cases = [JobTest(limits=m.run.limits, stdin=m.run.stdin, args=list(m.run.args)) for m in members]
+    compat = {"api": "judge0", "language_id": members[0].compat["language_id"], "tests": str(len(members))}
+    for i, m in enumerate(members):
+        if "expected_digest" in m.compat:
+            compat[f"expected_digest_{i}"] = m.compat["expected_digest"]
+    run = dataclasses.replace(first, args=[], stdin=None, limits=limits, tests=JobTests(cases=cases))
+    return Planned(run, compat)
+
+
+def test_of(result: RunResult, compat: dict[str, str], slot: int) -> tuple[RunResult, dict[str, str]]:
+    """The submission of slot `slot` (test slot - 1) of a batch run, as a run of its own to answer
+    with; a run that ended before its tests ran (compile error, failure) answers for every slot."""
+    tests = [] if result.tests is msgspec.UNSET else result.tests
+    if result.status != "completed" or result.outcome == "compile_error" or not 1 <= slot <= len(tests):
+        return result, compat
+    t = tests[slot - 1]
+    mine = {"api": "judge0", "language_id": compat.get("language_id", "")}
+    if f"expected_digest_{slot - 1}" in compat:
+        mine["expected_digest"] = compat[f"expected_digest_{slot - 1}"]
+    if t.verdict == "skipped":   # the run's time ran out before this test: Judge0 says TLE
+        return msgspec.structs.replace(result, outcome="timeout", exit_code=None, signal=None, stdout="",
+                                       stderr="", tests=msgspec.UNSET, summary=msgspec.UNSET), mine
+    return msgspec.structs.replace(result, outcome=t.outcome, exit_code=t.exit_code, signal=t.signal,
+                                   stdout=t.stdout, stderr=t.stderr, usage=t.usage,
+                                   tests=msgspec.UNSET, summary=msgspec.UNSET), mine
 
 
 # ---- run → answer
