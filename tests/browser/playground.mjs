@@ -222,19 +222,27 @@ const scenarios = {
     }, [fn, API_KEY]);
   },
 
-  async test_cases_panel_waits_while_the_server_offers_none(page) {
+  async test_cases_run_together_and_each_verdict_is_shown(page) {
     await ready(page);
+    const panel = page.getByRole("region", { name: "Test cases" });
     const offered = await page.evaluate(async () => {
       const doc = await (await fetch("/v1/openapi.json")).json();
       return Boolean(doc.components.schemas.RunRequest.properties.tests);
     });
-    const panel = page.getByRole("region", { name: "Test cases" });
-    if (offered) {
-      await panel.getByRole("button", { name: "Run tests" }).waitFor();
-    } else {
-      await sees(panel, "Waiting for the server to offer test cases");
-      check(!(await panel.getByRole("button", { name: "Run tests" }).isVisible()), "Run tests shown without server support");
+    check(offered, "the server's run request has no tests");
+    await typeProgram(page, "a, b = map(int, input().split())\nprint(a + b)\n");
+    const cases = [["1 2", "3"], ["2 2", "5"], ["20 22", "42"]];
+    for (const [i, [input, expected]] of cases.entries()) {
+      if ((await panel.getByRole("listitem").count()) <= i) await panel.getByRole("button", { name: "Add test" }).click();
+      await panel.getByLabel(`Test ${i + 1} input`).fill(input);
+      await panel.getByLabel(`Test ${i + 1} expected output`).fill(expected);
     }
+    await panel.getByRole("button", { name: "Run tests" }).click();
+    await sees(panel.getByRole("status"), "2 of 3 passed: wrong answer");
+    await sees(panel.getByLabel("Test 1 verdict"), "accepted");
+    await sees(panel.getByLabel("Test 2 verdict"), "wrong answer");
+    await sees(panel.getByLabel("Test 3 verdict"), "accepted");
+    await sees(panel, "got: 4");
   },
 };
 

@@ -33,7 +33,7 @@ SCENARIOS = [
     "wrong_key_is_refused_in_plain_words",
     "a_run_over_the_keys_concurrency_and_too_much_stdin_are_refused_in_words",
     "program_saved_as_a_function_is_invoked_with_json_input",
-    "test_cases_panel_waits_while_the_server_offers_none",
+    "test_cases_run_together_and_each_verdict_is_shown",
 ]
 BROWSER_TIMEOUT_S = 600
 
