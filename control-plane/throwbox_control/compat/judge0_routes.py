@@ -6,9 +6,6 @@ A token carries its run id (tokens.py): no store; the run view answers, for its 
 
 from __future__ import annotations
 
-import functools
-import logging
-
 import msgspec
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, raw
@@ -22,16 +19,12 @@ from ..runview import RunState
 from ..services import Services
 from . import judge0
 from .keys import CompatAuth
+from .replies import in_peer_shape, reply
 from .tokens import run_of, token_for
 
-log = logging.getLogger("throwbox.compat.judge0")
 PREFIX = "/judge0"
 _enc = msgspec.json.Encoder()
 _result = msgspec.json.Decoder(RunResult)
-
-
-def reply(body: object, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
-    return raw(_enc.encode(body), status=status, headers=headers, content_type="application/json")
 
 
 def error_reply(e: ApiError) -> HTTPResponse:
@@ -39,18 +32,7 @@ def error_reply(e: ApiError) -> HTTPResponse:
     return reply(body, status, e.headers())
 
 
-def judge0_errors(handler):
-    """Every refusal in Judge0's shape, never Throwbox's."""
-    @functools.wraps(handler)
-    async def wrapped(request: Request, *args, **kwargs):
-        try:
-            return await handler(request, *args, **kwargs)
-        except ApiError as e:
-            return error_reply(e)
-        except DependencyError as e:
-            log.warning("dependency unavailable", extra={"path": request.path, "error": str(e)})
-            return error_reply(overloaded("a backing service is unavailable; retry shortly", 2))
-    return wrapped
+judge0_errors = in_peer_shape(error_reply)   # every refusal in Judge0's shape, never Throwbox's
 
 
 def flag(request: Request, name: str) -> bool:

@@ -6,7 +6,6 @@ Errors are Piston's `{"message": "..."}`; runs go through Services.submit like e
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 
 import msgspec
@@ -25,6 +24,7 @@ from ..validation import encode_stdin
 from . import piston
 from .keys import CompatAuth
 from .live import StageTracker, outputs_of
+from .replies import in_peer_shape, reply
 
 log = logging.getLogger("throwbox.compat.piston")
 PREFIX = "/api/v2/"
@@ -33,26 +33,11 @@ _result = msgspec.json.Decoder(RunResult)
 _event = msgspec.json.Decoder(dict)
 
 
-def reply(body: object, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
-    return raw(_enc.encode(body), status=status, headers=headers, content_type="application/json")
-
-
 def error_reply(e: ApiError) -> HTTPResponse:
     return reply({"message": e.message}, piston.error_status(e), e.headers())
 
 
-def piston_errors(handler):
-    """Every refusal in Piston's shape, never Throwbox's."""
-    @functools.wraps(handler)
-    async def wrapped(request: Request, *args, **kwargs):
-        try:
-            return await handler(request, *args, **kwargs)
-        except ApiError as e:
-            return error_reply(e)
-        except DependencyError as e:
-            log.warning("dependency unavailable", extra={"path": request.path, "error": str(e)})
-            return error_reply(overloaded("a backing service is unavailable; retry shortly", 2))
-    return wrapped
+piston_errors = in_peer_shape(error_reply)   # every refusal in Piston's shape, never Throwbox's
 
 
 # piston-client (npm) posts its JSON without a Content-Type, which node-fetch labels text/plain:
