@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from throwbox_common.runtimes import Registry, Runtime
 
@@ -28,7 +28,14 @@ GC_GRACE_S = 2.0
 GC_WAIT_S = 60.0      # how long a destroyed sandbox's alloc-dir GC waits for the alloc to end
 
 
+@runtime_checkable
 class SandboxFactory(Protocol):
+    """Everything the pool asks of sandboxes, and the only way one is destroyed."""
+
+    # Set by the pool: called when a placed sandbox's container has started (a waiting run
+    # looks at once), if the factory can tell.
+    on_container_started: Callable[[str], None] | None
+
     async def ensure_pool(self, runtime: Runtime) -> int:
         """Register/update the pool's parameterized job; returns its registration index."""
 
@@ -47,6 +54,12 @@ class SandboxFactory(Protocol):
 
     async def destroy_job(self, job_id: str) -> None:
         """Stop a created sandbox that has no allocation (yet)."""
+
+    def container_started(self, alloc_id: str) -> bool | None:
+        """Whether the alloc's container has started yet (None: not known)."""
+
+    async def close(self) -> None:
+        """Stop watching; give destructions still under way a moment (the pool is closing)."""
 
 
 class NomadDockerFactory:

@@ -157,8 +157,7 @@ class WarmPool:
         self._background: set[asyncio.Task] = set()
         self._ready = asyncio.Event()
         self._closing = False
-        if hasattr(factory, "on_container_started"):
-            factory.on_container_started = self._container_started
+        factory.on_container_started = self._container_started
         for key, p in pools.items():
             metrics.pool_size.labels(key).set(p.size)
 
@@ -180,9 +179,7 @@ class WarmPool:
         await cancel_and_wait(self._watch_task)
         if self._background:     # used sandboxes still being destroyed, above all
             await asyncio.wait(set(self._background), timeout=CLOSE_WAIT_S)
-        closer = getattr(self._factory, "close", None)     # the factory's allocation watch
-        if closer is not None:
-            await closer()
+        await self._factory.close()     # its allocation watch, its pending alloc-dir GCs
         for p in self.pools.values():
             for fut in p.waiters:
                 if not fut.done():
@@ -260,11 +257,10 @@ class WarmPool:
     def _note_ends(self, p: RuntimePool, gone: set[str]) -> None:
         """Sandboxes that left Nomad's live list while starting, unused and not destroyed by
         us: if their container never started (image, runtime, resources), back off."""
-        started = getattr(self._factory, "container_started", None)
         for alloc in gone:
             if alloc in p.view.handed or alloc in p.excluded or alloc in p.stop_requested:
                 continue
-            if started is not None and started(alloc):
+            if self._factory.container_started(alloc):
                 continue
             log.warning("sandbox %s of %s ended before its container started", alloc, p.job_id)
             self._failed(p)
@@ -421,11 +417,10 @@ class WarmPool:
         Nomad lists it as pending until its client's next status sync (up to 200 ms later).
         Taken (handed, held) only if nobody else took it while its container was checked."""
         now = time.monotonic()
-        started = getattr(self._factory, "container_started", None)
         for alloc in list(p.view.starting):
             if alloc in p.probing or alloc in p.view.handed or alloc in p.excluded:
                 continue
-            if started is not None and started(alloc) is False:
+            if self._factory.container_started(alloc) is False:
                 continue               # Docker's start events say its container is not started yet
             if now - p.probed_at.get(alloc, 0.0) < STARTING_PROBE_S:
                 break                  # checked a moment ago; younger ones are even less likely ready

@@ -2,11 +2,13 @@
 
 import asyncio
 import contextlib
+import inspect
 
 import pytest
 
 from throwbox_agent import pool as pool_module
 from throwbox_agent.errors import NomadError, SandboxUnavailable
+from throwbox_agent.factory import NomadDockerFactory, SandboxFactory
 from throwbox_agent.metrics import AgentMetrics
 from throwbox_agent.nomad_api import AllocStub, live_allocs_filter
 from throwbox_agent.pool import (
@@ -20,6 +22,7 @@ from throwbox_agent.pool import (
     take_idle,
 )
 from throwbox_common import runtimes
+from throwbox_common.runtimes import Runtime
 
 PYTHON = runtimes.load().resolve("python")
 JOB = "throwbox-sandbox-a-python"
@@ -99,6 +102,8 @@ class FakeFactory:
     """Sandboxes it is asked to create are only recorded: a test places allocations itself."""
 
     def __init__(self, allocs=(), dead=()):
+        self.on_container_started = None
+        self.closed = False
         self.allocs = list(allocs)
         self.dead = set(dead)
         self.destroyed: list[str] = []
@@ -109,10 +114,10 @@ class FakeFactory:
         self.changed = asyncio.Event()
         self.registered = 100
 
-    async def ensure_pool(self, runtime):
+    async def ensure_pool(self, runtime: Runtime) -> int:
         return self.registered
 
-    async def create(self, runtime):
+    async def create(self, runtime: Runtime) -> str:
         if self.fail_creates:
             self.fail_creates -= 1
             raise NomadError("dispatch: 500")
@@ -121,26 +126,44 @@ class FakeFactory:
         self.events.append("create")
         return job
 
-    async def destroy_job(self, job_id):
+    async def destroy_job(self, job_id: str) -> None:
         self.jobs_destroyed.append(job_id)
 
-    async def live_allocs(self, job_ids, index=0):
+    async def live_allocs(self, pool_ids: list[str], index: int = 0) -> tuple[list[AllocStub], int]:
         if index:
             await self.changed.wait()
             self.changed.clear()
         return [a for a in self.allocs if a.id not in self.destroyed], index + 1
 
-    async def live_container(self, alloc_id):
+    async def live_container(self, alloc_id: str) -> str | None:
         return None if alloc_id in self.dead else f"c-{alloc_id}"
 
-    async def destroy(self, alloc_id, job_id, container_id):
+    async def destroy(self, alloc_id: str, job_id: str, container_id: str | None) -> None:
         assert job_id == sandbox_job(alloc_id) or job_id in self.created
         self.destroyed.append(alloc_id)
         self.events.append("destroy")
 
+    def container_started(self, alloc_id: str) -> bool | None:
+        return None                 # not known: the pool probes placed sandboxes itself
+
+    async def close(self) -> None:
+        self.closed = True
+
     def place(self, a: AllocStub):
         self.allocs.append(a)
         self.changed.set()
+
+
+def test_the_fake_and_the_nomad_factory_implement_every_member_of_the_factory_protocol():
+    assert isinstance(FakeFactory(), SandboxFactory)
+    methods = [n for n, v in vars(SandboxFactory).items() if callable(v) and not n.startswith("_")]
+    assert {"create", "destroy", "container_started", "close"} <= set(methods)
+    for cls in (FakeFactory, NomadDockerFactory):
+        for name in methods:
+            ours, theirs = inspect.signature(getattr(cls, name)), inspect.signature(getattr(SandboxFactory, name))
+            assert list(ours.parameters) == list(theirs.parameters), (cls.__name__, name)
+            assert inspect.iscoroutinefunction(getattr(cls, name)) == inspect.iscoroutinefunction(
+                getattr(SandboxFactory, name)), (cls.__name__, name)
 
 
 async def make_pool(factory, size=2):
