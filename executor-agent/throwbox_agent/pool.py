@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from throwbox_common.aio import cancel_and_wait
 from throwbox_common.runtimes import Runtime
@@ -37,13 +38,35 @@ CLOSE_WAIT_S = 10.0       # at close, how long teardowns and creates still under
 STARTING_PROBE_S = 0.05
 
 
-@dataclass(frozen=True)
+class SandboxOwner(Protocol):
+    def release(self, sandbox: Sandbox, reason: str) -> asyncio.Future[None]:
+        """Take a used sandbox back: its successor is created and it is destroyed (the returned
+        future ends when it is)."""
+
+
+@dataclass(eq=False)
 class Sandbox:
+    """One sandbox handed to one run. It owns its end: `end` hands it back exactly once."""
+
     alloc_id: str
     job_id: str
     container_id: str
     runtime_key: str
     handed_at: float
+    owner: SandboxOwner = field(repr=False)
+    _ending: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def ended(self) -> bool:
+        return self._ending is not None
+
+    def end(self, reason: str) -> asyncio.Future[None]:
+        """Have the sandbox killed and given back, once: the first call asks its owner, every
+        call returns the same future, done once its container is killed. Await it to know the
+        program has ended; leave it to let the kill go on in the background."""
+        if self._ending is None:
+            self._ending = self.owner.release(self, reason)
+        return self._ending
 
 
 @dataclass
@@ -313,10 +336,11 @@ class WarmPool:
 
     # ---- destroying sandboxes
 
-    def _in_background(self, coro, name: str) -> None:
+    def _in_background(self, coro, name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
         self._background.add(task)      # a reference, so the task cannot vanish half-way
         task.add_done_callback(self._background.discard)
+        return task
 
     def _request_stop(self, p: RuntimePool, alloc_id: str) -> None:
         p.stop_requested[alloc_id] = time.monotonic()
@@ -353,7 +377,7 @@ class WarmPool:
                     alloc, container = taken
                     self._metrics.cold_starts.labels(runtime_key).inc()
                     self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
-                    return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic())
+                    return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic(), self)
                 fut: asyncio.Future[None] = loop.create_future()
                 p.waiters.append(fut)
                 remaining = deadline - loop.time()
@@ -398,7 +422,7 @@ class WarmPool:
             if cold:
                 self._metrics.cold_starts.labels(runtime_key).inc()
             self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
-            return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic())
+            return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic(), self)
 
     def _container_started(self, alloc_id: str) -> None:
         """Docker started a placed sandbox's container: the run waiting longest looks now, not at
@@ -448,19 +472,21 @@ class WarmPool:
             return alloc, container
         return None
 
-    def release(self, sandbox: Sandbox) -> None:
-        """Have a used sandbox destroyed (it is never handed out again) and its successor created.
-        Both go on in the background: the run is over, and a `docker kill` is a runsc CLI round
-        trip (~100 ms) that would otherwise hold the run's slot. Should the kill fail, the leak
-        guard destroys the sandbox again while Nomad still lists it."""
+    def release(self, sandbox: Sandbox, reason: str) -> asyncio.Task[None]:
+        """Have a used sandbox destroyed (it is never handed out again) and its successor created;
+        only `Sandbox.end` calls this, once per sandbox. Both go on in the background: a
+        `docker kill` is a runsc CLI round trip (~100 ms) that would otherwise hold the run's
+        slot; a run that must know its program ended awaits the returned task. Should the kill
+        fail, the leak guard destroys the sandbox again while Nomad still lists it."""
         p = self.pools[sandbox.runtime_key]
         p.held.discard(sandbox.alloc_id)
         p.stop_requested[sandbox.alloc_id] = time.monotonic()
         self._metrics.sandbox_lifetime_seconds.labels(sandbox.runtime_key).observe(
             time.monotonic() - sandbox.handed_at)
         self._refill(p)             # first: the successor's create is the slower one
-        self._in_background(self._destroy_quietly(sandbox.alloc_id, sandbox.job_id, sandbox.container_id),
-                            f"destroy-{sandbox.alloc_id}")
+        log.debug("destroying used sandbox %s (%s)", sandbox.alloc_id, reason)
+        return self._in_background(self._destroy_quietly(sandbox.alloc_id, sandbox.job_id, sandbox.container_id),
+                                   f"destroy-{sandbox.alloc_id}")
 
     def snapshot(self) -> dict[str, dict]:
         return {k: {"size": p.size, "idle": len(p.view.idle), "in_use": len(p.held),

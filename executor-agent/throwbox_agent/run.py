@@ -227,7 +227,6 @@ class RunLifecycle:
         self._usage: cgroups.CgroupUsage | None = None
         self._kill_reason: KillReason | None = None
         self._killed = asyncio.Event()
-        self._destroyed = False
         self._abandoned = False
         self._stdin_q: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._cap = OutputCap(job.limits.output_bytes)
@@ -291,18 +290,14 @@ class RunLifecycle:
         self._killed.set()
         if self.sandbox is not None:
             self._snapshot_usage()
-            self._tasks.append(asyncio.create_task(self._kill_sandbox(), name=f"kill-{self.job.run_id}"))
+            self._tasks.append(asyncio.create_task(self._kill_sandbox(reason), name=f"kill-{self.job.run_id}"))
 
-    async def _kill_sandbox(self) -> None:
-        sb = self.sandbox
-        assert sb is not None
-        # The pool's release has the container killed and its successor created, in the
-        # background; this kill is awaited, so the program is ended now.
-        self._destroy()
-        try:
-            await self.deps.docker.kill(sb.container_id)
-        except DockerError as e:
-            log.warning("run %s: docker kill: %s", self.job.run_id, e)
+    async def _kill_sandbox(self, reason: KillReason) -> None:
+        # The sandbox's end kills its container (after its successor's create is asked for);
+        # awaited here, so the program has ended when this returns.
+        ending = self._end_sandbox(f"killed: {reason.value}")
+        if ending is not None:
+            await asyncio.shield(ending)
 
     # ---------------------------------------------------------------- the run
 
@@ -965,14 +960,19 @@ class RunLifecycle:
     @property
     def wants_sandbox(self) -> bool:
         """Waits for, or holds, a sandbox (a finishing run has given its own back)."""
-        return not self._destroyed and self.state not in (RunState.FINISHING, RunState.DONE)
+        ended = self.sandbox is not None and self.sandbox.ended
+        return not ended and self.state not in (RunState.FINISHING, RunState.DONE)
 
-    def _destroy(self) -> None:
-        if self._destroyed or self.sandbox is None:
-            return
-        self._destroyed = True
-        self.deps.pool.release(self.sandbox)
-        self.deps.on_released()
+    def _end_sandbox(self, reason: str) -> asyncio.Future[None] | None:
+        """End the run's sandbox (once, whoever asks first: a kill or the cleanup); the future
+        is done when its container is killed."""
+        if self.sandbox is None:
+            return None
+        first = not self.sandbox.ended
+        ending = self.sandbox.end(reason)
+        if first:
+            self.deps.on_released()
+        return ending
 
     async def _cleanup(self, result_follows: bool) -> None:
         """Release everything the run holds. The output sender stays when a result follows: its
@@ -984,7 +984,7 @@ class RunLifecycle:
             self._sender.cancel()
         if self._attachment is not None:
             self._attachment.close()
-        self._destroy()
+        self._end_sandbox("run over")      # its kill goes on in the background
         kills = [t for t in self._tasks if t.get_name().startswith("kill-")]
         await asyncio.gather(*kills, return_exceptions=True)
 

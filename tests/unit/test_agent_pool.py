@@ -233,7 +233,7 @@ async def test_a_used_sandbox_is_destroyed_through_the_factory_and_its_replaceme
     pool, metrics = await make_pool(factory, size=1)
     try:
         sb = await pool.acquire(PYTHON.key, 1)
-        pool.release(sb)
+        sb.end("test")
         await settle()                               # the teardown goes on in the background
         assert factory.destroyed == ["a"]
         factory.place(alloc("b", index=160))
@@ -282,7 +282,7 @@ async def test_a_sandbox_released_by_its_run_is_no_longer_held():
     try:
         sb = await pool.acquire(PYTHON.key, 1)
         assert pool.snapshot()[PYTHON.key]["held_allocs"] == ["a"]
-        pool.release(sb)
+        sb.end("test")
         assert pool.snapshot()[PYTHON.key]["in_use"] == 0
     finally:
         await pool.close()
@@ -458,7 +458,7 @@ async def test_a_released_sandbox_gets_its_successor_created_before_it_is_destro
         sb = await pool.acquire(PYTHON.key, 1)
         await settle()
         assert factory.created == []                 # in use still counts toward the size
-        pool.release(sb)
+        sb.end("test")
         await settle()
         assert factory.events == ["create", "destroy"] and factory.destroyed == ["a"]
         factory.place(alloc("b", index=160, job=factory.created[0]))
@@ -507,7 +507,7 @@ async def test_a_closed_pool_creates_nothing_more():
     pool, _ = await make_pool(factory, size=1)
     sb = await pool.acquire(PYTHON.key, 1)
     await pool.close()
-    pool.release(sb)
+    sb.end("test")
     await settle()
     assert factory.created == [] and factory.destroyed == ["a"]
 
@@ -521,11 +521,26 @@ async def test_a_release_does_not_wait_for_the_teardown_but_closing_the_pool_doe
     factory = SlowTeardown([alloc("a", index=101)])
     pool, _ = await make_pool(factory, size=1)
     sb = await pool.acquire(PYTHON.key, 1)
-    pool.release(sb)
+    sb.end("test")
     await settle()
     assert factory.destroyed == [] and len(factory.created) == 1
     await pool.close()
     assert factory.destroyed == ["a"]
+
+
+async def test_a_sandbox_ended_twice_is_released_once_and_its_end_is_done_when_the_factory_destroyed_it():
+    factory = FakeFactory([alloc("a", index=101)])
+    pool, _ = await make_pool(factory, size=1)
+    try:
+        sb = await pool.acquire(PYTHON.key, 1)
+        first = sb.end("killed: timeout")
+        assert sb.ended and sb.end("run over") is first      # the cleanup after a kill
+        await asyncio.wait_for(first, 2)
+        assert factory.destroyed == ["a"] and factory.events == ["create", "destroy"]
+        assert pool.snapshot()[PYTHON.key]["in_use"] == 0
+    finally:
+        await pool.close()
+    assert factory.closed
 
 
 async def test_a_waiting_run_looks_as_soon_as_docker_reports_its_sandbox_started_not_at_its_next_probe(monkeypatch):

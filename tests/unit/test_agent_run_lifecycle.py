@@ -61,9 +61,8 @@ class FakeDocker:
     def __init__(self, attachment, attach_error=None):
         self.attachment = attachment
         self.attach_error = attach_error
-        self.killed = []
 
-    async def attach(self, cid):
+    async def attach(self, cid, timeout_s=5):
         if self.attach_error:
             raise self.attach_error
         return self.attachment
@@ -74,20 +73,26 @@ class FakeDocker:
     async def wait_stopped(self, cid, timeout_s):
         return ContainerState(running=False, status="exited", exit_code=0, oom_killed=False, pid=0)
 
-    async def kill(self, cid, signal="SIGKILL"):
-        self.killed.append(cid)
-        self.attachment.eof.set()
-
 
 class FakePool:
-    def __init__(self):
+    """Hands out one sandbox; its end (recorded with the reason) kills it: the stream ends."""
+
+    def __init__(self, attachment=None):
+        self.attachment = attachment
         self.released = []
+        self.reasons = []
 
     async def acquire(self, key, timeout_s):
-        return Sandbox("alloc-1", "job-1", "cid-1", key, 0.0)
+        return Sandbox("alloc-1", "job-1", "cid-1", key, 0.0, self)
 
-    def release(self, sb):
+    def release(self, sb, reason):
         self.released.append(sb.alloc_id)
+        self.reasons.append(reason)
+        if self.attachment is not None:
+            self.attachment.eof.set()
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
 
 class FakePublisher:
@@ -102,7 +107,7 @@ class FakePublisher:
 
 
 def lifecycle(attachment, *, limits_error=None, attach_error=None, weight_error=None, weighed=None, **job_limits):
-    pool, pub, docker = FakePool(), FakePublisher(), FakeDocker(attachment, attach_error)
+    pool, pub, docker = FakePool(attachment), FakePublisher(), FakeDocker(attachment, attach_error)
     applied = []
 
     def weigh_sandboxes(paths, cpu_shares):
@@ -186,15 +191,15 @@ async def test_output_over_the_cap_kills_the_sandbox_and_keeps_exactly_the_cap()
     result = await lc.execute()
     assert (result.status, result.outcome) == ("completed", "output_limit")
     assert len(result.stdout) + len(result.stderr) == 1000 and result.stderr_truncated
-    assert docker.killed == ["cid-1"] and pool.released == ["alloc-1"]
+    assert pool.reasons == ["killed: output_limit"] and pool.released == ["alloc-1"]
 
 
 async def test_the_wall_deadline_kills_a_program_that_never_ends():
     att = FakeAttachment(launcher_out((b"o", b"tick\n")))
-    lc, pool, _, docker, _ = lifecycle(att, wall_time_ms=200)
+    lc, pool, _, _, _ = lifecycle(att, wall_time_ms=200)
     result = await asyncio.wait_for(lc.execute(), 5)
     assert (result.outcome, result.signal) == ("timeout", "SIGKILL")
-    assert docker.killed == ["cid-1"] and pool.released == ["alloc-1"]
+    assert pool.reasons == ["killed: timeout"] and pool.released == ["alloc-1"]
 
 
 async def test_a_stream_that_ends_without_an_exit_report_fails_as_sandbox_lost():
@@ -285,7 +290,7 @@ async def test_a_failed_compile_ends_at_its_exit_frame_as_compile_error():
     att = FakeAttachment(launcher_out(
         (b"E", b"main.c: error\n"), (b"C", json.dumps({"exit_code": 1, "signal": None}).encode()),
         (b"X", json.dumps({"exit_code": None, "signal": None, "wall_ms": 0}).encode())))
-    lc, pool, _, docker, _ = lifecycle(att)
+    lc, pool, _, _, _ = lifecycle(att)
     result = await asyncio.wait_for(lc.execute(), 5)     # no waiting for the stream's end
     assert (result.status, result.outcome) == ("completed", "compile_error")
     assert result.compile.stderr == "main.c: error\n" and result.compile.exit_code == 1

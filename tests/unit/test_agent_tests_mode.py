@@ -99,7 +99,7 @@ async def test_each_test_starts_after_the_previous_one_ended_and_is_judged():
     assert [(type(e).__name__, getattr(e, "test", None), getattr(e, "index", None)) for e in records] == [
         ("Output", 0, None), ("RunTestEnded", None, 0), ("Output", 1, None), ("RunTestEnded", None, 1),
         ("Output", 2, None), ("RunTestEnded", None, 2)]
-    assert docker.killed == [] and pool.released == ["alloc-1"]
+    assert pool.reasons == ["run over"] and pool.released == ["alloc-1"]
     sample = lc.deps.metrics.registry.get_sample_value
     assert sample("throwbox_agent_tests_total", {"runtime": PYTHON.key, "verdict": "accepted"}) == 2
     assert sample("throwbox_agent_tests_total", {"runtime": PYTHON.key, "verdict": "wrong_answer"}) == 1
@@ -107,13 +107,13 @@ async def test_each_test_starts_after_the_previous_one_ended_and_is_judged():
 
 async def test_a_test_past_its_wall_clock_gets_k_and_the_next_test_runs():
     att = FakeTestsLauncher({0: ("hang",)})
-    lc, _, _, docker, _ = lifecycle(att)
+    lc, pool, _, _, _ = lifecycle(att)
     with_tests(lc, [case(wall_time_ms=200), case("1")])
     result = await lc.execute()
     assert (frames.TEST_KILL, 0) in att.log and att.log[-1] == (frames.TESTS_DONE, None)
     assert [t.verdict for t in result.tests] == ["time_limit", "accepted"]
     assert (result.outcome, result.tests[0].signal) == ("timeout", "SIGKILL")
-    assert docker.killed == []
+    assert pool.reasons == ["run over"]
 
 
 async def test_a_test_over_its_output_cap_is_stopped_with_its_output_cut_at_the_cap():
@@ -138,10 +138,10 @@ async def test_stop_on_first_failure_sends_d_at_once():
 async def test_a_test_that_outlives_its_kill_costs_the_sandbox_and_the_rest_are_skipped(monkeypatch):
     monkeypatch.setattr(run, "KILL_GRACE_S", 0.3)
     att = FakeTestsLauncher({0: ("hang",)}, deaf=True)
-    lc, _, _, docker, _ = lifecycle(att)
+    lc, pool, _, _, _ = lifecycle(att)
     with_tests(lc, [case(wall_time_ms=200), case("1")])
     result = await lc.execute()
-    assert docker.killed == ["cid-1"]
+    assert pool.reasons == ["killed: timeout"]
     assert (result.status, result.outcome) == ("completed", "timeout")
     assert [t.verdict for t in result.tests] == ["time_limit", "skipped"]
 
