@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Protocol
 
 import msgspec
 
@@ -53,7 +52,7 @@ from throwbox_common.runtimes import Runtime
 
 from . import cgroups, frames, judging, sandbox_job, taskdirs
 from .config import AgentConfig
-from .docker_api import Attachment, ContainerState, DockerClient
+from .docker_api import Attachment, ContainerState
 from .errors import (
     AgentError,
     CgroupError,
@@ -66,7 +65,17 @@ from .errors import (
 from .metrics import AgentMetrics
 from .outcome import Decision, Exit, KillReason, Observed, decide, stage_outcome
 from .output import COALESCE_BYTES, COALESCE_S, Coalescer, OutputCap
-from .pool import Sandbox, WarmPool
+from .pool import Sandbox
+from .run_seams import (
+    ApplyLimits,
+    FindCgroups,
+    Publisher,
+    ResetMemoryPeak,
+    RunDocker,
+    SandboxSource,
+    SealTaskDirs,
+    WeighSandboxes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,32 +109,22 @@ class RunState(Enum):
     DONE = "done"
 
 
-class Publisher(Protocol):
-    async def publish(self, event: RunEventRecord) -> None:
-        """Enqueue in order (same run id -> same partition -> same order for every reader)."""
-
-    async def publish_acked(self, event: RunEventRecord, preceded_by: Sequence[RunEventRecord] = ()) -> None:
-        """Enqueue the chunks `preceded_by` (best-effort: one that cannot be enqueued is dropped
-        with those after it), then `event`, with no wait between them, so that they share one
-        produce request; then wait until the broker has `event` (acks=all)."""
-
-
 @dataclass
 class RunDeps:
     config: AgentConfig
-    pool: WarmPool
-    docker: DockerClient
+    pool: SandboxSource
+    docker: RunDocker
     publisher: Publisher
     metrics: AgentMetrics
     agent_name: str
     node_name: str | None = None      # the Nomad node the sandboxes run on (the result's `node`)
-    apply_limits: object = cgroups.apply_run_limits    # seams for tests
-    find_cgroups: object = cgroups.find_paths
-    weigh_sandboxes: object = cgroups.weigh_sandboxes
+    apply_limits: ApplyLimits = cgroups.apply_run_limits    # seams for tests
+    find_cgroups: FindCgroups = cgroups.find_paths
+    weigh_sandboxes: WeighSandboxes = cgroups.weigh_sandboxes
     # Nomad's data_dir/alloc on this host; None only where there are no task dirs (unit tests).
     alloc_root: Path | None = None
-    seal_task_dirs: object = taskdirs.seal
-    reset_memory_peak: object = cgroups.reset_memory_peak
+    seal_task_dirs: SealTaskDirs = taskdirs.seal
+    reset_memory_peak: ResetMemoryPeak = cgroups.reset_memory_peak
     # The agent's hooks: a run got its sandbox (the start rate), a run gave its sandbox back
     # (room for the next held-back run of its runtime).
     on_started: Callable[[], None] = lambda: None
