@@ -24,11 +24,11 @@ import aiohttp
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerFenced
-from aiokafka.structs import OffsetAndMetadata, TopicPartition
+from aiokafka.structs import TopicPartition
 
 from throwbox_common import capacity_meta, topics
 from throwbox_common.capacity_meta import RuntimeCapacity
-from throwbox_common.consuming import BoundedFetch
+from throwbox_common.consuming import BoundedFetch, commit_done
 from throwbox_common.event_log import EventLogReader, TopicMissing, topic_partitions
 from throwbox_common.messages import (
     ControlRecord,
@@ -568,11 +568,7 @@ class Agent:
         if self._runs is None:
             return
         # Revoked partitions are committed while they are being taken away (still ours to commit).
-        allowed = set(tps) if tps is not None else self._runs.assignment()
-        points = {tp: p for tp, p in self.offsets.to_commit(allowed).items() if tp in allowed}
-        if points:
-            await self._runs.commit({tp: OffsetAndMetadata(p, "") for tp, p in points.items()})
-            self.offsets.mark_committed(points)
+        await commit_done(self._runs, self.offsets, tps if tps is not None else self._runs.assignment())
 
     async def _reject(self, tp: TopicPartition, rec, problem: str) -> None:
         log.warning("unreadable run record at %s/%d: %s", tp.topic, rec.offset, problem)
