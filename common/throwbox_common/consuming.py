@@ -6,12 +6,27 @@ control plane's invocations): its partitions are paused while full, resumed when
         batch = await fetch.next(max_in_flight - len(open_work), stop=stop_event)
         for tp, records in batch.items(): ...
 
-Duck-typed on aiokafka's AIOKafkaConsumer (assignment, pause, resume, getmany).
+Duck-typed on aiokafka's AIOKafkaConsumer (assignment, pause, resume, getmany, commit).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+from .offsets import OffsetTracker
+
+
+async def commit_done(consumer, tracker: OffsetTracker, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+    """Commit the points of `tps` that moved (work finished out of order, see offsets.py) and
+    record them as committed; returns them. A KafkaError is the caller's to handle."""
+    points = tracker.to_commit(set(tps))
+    if points:
+        await consumer.commit({tp: OffsetAndMetadata(p, "") for tp, p in points.items()})
+        tracker.mark_committed(points)
+    return points
 
 
 class BoundedFetch:

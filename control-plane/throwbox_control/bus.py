@@ -2,21 +2,23 @@
 
 The consumer has no group: it is assigned every partition of throwbox.events and reads from
 the beginning, so each instance rebuilds the state of every run after a restart. The
-instance is "caught up" once it has read up to the end offsets it saw when it started.
+instance is "caught up" once it has read up to the end offsets it saw when it started
+(common/event_log.py, the same reader the agent's ledger uses).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from throwbox_common import topics
 from throwbox_common.aio import cancel_and_wait
+from throwbox_common.event_log import EventLogReader
 from throwbox_common.messages import ControlRecord, RunEventRecord, RunJob, run_event_decoder
 
 from .errors import DependencyError
@@ -38,13 +40,18 @@ class Bus:
         self.history_ms = history_ms
         self.view = view
         self.producer: AIOKafkaProducer | None = None
-        self.consumer: AIOKafkaConsumer | None = None
-        self.partitions: list[TopicPartition] = []
-        self.caught_up = asyncio.Event()
-        self.consumer_ok = False
+        self.reader: EventLogReader[RunEventRecord] = EventLogReader(
+            self._new_consumer, topics.EVENTS, run_event_decoder.decode, view.apply,
+            poll_timeout_ms=200, history_ms=history_ms, topic_attempts=None, topic_interval_s=1,
+            on_caught_up=self._caught_up)
+        self.caught_up = self.reader.caught_up
+        self._failed = False
         self._task: asyncio.Task | None = None
         self._stopping = False
-        self._next_offsets: dict[TopicPartition, int] = {}
+
+    @property
+    def consumer_ok(self) -> bool:
+        return self.reader.reading and not self._failed
 
     # ---- lifecycle
 
@@ -54,12 +61,18 @@ class Bus:
     async def stop(self) -> None:
         self._stopping = True
         await cancel_and_wait(self._task)
-        for client in (self.consumer, self.producer):
-            if client is not None:
-                try:
-                    await client.stop()
-                except Exception:
-                    log.warning("kafka client stop failed", exc_info=True)
+        await self.reader.close()
+        if self.producer is not None:
+            try:
+                await self.producer.stop()
+            except Exception:
+                log.warning("kafka client stop failed", exc_info=True)
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            fetch_max_wait_ms=5, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES,
+            fetch_max_bytes=4 * topics.MAX_RECORD_BYTES, client_id="throwbox-control-plane-view")
 
     async def _connect(self) -> None:
         producer = AIOKafkaProducer(
@@ -68,123 +81,39 @@ class Bus:
             client_id="throwbox-control-plane")
         await producer.start()
         self.producer = producer
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-            fetch_max_wait_ms=5, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES,
-            fetch_max_bytes=4 * topics.MAX_RECORD_BYTES, client_id="throwbox-control-plane-view")
-        await consumer.start()
-        self.consumer = consumer
-        consumer._client.add_topic(topics.EVENTS)  # noqa: SLF001 - aiokafka has no public metadata refresh
-        while True:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(topics.EVENTS)
-            if parts:
-                break
-            log.warning("topic %s not found yet; waiting", topics.EVENTS)
-            await asyncio.sleep(1)
-        self.partitions = [TopicPartition(topics.EVENTS, p) for p in sorted(parts)]
-        consumer.assign(self.partitions)
-        await consumer.seek_to_beginning(*self.partitions)
-        if self.history_ms and not self._next_offsets:
-            # Start at the first record newer than the history horizon (the beginning when the
-            # horizon reaches past the topic's retention).
-            since = int(time.time() * 1000) - self.history_ms
-            found = await consumer.offsets_for_times({tp: since for tp in self.partitions})
-            for tp, at in found.items():
-                if at is None:
-                    await consumer.seek_to_end(tp)
-                else:
-                    consumer.seek(tp, at.offset)
-        for tp, offset in self._next_offsets.items():  # after a reconnect: continue, never re-apply
-            if tp in self.partitions:
-                consumer.seek(tp, offset)
+        await self.reader.connect()
 
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                if self.consumer is None:
+                if self.reader.consumer is None:
                     await self._connect()
-                await self._consume()
+                self._failed = False
+                await self.reader.consume()
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                self.consumer_ok = False
+                self._failed = True
                 log.error("events consumer failed; reconnecting", extra={"error": repr(e)})
-                for client in (self.consumer, self.producer):
-                    if client is not None:
-                        try:
-                            await client.stop()
-                        except Exception:
-                            pass
+                await self.reader.close()
+                if self.producer is not None:
+                    with contextlib.suppress(Exception):
+                        await self.producer.stop()
                 # keep the view; the new consumer continues at the offsets already applied
-                self.consumer = self.producer = None
+                self.producer = None
                 await asyncio.sleep(2)
 
-    async def _consume(self) -> None:
-        consumer = self.consumer
-        assert consumer is not None
-        targets = await consumer.end_offsets(self.partitions)
-        self.consumer_ok = True
-        if all(v == 0 for v in targets.values()):
-            self._mark_caught_up()
-        while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-            for tp, records in batches.items():
-                for r in records:
-                    self._next_offsets[tp] = r.offset + 1
-                    try:
-                        rec = run_event_decoder.decode(r.value)
-                    except (msgspec.DecodeError, TypeError):
-                        log.warning("unreadable record on throwbox.events skipped",
-                                    extra={"partition": r.partition, "offset": r.offset})
-                        continue
-                    try:
-                        self.view.apply(rec)
-                    except Exception:
-                        log.exception("applying an event failed", extra={"run_id": getattr(rec, "run_id", "")})
-            if not self.caught_up.is_set():
-                positions = {tp: await consumer.position(tp) for tp in self.partitions}
-                if all(positions[tp] >= targets[tp] for tp in self.partitions):
-                    self._mark_caught_up()
-
-    def _mark_caught_up(self) -> None:
-        if not self.caught_up.is_set():
-            self.view.live = True
-            self.caught_up.set()
-            log.info("run view caught up", extra={"runs": len(self.view.runs)})
+    def _caught_up(self) -> None:
+        self.view.live = True
+        log.info("run view caught up", extra={"runs": len(self.view.runs)})
 
     async def lag(self) -> int:
         """Records on throwbox.events not yet applied (0 when unknown)."""
-        consumer = self.consumer
-        if consumer is None or not self.partitions:
-            return 0
-        total = 0
-        for tp in self.partitions:
-            hw = consumer.highwater(tp)
-            if hw is None:
-                continue
-            try:
-                pos = await consumer.position(tp)
-            except Exception:
-                continue
-            total += max(0, hw - pos)
-        return total
+        return await self.reader.lag()
 
     async def sync(self, timeout_s: float = 2.0) -> None:
         """Wait until this instance has applied everything written to throwbox.events so far."""
-        consumer = self.consumer
-        if consumer is None:
-            return
-        try:
-            ends = await asyncio.wait_for(consumer.end_offsets(self.partitions), timeout_s)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout_s
-            while loop.time() < deadline:
-                if all([await consumer.position(tp) >= ends[tp] for tp in self.partitions]):
-                    return
-                await asyncio.sleep(0.005)
-        except (KafkaError, TimeoutError, AssertionError):
-            return
+        await self.reader.sync(timeout_s)
 
     # ---- producing
 

@@ -24,11 +24,12 @@ import aiohttp
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerFenced
-from aiokafka.structs import OffsetAndMetadata, TopicPartition
+from aiokafka.structs import TopicPartition
 
 from throwbox_common import capacity_meta, topics
 from throwbox_common.capacity_meta import RuntimeCapacity
-from throwbox_common.consuming import BoundedFetch
+from throwbox_common.consuming import BoundedFetch, commit_done
+from throwbox_common.event_log import EventLogReader, TopicMissing, topic_partitions
 from throwbox_common.messages import (
     ControlRecord,
     ErrorInfo,
@@ -53,7 +54,7 @@ from .docker_api import DockerClient
 from .errors import AgentError, NomadError, PublishError
 from .factory import NomadDockerFactory
 from .fair_queue import FairQueue
-from .ledger import LRU, Ledger, StartedBy
+from .ledger import LRU, Ledger, StartedBy, peek_decoder
 from .metrics import AgentMetrics
 from .nomad_api import NomadClient
 from .outcome import KillReason
@@ -154,7 +155,7 @@ class Agent:
         self.offsets = OffsetTracker()
         self.active: dict[str, RunLifecycle] = {}
         self.pending_controls = LRU(2000)      # controls for runs not (yet) held here
-        self.events_positions: dict[int, int] = {}   # throwbox.events partition -> next offset read
+        self._events: EventLogReader | None = None   # the throwbox.events reader feeding the ledger
         self.run_partitions: dict[str, tuple[TopicPartition, RunLifecycle]] = {}
         self.held_back: FairQueue[tuple[TopicPartition, int, RunJob]] = FairQueue()  # taken, not in flight
         self.start_rates: dict[str, StartRateMeter] = {}   # runtime key → its meter (set at start)
@@ -304,47 +305,38 @@ class Agent:
 
     async def _catch_up_events(self) -> None:
         """Read every partition from the beginning up to now before taking any run, then follow."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.config.kafka_bootstrap, enable_auto_commit=False,
-                                    fetch_max_wait_ms=100, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES,
-                                    fetch_max_bytes=4 * topics.MAX_RECORD_BYTES)
-        await consumer.start()
+        reader = EventLogReader(
+            lambda: AIOKafkaConsumer(bootstrap_servers=self.config.kafka_bootstrap, enable_auto_commit=False,
+                                     fetch_max_wait_ms=100, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES,
+                                     fetch_max_bytes=4 * topics.MAX_RECORD_BYTES),
+            topics.EVENTS, peek_decoder.decode, self.ledger.note,
+            poll_timeout_ms=1000, catch_up_poll_timeout_ms=500)
+        self._events = reader
         try:
-            parts = await self._partitions(consumer, topics.EVENTS)
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
-            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
-                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-                for records in batch.values():
-                    for rec in records:
-                        self.ledger.observe(rec.value)
+            await reader.connect()
+            await reader.consume(until_caught_up=True)
+        except TopicMissing as e:
+            await reader.close()
+            raise AgentError(str(e)) from e
         except BaseException:
-            await consumer.stop()
+            await reader.close()
             raise
         log.info("events caught up: %d finished, %d started-only", len(self.ledger.finished), len(self.ledger.started))
-        self._spawn(self._follow_events(consumer), "events")
+        self._spawn(self._follow_events(reader), "events")
 
-    async def _follow_events(self, consumer: AIOKafkaConsumer) -> None:
+    @staticmethod
+    async def _follow_events(reader: EventLogReader) -> None:
         try:
-            while True:
-                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-                for tp, records in batch.items():
-                    for rec in records:
-                        self.ledger.observe(rec.value)
-                    if records:
-                        self.events_positions[tp.partition] = records[-1].offset + 1
+            await reader.consume()
         finally:
-            await consumer.stop()
+            await reader.close()
 
     @staticmethod
     async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-        for _ in range(100):
-            parts = consumer.partitions_for_topic(topic)
-            if parts:
-                return [TopicPartition(topic, p) for p in sorted(parts)]
-            await consumer._client.force_metadata_update()   # noqa: SLF001 - no public way to wait
-            await asyncio.sleep(0.1)
-        raise AgentError(f"topic {topic} does not exist")
+        try:
+            return await topic_partitions(consumer, topic)
+        except TopicMissing as e:
+            raise AgentError(str(e)) from e
 
     # ------------------------------------------------------------------ throwbox.control
 
@@ -576,11 +568,7 @@ class Agent:
         if self._runs is None:
             return
         # Revoked partitions are committed while they are being taken away (still ours to commit).
-        allowed = set(tps) if tps is not None else self._runs.assignment()
-        points = {tp: p for tp, p in self.offsets.to_commit(allowed).items() if tp in allowed}
-        if points:
-            await self._runs.commit({tp: OffsetAndMetadata(p, "") for tp, p in points.items()})
-            self.offsets.mark_committed(points)
+        await commit_done(self._runs, self.offsets, tps if tps is not None else self._runs.assignment())
 
     async def _reject(self, tp: TopicPartition, rec, problem: str) -> None:
         log.warning("unreadable run record at %s/%d: %s", tp.topic, rec.offset, problem)
@@ -691,12 +679,17 @@ class Agent:
                     log.warning("consul registration: %s", e)
             await asyncio.sleep(2)
 
+    def _events_positions(self) -> dict[str, int]:
+        """throwbox.events partition -> the next offset the ledger reads there."""
+        read = self._events.next_offsets if self._events is not None else {}
+        return {str(tp.partition): o for tp, o in sorted(read.items())}
+
     def health(self) -> tuple[int, dict]:
         body = {"status": self.status, "agent": self.config.name, "in_flight": len(self.active),
                 "held_back": len(self.held_back),
                 "start_rate_per_s": {k: round(m.rate_per_s, 3) for k, m in sorted(self.start_rates.items())},
                 "max_in_flight": self.config.max_in_flight, "oci_runtime": getattr(self, "oci_runtime", None),
                 "pools": self.pool.snapshot() if self.pool else {},
-                "events_positions": {str(p): o for p, o in sorted(self.events_positions.items())},
+                "events_positions": self._events_positions(),
                 "time_ms": int(time.time() * 1000)}
         return (200 if self.status == "ok" else 503), body

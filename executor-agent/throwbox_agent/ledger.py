@@ -18,7 +18,7 @@ class _Peek(msgspec.Struct):
     at_ms: int = 0
 
 
-_peek = msgspec.json.Decoder(_Peek)
+peek_decoder = msgspec.json.Decoder(_Peek)
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,13 @@ class Ledger:
 
     def observe(self, raw: bytes) -> None:
         try:
-            rec = _peek.decode(raw)
+            rec = peek_decoder.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return
+        self.note(rec)
+
+    def note(self, rec: _Peek) -> None:
+        """Learn from one decoded events record (the event-log reader decodes with peek_decoder)."""
         if rec.type == "result":
             self.finished.put(rec.run_id)
             self.started.pop(rec.run_id)

@@ -61,3 +61,29 @@ async def test_a_partition_assigned_while_full_is_paused_too():
     c.assigned.add("p2")
     await fetch.next(0)
     assert c.paused == {"p0", "p1", "p2"}
+
+
+class CommittingConsumer:
+    def __init__(self):
+        self.commits: list[dict] = []
+
+    async def commit(self, offsets):
+        self.commits.append({tp: m.offset for tp, m in offsets.items()})
+
+
+async def test_commit_done_commits_only_the_moved_points_of_the_partitions_given_and_records_them():
+    from aiokafka.structs import TopicPartition
+
+    from throwbox_common.consuming import commit_done
+    from throwbox_common.offsets import OffsetTracker
+
+    p0, p1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    tracker, c = OffsetTracker(), CommittingConsumer()
+    for tp, offset in ((p0, 5), (p0, 6), (p1, 1)):
+        tracker.begin(tp, offset)
+    tracker.done(p0, 6)   # out of order: 5 still in flight, so p0's point stays at 5
+    tracker.done(p1, 1)
+    assert await commit_done(c, tracker, {p1}) == {p1: 2}
+    assert await commit_done(c, tracker, {p0, p1}) == {p0: 5}   # p1 already committed at 2
+    assert await commit_done(c, tracker, {p0, p1}) == {}
+    assert c.commits == [{p1: 2}, {p0: 5}]

@@ -28,12 +28,12 @@ import re
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata, TopicPartition
+from aiokafka.structs import TopicPartition
 from prometheus_client import Counter, Gauge
 
 from throwbox_common import topics
 from throwbox_common.aio import cancel_and_wait
-from throwbox_common.consuming import BoundedFetch
+from throwbox_common.consuming import BoundedFetch, commit_done
 from throwbox_common.offsets import OffsetTracker
 
 from .. import metrics
@@ -167,15 +167,10 @@ class InvocationConsumer:
         if consumer is None:
             return
         assigned = consumer.assignment()
-        points = {tp: p for tp, p in self._offsets.to_commit(tps).items() if tp in assigned}
-        if not points:
-            return
         try:
-            await consumer.commit({tp: OffsetAndMetadata(p, "") for tp, p in points.items()})
+            await commit_done(consumer, self._offsets, assigned if tps is None else set(tps) & assigned)
         except KafkaError as e:  # retried on the next turn; a redelivery is answered the same way
             log.info("invocations commit failed", extra={"error": repr(e)})
-            return
-        self._offsets.mark_committed(points)
 
     async def _handle(self, tp: TopicPartition, rec) -> None:
         try:
