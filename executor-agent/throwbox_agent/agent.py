@@ -441,7 +441,7 @@ class Agent:
     def _start_held(self) -> None:
         """Move held-back runs into flight, fairly, as far as each runtime has room. A draining
         agent starts none: their records stay uncommitted for the partitions' next owner."""
-        if not self.held_back or self.status == "draining":
+        if not self.held_back or self.status == "draining" or self._stop.is_set():
             return
         in_flight: dict[str, int] = {}
         for lc in self.active.values():
