@@ -662,7 +662,10 @@ class Agent:
         await self._consul("PUT", "/v1/agent/service/register", {
             "ID": self._service_id, "Name": SERVICE_NAME, "Meta": meta,
             "Address": self.config.metrics_host, "Port": self.config.metrics_port,
-            "Check": {"HTTP": check_url, "Interval": "5s", "Timeout": "2s",
+            # Passing from the start (Consul's default is critical until the first check, up to
+            # an interval later): the agent registers once it serves, and admission counts only
+            # passing agents, so a new agent's capacity counts at once.
+            "Check": {"HTTP": check_url, "Interval": "5s", "Timeout": "2s", "Status": "passing",
                       "DeregisterCriticalServiceAfter": "1m"},
         })
         self._consul_registered = True
