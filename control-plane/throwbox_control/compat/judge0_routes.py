@@ -14,12 +14,12 @@ from throwbox_common.messages import RunResult, rfc3339
 from throwbox_common.runtimes import Registry
 
 from ..config import Settings
-from ..errors import ApiError, DependencyError, overloaded
+from ..errors import ApiError
 from ..runview import RunState
 from ..services import Services
 from . import judge0
 from .keys import CompatAuth
-from .replies import in_peer_shape, reply
+from .replies import in_peer_shape, reply, require_key
 from .tokens import run_of, token_for
 
 PREFIX = "/judge0"
@@ -51,18 +51,8 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
     languages_body = _enc.encode([{"id": i, "name": judge0.language_name(r)} for i, r in sorted(langs, key=lambda x: x[0])])
     statuses_body = _enc.encode([{"id": i, "description": d} for i, d in judge0.STATUSES.items()])
 
-    @app.on_request
-    async def _judge0_auth(request: Request):
-        if request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
-            return None
-        try:
-            principal = await auth.principal(request.headers)
-        except DependencyError:
-            return error_reply(overloaded("cannot verify API keys right now (Consul unreachable)", 2))
-        if principal is None:
-            return reply({"error": "missing or unknown API key (X-Auth-Token, or Authorization: Bearer <key>)"}, 401)
-        request.ctx.principal = principal
-        return None
+    require_key(app, auth, lambda path: path == PREFIX or path.startswith(PREFIX + "/"), error_reply,
+                {"error": "missing or unknown API key (X-Auth-Token, or Authorization: Bearer <key>)"})
 
     def language_of(st: RunState) -> tuple[int, str] | None:
         try:

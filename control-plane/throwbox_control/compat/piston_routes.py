@@ -24,7 +24,7 @@ from ..validation import encode_stdin
 from . import piston
 from .keys import CompatAuth
 from .live import StageTracker, outputs_of
-from .replies import in_peer_shape, reply
+from .replies import in_peer_shape, reply, require_key
 
 log = logging.getLogger("throwbox.compat.piston")
 PREFIX = "/api/v2/"
@@ -55,18 +55,8 @@ def require_json(request: Request) -> None:
 def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, auth: CompatAuth) -> None:
     runtimes_body = _enc.encode(piston.runtimes_body(registry))
 
-    @app.on_request
-    async def _piston_auth(request: Request):
-        if not request.path.startswith(PREFIX):
-            return None
-        try:
-            principal = await auth.principal(request.headers)
-        except DependencyError:
-            return error_reply(overloaded("cannot verify API keys right now (Consul unreachable)", 2))
-        if principal is None:
-            return reply({"message": "missing or unknown API key (Authorization: Bearer <key>, or the key alone)"}, 401)
-        request.ctx.principal = principal
-        return None
+    require_key(app, auth, lambda path: path.startswith(PREFIX), error_reply,
+                {"message": "missing or unknown API key (Authorization: Bearer <key>, or the key alone)"})
 
     @app.get("/api/v2/runtimes")
     async def piston_runtimes(request: Request):
