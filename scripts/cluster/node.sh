@@ -4,7 +4,8 @@
 #   node.sh stop NODE           its services, gracefully (a worker: Nomad client and Consul agent)
 #   node.sh kill NODE           SIGKILL to everything in it, its sandboxes removed (a crash)
 #   node.sh remove NODE         kill, then its namespace and data gone
-#   node.sh stop-service NODE NAME / start-service NODE NAME   one service (consul, nomad, kafka, control-plane)
+#   node.sh stop-service|kill-service|start-service NODE NAME   one service (consul, nomad,
+#                               kafka, control-plane): SIGTERM, SIGKILL, start
 source "$(dirname "$0")/../common.sh"
 source "$REPO_DIR/scripts/cluster/lib.sh"
 source "$REPO_DIR/scripts/nomad/config.sh"
@@ -135,5 +136,9 @@ case $action in
     rm -rf "$(node_dir "$n")" ;;
   start-service) start_service_of "$n" "${3:?service}" ;;
   stop-service) node_service "$n" stop "${3:?service}" 60 ;;
+  kill-service)
+    pid_file="$(node_dir "$n")/run/${3:?service}.pid"
+    [ -f "$pid_file" ] && kill -KILL "$(cat "$pid_file")" 2>/dev/null || true
+    rm -f "$pid_file" ;;
   *) die "unknown action $action" ;;
 esac

@@ -170,3 +170,26 @@ def assert_ran_once(api: Api, results: dict[str, dict]) -> None:
     for run_id in results:
         assert api.stdout_events(run_id).count("start") <= 1, f"run {run_id} ran twice"
     assert not [s for s in api.answers if s >= 500 and s != 503], api.answers
+
+
+def record(name: str, **figures) -> None:
+    """Measured bounds of a test, for docs/cluster.md (CLUSTER_DIR/measurements.json)."""
+    path = CLUSTER_DIR / "measurements.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = {k: round(v, 1) if isinstance(v, float) else v for k, v in figures.items()}
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+    print(name, data[name])
+
+
+def node_id(worker: str) -> str:
+    return workers()[worker]["ID"]
+
+
+def in_flight(worker: str) -> int:
+    return (agent_health(worker) or {}).get("in_flight", 0)
+
+
+def sandboxes_of(worker_id: str) -> list[str]:
+    out = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.hashicorp.nomad.node_id={worker_id}"],
+                         capture_output=True, text=True, timeout=60)
+    return out.stdout.split()
