@@ -48,6 +48,14 @@ STACK = (
             "scripts/deploy-agent.sh and the tests"),
     Setting("THROWBOX_SMOKE_IMAGE", "the registry's first image", "image of the platform smoke test (development)"),
     Setting("THROWBOX_BENCH_QUICK_LANGUAGES", "python,c", "`make bench ARGS=--quick`: the runtimes measured"),
+    Setting("THROWBOX_CLUSTER_NAME", "tbx", "`make cluster`: prefix of its network namespaces and bridge (namespace "
+            "names are global: the CI rehearsal uses tbxci)"),
+    Setting("THROWBOX_CLUSTER_DIR", "$THROWBOX_STATE_DIR/cluster", "`make cluster`: every node's data, logs and pids"),
+    Setting("THROWBOX_CLUSTER_NET", "10.77.0", "`make cluster`: the /24 of its bridge (the host is .1)"),
+    Setting("THROWBOX_CLUSTER_WORKERS", "2", "`make cluster`: workers started (at most 9)"),
+    Setting("THROWBOX_CLUSTER_QUEUE_TIMEOUT_MS", "120000", "`make cluster`: the control planes' queue timeout", "ms"),
+    Setting("THROWBOX_CLUSTER_DOCKER_TEST", "unset", "1: tests/cluster also restarts this machine's Docker engine "
+            "(always under CI=true)"),
 )
 
 

@@ -37,7 +37,13 @@ SETTINGS: dict[str, str] = {
     "NODE_ID": "Nomad node id the sandboxes are constrained to (default: the local Nomad client's)",
     "DATACENTER": "Nomad datacenter of the sandbox jobs",
     "METRICS_LISTEN": "host:port of /healthz and /metrics",
-    "POOL_SIZES": 'warm sandboxes per runtime, e.g. "python=3,*=1" (default: runtimes.toml warm)',
+    "POOL_SIZES": 'warm sandboxes per runtime, e.g. "python=3,*=1" (default: runtimes.toml warm): each pool\'s '
+                  "floor",
+    "POOL_BURST": "extra warm sandboxes the agent gives to the runtimes whose recent arrivals need more than "
+                  "their floor (pools follow demand); 0 = fixed pools",
+    "POOL_WINDOW_S": "the window of recent arrivals the pools follow",
+    "SANDBOX_REPLACE_S": "how long replacing a used sandbox takes, for sizing pools: a runtime receiving r runs/s "
+                         "needs r x this many warm sandboxes",
     "OCI_RUNTIME": "runsc (gVisor, default) or runc; Nomad node meta throwbox.sandbox_runtime overrides",
     "MAX_IN_FLIGHT": "runs started or starting at once (default: total warm capacity); a runtime's own are at "
                      "most its pool size",
@@ -65,11 +71,12 @@ SETTINGS: dict[str, str] = {
 # Dependencies have one name across components: THROWBOX_<KEY>; THROWBOX_AGENT_<KEY> still works
 # (with a warning) for one release.
 SHARED = ("KAFKA_BOOTSTRAP", "CONSUL_ADDR", "NOMAD_ADDR")
-UNITS = {"TMPFS_MB": "MiB", "SHM_MB": "MiB", "SANDBOX_CPU_MHZ": "MHz", "ACQUIRE_TIMEOUT_MS": "ms",
+UNITS = {"POOL_BURST": "sandboxes", "POOL_WINDOW_S": "s", "SANDBOX_REPLACE_S": "s", "TMPFS_MB": "MiB", "SHM_MB": "MiB", "SANDBOX_CPU_MHZ": "MHz", "ACQUIRE_TIMEOUT_MS": "ms",
          "DRAIN_TIMEOUT_S": "s", "START_RATE_PRIOR_PER_S": "per s", "MAX_IN_FLIGHT": "runs", "LOOKAHEAD": "runs"}
 DEFAULT_TEXT = {"NAME": "the hostname, made safe", "NODE_ID": "the local Nomad client's",
                 "METRICS_LISTEN": "127.0.0.1:9464", "POOL_SIZES": "runtimes.toml `warm`",
-                "MAX_IN_FLIGHT": "the sum of the pool sizes", "SECCOMP_PROFILE": "<checkout>/runtimes/seccomp/sandbox.json"}
+                "POOL_BURST": "4, or 0 when POOL_SIZES is given (fixed pools)",
+                "MAX_IN_FLIGHT": "the sum of the pool floors plus the burst", "SECCOMP_PROFILE": "<checkout>/runtimes/seccomp/sandbox.json"}
 
 
 def env_name(key: str) -> str:
@@ -107,7 +114,10 @@ class AgentConfig:
     datacenter: str = "dc1"
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
-    pool_sizes: dict[str, int] = field(default_factory=dict)   # runtime key -> warm count
+    pool_sizes: dict[str, int] = field(default_factory=dict)   # runtime key -> warm count (its floor)
+    pool_burst: int = 4
+    pool_window_s: int = 30
+    sandbox_replace_s: float = 4.0
     oci_runtime: str = "runsc"
     max_in_flight: int = 0
     lookahead: int = 256
@@ -223,6 +233,12 @@ def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) ->
                 values["metrics_port"] = read.integer(name, port, 1, 65535)
             case "POOL_SIZES":
                 values["pool_sizes"] = parse_pool_sizes(text, registry)
+            case "POOL_BURST":
+                values["pool_burst"] = read.integer(name, text, 0, 1000)
+            case "POOL_WINDOW_S":
+                values["pool_window_s"] = read.integer(name, text, 1, 3600)
+            case "SANDBOX_REPLACE_S":
+                values["sandbox_replace_s"] = float(read.integer(name, text, 1, 600))
             case "OCI_RUNTIME":
                 if text not in OCI_RUNTIMES:
                     raise ConfigError(f"{PREFIX}OCI_RUNTIME: {text!r} is not one of {OCI_RUNTIMES}")
@@ -271,11 +287,13 @@ def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) ->
             case "LOG_LEVEL":
                 values["log_level"] = read.log_level(name, text)
     values.setdefault("name", default_agent_name())
+    if "pool_sizes" in values:       # sizes given: fixed pools unless a burst is asked for too
+        values.setdefault("pool_burst", 0)
     values.setdefault("pool_sizes", {r.key: r.warm for r in registry.runtimes})
     profile = values.get("seccomp_profile", DEFAULT_SECCOMP)
     if not profile.is_absolute():
         raise ConfigError(f"{PREFIX}SECCOMP_PROFILE: {str(profile)!r} must be an absolute path")
     if not profile.is_file():
         raise ConfigError(f"{PREFIX}SECCOMP_PROFILE: {profile} does not exist (sandboxes never run without it)")
-    values.setdefault("max_in_flight", sum(values["pool_sizes"].values()))
+    values.setdefault("max_in_flight", sum(values["pool_sizes"].values()) + values.get("pool_burst", AgentConfig.pool_burst))
     return AgentConfig(**values)

@@ -313,6 +313,21 @@ class WarmPool:
             p.create_calls += 1
             self._in_background(self._create(p), f"create-{p.runtime.key}")
 
+    def resize(self, key: str, size: int) -> None:
+        """A new target size (pool_sizing): grow by creating, shrink by stopping idle sandboxes
+        beyond it (the newest: the oldest have waited longest and are handed out first)."""
+        p = self.pools[key]
+        if size == p.size:
+            return
+        p.size = size
+        self._metrics.pool_size.labels(key).set(size)
+        surplus = len(p.view.idle) + len(p.view.starting) + len(p.held) + len(p.creating) + p.create_calls - size
+        for alloc in reversed(p.view.idle[-surplus:] if surplus > 0 else []):
+            p.view.idle.remove(alloc)
+            p.excluded.add(alloc)
+            self._request_stop(p, alloc)
+        self._refill(p)
+
     def _retry_refill(self, p: RuntimePool) -> None:
         p.retry_timer = None
         self._refill(p)
