@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -377,5 +378,18 @@ func TestConfigErrors(t *testing.T) {
 	// A dry run does nothing.
 	if err := p.Scale(sdk.ScalingAction{Count: sdk.StrategyActionMetaValueDryRunCount}, policy); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPurgeOfANodeTheScriptAlreadyPurgedIsNotAnError(t *testing.T) {
+	f := &fakeNomad{}
+	f.add(worker("a", "w1", 10))
+	p, _ := newPlugin(t, f, "/bin/true")
+	_, _, err := p.nomad.Nodes().Purge("gone", nil)
+	if err == nil || !isNotFound(err) {
+		t.Fatalf("purge of an unknown node: %v (not found: %v)", err, err != nil && isNotFound(err))
+	}
+	if isNotFound(fmt.Errorf("Unexpected response code: 500 (boom)")) {
+		t.Fatal("a 500 taken for a 404")
 	}
 }
