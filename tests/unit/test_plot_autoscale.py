@@ -49,3 +49,23 @@ def test_a_sample_without_its_fields_is_refused(tmp_path):
     bad.write_text("[]")
     with pytest.raises(ValueError, match="no samples"):
         m.load(bad)
+
+
+def timeline_module():
+    spec = importlib.util.spec_from_file_location("autoscale_timeline", REPO / "bench" / "autoscale_timeline.py")
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+def test_the_timeline_from_prometheus_series_carries_gaps_and_starts_completed_at_zero():
+    m = timeline_module()
+    series = {"queued": {100.0: 0, 102.0: 12, 106.0: 3},
+              "workers": {100.0: 2, 104.0: 3},
+              "completed": {102.0: 500, 104.0: 520, 106.0: 560}}
+    assert m.timeline(series, 100, 106, 2) == [
+        {"t": 100, "queued": 0, "workers": 2, "completed": 0.0},
+        {"t": 102, "queued": 12, "workers": 2, "completed": 0.0},
+        {"t": 104, "queued": 12, "workers": 3, "completed": 20.0},
+        {"t": 106, "queued": 3, "workers": 3, "completed": 60.0},
+    ]
