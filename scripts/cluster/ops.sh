@@ -115,7 +115,8 @@ case "$cmd" in
     ;;
   start)
     use_ops_dirs
-    nomad_addr=$(first_nomad) || die "no Nomad answers at $NOMAD_ADDRS"
+    if [ "$what" = prometheus ]; then nomad_addr=$(first_nomad) || nomad_addr=${NOMAD_ADDRS%%,*}
+    else nomad_addr=$(first_nomad) || die "no Nomad answers at $NOMAD_ADDRS"; fi
     render "$OPS_DIR/etc" "$nomad_addr"
     case "$what" in
       all) start_prometheus; start_autoscaler ;;
