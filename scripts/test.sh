@@ -9,6 +9,8 @@ if [ -f "$REPO_DIR/runtimes/launcher/go.mod" ]; then
   log "go test ./... (runtimes/launcher)"
   (cd "$REPO_DIR/runtimes/launcher" && go test ./...)
 fi
+log "go test ./... (autoscaler/throwbox-nodes)"
+(cd "$REPO_DIR/autoscaler/throwbox-nodes" && go test -p 2 ./...)
 log "pytest"
 cd "$REPO_DIR"
 # tests/conftest.py orders the load test and the disruptive failure tests (they restart Kafka,

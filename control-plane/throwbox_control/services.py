@@ -37,6 +37,7 @@ from .capacity import Bound, CapacityWatch, QueueDecision, QueuePlace, QueuePlac
 from .config import Settings
 from .consul import KV, ConsulError
 from .errors import ApiError, overloaded
+from .kafka_replication import ReplicationWatch
 from .runview import RunState, RunView, synthetic_result
 from .store import FunctionStore, IdempotencyStore
 from .validation import CheckedRun
@@ -123,6 +124,8 @@ class Services:
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self._reaper(), name="reaper"))
         self._tasks.append(asyncio.create_task(self.capacity.run(), name="capacity"))
+        self._tasks.append(asyncio.create_task(ReplicationWatch(self.settings.kafka_bootstrap).run(),
+                                               name="kafka-replication"))
 
     async def stop(self) -> None:
         await cancel_and_wait(*self._tasks)
