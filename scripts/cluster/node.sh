@@ -70,6 +70,13 @@ $role
 consul {
   address = "127.0.0.1:8500"
 }
+
+# Prometheus (scripts/cluster/ops.sh) scrapes every Nomad agent: the worker-lost alert.
+telemetry {
+  prometheus_metrics         = true
+  publish_node_metrics       = true
+  publish_allocation_metrics = false
+}
 HCL
 }
 

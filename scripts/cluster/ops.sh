@@ -11,9 +11,9 @@
 # Environment (defaults in brackets):
 #   CLUSTER_STATE_DIR        data, pid and log dirs [.state/cluster/ops]
 #   CLUSTER_NOMAD_ADDR       Nomad server(s), comma-separated: the autoscaler uses the first that
-#                            answers at start (v0.3.7 takes one address) [http://10.77.0.11:4646]
-#   CLUSTER_CONSUL_ADDR      Consul HTTP address for the file_sd bridge [http://10.77.0.11:8500]
-#   CLUSTER_CONTROL_PLANES   host:port of each control plane, comma-separated [none]
+#                            answers at start (v0.3.7 takes one address) [the cluster's three]
+#   CLUSTER_CONSUL_ADDR      Consul HTTP address for the file_sd bridge [s1's]
+#   CLUSTER_CONTROL_PLANES   host:port of each control plane, comma-separated [c1's and c2's]
 #   CLUSTER_WORKER_CMD       the worker script the plugin runs [scripts/cluster/worker.sh]
 #   CLUSTER_MIN_WORKERS / CLUSTER_MAX_WORKERS                    [2 / 3]
 #   CLUSTER_AUTOSCALE_COOLDOWN  after each scale action          [30s]
@@ -22,12 +22,13 @@
 #   CLUSTER_OPS_BIND         listen address of both             [127.0.0.1]
 #   CLUSTER_PROMETHEUS_PORT / CLUSTER_AUTOSCALER_PORT            [19090 / 18080]
 source "$(dirname "$0")/../common.sh"
+source "$REPO_DIR/scripts/cluster/lib.sh"
 
 OPS_SRC="$REPO_DIR/ops"
-OPS_DIR="${CLUSTER_STATE_DIR:-$REPO_DIR/.state/cluster/ops}"
-NOMAD_ADDRS="${CLUSTER_NOMAD_ADDR:-http://10.77.0.11:4646}"
-CONSUL_ADDR="${CLUSTER_CONSUL_ADDR:-http://10.77.0.11:8500}"
-CONTROL_PLANES="${CLUSTER_CONTROL_PLANES:-}"
+OPS_DIR="${CLUSTER_STATE_DIR:-$CLUSTER_DIR/ops}"
+NOMAD_ADDRS="${CLUSTER_NOMAD_ADDR:-$(nomad_servers_addr)}"
+CONSUL_ADDR="${CLUSTER_CONSUL_ADDR:-http://$(node_ip s1):8500}"
+CP_TARGETS="${CLUSTER_CONTROL_PLANES:-$(for n in "${CONTROL_PLANES[@]}"; do echo "$(node_ip "$n"):$CP_PORT"; done | paste -sd, -)}"
 WORKER_CMD="${CLUSTER_WORKER_CMD:-$REPO_DIR/scripts/cluster/worker.sh}"
 BIND="${CLUSTER_OPS_BIND:-127.0.0.1}"
 PROM_PORT="${CLUSTER_PROMETHEUS_PORT:-19090}"
@@ -91,7 +92,7 @@ first_nomad() {
 start_prometheus() {
   command -v prometheus >/dev/null || "$REPO_DIR/scripts/ensure-prometheus.sh"
   start_service ops-file-sd "$PYTHON" "$OPS_SRC/consul_file_sd.py" --consul "$CONSUL_ADDR" \
-    --out "$OPS_DIR/etc/sd" --control-planes "$CONTROL_PLANES"
+    --out "$OPS_DIR/etc/sd" --control-planes "$CP_TARGETS"
   start_service ops-prometheus prometheus --config.file="$OPS_DIR/etc/prometheus/prometheus.yml" \
     --storage.tsdb.path="$OPS_DIR/prometheus-data" --storage.tsdb.retention.time=2d \
     --web.listen-address="$BIND:$PROM_PORT" --web.enable-lifecycle

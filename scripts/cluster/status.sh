@@ -35,5 +35,5 @@ for n in "${CONTROL_PLANES[@]}"; do
   ready=$(probe "http://$ip:$CP_PORT/readyz" | tr -d '\n' | cut -c1-110)
   [ -n "$ready" ] && line "$n" control-plane "ready http://$ip:$CP_PORT" ok || line "$n" control-plane "not ready http://$ip:$CP_PORT" bad
 done
-[ ! -x "$REPO_DIR/scripts/cluster/ops.sh" ] || "$REPO_DIR/scripts/cluster/ops.sh" status || bad=1
+"$REPO_DIR/scripts/cluster/ops.sh" status | sed 's/^/  ops   /' || bad=1
 exit $bad

@@ -15,6 +15,7 @@ from cluster import (
     node,
     pools_full,
     ready_workers,
+    script,
     wait_until,
 )
 
@@ -40,6 +41,8 @@ def restore() -> None:
     """Every server, control plane and base worker running again, healthy, pools full."""
     for n in (*SERVERS, *CONTROL_PLANES, *BASE_WORKERS):
         node("start", n)
+    for extra in set(ready_workers()) - set(BASE_WORKERS):   # one an autoscaler test left
+        script("worker.sh", "remove", extra)
     wait_until(lambda: set(BASE_WORKERS) <= set(ready_workers()), 180, "base workers ready")
     wait_until(lambda: healthy()[0], 240, "cluster healthy")
     for w in BASE_WORKERS:
