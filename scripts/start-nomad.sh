@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start one Nomad agent (server + client, bootstrap_expect = 1) on 127.0.0.1 (HTTP 4646),
-# data in .state/nomad, with the docker driver (runsc allowed) and raw_exec (the executor
-# agent). Waits until the node is ready and both drivers are healthy.
+# data in .state/nomad, with the docker driver (runc, runsc and runsc-go allowed; node meta
+# throwbox.sandbox_runtime names the one sandboxes use, THROWBOX_SANDBOX_RUNTIME) and raw_exec
+# (the executor agent). Waits until the node is ready and both drivers are healthy.
 source "$(dirname "$0")/common.sh"
 NOMAD_HTTP_PORT="${THROWBOX_NOMAD_HTTP_PORT:-4646}"
 CONSUL_HTTP="${THROWBOX_CONSUL_HTTP:-127.0.0.1:8500}"
@@ -54,7 +55,7 @@ client {
   # The executor agent drains running runs on SIGTERM (kill_timeout 90s in its job).
   max_kill_timeout = "3m"
   meta {
-    "throwbox.sandbox_runtime" = "runsc"
+    "throwbox.sandbox_runtime" = "$SANDBOX_RUNTIME"
   }
 }
 
@@ -64,7 +65,7 @@ consul {
 
 plugin "docker" {
   config {
-    allow_runtimes         = ["runc", "runsc"]
+    allow_runtimes         = ["runc", "runsc", "runsc-go"]
     allow_privileged       = false
     # Upper bound for any task; sandboxes set their own lower pids_limit.
     pids_limit             = 1024

@@ -20,11 +20,11 @@ from throwbox_common import settings, topics
 from throwbox_common.settings import Setting
 
 from .errors import ConfigError
+from .sandbox_runtime import OCI_RUNTIMES
 
 PREFIX = "THROWBOX_AGENT_"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SECCOMP = REPO_ROOT / "runtimes" / "seccomp" / "sandbox.json"
-OCI_RUNTIMES = ("runsc", "runc")
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 # key (without prefix) -> help text; the single list of what may be set (docs/settings.md).
@@ -38,7 +38,9 @@ SETTINGS: dict[str, str] = {
     "DATACENTER": "Nomad datacenter of the sandbox jobs",
     "METRICS_LISTEN": "host:port of /healthz and /metrics",
     "POOL_SIZES": 'warm sandboxes per runtime, e.g. "python=3,*=1" (default: runtimes.toml warm)',
-    "OCI_RUNTIME": "runsc (gVisor, default) or runc; Nomad node meta throwbox.sandbox_runtime overrides",
+    "OCI_RUNTIME": "dockerd runtime of the sandboxes: runsc-go (a current gVisor, scripts/ensure-runsc-go.sh), "
+                   "runsc (Debian's gVisor) or runc; Nomad node meta throwbox.sandbox_runtime overrides; the agent "
+                   "stops at start-up when dockerd has it not registered",
     "MAX_IN_FLIGHT": "runs started or starting at once (default: total warm capacity); a runtime's own are at "
                      "most its pool size",
     "LOOKAHEAD": "runs taken from Kafka and held back beyond those in flight, started fairly across tenants "
@@ -108,7 +110,7 @@ class AgentConfig:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
     pool_sizes: dict[str, int] = field(default_factory=dict)   # runtime key -> warm count
-    oci_runtime: str = "runsc"
+    oci_runtime: str = "runsc-go"
     max_in_flight: int = 0
     lookahead: int = 256
     start_rate_prior_per_s: float = 1.0    # per warm sandbox of the runtime

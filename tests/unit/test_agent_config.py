@@ -20,7 +20,7 @@ def test_defaults_come_from_the_registry_and_the_documented_addresses():
     cfg = load()
     assert cfg.kafka_bootstrap == "127.0.0.1:9092"
     assert (cfg.metrics_host, cfg.metrics_port) == ("127.0.0.1", 9464)
-    assert cfg.oci_runtime == "runsc"
+    assert cfg.oci_runtime == "runsc-go"
     assert cfg.pool_sizes == {r.key: r.warm for r in REGISTRY.runtimes}
     assert cfg.max_in_flight == sum(r.warm for r in REGISTRY.runtimes)
     assert cfg.run_cpu_shares == 4096 and load(RUN_CPU_SHARES="2048").run_cpu_shares == 2048
