@@ -8,13 +8,14 @@
 # or the seccomp profile is ignored. A changed registration reaches a running dockerd by
 # SIGHUP (a reload: running containers are not touched); dockerd is never restarted.
 source "$(dirname "$0")/common.sh"
-want='{"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--oci-seccomp"]}}'
+# The Debian runsc entry: the same as terraform/modules/node-config's (a test compares them).
+want='{"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--oci-seccomp"]}}}'
 if [ "$SANDBOX_RUNTIME" = runsc-go ]; then
   read -r runsc_go platform < <("$REPO_DIR/scripts/ensure-runsc-go.sh" --probe | tail -1)
   [ -n "${platform:-}" ] || die "scripts/ensure-runsc-go.sh --probe failed"
   want=$(python3 -c 'import json, sys
 w = json.loads(sys.argv[1])
-w["runsc-go"] = {"path": sys.argv[2], "runtimeArgs": ["--platform=" + sys.argv[3], "--network=none", "--oci-seccomp"]}
+w["runtimes"]["runsc-go"] = {"path": sys.argv[2], "runtimeArgs": ["--platform=" + sys.argv[3], "--network=none", "--oci-seccomp"]}
 print(json.dumps(w))' "$want" "$runsc_go" "$platform")
   log "sandbox runtime runsc-go: $("$runsc_go" --version | head -1 | sed 's/^runsc version //'), platform $platform"
 fi
@@ -29,9 +30,9 @@ try:
 except (OSError, ValueError):
     have = {}
 runtimes = have.setdefault("runtimes", {})
-if all(runtimes.get(k) == v for k, v in want.items()):
+if all(runtimes.get(k) == v for k, v in want["runtimes"].items()):
     sys.exit(0)
-runtimes.update(want)
+runtimes.update(want["runtimes"])
 with open("/etc/docker/daemon.json.tmp", "w") as f:
     json.dump(have, f, indent=2)
 os.replace("/etc/docker/daemon.json.tmp", "/etc/docker/daemon.json")
@@ -39,10 +40,10 @@ sys.exit(10)
 PY
 [ "$changed" = 0 ] || [ "$changed" = 10 ] || die "could not update /etc/docker/daemon.json"
 
-# registered NAME...: the running dockerd knows every runtime NAME with the path and flags wanted.
+# registered: the running dockerd knows every runtime wanted, with its path and flags.
 registered() {
   docker info --format '{{json .Runtimes}}' 2>/dev/null | python3 -c 'import json, sys
-have, want = json.load(sys.stdin) or {}, json.loads(sys.argv[1])
+have, want = json.load(sys.stdin) or {}, json.loads(sys.argv[1])["runtimes"]
 ok = all(have.get(k, {}).get("path") == v["path"] and (have[k].get("runtimeArgs") or []) == v["runtimeArgs"]
          for k, v in want.items())
 sys.exit(0 if ok else 1)' "$want"
@@ -54,7 +55,7 @@ if docker info >/dev/null 2>&1; then
     [ -n "$pid" ] || die "dockerd runs but /var/run/docker.pid is missing: cannot reload its runtimes"
     log "reloading dockerd's runtimes (SIGHUP)"
     kill -HUP "$pid"
-    wait_for "dockerd runtimes $(python3 -c 'import json,sys; print(", ".join(json.loads(sys.argv[1])))' "$want")" 30 registered
+    wait_for "dockerd runtimes $(python3 -c 'import json,sys; print(", ".join(json.loads(sys.argv[1])["runtimes"]))' "$want")" 30 registered
   fi
   exit 0
 fi
