@@ -185,6 +185,7 @@ def machine() -> dict:
     return {"cpus": os.cpu_count(), "cpu_model": cpu,
             "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "kernel": os.uname().release, "runsc": sh(["runsc", "--version"]).splitlines()[:2],
+            "sandbox_runtime": dockerio.SANDBOX_OCI,
             "docker": sh(["docker", "version", "--format", "{{.Server.Version}}"]),
             "containers_cpu_shares": sh(["cat", str(dockerio.CONTAINERS_CPU_SHARES)]),
             "commit": sh(["git", "-C", str(infra.REPO), "rev-parse", "--short", "HEAD"])}
