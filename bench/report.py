@@ -217,7 +217,8 @@ def markdown(data: dict, images: list[str]) -> str:
          "hand-written parts come from `bench/notes.md` and `bench/peers.md`. Raw data of every run",
          "stays in `bench/results/` (not committed).", "",
          f"Machine: {m.get('cpus')} vCPU ({m.get('cpu_model')}), {m.get('mem_gib')} GiB, kernel {m.get('kernel')}, "
-         f"Docker {m.get('docker')}, {' '.join(m.get('runsc') or [])}; containers' cgroup parent cpu.shares "
+         f"Docker {m.get('docker')}, {' '.join(m.get('runsc') or [])} (Debian's); sandbox runtime "
+         f"{m.get('sandbox_runtime') or 'runsc'}; containers' cgroup parent cpu.shares "
          f"{m.get('containers_cpu_shares') or 'unknown'}; commit {m.get('commit')}.", "",
          "| section | run | started (UTC) | load avg before → after | duration |", "|---|---|---|---|---|"]
     for name, sec in s.items():

@@ -33,7 +33,15 @@ from . import metrics
 from .admission import Admission, Quota
 from .auth import KeyStore, Principal
 from .bus import Bus, KafkaUnavailable
-from .capacity import Bound, CapacityWatch, QueueDecision, QueuePlace, QueuePlaces, decide_queue
+from .capacity import (
+    Bound,
+    CapacityWatch,
+    QueueDecision,
+    QueuePlace,
+    QueuePlaces,
+    decide_queue,
+    sandbox_runtimes,
+)
 from .config import Settings
 from .consul import KV, ConsulError
 from .errors import ApiError, overloaded
@@ -348,7 +356,8 @@ class Services:
             runtimes[r] = {"queued": self.view.runtime_queued(r), "queued_max": bound.queued_max,
                            "start_rate_per_s": round(bound.start_rate_per_s, 3)}
         return {"known": self.capacity.known, "agents": len(self.capacity.agents),
-                "queued": self.view.queue_depth(), "runtimes": runtimes}
+                "queued": self.view.queue_depth(), "runtimes": runtimes,
+                "sandbox_runtimes": sandbox_runtimes(self.capacity.agents)}
 
     def _queue_timeout_cause(self) -> str:
         if self.capacity.known and not self.capacity.agents:

@@ -48,7 +48,7 @@ from throwbox_common.messages import (
 from throwbox_common.offsets import OffsetTracker
 from throwbox_common.runtimes import Registry
 
-from . import sandbox_job
+from . import sandbox_job, sandbox_runtime
 from .config import AgentConfig
 from .docker_api import DockerClient
 from .errors import AgentError, NomadError, PublishError
@@ -260,8 +260,10 @@ class Agent:
         self.node_id = node_id
         self.node_name = node.get("Name") or node_id
         node_meta = node.get("Meta") or {}
-        if node_meta.get("throwbox.sandbox_runtime") in ("runsc", "runc"):
+        if node_meta.get("throwbox.sandbox_runtime") in sandbox_runtime.OCI_RUNTIMES:
             oci = node_meta["throwbox.sandbox_runtime"]
+        self.sandbox_runtime = await sandbox_runtime.resolve(self._docker, oci)   # ConfigError: not registered
+        log.info("sandbox runtime %s", self.sandbox_runtime.describe())
         self.oci_runtime = oci
         self._factory = NomadDockerFactory(self.config, self.registry, self._nomad, self._docker, node_id, oci)
         pools = {}
@@ -703,6 +705,8 @@ class Agent:
         """What the control planes read: the pools, and admission's figures (throwbox_control.capacity)."""
         meta = {"agent": self.config.name, "oci_runtime": getattr(self, "oci_runtime", ""),
                 "runs_topic": self.config.runs_topic}
+        if getattr(self, "sandbox_runtime", None) is not None:
+            meta.update(self.sandbox_runtime.meta())
         meta.update(capacity_meta.encode(self.capacity()))
         if self.status == "draining":
             meta["draining"] = "true"

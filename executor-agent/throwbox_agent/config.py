@@ -20,11 +20,11 @@ from throwbox_common import settings, topics
 from throwbox_common.settings import Setting
 
 from .errors import ConfigError
+from .sandbox_runtime import OCI_RUNTIMES
 
 PREFIX = "THROWBOX_AGENT_"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SECCOMP = REPO_ROOT / "runtimes" / "seccomp" / "sandbox.json"
-OCI_RUNTIMES = ("runsc", "runc")
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 # key (without prefix) -> help text; the single list of what may be set (docs/settings.md).
@@ -44,7 +44,9 @@ SETTINGS: dict[str, str] = {
     "POOL_WINDOW_S": "the window of recent arrivals the pools follow",
     "SANDBOX_REPLACE_S": "how long replacing a used sandbox takes, for sizing pools: a runtime receiving r runs/s "
                          "needs r x this many warm sandboxes",
-    "OCI_RUNTIME": "runsc (gVisor, default) or runc; Nomad node meta throwbox.sandbox_runtime overrides",
+    "OCI_RUNTIME": "dockerd runtime of the sandboxes: runsc-go (a current gVisor, scripts/ensure-runsc-go.sh), "
+                   "runsc (Debian's gVisor) or runc; Nomad node meta throwbox.sandbox_runtime overrides; the agent "
+                   "stops at start-up when dockerd has it not registered",
     "MAX_IN_FLIGHT": "runs started or starting at once (default: total warm capacity); a runtime's own are at "
                      "most its pool size",
     "LOOKAHEAD": "runs taken from Kafka and held back beyond those in flight, started fairly across tenants "
@@ -71,12 +73,14 @@ SETTINGS: dict[str, str] = {
 # Dependencies have one name across components: THROWBOX_<KEY>; THROWBOX_AGENT_<KEY> still works
 # (with a warning) for one release.
 SHARED = ("KAFKA_BOOTSTRAP", "CONSUL_ADDR", "NOMAD_ADDR")
-UNITS = {"POOL_BURST": "sandboxes", "POOL_WINDOW_S": "s", "SANDBOX_REPLACE_S": "s", "TMPFS_MB": "MiB", "SHM_MB": "MiB", "SANDBOX_CPU_MHZ": "MHz", "ACQUIRE_TIMEOUT_MS": "ms",
+UNITS = {"POOL_BURST": "sandboxes", "POOL_WINDOW_S": "s", "SANDBOX_REPLACE_S": "s", "TMPFS_MB": "MiB",
+         "SHM_MB": "MiB", "SANDBOX_CPU_MHZ": "MHz", "ACQUIRE_TIMEOUT_MS": "ms",
          "DRAIN_TIMEOUT_S": "s", "START_RATE_PRIOR_PER_S": "per s", "MAX_IN_FLIGHT": "runs", "LOOKAHEAD": "runs"}
 DEFAULT_TEXT = {"NAME": "the hostname, made safe", "NODE_ID": "the local Nomad client's",
                 "METRICS_LISTEN": "127.0.0.1:9464", "POOL_SIZES": "runtimes.toml `warm`",
                 "POOL_BURST": "4, or 0 when POOL_SIZES is given (fixed pools)",
-                "MAX_IN_FLIGHT": "the sum of the pool floors plus the burst", "SECCOMP_PROFILE": "<checkout>/runtimes/seccomp/sandbox.json"}
+                "MAX_IN_FLIGHT": "the sum of the pool floors plus the burst",
+                "SECCOMP_PROFILE": "<checkout>/runtimes/seccomp/sandbox.json"}
 
 
 def env_name(key: str) -> str:
@@ -118,7 +122,7 @@ class AgentConfig:
     pool_burst: int = 4
     pool_window_s: int = 30
     sandbox_replace_s: float = 4.0
-    oci_runtime: str = "runsc"
+    oci_runtime: str = "runsc-go"
     max_in_flight: int = 0
     lookahead: int = 256
     start_rate_prior_per_s: float = 1.0    # per warm sandbox of the runtime
@@ -295,5 +299,6 @@ def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) ->
         raise ConfigError(f"{PREFIX}SECCOMP_PROFILE: {str(profile)!r} must be an absolute path")
     if not profile.is_file():
         raise ConfigError(f"{PREFIX}SECCOMP_PROFILE: {profile} does not exist (sandboxes never run without it)")
-    values.setdefault("max_in_flight", sum(values["pool_sizes"].values()) + values.get("pool_burst", AgentConfig.pool_burst))
+    burst = values.get("pool_burst", AgentConfig.pool_burst)
+    values.setdefault("max_in_flight", sum(values["pool_sizes"].values()) + burst)
     return AgentConfig(**values)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from throwbox_common.runtimes import Registry, Runtime
 
 from .config import AgentConfig
+from .sandbox_runtime import GVISOR_RUNTIMES
 
 SANDBOX_USER = "65534:65534"
 TASK_NAME = "sandbox"
@@ -67,7 +68,7 @@ def sandbox_spec(config: AgentConfig, registry: Registry, runtime: Runtime,
                  oci_runtime: str | None = None) -> SandboxSpec:
     limits = registry.effective_limits(runtime, None)   # the largest a run of this runtime may get
     oci = oci_runtime or config.oci_runtime
-    if oci == "runsc":
+    if oci in GVISOR_RUNTIMES:
         pids_limit = RUNSC_PIDS_HEADROOM + RUNSC_HOST_TASKS_PER_GUEST_TASK * limits.pids
     else:
         pids_limit = limits.pids + 8

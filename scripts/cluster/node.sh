@@ -46,7 +46,7 @@ write_nomad_config() {
   servers           = [$(hcl_list $(server_ips))]
   node_class        = \"$WORKER_CLASS\"
   network_interface = \"eth0\"
-$(nomad_client_tuning "nomad-$CLUSTER_NAME-$n")
+$(nomad_client_tuning "nomad-$CLUSTER_NAME-$n" "$SANDBOX_RUNTIME")
 }
 
 $(nomad_client_plugins false)"

@@ -20,7 +20,7 @@ def test_defaults_come_from_the_registry_and_the_documented_addresses():
     cfg = load()
     assert cfg.kafka_bootstrap == "127.0.0.1:9092"
     assert (cfg.metrics_host, cfg.metrics_port) == ("127.0.0.1", 9464)
-    assert cfg.oci_runtime == "runsc"
+    assert cfg.oci_runtime == "runsc-go"
     assert cfg.pool_sizes == {r.key: r.warm for r in REGISTRY.runtimes}
     # Pools follow demand by default: the floors plus a burst of 4 may be in flight.
     assert (cfg.pool_burst, cfg.max_in_flight) == (4, sum(r.warm for r in REGISTRY.runtimes) + 4)
