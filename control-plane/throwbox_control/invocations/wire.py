@@ -15,16 +15,12 @@ from typing import Any
 
 import msgspec
 
-from throwbox_common import topics
+from throwbox_common import results, topics
 from throwbox_common.messages import (
     Compare,
-    ErrorInfo,
     RunRequest,
-    RunResult,
     RunTestSpec,
     Struct,
-    now_ms,
-    rfc3339,
 )
 
 from ..validation import field_of
@@ -171,6 +167,4 @@ def encode_reply(request_id: str, result_json: bytes) -> bytes:
 
 def failed_result(code: str, message: str, language: str = "") -> bytes:
     """The run result of a request that never became a run (no id: there is nothing to look up)."""
-    at = rfc3339(now_ms())
-    return _enc.encode(RunResult(id="", language=language, version="", status="failed", created_at=at,
-                                 error=ErrorInfo(code=code, message=message), finished_at=at))
+    return _enc.encode(results.failed("", language, "", code, message))
