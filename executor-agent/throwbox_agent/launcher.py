@@ -106,9 +106,15 @@ class LauncherSession:
         self._decoder = frames.FrameDecoder()
         self._stdin = stdin                  # the program's stdin (None: its end), queued by the run
 
-    async def start(self, header: frames.Header) -> None:
-        """H: the program starts."""
+    async def start(self, header: frames.Header, job: RunJob) -> None:
+        """H: the program starts; then its stdin (in tests mode each test's stdin follows its T)."""
         await self.attachment.write(frames.encode_json(frames.HEADER, header))
+        if self.tests_mode:
+            return
+        if job.stdin is not None:
+            self._stdin.put_nowait(job.stdin)
+        if not job.interactive:
+            self._stdin.put_nowait(None)
 
     async def write_stdin(self) -> None:
         """Writes the queued stdin as I frames, and Z at its end."""

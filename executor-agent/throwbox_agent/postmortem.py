@@ -14,11 +14,13 @@ from .run_seams import RunDocker
 log = logging.getLogger(__name__)
 
 
-async def oom_killed(docker: RunDocker, run_id: str, sandbox: Sandbox | None, killed: bool,
-                     usage: CgroupUsage | None, report: LauncherReport) -> bool:
-    """Whether the container was OOM-killed. Nothing to ask when the agent killed it (`killed`)
-    or there was none; logged unless the agent killed it."""
-    if sandbox is None or killed:
+async def examine(docker: RunDocker, run_id: str, sandbox: Sandbox | None, killed: bool,
+                  usage: CgroupUsage | None, report: LauncherReport) -> bool:
+    """After the stream: a launch error gets the launcher's stderr; a sandbox that ended without
+    X or L is looked at (logged unless the agent killed it). Whether its container was OOM-killed."""
+    if report.launch_error and report.stderr:
+        report.launch_error += " | " + report.stderr_text(500)
+    if report.over or sandbox is None or killed:
         return False
     try:
         end = await docker.wait_stopped(sandbox.container_id, 2.0)

@@ -132,8 +132,6 @@ class RunLifecycle:
         self.result_published = False       # Finished acknowledged
         self.done = asyncio.Event()         # execute() has returned or raised
 
-    # ---------------------------------------------------------------- control records
-
     def control(self, msg: ControlRecord) -> None:
         match msg:
             case Cancel():
@@ -174,8 +172,6 @@ class RunLifecycle:
         task = asyncio.create_task(coro, name=name)
         self._tasks.append(task)
         return task
-
-    # ---------------------------------------------------------------- the run
 
     async def execute(self) -> RunResult:
         """Run the job and publish its result. The sandbox's destruction starts as soon as the
@@ -278,7 +274,8 @@ class RunLifecycle:
             agent_error = ErrorInfo(code="sandbox_failed", message=f"could not start the run: {e}")
         if agent_error is None and self._kill_reason is None:
             self.state = RunState.RUNNING
-            await self._run_program()
+            assert self._stream is not None       # made by _send_header
+            await self._stream.run()
         return await self._finish(agent_error, picked_ms, sandbox_ms)
 
     def _attached(self, attachment: Attachment) -> None:
@@ -296,36 +293,16 @@ class RunLifecycle:
         assert self._session is not None
         header = header_for(self.job, self.runtime, self.deps.config)
         self._run_started = time.monotonic()
-        self._stream = RunStream(self.job, self._session, self._sink, self._tests, header.compile is not None,
-                                 self._run_started, self._killed, self.kill, lambda: self._kill_reason)
-        await self._session.start(header)
-        if self._tests is not None:
-            return                  # each test's stdin follows its T frame
-        if self.job.stdin is not None:
-            self._stdin_q.put_nowait(self.job.stdin)
-        if not self.job.interactive:
-            self._stdin_q.put_nowait(None)
-
-    async def _run_program(self) -> None:
-        stream, session = self._stream, self._session
-        assert stream is not None and session is not None
-        self._spawn(session.write_stdin(), name=f"stdin-{self.job.run_id}")
-        self._spawn(self._sink.flush_loop(), name=f"flush-{self.job.run_id}")
-        self._spawn(self._sampler.loop(), name=f"sample-{self.job.run_id}")
-        await stream.run()
-        self._sampler.snapshot()     # now: the cgroup disappears soon after the launcher exits
-
-    # ---------------------------------------------------------------- the end
+        self._stream = RunStream(self.job, self._session, self._sink, self._tests, self._sampler, self._spawn,
+                                 header.compile is not None, self._run_started, self._killed, self.kill,
+                                 lambda: self._kill_reason)
+        await self._session.start(header, self.job)
 
     async def _finish(self, agent_error: ErrorInfo | None, picked_ms: int, sandbox_ms: int) -> RunResult:
         self.state = RunState.FINISHING
         report, usage = self._report, self._sampler.last
-        oom = False
-        if agent_error is None and not report.over:
-            oom = await postmortem.oom_killed(self.deps.docker, self.job.run_id, self.sandbox,
-                                              self._kill_reason is not None, usage, report)
-        if report.launch_error and report.stderr:
-            report.launch_error += " | " + report.stderr_text(500)
+        oom = agent_error is None and await postmortem.examine(
+            self.deps.docker, self.job.run_id, self.sandbox, self._kill_reason is not None, usage, report)
         decision = decide(observed(self._kill_reason, report, oom, usage, self._memory_limit_bytes, agent_error))
         tests = None
         if self._tests is not None:

@@ -17,15 +17,18 @@ from .launcher import LauncherSession
 from .outcome import KillReason
 from .output import OutputSink
 from .tests_mode import TestsRunner
+from .usage import UsageSampler
 
 log = logging.getLogger(__name__)
 
 
 class RunStream:
     def __init__(self, job: RunJob, session: LauncherSession, sink: OutputSink, tests: TestsRunner | None,
-                 has_compile: bool, started: float, killed: asyncio.Event, kill: Callable[[KillReason], None],
+                 sampler: UsageSampler, spawn: Callable[..., asyncio.Task], has_compile: bool, started: float,
+                 killed: asyncio.Event, kill: Callable[[KillReason], None],
                  kill_reason: Callable[[], KillReason | None]):
         self.job, self.session, self.sink, self.tests = job, session, sink, tests
+        self._sampler, self._spawn = sampler, spawn    # the run's background tasks (cancelled in its cleanup)
         self.report = session.report
         self._has_compile = has_compile
         self._killed, self._kill, self._kill_reason = killed, kill, kill_reason
@@ -33,6 +36,14 @@ class RunStream:
         self.ended: float | None = None
 
     async def run(self) -> None:
+        run_id = self.job.run_id
+        self._spawn(self.session.write_stdin(), name=f"stdin-{run_id}")
+        self._spawn(self.sink.flush_loop(), name=f"flush-{run_id}")
+        self._spawn(self._sampler.loop(), name=f"sample-{run_id}")
+        await self._read()
+        self._sampler.snapshot()     # now: the cgroup disappears soon after the launcher exits
+
+    async def _read(self) -> None:
         loop = asyncio.get_running_loop()
         tests, wall_s = self.tests, self.job.limits.wall_time_ms / 1000
         deadline = loop.time() + wall_s
