@@ -104,6 +104,11 @@ class Submissions:
         await self.svc.view.wait_finished(st, self.settings.wait_cap_ms / 1000)   # else: its current status, to poll
         return reply(judge0.select(self.body(token, st), fields, b64), 201)
 
+    async def show(self, request: Request, token: str) -> HTTPResponse:
+        fields = judge0.requested_fields(request.args.get("fields"))
+        st = await self.find(request.ctx.principal, token)
+        return reply(judge0.select(self.body(token, st), fields, flag(request, "base64_encoded")))
+
     async def show_batch(self, request: Request) -> HTTPResponse:
         fields = judge0.requested_fields(request.args.get("fields"))
         b64 = flag(request, "base64_encoded")
@@ -163,27 +168,12 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
     require_key(app, auth, lambda path: path == PREFIX or path.startswith(PREFIX + "/"), error_reply,
                 {"error": "missing or unknown API key (X-Auth-Token, or Authorization: Bearer <key>)"})
 
-    @app.post("/judge0/submissions")
-    @judge0_errors
-    async def judge0_create(request: Request):
-        return await subs.create(request)
-
-    @app.get("/judge0/submissions/batch")
-    @judge0_errors
-    async def judge0_batch_show(request: Request):
-        return await subs.show_batch(request)
-
-    @app.post("/judge0/submissions/batch")
-    @judge0_errors
-    async def judge0_batch_create(request: Request):
-        return await subs.create_batch(request)
-
-    @app.get("/judge0/submissions/<token:str>")
-    @judge0_errors
-    async def judge0_show(request: Request, token: str):
-        fields = judge0.requested_fields(request.args.get("fields"))
-        st = await subs.find(request.ctx.principal, token)
-        return reply(judge0.select(subs.body(token, st), fields, flag(request, "base64_encoded")))
+    for method, path, handler, name in (
+            ("POST", "/judge0/submissions", subs.create, "judge0_create"),
+            ("GET", "/judge0/submissions/batch", subs.show_batch, "judge0_batch_show"),
+            ("POST", "/judge0/submissions/batch", subs.create_batch, "judge0_batch_create"),
+            ("GET", "/judge0/submissions/<token:str>", subs.show, "judge0_show")):
+        app.add_route(judge0_errors(handler), path, methods=[method], name=name)
 
     @app.get("/judge0/languages")
     async def judge0_languages(request: Request):
