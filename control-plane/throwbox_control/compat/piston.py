@@ -19,7 +19,7 @@ from throwbox_common.runtimes import Registry, Runtime
 
 from ..config import Settings
 from ..errors import ApiError
-from ..validation import CheckedRun, check_program, check_strings, encode_stdin, field_of
+from ..validation import CheckedRun, check_program, check_strings, decode, encode_stdin
 
 ENCODINGS = ("utf8", "base64", "hex")
 MIB = 1024 * 1024
@@ -85,19 +85,13 @@ def bad(message: str, status: int = 400) -> ApiError:
     return ApiError(status, "invalid_request", message)
 
 
+def _field_error(field: str, problem: str) -> ApiError:
+    return bad(f"{field} is required" if problem == "required field is missing" else f"{field}: {problem}")
+
+
 def decode_execute(body: bytes, decoder: msgspec.json.Decoder = execute_decoder):
     """Piston's messages ("language is required as a string"), from msgspec's errors."""
-    if not body.strip():
-        raise bad("request body is empty")
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as e:
-        field, problem = field_of(e)
-        if problem == "required field is missing":
-            raise bad(f"{field} is required") from None
-        raise bad(f"{field}: {problem}") from None
-    except msgspec.DecodeError as e:
-        raise bad(f"malformed JSON: {e}") from None
+    return decode(body, decoder, _field_error, bad)
 
 
 # ---- request → run
