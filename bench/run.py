@@ -10,6 +10,8 @@ Sections (each measures its own floor/reference in the same run):
               accepted-then-failed (target 0), time to 503, per-tenant completion spread
   cost        host memory per warm sandbox at several pool sizes
   judging     one run with 100 test cases of a C program vs the same 100 inputs as 100 runs
+  cluster     (only with --only; needs `make cluster`) runs/s with 2 workers, then 1, and the
+              host CPU per run of servers, control planes, workers and the rest
   gvisor      (only with --only) Debian's runsc vs a newer runsc on systrap and ptrace:
               cold docker run, exec floor, launcher path, creation rate; needs
               scripts/ensure-runsc-new.sh --register first, and only dockerd
@@ -35,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import capacity  # noqa: E402
+import cluster  # noqa: E402
 import cost  # noqa: E402
 import dockerio  # noqa: E402
 import gvisor  # noqa: E402
@@ -48,8 +51,8 @@ from workloads import Api  # noqa: E402
 from throwbox_common import runtimes as runtime_registry  # noqa: E402
 
 SECTIONS = ["latency", "streaming", "cold", "throughput", "judging", "admission", "overload", "cost"]
-OPT_IN = ["gvisor"]           # not part of a default run: needs an extra runsc built and registered
-DOCKER_ONLY = {"gvisor"}      # sections that need no Kafka, control plane or agent
+OPT_IN = ["gvisor", "cluster"]  # not part of a default run: an extra runsc / the local cluster
+DOCKER_ONLY = {"gvisor", "cluster"}      # sections that need no Kafka, control plane or agent
 ALIASES = {"warm": "latency", "floor": "latency", "memory": "cost", "stream": "streaming"}
 NEEDS_AGENT = {"latency": "python=4,*=4", "streaming": "python=2,*=0", "cold": "python=1,*=0",
                "judging": f"c={judging.POOL},*=0"}
@@ -130,6 +133,8 @@ class Bench:
             case "cost":
                 self.stop_agent()
                 return await cost.memory(self.registry, q)
+            case "cluster":
+                return await cluster.measure(q)
             case "gvisor":
                 self.stop_agent()
                 return await gvisor.measure(self.registry, q)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class Health:
     def __init__(self, nomad_addr: str, kv: KV, bus: EventBus, view: RunView, capacity: CapacityWatch,
                  queue_bound: Callable[[str], Bound]):
-        self._nomad_addr = nomad_addr.rstrip("/")
+        self._nomad_addrs = nomad_addr.split(",")          # a server list: ready when one has a leader
         self._kv, self._bus, self._view, self._capacity = kv, bus, view, capacity
         self._queue_bound = queue_bound
         self.http: aiohttp.ClientSession | None = None     # opened by the services' start
@@ -45,13 +45,20 @@ class Health:
         return checks
 
     async def _nomad(self) -> str:
-        try:
-            assert self.http is not None
-            async with self.http.get(self._nomad_addr + "/v1/status/leader") as r:
-                body = await r.read()
-                return "ok" if r.status == 200 and len(body.strip(b'" \n')) > 0 else f"down: HTTP {r.status}"
-        except (aiohttp.ClientError, TimeoutError, OSError, AssertionError):
-            return "down"
+        """ok when one of the configured Nomad servers knows a leader (a cluster keeps working
+        with one server down); else the last server's answer."""
+        answer = "down"
+        for addr in self._nomad_addrs:
+            try:
+                assert self.http is not None
+                async with self.http.get(addr + "/v1/status/leader") as r:
+                    body = await r.read()
+                    if r.status == 200 and len(body.strip(b'" \n')) > 0:
+                        return "ok"
+                    answer = f"down: HTTP {r.status}"
+            except (aiohttp.ClientError, TimeoutError, OSError, AssertionError):
+                answer = "down"
+        return answer
 
     def capacity_report(self) -> dict:
         """What admission's queue bounds rest on (informational: /readyz, tests, operators)."""
