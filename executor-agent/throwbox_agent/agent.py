@@ -26,23 +26,19 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerFenced
 from aiokafka.structs import TopicPartition
 
-from throwbox_common import capacity_meta, topics
+from throwbox_common import capacity_meta, results, topics
 from throwbox_common.capacity_meta import RuntimeCapacity
 from throwbox_common.consuming import BoundedFetch, commit_done
 from throwbox_common.event_log import EventLogReader, TopicMissing, topic_partitions
 from throwbox_common.messages import (
     ControlRecord,
-    ErrorInfo,
     Finished,
     Output,
     RunEventRecord,
     RunJob,
-    RunResult,
-    Timings,
     control_decoder,
     encoder,
     now_ms,
-    rfc3339,
     run_job_decoder,
 )
 from throwbox_common.offsets import OffsetTracker
@@ -650,10 +646,7 @@ class Agent:
         await self._done(tp, rec.offset)
 
     async def _publish_failed(self, tp: TopicPartition, offset: int, job: RunJob, code: str, message: str) -> None:
-        at = now_ms()
-        result = RunResult(id=job.run_id, language=job.language, version=job.version, status="failed",
-                           created_at=rfc3339(job.created_at_ms), error=ErrorInfo(code=code, message=message),
-                           timings=Timings(total_ms=max(0, at - job.created_at_ms)), finished_at=rfc3339(at))
+        result = results.failed(job.run_id, job.language, job.version, code, message, job.created_at_ms)
         await publish_until_acked(self._publisher,
                                   Finished(run_id=job.run_id, result=result, agent=self.config.name),
                                   time.monotonic() + RESULT_RETRY_S)

@@ -194,6 +194,79 @@ def load(env: Mapping[str, str] | None = None,
         raise ConfigError(str(e)) from None
 
 
+# Settings read as a bounded integer: key -> (field, lowest, highest).
+_INTEGERS = {
+    "MAX_IN_FLIGHT": ("max_in_flight", 1, 10_000), "LOOKAHEAD": ("lookahead", 0, 100_000),
+    "TMPFS_MB": ("tmpfs_mb", 1, 4096), "NOFILE": ("nofile", 16, 1 << 20), "SHM_MB": ("shm_mb", 1, 1024),
+    "SANDBOX_CPU_MHZ": ("sandbox_cpu_mhz", 10, 100_000), "RUN_CPU_SHARES": ("run_cpu_shares", 2, 262_144),
+    "ACQUIRE_TIMEOUT_MS": ("acquire_timeout_ms", 100, 3_600_000), "DRAIN_TIMEOUT_S": ("drain_timeout_s", 0, 3600),
+    "POOL_BURST": ("pool_burst", 0, 1000), "POOL_WINDOW_S": ("pool_window_s", 1, 3600),
+}
+# Settings read as a name of a given shape: key -> (field, pattern, what a bad value is not).
+_NAMES = {
+    "NAME": ("name", _NAME_RE.pattern, f"must match {_NAME_RE.pattern}"),
+    "NODE_ID": ("node_id", r"^[0-9a-f-]{36}$", "is not a Nomad node id (uuid)"),
+    "DATACENTER": ("datacenter", r"^[\w-]+$", "is not a datacenter name"),
+    "RUNS_TOPIC": ("runs_topic", r"^[\w.-]+$", "is not a topic name"),
+}
+
+
+def _parse(key: str, name: str, text: str, registry: runtime_registry.Registry) -> dict:
+    """The AgentConfig fields one setting gives (ConfigError for a bad value)."""
+    if key in _INTEGERS:
+        field_name, low, high = _INTEGERS[key]
+        return {field_name: read.integer(name, text, low, high)}
+    if key in _NAMES:
+        field_name, pattern, problem = _NAMES[key]
+        if not re.match(pattern, text):
+            raise ConfigError(f"{name}: {text!r} {problem}")
+        return {field_name: text}
+    match key:
+        case "KAFKA_BOOTSTRAP":
+            if not all(re.match(r"^[\w.-]+:\d+$", s.strip()) for s in text.split(",")):
+                raise ConfigError(f"{name}: {text!r} is not host:port[,host:port]")
+            return {"kafka_bootstrap": text}
+        case "CONSUL_ADDR" | "NOMAD_ADDR":
+            return {key.lower(): read.http_address(name, text)}
+        case "DOCKER_SOCKET":
+            return {"docker_socket": text}
+        case "METRICS_LISTEN":
+            host, sep, port = text.rpartition(":")
+            if not sep or not host:
+                raise ConfigError(f"{name}: {text!r} is not host:port")
+            return {"metrics_host": host, "metrics_port": read.integer(name, port, 1, 65535)}
+        case "POOL_SIZES":
+            return {"pool_sizes": parse_pool_sizes(text, registry)}
+        case "SANDBOX_REPLACE_S":
+            return {"sandbox_replace_s": float(read.integer(name, text, 1, 600))}
+        case "OCI_RUNTIME":
+            if text not in OCI_RUNTIMES:
+                raise ConfigError(f"{name}: {text!r} is not one of {OCI_RUNTIMES}")
+            return {"oci_runtime": text}
+        case "START_RATE_PRIOR_PER_S":
+            try:
+                rate = float(text)
+            except ValueError:
+                raise ConfigError(f"{name}: {text!r} is not a number") from None
+            if not 0.01 <= rate <= 10_000:
+                raise ConfigError(f"{name}: {text} is outside 0.01..10000")
+            return {"start_rate_prior_per_s": rate}
+        case "SECCOMP_PROFILE":
+            return {"seccomp_profile": Path(text)}
+        case "SANDBOXES_CPU_SHARES":
+            shares = read.integer(name, text, 0, 262_144)
+            if shares == 1:
+                raise ConfigError(f"{name}: 1 is not a cgroup weight (0 to leave the host's, or 2..262144)")
+            return {"sandboxes_cpu_shares": shares}
+        case "CONSUMER_GROUP":
+            return {"consumer_group": read.non_empty(name, text)}
+        case "STOP_POOLS_ON_EXIT" | "REGISTER_CONSUL":
+            return {key.lower(): read.boolean(name, text)}
+        case "LOG_LEVEL":
+            return {"log_level": read.log_level(name, text)}
+    return {}
+
+
 def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) -> AgentConfig:
     ignored = {PREFIX + k for k in READ_BY_SCRIPTS}
     read.reject_unknown({k: v for k, v in env.items() if k not in ignored}, PREFIX, (PREFIX + k for k in SETTINGS))
@@ -206,90 +279,7 @@ def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) ->
             given[key] = value
     values: dict = {}
     for key, text in given.items():
-        name = env_name(key)
-        text = text.strip()
-        match key:
-            case "KAFKA_BOOTSTRAP":
-                if not all(re.match(r"^[\w.-]+:\d+$", s.strip()) for s in text.split(",")):
-                    raise ConfigError(f"{name}: {text!r} is not host:port[,host:port]")
-                values["kafka_bootstrap"] = text
-            case "CONSUL_ADDR" | "NOMAD_ADDR":
-                values[key.lower()] = read.http_address(name, text)
-            case "DOCKER_SOCKET":
-                values["docker_socket"] = text
-            case "NAME":
-                if not _NAME_RE.match(text):
-                    raise ConfigError(f"{PREFIX}NAME: {text!r} must match {_NAME_RE.pattern}")
-                values["name"] = text
-            case "NODE_ID":
-                if not re.match(r"^[0-9a-f-]{36}$", text):
-                    raise ConfigError(f"{PREFIX}NODE_ID: {text!r} is not a Nomad node id (uuid)")
-                values["node_id"] = text
-            case "DATACENTER":
-                if not re.match(r"^[\w-]+$", text):
-                    raise ConfigError(f"{PREFIX}DATACENTER: {text!r} is not a datacenter name")
-                values["datacenter"] = text
-            case "METRICS_LISTEN":
-                host, sep, port = text.rpartition(":")
-                if not sep or not host:
-                    raise ConfigError(f"{PREFIX}METRICS_LISTEN: {text!r} is not host:port")
-                values["metrics_host"] = host
-                values["metrics_port"] = read.integer(name, port, 1, 65535)
-            case "POOL_SIZES":
-                values["pool_sizes"] = parse_pool_sizes(text, registry)
-            case "POOL_BURST":
-                values["pool_burst"] = read.integer(name, text, 0, 1000)
-            case "POOL_WINDOW_S":
-                values["pool_window_s"] = read.integer(name, text, 1, 3600)
-            case "SANDBOX_REPLACE_S":
-                values["sandbox_replace_s"] = float(read.integer(name, text, 1, 600))
-            case "OCI_RUNTIME":
-                if text not in OCI_RUNTIMES:
-                    raise ConfigError(f"{PREFIX}OCI_RUNTIME: {text!r} is not one of {OCI_RUNTIMES}")
-                values["oci_runtime"] = text
-            case "MAX_IN_FLIGHT":
-                values["max_in_flight"] = read.integer(name, text, 1, 10_000)
-            case "LOOKAHEAD":
-                values["lookahead"] = read.integer(name, text, 0, 100_000)
-            case "START_RATE_PRIOR_PER_S":
-                try:
-                    rate = float(text)
-                except ValueError:
-                    raise ConfigError(f"{name}: {text!r} is not a number") from None
-                if not 0.01 <= rate <= 10_000:
-                    raise ConfigError(f"{name}: {text} is outside 0.01..10000")
-                values["start_rate_prior_per_s"] = rate
-            case "SECCOMP_PROFILE":
-                values["seccomp_profile"] = Path(text)
-            case "TMPFS_MB":
-                values["tmpfs_mb"] = read.integer(name, text, 1, 4096)
-            case "NOFILE":
-                values["nofile"] = read.integer(name, text, 16, 1 << 20)
-            case "SHM_MB":
-                values["shm_mb"] = read.integer(name, text, 1, 1024)
-            case "SANDBOX_CPU_MHZ":
-                values["sandbox_cpu_mhz"] = read.integer(name, text, 10, 100_000)
-            case "RUN_CPU_SHARES":
-                values["run_cpu_shares"] = read.integer(name, text, 2, 262_144)
-            case "SANDBOXES_CPU_SHARES":
-                shares = read.integer(name, text, 0, 262_144)
-                if shares == 1:
-                    raise ConfigError(f"{name}: 1 is not a cgroup weight (0 to leave the host's, or 2..262144)")
-                values["sandboxes_cpu_shares"] = shares
-            case "ACQUIRE_TIMEOUT_MS":
-                values["acquire_timeout_ms"] = read.integer(name, text, 100, 3_600_000)
-            case "DRAIN_TIMEOUT_S":
-                values["drain_timeout_s"] = read.integer(name, text, 0, 3600)
-            case "RUNS_TOPIC":
-                if not re.match(r"^[\w.-]+$", text):
-                    raise ConfigError(f"{PREFIX}RUNS_TOPIC: {text!r} is not a topic name")
-                values["runs_topic"] = text
-            case "CONSUMER_GROUP":
-                values["consumer_group"] = read.non_empty(name, text)
-            case "STOP_POOLS_ON_EXIT" | "REGISTER_CONSUL":
-                values[key.lower()] = read.boolean(name, text)
-            case "LOG_LEVEL":
-                values["log_level"] = read.log_level(name, text)
+        values |= _parse(key, env_name(key), text.strip(), registry)
     values.setdefault("name", default_agent_name())
     if "pool_sizes" in values:       # sizes given: fixed pools unless a burst is asked for too
         values.setdefault("pool_burst", 0)

@@ -86,14 +86,9 @@ def sandbox_spec(config: AgentConfig, registry: Registry, runtime: Runtime,
     )
 
 
-def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: str,
-           oci_runtime: str | None = None) -> dict:
-    """The job as the Nomad HTTP API takes it (POST /v1/jobs {"Job": ...})."""
-    if runtime.image.endswith(":latest") or ":" not in runtime.image:
-        raise ValueError(f"{runtime.key}: image {runtime.image!r} needs a version tag")
-    spec = sandbox_spec(config, registry, runtime, oci_runtime)
-    jid = job_id(config.name, runtime)
-    task = {
+def _task(spec: SandboxSpec, runtime: Runtime) -> dict:
+    """The sandbox's one task: the runtime's image under gVisor, locked down, with its limits."""
+    return {
         "Name": TASK_NAME,
         "Driver": "docker",
         "User": SANDBOX_USER,
@@ -142,6 +137,16 @@ def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: s
         "KillTimeout": 1 * SECOND_NS,
         "Meta": {"throwbox.runtime": runtime.key},
     }
+
+
+def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: str,
+           oci_runtime: str | None = None) -> dict:
+    """The job as the Nomad HTTP API takes it (POST /v1/jobs {"Job": ...})."""
+    if runtime.image.endswith(":latest") or ":" not in runtime.image:
+        raise ValueError(f"{runtime.key}: image {runtime.image!r} needs a version tag")
+    spec = sandbox_spec(config, registry, runtime, oci_runtime)
+    jid = job_id(config.name, runtime)
+    task = _task(spec, runtime)
     group = {
         "Name": GROUP_NAME,
         "Count": 1,

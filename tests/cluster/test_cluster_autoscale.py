@@ -36,7 +36,8 @@ def queued() -> int:
     return int(float(m.group(1))) if m else 0
 
 
-def test_a_backlog_adds_a_worker_and_the_fleet_shrinks_back_after_it(api, restored):
+def test_a_backlog_adds_a_worker_and_the_fleet_shrinks_back_after_it(burst_api, restored):
+    api = burst_api
     timeline, stop = [], threading.Event()
     began = time.monotonic()
     ids: list[str] = []
