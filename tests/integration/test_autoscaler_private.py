@@ -30,8 +30,8 @@ AUTOSCALER_PORT = 55691
 CP_PORT = 55692
 NOMAD = f"http://127.0.0.1:{NOMAD_HTTP}"
 
-SERVER_HCL = """
-data_dir  = "{dir}/server"
+# Loopback addresses and the given ports, for the server and each client.
+ADDRESSES_HCL = """
 bind_addr = "127.0.0.1"
 ports {{
   http = {http}
@@ -43,7 +43,11 @@ advertise {{
   rpc  = "127.0.0.1"
   serf = "127.0.0.1"
 }}
-server {{
+"""
+
+SERVER_HCL = """
+data_dir  = "{dir}/server"
+""" + ADDRESSES_HCL + """server {{
   enabled          = true
   bootstrap_expect = 1
 }}
@@ -58,18 +62,7 @@ consul {{
 CLIENT_HCL = """
 data_dir  = "{dir}/{name}"
 name      = "{name}"
-bind_addr = "127.0.0.1"
-ports {{
-  http = {http}
-  rpc  = {rpc}
-  serf = {serf}
-}}
-advertise {{
-  http = "127.0.0.1"
-  rpc  = "127.0.0.1"
-  serf = "127.0.0.1"
-}}
-client {{
+""" + ADDRESSES_HCL + """client {{
   enabled       = true
   node_class    = "throwbox-worker"
   cgroup_parent = "/throwbox-autoscaler-test-{name}"
