@@ -77,6 +77,11 @@ def workers() -> dict[str, dict]:
     return out
 
 
+def up_workers() -> list[str]:
+    """Workers whose Nomad client is up, eligible or not (a drained one is ineligible)."""
+    return sorted(name for name, n in workers().items() if n["Status"] == "ready")
+
+
 def ready_workers() -> list[str]:
     return sorted(name for name, n in workers().items()
                   if n["Status"] == "ready" and n["SchedulingEligibility"] == "eligible")

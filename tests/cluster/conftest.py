@@ -19,6 +19,7 @@ from cluster import (
     pools_full,
     ready_workers,
     script,
+    up_workers,
     wait_until,
 )
 
@@ -54,7 +55,7 @@ def restore() -> None:
     """Every server, control plane and base worker running again, healthy, pools full."""
     for n in (*SERVERS, *CONTROL_PLANES, *BASE_WORKERS):
         node("start", n)
-    for extra in set(ready_workers()) - set(BASE_WORKERS):   # one an autoscaler test left
+    for extra in set(up_workers()) - set(BASE_WORKERS):   # one an autoscaler test left
         script("worker.sh", "remove", extra)
     wait_until(lambda: set(BASE_WORKERS) <= set(ready_workers()), 180, "base workers ready")
     wait_until(lambda: healthy()[0], 240, "cluster healthy")

@@ -19,6 +19,7 @@ from cluster import (
     record,
     script,
     submit_many,
+    up_workers,
     wait_until,
 )
 from conftest import BASE_WORKERS
@@ -62,6 +63,9 @@ def test_a_backlog_adds_a_worker_and_the_fleet_shrinks_back_after_it(burst_api, 
         drained_s = time.monotonic() - began
         wait_until(lambda: len(ready_workers()) == 2, 300, "the fleet back at 2 workers")
         shrunk_s = time.monotonic() - began
+        # The plugin drained the node; it then removes it (worker.sh remove) and purges it.
+        wait_until(lambda: len(up_workers()) == 2, 300,
+                   "the drained worker removed")
     finally:
         stop.set()
         sampler.join(10)
