@@ -1,5 +1,5 @@
 # Single-node Throwbox: see README.md and docs/getting-started.md.
-.PHONY: up down status artifacts test test-failures unit lint bench clean-state
+.PHONY: up down status artifacts test test-failures unit lint bench clean-state cluster cluster-status cluster-down test-cluster
 
 up:
 	scripts/up.sh
@@ -34,6 +34,20 @@ lint:
 
 bench:
 	@if [ -f bench/run.py ]; then .venv/bin/python bench/run.py $(ARGS); else echo "bench/run.py does not exist yet"; fi
+
+# The local multi-node cluster (docs/cluster.md): 3 servers, 2 control planes, 2+ workers.
+cluster:
+	scripts/cluster/up.sh
+
+cluster-status:
+	scripts/cluster/status.sh
+
+cluster-down:
+	scripts/cluster/down.sh
+
+# Brings the cluster up, runs tests/cluster against it, takes it down.
+test-cluster:
+	scripts/cluster/test.sh $(ARGS)
 
 # Drops Kafka's log, Consul's KV (API keys, functions) and Nomad's state. Stack must be down.
 clean-state:

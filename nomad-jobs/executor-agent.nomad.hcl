@@ -55,7 +55,7 @@ variable "nomad_addr" {
 variable "metrics_listen" {
   type        = string
   default     = "127.0.0.1:9464"
-  description = "host:port where the agent serves /healthz and /metrics (scripts/deploy-agent.sh waits for /healthz there)."
+  description = "host:port where the agent serves /healthz and /metrics (scripts/deploy-agent.sh waits for /healthz there); on a cluster the node's address, e.g. \"$${attr.unique.network.ip-address}:9464\", so Prometheus and the node's Consul check reach it."
 }
 
 variable "drain_timeout_s" {
@@ -134,6 +134,8 @@ job "throwbox-executor-agent" {
         THROWBOX_CONSUL_ADDR           = var.consul_addr
         THROWBOX_NOMAD_ADDR            = var.nomad_addr
         THROWBOX_AGENT_NODE_ID         = "${node.unique.id}"
+        # One agent a node: its node's name names it (sandbox jobs, Consul service, results' node).
+        THROWBOX_AGENT_NAME            = "${node.unique.name}"
         THROWBOX_AGENT_DATACENTER      = "${node.datacenter}"
         THROWBOX_AGENT_METRICS_LISTEN  = var.metrics_listen
         THROWBOX_AGENT_DRAIN_TIMEOUT_S = var.drain_timeout_s

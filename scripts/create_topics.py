@@ -8,18 +8,37 @@ import argparse
 import asyncio
 import sys
 import time
+from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from throwbox_common.topics import TOPICS
+from throwbox_common.topics import RUNS, TOPICS
 
 
 class TopicsMissing(Exception):
     pass
 
 
-async def _create_missing(bootstrap: str, check_only: bool) -> list[str]:
+@dataclass(frozen=True)
+class Layout:
+    """How a broker set holds the topics: one broker (the stack) or a replicated cluster."""
+    replication_factor: int = 1
+    min_insync_replicas: int | None = None
+    runs_partitions: int | None = None    # more partitions: more agents can share the runs
+
+    def partitions(self, spec) -> int:
+        return self.runs_partitions if spec.name == RUNS and self.runs_partitions else spec.partitions
+
+    def config(self, spec) -> dict[str, str]:
+        config = dict(spec.config)
+        if self.min_insync_replicas:
+            config["min.insync.replicas"] = str(self.min_insync_replicas)
+            config["unclean.leader.election.enable"] = "false"
+        return config
+
+
+async def _create_missing(bootstrap: str, check_only: bool, layout: "Layout") -> list[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:
@@ -29,7 +48,8 @@ async def _create_missing(bootstrap: str, check_only: bool) -> list[str]:
             raise TopicsMissing(", ".join(s.name for s in missing))
         if missing:
             response = await admin.create_topics(
-                [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+                [NewTopic(s.name, layout.partitions(s), layout.replication_factor, topic_configs=layout.config(s))
+                 for s in missing]
             )
             for name, code, *_ in response.topic_errors:
                 # Another creator may win the race between list and create: that is fine.
@@ -40,11 +60,11 @@ async def _create_missing(bootstrap: str, check_only: bool) -> list[str]:
         await admin.close()
 
 
-async def main_async(bootstrap: str, wait_s: float, check_only: bool) -> int:
+async def main_async(bootstrap: str, wait_s: float, check_only: bool, layout: Layout) -> int:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            created = await _create_missing(bootstrap, check_only)
+            created = await _create_missing(bootstrap, check_only, layout)
             print(f"kafka topics ready on {bootstrap}" + (f" (created {', '.join(created)})" if created else ""))
             return 0
         except TopicsMissing as exc:
@@ -62,8 +82,14 @@ def main() -> int:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--wait-s", type=float, default=60.0)
     parser.add_argument("--check", action="store_true", help="only check that every topic exists")
+    parser.add_argument("--replication-factor", type=int, default=1)
+    parser.add_argument("--min-insync-replicas", type=int, default=None)
+    parser.add_argument("--runs-partitions", type=int, default=None)
     args = parser.parse_args()
-    return asyncio.run(main_async(args.bootstrap, args.wait_s, args.check))
+    if args.min_insync_replicas and not 1 <= args.min_insync_replicas <= args.replication_factor:
+        parser.error("--min-insync-replicas must be from 1 to --replication-factor")
+    layout = Layout(args.replication_factor, args.min_insync_replicas, args.runs_partitions)
+    return asyncio.run(main_async(args.bootstrap, args.wait_s, args.check, layout))
 
 
 if __name__ == "__main__":

@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # Deploy the executor agent (Nomad system job, raw_exec) and wait for its health endpoint.
-#   scripts/deploy-agent.sh            run the job (a no-op when the spec is unchanged)
-#   scripts/deploy-agent.sh --restart  also restart running agents (picks up code changes)
+#   scripts/deploy-agent.sh [--restart] [-var NAME=VALUE ...]
+#     --restart   also restart running agents (picks up code changes)
+#     -var ...    job variables over the stack's (the local cluster passes its addresses)
+# THROWBOX_AGENT_HEALTH_URL=- skips the wait (the cluster waits for each worker's agent).
 source "$(dirname "$0")/common.sh"
 AGENT_HEALTH_URL="${THROWBOX_AGENT_HEALTH_URL:-http://127.0.0.1:9464/healthz}"
 export NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}"
 JOB=throwbox-executor-agent
+restart=false
+[ "${1:-}" = "--restart" ] && { restart=true; shift; }
 nomad job run -detach \
   -var "repo_dir=$REPO_DIR" \
   -var "kafka_bootstrap=${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}" \
   -var "consul_addr=${THROWBOX_CONSUL_ADDR:-http://127.0.0.1:8500}" \
   -var "nomad_addr=$NOMAD_ADDR" \
+  "$@" \
   "$REPO_DIR/nomad-jobs/executor-agent.nomad.hcl" >/dev/null
-if [ "${1:-}" = "--restart" ]; then
+if $restart; then
   for alloc in $(nomad job allocs -t '{{range .}}{{if and (eq .ClientStatus "running") (eq .DesiredStatus "run")}}{{.ID}} {{end}}{{end}}' "$JOB"); do
     log "restarting executor agent allocation $alloc"
     nomad alloc restart "$alloc" >/dev/null
   done
 fi
+[ "$AGENT_HEALTH_URL" = - ] && exit 0
 healthy() { curl -fsS -m 2 "$AGENT_HEALTH_URL"; }
 if ! until_ok 120 healthy; then
   log "executor agent not healthy at $AGENT_HEALTH_URL after 120s; its allocations:"

@@ -11,6 +11,7 @@ CONSUL_HTTP="${THROWBOX_CONSUL_HTTP:-127.0.0.1:8500}"
 RECONCILE_DANGLING="${THROWBOX_NOMAD_RECONCILE_DANGLING:-false}"
 CGROUP_PARENT="${THROWBOX_NOMAD_CGROUP_PARENT:-nomad}"
 command -v nomad >/dev/null || "$REPO_DIR/scripts/ensure-nomad.sh"
+source "$REPO_DIR/scripts/nomad/config.sh"
 mkdir -p "$STATE_DIR/nomad/data"
 cat >"$STATE_DIR/nomad/agent.hcl" <<HCL
 # Written by scripts/start-nomad.sh on every start: edit the script, not this file.
@@ -26,72 +27,20 @@ advertise {
   serf = "127.0.0.1"
 }
 
-server {
-  enabled          = true
-  bootstrap_expect = 1
-  # Every run ends a sandbox, a job of its own: collect dead jobs, their evaluations and
-  # terminal allocations quickly (the eval GC itself runs every 5 min, fixed in Nomad 1.6).
-  job_gc_interval         = "1m"
-  job_gc_threshold        = "5m"
-  eval_gc_threshold       = "2m"
-  batch_eval_gc_threshold = "5m"
-  deployment_gc_threshold = "5m"
-}
+$(nomad_server_block 1)
 
 client {
   enabled           = true
   servers           = ["127.0.0.1"]
   network_interface = "lo"
-  # Client-side GC. The agent collects each sandbox it destroyed as soon as it is terminal
-  # (its dirs hold what the run wrote), so this is only the backstop. gc_max_allocs counts
-  # live allocations too: past it, every newly placed allocation first waits, in the client's
-  # single alloc-update loop, for a terminal one to be destroyed, which also holds back the
-  # stops queued behind it (at 30, with ~30 live sandboxes on this node, a refill took seconds).
-  gc_interval           = "30s"
-  gc_max_allocs         = 250
-  gc_parallel_destroys  = 4
-  cgroup_parent         = "$CGROUP_PARENT"
-  # The executor agent drains running runs on SIGTERM (kill_timeout 90s in its job).
-  max_kill_timeout = "3m"
-  meta {
-    "throwbox.sandbox_runtime" = "runsc"
-  }
+$(nomad_client_tuning "$CGROUP_PARENT")
 }
 
 consul {
   address = "$CONSUL_HTTP"
 }
 
-plugin "docker" {
-  config {
-    allow_runtimes         = ["runc", "runsc"]
-    allow_privileged       = false
-    # Upper bound for any task; sandboxes set their own lower pids_limit.
-    pids_limit             = 1024
-    disable_log_collection = true
-    # node_id lets scripts/down.sh remove exactly this node's leftover containers.
-    extra_labels = ["job_name", "node_id"]
-    volumes {
-      enabled = true
-    }
-    gc {
-      # Images are imported locally (no registry): never let Nomad delete them.
-      image     = false
-      container = true
-      dangling_containers {
-        enabled        = $RECONCILE_DANGLING
-        period         = "1m"
-        creation_grace = "2m"
-      }
-    }
-  }
-}
-
-plugin "raw_exec" {
-  config {
-    enabled = true
-  }
-}
+$(nomad_client_plugins "$RECONCILE_DANGLING")
 HCL
 if ! pid_alive "$RUN_DIR/nomad.pid"; then
   # Exited sandbox containers of an earlier Nomad (a killed session) are clutter: drop them.

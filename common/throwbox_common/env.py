@@ -58,6 +58,14 @@ def http_address(name: str, text: str) -> str:
     return addr
 
 
+def http_addresses(name: str, text: str) -> str:
+    """A comma-separated list of http(s)://host[:port] (e.g. every server of a cluster)."""
+    parts = [http_address(name, part) for part in text.split(",") if part.strip()]
+    if not parts:
+        raise SettingError(f"{name}: {text!r} is not http(s)://host:port[,http(s)://host:port]")
+    return ",".join(parts)
+
+
 def log_level(name: str, text: str) -> str:
     level = text.strip().upper()
     if level not in LOG_LEVELS:

@@ -37,7 +37,8 @@ class Settings:
     instance_id: str = _s("", "this instance's name in every log line (default: host:port)")
     kafka_bootstrap: str = _s("127.0.0.1:9092", "Kafka bootstrap servers, host:port[,host:port]")
     consul_addr: str = _s("http://127.0.0.1:8500", "Consul HTTP address")
-    nomad_addr: str = _s("http://127.0.0.1:4646", "Nomad HTTP address (readiness only)")
+    nomad_addr: str = _s("http://127.0.0.1:4646", "Nomad HTTP address, or a comma-separated list of a "
+                                                     "cluster's servers (readiness only: ok when one has a leader)")
     runs_topic: str = _s(topics.RUNS, "topic runs are queued on; the agents consuming it are the capacity "
                                       "admission counts (tests and the bench use their own)")
     max_body_bytes: int = _s(8 * 1024 * 1024, "largest request body", "bytes")
@@ -114,8 +115,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             if f.type in ("int", int):
                 value: object = read.integer(name, raw, minimum=1 if f.name in POSITIVE else None,
                                              maximum=65535 if f.name == "port" else None)
-            elif f.name in ("consul_addr", "nomad_addr"):
+            elif f.name == "consul_addr":
                 value = read.http_address(name, raw)
+            elif f.name == "nomad_addr":
+                value = read.http_addresses(name, raw)
             elif f.name == "log_level":
                 value = read.log_level(name, raw)
             elif f.name in ("instance_id", "playground_dev_key_file"):  # empty: unset

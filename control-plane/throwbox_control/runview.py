@@ -45,6 +45,7 @@ class RunState:
     compat: dict[str, str] | None = None   # Submitted.compat
     status: str = "queued"
     started_ms: int | None = None
+    agent: str = ""                      # the agent that started it (named after its node)
     events: list[bytes] = field(default_factory=list)   # events[i] has seq i+1
     last_seq: int = 0
     outputs: list[tuple[str, str]] = field(default_factory=list)  # while unfinished only
@@ -195,6 +196,7 @@ class RunView:
                 if st.started_ms is not None:
                     return
                 st.started_ms = rec.at_ms or now_ms()
+                st.agent = rec.agent
                 st.status = "running"
                 self._unqueue(st)
                 st._append({"type": "status", "status": "running"})
@@ -211,6 +213,7 @@ class RunView:
         st._wake()
 
     def _finish(self, st: RunState, result: RunResult) -> None:
+        result = with_lost_output(st, result)
         st.status = result.status
         st.result = _enc.encode(result)
         st.result_event = st._append({"type": "result", "result": msgspec.Raw(st.result)})
@@ -263,6 +266,22 @@ class RunView:
                 return False
             await st.changed(left)
         return True
+
+
+LOST_CODES = ("agent_lost", "executor_lost")
+
+
+def with_lost_output(st: RunState, result: RunResult) -> RunResult:
+    """A run whose agent died mid-run is ended by someone who never saw its output (another
+    agent, the reaper): its result keeps what the run had streamed, and the node it ran on."""
+    if result.status != "failed" or result.error is None or result.error.code not in LOST_CODES:
+        return result
+    if result.stdout or result.stderr or not st.outputs:
+        return result
+    stdout = "".join(data for stream, data in st.outputs if stream == "stdout")
+    stderr = "".join(data for stream, data in st.outputs if stream == "stderr")
+    node = result.node or st.agent or None
+    return msgspec.structs.replace(result, stdout=stdout, stderr=stderr, node=node)
 
 
 def synthetic_result(st: RunState, status: str, error: ErrorInfo | None) -> RunResult:

@@ -365,17 +365,27 @@ class Services:
             checks["consul"] = "ok" if await self.kv.leader() else "down: no leader"
         except ConsulError:
             checks["consul"] = "down"
-        try:
-            assert self._http is not None
-            async with self._http.get(self.settings.nomad_addr.rstrip("/") + "/v1/status/leader") as r:
-                body = await r.read()
-                checks["nomad"] = "ok" if r.status == 200 and len(body.strip(b'" \n')) > 0 else f"down: HTTP {r.status}"
-        except (aiohttp.ClientError, TimeoutError, OSError, AssertionError):
-            checks["nomad"] = "down"
+        checks["nomad"] = await self._nomad_readiness()
         for dep in ("kafka", "consul", "nomad"):
             metrics.dependency_up.labels(dep).set(1 if checks[dep] == "ok" else 0)
         self._ready_cache = (now, checks)
         return checks
+
+    async def _nomad_readiness(self) -> str:
+        """ok when one of the configured Nomad servers knows a leader (a cluster keeps working
+        with one server down); else the last server's answer."""
+        answer = "down"
+        for addr in self.settings.nomad_addr.split(","):
+            try:
+                assert self._http is not None
+                async with self._http.get(addr + "/v1/status/leader") as r:
+                    body = await r.read()
+                    if r.status == 200 and len(body.strip(b'" \n')) > 0:
+                        return "ok"
+                    answer = f"down: HTTP {r.status}"
+            except (aiohttp.ClientError, TimeoutError, OSError, AssertionError):
+                answer = "down"
+        return answer
 
     async def refresh_gauges(self) -> None:
         metrics.runs_queued.set(self.view.queue_depth())

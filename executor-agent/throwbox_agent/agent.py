@@ -55,6 +55,7 @@ from .errors import AgentError, NomadError, PublishError
 from .factory import NomadDockerFactory
 from .fair_queue import FairQueue
 from .ledger import LRU, Ledger, StartedBy, peek_decoder
+from .liveness import agent_alive, node_draining
 from .metrics import AgentMetrics
 from .nomad_api import NomadClient
 from .outcome import KillReason
@@ -67,6 +68,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "throwbox-agent"
 LOST_GRACE_MS = 30_000        # a live agent's started run may still finish this long after its wall limit
 COMMIT_TIMEOUT_S = 10
+NODE_WATCH_S = 2                     # how often the agent looks whether its Nomad node is drained
 MIN_ADVERTISED_RATE_PER_S = 0.1
 CONTROL_READY_TIMEOUT_S = 60         # a commit that hangs (broker gone) must not stall the loop or a rebalance
 # Records of one partition go to Kafka in one batch per produce request: a run's last output
@@ -163,6 +165,9 @@ class Agent:
         self.pool: WarmPool | None = None
         self.alloc_root: Path | None = None     # Nomad's data_dir/alloc, read at start
         self.node_name: str | None = None       # the Nomad node's name, read at start
+        self.node_id: str | None = None
+        self.node_draining = False              # its Nomad node is drained: drain, then await SIGTERM
+        self.signalled = asyncio.Event()        # SIGTERM/SIGINT
         self._nomad = NomadClient(config.nomad_addr)
         self._docker = DockerClient(config.docker_socket)
         self._http: aiohttp.ClientSession | None = None
@@ -181,7 +186,25 @@ class Agent:
     # ------------------------------------------------------------------ life
 
     def request_stop(self) -> None:
+        self.signalled.set()
         self._stop.set()
+
+    def _drain_for_node(self) -> None:
+        log.info("node %s is being drained: draining this agent", self.node_name)
+        self.node_draining = True
+        self._stop.set()
+
+    async def _watch_node_drain(self) -> None:
+        """Nomad drains a node's batch allocations (our sandboxes) before its system jobs (us):
+        the agent notices the drain itself, hands its partitions over and empties the node."""
+        while not self._stop.is_set():
+            try:
+                if node_draining(await self._nomad.node(self.node_id)):
+                    self._drain_for_node()
+                    return
+            except (NomadError, aiohttp.ClientError, TimeoutError) as e:
+                log.debug("node drain watch: %s", e)
+            await asyncio.sleep(NODE_WATCH_S)
 
     async def run(self) -> None:
         try:
@@ -219,6 +242,7 @@ class Agent:
         self.alloc_root = Path(nomad_self["config"]["DataDir"]) / "alloc"
         oci = self.config.oci_runtime
         node = await self._nomad.node(node_id)
+        self.node_id = node_id
         self.node_name = node.get("Name") or node_id
         node_meta = node.get("Meta") or {}
         if node_meta.get("throwbox.sandbox_runtime") in ("runsc", "runc"):
@@ -240,6 +264,7 @@ class Agent:
         # for an early run would otherwise fall before it and be lost.
         await asyncio.wait_for(self._control_ready.wait(), CONTROL_READY_TIMEOUT_S)
         self._spawn(self._commit_loop(), "commit")
+        self._spawn(self._watch_node_drain(), "node-drain")
         if self.config.register_consul:
             self._spawn(self._consul_loop(), "consul")
 
@@ -256,6 +281,8 @@ class Agent:
             # registered: its runs in flight are not lost).
             with contextlib.suppress(Exception):
                 await self._register(self.service_meta())
+        if self.node_draining:
+            await self._hand_over_partitions()
         if self.active:
             log.info("draining: waiting for %d running run(s)", len(self.active))
             with contextlib.suppress(TimeoutError):
@@ -283,13 +310,29 @@ class Agent:
                 await self._consul("PUT", f"/v1/agent/service/deregister/{self._service_id}")
         if self.pool is not None:
             await self.pool.close()
-            if self.config.stop_pools_on_exit and self._factory is not None:
+            if (self.config.stop_pools_on_exit or self.node_draining) and self._factory is not None:
                 await self._factory.stop_pools([p.runtime for p in self.pool.pools.values()])
         await self._publisher.stop()
         await self._nomad.close()
         await self._docker.close()
         if self._http is not None:
             await self._http.close()
+
+    async def _hand_over_partitions(self) -> None:
+        """On a node drain, leave the runs group before finishing the running runs: the other
+        agents take this agent's partitions now, with the runs it held back or had not started
+        (uncommitted, so redelivered to them), instead of after its last run. (On SIGTERM alone
+        the agent keeps them: with Kafka away, leaving the group would stall the drain.)"""
+        if self._runs is None:
+            return
+        dropped = self.held_back.remove_if(lambda _: True)
+        abandoned = [lc for _, lc in list(self.run_partitions.values()) if lc.abandon()]
+        log.info("draining: %d held-back and %d unstarted run(s) left to the other agents", len(dropped), len(abandoned))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._commit_all(), COMMIT_TIMEOUT_S)
+        runs, self._runs = self._runs, None
+        with contextlib.suppress(Exception):
+            await runs.stop()
 
     async def _all_runs_done(self) -> None:
         while self.active:
@@ -632,10 +675,10 @@ class Agent:
 
     async def _agent_alive(self, name: str) -> bool:
         try:
-            entries = await self._consul("GET", f"/v1/health/service/{SERVICE_NAME}?passing=true")
+            entries = await self._consul("GET", f"/v1/health/service/{SERVICE_NAME}")
         except (AgentError, aiohttp.ClientError, TimeoutError):
             return True    # cannot tell: do not declare it lost
-        return any((e.get("Service") or {}).get("Meta", {}).get("agent") == name for e in entries)
+        return agent_alive(entries, name)
 
     def service_meta(self) -> dict[str, str]:
         """What the control planes read: the pools, and admission's figures (throwbox_control.capacity)."""

@@ -47,6 +47,10 @@ async def serve(cfg: agent_config.AgentConfig, registry) -> int:
     await web.TCPSite(runner, cfg.metrics_host, cfg.metrics_port).start()
     try:
         await agent.run()
+        if agent.node_draining:
+            # Drained for its node: exiting now would get the agent restarted on the draining
+            # node (a system job), so it idles, reporting "draining", until Nomad stops it.
+            await agent.signalled.wait()
     finally:
         await runner.cleanup()
     return 0

@@ -200,8 +200,9 @@ def _block(text: str, start: str, end: str) -> str:
 
 
 def test_the_rendered_nomad_settings_are_those_of_the_local_stack(rendered):
-    # scripts/start-nomad.sh is the source of these values (node-config's README lists them).
-    script = (REPO_DIR / "scripts/start-nomad.sh").read_text()
+    # scripts/start-nomad.sh and the blocks it shares with the local cluster
+    # (scripts/nomad/config.sh) are the source of these values (node-config's README lists them).
+    script = "".join((REPO_DIR / "scripts" / f).read_text() for f in ("start-nomad.sh", "nomad/config.sh"))
     local = _settings(script)
     cluster = {**_settings(rendered["server-nomad.hcl"].read_text()), **_settings(rendered["worker-nomad.hcl"].read_text())}
     keys = ["job_gc_interval", "job_gc_threshold", "eval_gc_threshold", "batch_eval_gc_threshold",
@@ -210,7 +211,7 @@ def test_the_rendered_nomad_settings_are_those_of_the_local_stack(rendered):
     assert {k: cluster[k] for k in keys} == {k: local[k] for k in keys}
     # The docker plugin block, comments and layout aside; dangling-container reconciliation is
     # a variable in both (off locally, on in a cluster: see node-config's README).
-    local_docker = _block(script, 'plugin "docker"', 'plugin "raw_exec"').replace("$RECONCILE_DANGLING", "true")
+    local_docker = _block(script, 'plugin "docker"', 'plugin "raw_exec"').replace("$1", "true")
     worker = rendered["worker-nomad.hcl"].read_text()
     assert _block(worker, 'plugin "docker"', 'plugin "raw_exec"') == local_docker
 

@@ -262,3 +262,29 @@ def test_a_librarys_repeated_log_message_is_let_through_once_per_interval():
     assert not f.filter(rec("aiokafka.client", "Unable connect to node %s"))
     assert f.filter(rec("aiokafka.client", "another message"))
     assert f.filter(rec("throwbox.bus", "x")) and f.filter(rec("throwbox.bus", "x"))  # ours: never dropped
+
+
+def test_a_run_lost_with_its_agent_keeps_the_output_it_had_streamed_and_its_node():
+    from throwbox_common.messages import ErrorInfo
+    v = RunView()
+    lost = RunResult(id="r1", language="python", version="3.11.2", status="failed",
+                     created_at="2026-01-01T00:00:00.000Z", error=ErrorInfo(code="agent_lost", message="gone"))
+    for rec in (submitted(), Started(run_id="r1", agent="w2"),
+                Output(run_id="r1", stream="stdout", stage="run", data="start\n"),
+                Output(run_id="r1", stream="stderr", stage="run", data="warn\n"),
+                Finished(run_id="r1", result=lost)):
+        v.apply(rec)
+    result = json.loads(v.get("r1").result)
+    assert (result["status"], result["error"]["code"]) == ("failed", "agent_lost")
+    assert (result["stdout"], result["stderr"], result["node"]) == ("start\n", "warn\n", "w2")
+
+
+def test_an_ordinary_failure_is_not_given_streamed_output():
+    from throwbox_common.messages import ErrorInfo
+    v = RunView()
+    failed = RunResult(id="r1", language="python", version="3.11.2", status="failed",
+                       created_at="2026-01-01T00:00:00.000Z", error=ErrorInfo(code="sandbox_lost", message="x"))
+    for rec in (submitted(), Started(run_id="r1", agent="w2"),
+                Output(run_id="r1", stream="stdout", stage="run", data="start\n"), Finished(run_id="r1", result=failed)):
+        v.apply(rec)
+    assert json.loads(v.get("r1").result)["stdout"] == ""

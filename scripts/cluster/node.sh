@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# One node of the local cluster (scripts/cluster/lib.sh):
+#   node.sh start NODE          network, then its services (idempotent)
+#   node.sh stop NODE           its services, gracefully (a worker: Nomad client and Consul agent)
+#   node.sh kill NODE           SIGKILL to everything in it, its sandboxes removed (a crash)
+#   node.sh remove NODE         kill, then its namespace and data gone
+#   node.sh stop-service|kill-service|start-service NODE NAME   one service (consul, nomad,
+#                               kafka, control-plane): SIGTERM, SIGKILL, start
+source "$(dirname "$0")/../common.sh"
+source "$REPO_DIR/scripts/cluster/lib.sh"
+source "$REPO_DIR/scripts/nomad/config.sh"
+source "$REPO_DIR/scripts/kafka/env.sh"
+source "$REPO_DIR/scripts/kafka/broker.sh"
+
+write_consul_config() {
+  local n=$1 dir ip server=false expect=""
+  dir=$(node_dir "$n"); ip=$(node_ip "$n")
+  [[ $n == s* ]] && { server=true; expect="bootstrap_expect = ${#SERVERS[@]}"; }
+  mkdir -p "$dir/consul/data"
+  cat >"$dir/consul/consul.hcl" <<HCL
+# Written by scripts/cluster/node.sh on every start: edit the script, not this file.
+node_name            = "$n"
+datacenter           = "$CLUSTER_DC"
+server               = $server
+$expect
+data_dir             = "$dir/consul/data"
+bind_addr            = "$ip"
+client_addr          = "127.0.0.1 $ip"
+retry_join           = [$(hcl_list $(server_ips))]
+log_level            = "INFO"
+disable_update_check = true
+ui_config { enabled = false }
+performance { raft_multiplier = 1 }
+HCL
+}
+
+write_nomad_config() {
+  local n=$1 dir ip role
+  dir=$(node_dir "$n"); ip=$(node_ip "$n")
+  mkdir -p "$dir/nomad/data"
+  if [[ $n == s* ]]; then
+    role=$(nomad_server_block "${#SERVERS[@]}" $(server_ips))
+  else
+    role="client {
+  enabled           = true
+  servers           = [$(hcl_list $(server_ips))]
+  node_class        = \"$WORKER_CLASS\"
+  network_interface = \"eth0\"
+$(nomad_client_tuning "nomad-$CLUSTER_NAME-$n")
+}
+
+$(nomad_client_plugins false)"
+  fi
+  cat >"$dir/nomad/agent.hcl" <<HCL
+# Written by scripts/cluster/node.sh on every start: edit the script, not this file.
+name                 = "$n"
+datacenter           = "$CLUSTER_DC"
+data_dir             = "$dir/nomad/data"
+bind_addr            = "0.0.0.0"
+log_level            = "INFO"
+disable_update_check = true
+advertise {
+  http = "$ip"
+  rpc  = "$ip"
+  serf = "$ip"
+}
+
+$role
+
+consul {
+  address = "127.0.0.1:8500"
+}
+HCL
+}
+
+start_kafka() {
+  local n=$1 dir ip id voters props cmd
+  dir=$(node_dir "$n"); ip=$(node_ip "$n"); id=${n#s}
+  voters=$(for s in "${SERVERS[@]}"; do echo "${s#s}@$(node_ip "$s"):$KAFKA_CONTROLLER_PORT"; done | paste -sd, -)
+  mkdir -p "$dir/kafka/data" "$dir/logs"
+  props="$dir/kafka/server.properties"
+  kafka_properties "$id" "$ip" "$voters" "$dir/kafka/data" 3 2 >"$props"
+  [ -s "$CLUSTER_DIR/kafka-cluster-id" ] || kafka_cluster_id >"$CLUSTER_DIR/kafka-cluster-id"
+  [ -f "$dir/kafka/data/meta.properties" ] || kafka_format "$props" "$(cat "$CLUSTER_DIR/kafka-cluster-id")" "$dir/logs/kafka.log"
+  mapfile -d '' cmd < <(kafka_command "$props")
+  node_service "$n" start kafka "${cmd[@]}"
+}
+
+start_control_plane() {
+  local n=$1
+  node_service "$n" start control-plane env \
+    THROWBOX_KAFKA_BOOTSTRAP="$(kafka_bootstrap)" \
+    THROWBOX_CONSUL_ADDR="http://127.0.0.1:8500" \
+    THROWBOX_NOMAD_ADDR="$(nomad_servers_addr)" \
+    THROWBOX_CP_HOST=0.0.0.0 THROWBOX_CP_PORT="$CP_PORT" THROWBOX_CP_INSTANCE_ID="$n" \
+    THROWBOX_CP_QUEUE_TIMEOUT_MS="${THROWBOX_CLUSTER_QUEUE_TIMEOUT_MS:-120000}" \
+    PYTHONUNBUFFERED=1 "$VENV/bin/throwbox-control-plane"
+}
+
+start_service_of() {
+  local n=$1 name=$2
+  case $name in
+    consul) write_consul_config "$n"; node_service "$n" start consul consul agent -config-file "$(node_dir "$n")/consul/consul.hcl" ;;
+    nomad) write_nomad_config "$n"
+           node_service "$n" start nomad env GOGC="${THROWBOX_NOMAD_GOGC:-400}" nomad agent -config "$(node_dir "$n")/nomad/agent.hcl" ;;
+    kafka) start_kafka "$n" ;;
+    control-plane) start_control_plane "$n" ;;
+    *) die "unknown service $name" ;;
+  esac
+}
+
+services_of() {
+  case $1 in
+    s*) echo consul nomad kafka ;;
+    c*) echo consul control-plane ;;
+    w*) echo consul nomad ;;
+  esac
+}
+
+action=${1:-}; n=${2:-}
+[ -n "$n" ] || die "usage: node.sh start|stop|kill|remove|start-service|stop-service NODE [SERVICE]"
+case $action in
+  start)
+    cluster_net_up
+    node_net_up "$n"
+    for s in $(services_of "$n"); do start_service_of "$n" "$s"; done ;;
+  stop)
+    # Reverse order: a worker's Nomad client before its Consul agent.
+    for s in $(services_of "$n" | tr ' ' '\n' | tac); do node_service "$n" stop "$s" 60; done ;;
+  kill) kill_node "$n" ;;
+  remove)
+    kill_node "$n"
+    node_net_down "$n"
+    # Task dirs of a killed Nomad client may still be mounted (secrets tmpfs).
+    grep " $(node_dir "$n")/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    rm -rf "$(node_dir "$n")" ;;
+  start-service) start_service_of "$n" "${3:?service}" ;;
+  stop-service) node_service "$n" stop "${3:?service}" 60 ;;
+  kill-service)
+    pid_file="$(node_dir "$n")/run/${3:?service}.pid"
+    [ -f "$pid_file" ] && kill -KILL "$(cat "$pid_file")" 2>/dev/null || true
+    rm -f "$pid_file" ;;
+  *) die "unknown action $action" ;;
+esac

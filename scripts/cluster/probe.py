@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Readiness probes of the local cluster, for its scripts (exit 0 = ready).
+
+  probe.py worker NODE     NODE is a ready, eligible Nomad client with healthy docker and raw_exec
+"""
+
+import json
+import os
+import sys
+import urllib.request
+
+NET = os.environ.get("THROWBOX_CLUSTER_NET", "10.77.0")
+NOMAD = f"http://{NET}.11:4646"
+
+
+def get(url: str):
+    with urllib.request.urlopen(url, timeout=3) as r:
+        return json.load(r)
+
+
+def worker_ready(name: str) -> bool:
+    nodes = [n for n in get(f"{NOMAD}/v1/nodes") if n["Name"] == name and n["Status"] == "ready"]
+    if not nodes:
+        return False
+    node = get(f"{NOMAD}/v1/node/{nodes[0]['ID']}")
+    return all(node["Drivers"].get(d, {}).get("Healthy") for d in ("docker", "raw_exec"))
+
+
+def main() -> int:
+    kind, name = sys.argv[1], sys.argv[2]
+    try:
+        return 0 if {"worker": worker_ready}[kind](name) else 1
+    except (OSError, ValueError, KeyError):
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+# Nomad agent configuration blocks shared by the single-node stack (scripts/start-nomad.sh)
+# and the local cluster (scripts/cluster): sourced, never run. Each function prints HCL.
+
+# nomad_server_block BOOTSTRAP_EXPECT [SERVER_ADDR ...]: the server stanza (retry_join when given).
+nomad_server_block() {
+  local expect=$1; shift
+  local join=""
+  [ $# -gt 0 ] && join="  server_join { retry_join = [$(printf '"%s",' "$@" | sed 's/,$//')] }"
+  cat <<HCL
+server {
+  enabled          = true
+  bootstrap_expect = $expect
+$join
+  # Every run ends a sandbox, a job of its own: collect dead jobs, their evaluations and
+  # terminal allocations quickly (the eval GC itself runs every 5 min, fixed in Nomad 1.6).
+  job_gc_interval         = "1m"
+  job_gc_threshold        = "5m"
+  eval_gc_threshold       = "2m"
+  batch_eval_gc_threshold = "5m"
+  deployment_gc_threshold = "5m"
+}
+HCL
+}
+
+# nomad_client_tuning CGROUP_PARENT: the client settings every sandbox node shares (inside client {}).
+nomad_client_tuning() {
+  cat <<HCL
+  # Client-side GC. The agent collects each sandbox it destroyed as soon as it is terminal
+  # (its dirs hold what the run wrote), so this is only the backstop. gc_max_allocs counts
+  # live allocations too: past it, every newly placed allocation first waits, in the client's
+  # single alloc-update loop, for a terminal one to be destroyed, which also holds back the
+  # stops queued behind it (at 30, with ~30 live sandboxes on this node, a refill took seconds).
+  gc_interval           = "30s"
+  gc_max_allocs         = 250
+  gc_parallel_destroys  = 4
+  cgroup_parent         = "$1"
+  # The executor agent drains running runs on SIGTERM (kill_timeout 90s in its job).
+  max_kill_timeout = "3m"
+  meta {
+    "throwbox.sandbox_runtime" = "runsc"
+  }
+HCL
+}
+
+# nomad_client_plugins RECONCILE_DANGLING: the docker and raw_exec plugin blocks.
+nomad_client_plugins() {
+  cat <<HCL
+plugin "docker" {
+  config {
+    allow_runtimes         = ["runc", "runsc"]
+    allow_privileged       = false
+    # Upper bound for any task; sandboxes set their own lower pids_limit.
+    pids_limit             = 1024
+    disable_log_collection = true
+    # node_id lets scripts/down.sh (and the cluster's scripts) remove exactly one node's
+    # leftover containers.
+    extra_labels = ["job_name", "node_id"]
+    volumes {
+      enabled = true
+    }
+    gc {
+      # Images are imported locally (no registry): never let Nomad delete them.
+      image     = false
+      container = true
+      # Nomad's dangling-container reaper kills every running Nomad-labelled container it
+      # does not track: on a Docker engine shared by several clients (a second stack, the
+      # local cluster's workers) that is another node's sandboxes. Off there.
+      dangling_containers {
+        enabled        = $1
+        period         = "1m"
+        creation_grace = "2m"
+      }
+    }
+  }
+}
+
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+HCL
+}
