@@ -3,7 +3,8 @@
 #   throwbox-<version>-py3-none-any.whl   the control plane, the agent and the CLI (one wheel)
 #   throwbox-bundle-<version>.tar.gz      a venv-free install for Nomad's `artifact` block: the
 #                                         wheel and its dependencies unpacked into lib/, launchers
-#                                         in bin/ (the node's python3, same minor version),
+#                                         in bin/ (the node's python3, same minor version;
+#                                         bin/throwbox-create-topics is scripts/create_topics.py),
 #                                         runtimes/ (registry, seccomp profile), playground/dist
 #   images/<image>.tar                    `docker save` of every sandbox image of runtimes.toml
 #   manifest.json                         version, inputs hash, python, sha256 of every file
@@ -16,6 +17,7 @@ IMAGES=1
 if [ "${1:-}" = "--no-images" ]; then IMAGES=0; shift; fi
 OUT="${1:-${THROWBOX_ARTIFACTS_DIR:-$STATE_DIR/artifacts}}"
 PY="$VENV/bin/python"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 [ -x "$PY" ] || "$REPO_DIR/scripts/ensure-venv.sh"
 mkdir -p "$OUT"
 exec 9>"$OUT/.lock"
@@ -47,6 +49,7 @@ open(sys.argv[1], "w").write("\n".join(sorted(pins, key=str.lower)) + "\n")
 PY
 inputs() {
   (cd "$REPO_DIR" && find common control-plane executor-agent runtimes/runtimes.toml runtimes/seccomp pyproject.toml \
+    scripts/create_topics.py scripts/build-artifacts.sh \
     -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' | LC_ALL=C sort | xargs sha256sum)
   cat "$work/pins.txt"
   "$PY" -c 'import sys; print(sys.version_info[:2])'
@@ -74,17 +77,30 @@ cp "$work/wheel/$WHEEL" "$OUT/$WHEEL"
 
 # The bundle: wheel + pinned dependencies installed into lib/ (no venv, no .pyc, no paths of
 # this machine), plus launchers and the data files the code finds next to its packages.
-root="$work/throwbox-$VERSION"
+root="$work/throwbox"
 mkdir -p "$root/bin" "$root/runtimes"
-"$PY" -m pip install -q --no-compile --no-warn-script-location --disable-pip-version-check \
-  --target "$root/lib" -c "$work/pins.txt" "$OUT/$WHEEL" >&2
+# The pinned dependencies' wheels are downloaded once into the cache; installs from there
+# ask no package index.
+wheelhouse="$CACHE_DIR/wheelhouse"
+stamp="$wheelhouse/.pins-$(sha256sum <"$work/pins.txt" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  log "downloading the pinned dependencies' wheels into $wheelhouse"
+  mkdir -p "$wheelhouse"
+  "$PY" -m pip download -q --disable-pip-version-check --only-binary=:all: -d "$wheelhouse" -r "$work/pins.txt" >&2
+  touch "$stamp"
+fi
+"$PY" -m pip install -q --no-compile --no-warn-script-location --disable-pip-version-check --no-index \
+  --find-links "$wheelhouse" --target "$root/lib" -c "$work/pins.txt" "$OUT/$WHEEL" >&2
 find "$root/lib" \( -name direct_url.json -o -name REQUESTED -o -name INSTALLER \) -delete
 find "$root/lib" -name RECORD -delete          # lists hashes of files that no longer match after the edits
 rm -rf "$root/lib/bin"
 cp -r "$REPO_DIR/runtimes/runtimes.toml" "$REPO_DIR/runtimes/seccomp" "$root/runtimes/"
 if [ -d "$REPO_DIR/playground/dist" ]; then mkdir -p "$root/playground" && cp -r "$REPO_DIR/playground/dist" "$root/playground/"; fi
 pyver=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-for entry in throwbox:throwbox_control.cli throwbox-control-plane:throwbox_control.main throwbox-agent:throwbox_agent.main; do
+mkdir -p "$root/libexec"
+cp "$REPO_DIR/scripts/create_topics.py" "$root/libexec/"
+for entry in throwbox:throwbox_control.cli throwbox-control-plane:throwbox_control.main throwbox-agent:throwbox_agent.main \
+    throwbox-create-topics:create_topics; do
   name=${entry%%:*} module=${entry#*:}
   cat >"$root/bin/$name" <<SH
 #!/bin/sh
@@ -93,16 +109,16 @@ here=\$(cd "\$(dirname "\$0")/.." && pwd)
 py=\${THROWBOX_PYTHON:-python3}
 "\$py" -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != "'$pyver'")' ||
   { echo "$name: the bundle needs Python $pyver (set THROWBOX_PYTHON)" >&2; exit 1; }
-export PYTHONPATH="\$here/lib" PYTHONDONTWRITEBYTECODE=1
+export PYTHONPATH="\$here/lib:\$here/libexec" PYTHONDONTWRITEBYTECODE=1
 exec "\$py" -c 'import sys; from $module import main; sys.exit(main())' "\$@"
 SH
   chmod 755 "$root/bin/$name"
 done
 echo "$VERSION" >"$root/VERSION"
-(cd "$work" && find "throwbox-$VERSION" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} + &&
+(cd "$work" && find throwbox -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} + &&
   tar --sort=name --owner=0 --group=0 --numeric-owner --mode='u+rw,go+r,go-w' \
     --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-    -cf - "throwbox-$VERSION" | gzip -n -9 >"$OUT/$BUNDLE.tmp")
+    -cf - throwbox | gzip -n -9 >"$OUT/$BUNDLE.tmp")
 mv "$OUT/$BUNDLE.tmp" "$OUT/$BUNDLE"
 fi
 

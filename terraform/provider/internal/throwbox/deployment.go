@@ -26,6 +26,7 @@ type jobModel struct {
 	Name      types.String `tfsdk:"name"`
 	HCL       types.String `tfsdk:"hcl"`
 	Variables types.Map    `tfsdk:"variables"`
+	Raw       types.Map    `tfsdk:"raw_variables"`
 }
 
 type deploymentModel struct {
@@ -62,7 +63,9 @@ func (r *deployment) Schema(_ context.Context, _ resource.SchemaRequest, resp *r
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"name":      schema.StringAttribute{Required: true, Description: "The job's ID (must match the file's job block)."},
 					"hcl":       schema.StringAttribute{Required: true, Description: "The job file's text (HCL2)."},
-					"variables": schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: "Values of the job file's variables."},
+					"variables": schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: "Values of the job file's variables (strings; HCL converts them to number or bool variables)."},
+					"raw_variables": schema.MapAttribute{Optional: true, ElementType: types.StringType,
+						Description: "Job file variables given as HCL expressions, for map and list variables (e.g. jsonencode(...))."},
 				}},
 			},
 			"kv": schema.MapAttribute{Optional: true, ElementType: types.StringType,
@@ -126,13 +129,21 @@ func (r *deployment) parseJobs(ctx context.Context, m *deploymentModel) (jobs []
 		if jm.Name.IsUnknown() || jm.HCL.IsUnknown() || jm.Variables.IsUnknown() {
 			return nil, false, diags
 		}
-		vars := map[string]string{}
-		for k, v := range jm.Variables.Elements() {
-			if v.IsUnknown() {
-				return nil, false, diags
-			}
-			if s, ok := v.(types.String); ok && !s.IsNull() {
-				vars[k] = s.ValueString()
+		if jm.Raw.IsUnknown() {
+			return nil, false, diags
+		}
+		vars, raw := map[string]string{}, map[string]string{}
+		for _, pair := range []struct {
+			from types.Map
+			to   map[string]string
+		}{{jm.Variables, vars}, {jm.Raw, raw}} {
+			for k, v := range pair.from.Elements() {
+				if v.IsUnknown() {
+					return nil, false, diags
+				}
+				if s, ok := v.(types.String); ok && !s.IsNull() {
+					pair.to[k] = s.ValueString()
+				}
 			}
 		}
 		name := jm.Name.ValueString()
@@ -141,7 +152,7 @@ func (r *deployment) parseJobs(ctx context.Context, m *deploymentModel) (jobs []
 			return nil, false, diags
 		}
 		seen[name] = true
-		spec, err := n.parse(ctx, jm.HCL.ValueString(), vars)
+		spec, err := n.parse(ctx, jm.HCL.ValueString(), vars, raw)
 		if err != nil {
 			diags.AddError("Nomad could not parse job "+name, err.Error())
 			return nil, false, diags

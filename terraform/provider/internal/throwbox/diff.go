@@ -85,19 +85,27 @@ func planJobChanges(deployed map[string]string, order []string, wanted map[strin
 }
 
 // hclVarFile renders job variables as an HCL variables file (the /v1/jobs/parse Variables
-// field). Values are strings; HCL converts them to a variable's declared number or bool type.
-// Template sequences are escaped so a value is taken literally.
-func hclVarFile(vars map[string]string) string {
-	names := make([]string, 0, len(vars))
-	for k := range vars {
+// field). vars are literal strings (HCL converts them to a variable's declared number or bool
+// type), template sequences escaped so a value is taken literally; raw values are HCL
+// expressions written as they are (a map or list variable: jsonencode() output is one).
+func hclVarFile(vars, raw map[string]string) string {
+	all := map[string]string{}
+	for k, v := range vars {
+		v = strings.NewReplacer("${", "$${", "%{", "%%{").Replace(v)
+		data, _ := json.Marshal(v) // a JSON string is a valid HCL quoted string here
+		all[k] = string(data)
+	}
+	for k, v := range raw {
+		all[k] = v
+	}
+	names := make([]string, 0, len(all))
+	for k := range all {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	var b strings.Builder
 	for _, k := range names {
-		v := strings.NewReplacer("${", "$${", "%{", "%%{").Replace(vars[k])
-		data, _ := json.Marshal(v) // a JSON string is a valid HCL quoted string here
-		fmt.Fprintf(&b, "%s = %s\n", k, data)
+		fmt.Fprintf(&b, "%s = %s\n", k, all[k])
 	}
 	return b.String()
 }

@@ -84,12 +84,12 @@ func TestChangedJobsNamesAddedRemovedAndChanged(t *testing.T) {
 }
 
 func TestVariablesAreRenderedLiterallySortedAndQuoted(t *testing.T) {
-	got := hclVarFile(map[string]string{"z": "1", "a": `say "hi" ${x} %{y}`})
-	want := "a = \"say \\\"hi\\\" $${x} %%{y}\"\nz = \"1\"\n"
+	got := hclVarFile(map[string]string{"z": "1", "a": `say "hi" ${x} %{y}`}, map[string]string{"m": `{"K":"v"}`})
+	want := "a = \"say \\\"hi\\\" $${x} %%{y}\"\nm = {\"K\":\"v\"}\nz = \"1\"\n"
 	if got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	if strings.Contains(hclVarFile(map[string]string{"k": "a\nb"}), "a\nb") {
+	if strings.Contains(hclVarFile(map[string]string{"k": "a\nb"}, nil), "a\nb") {
 		t.Fatal("a newline was not escaped")
 	}
 }

@@ -18,9 +18,9 @@ type nomad struct {
 func (n *nomad) url(path string) string { return strings.TrimRight(n.addr, "/") + path }
 
 // parse turns a job file and its variables into the job's JSON, as `nomad job run` would.
-func (n *nomad) parse(ctx context.Context, hcl string, vars map[string]string) (map[string]any, error) {
+func (n *nomad) parse(ctx context.Context, hcl string, vars, raw map[string]string) (map[string]any, error) {
 	var job map[string]any
-	body := map[string]any{"JobHCL": hcl, "Canonicalize": true, "Variables": hclVarFile(vars)}
+	body := map[string]any{"JobHCL": hcl, "Canonicalize": true, "Variables": hclVarFile(vars, raw)}
 	if err := call(ctx, n.client, "POST", n.url("/v1/jobs/parse"), body, &job, nil); err != nil {
 		return nil, err
 	}
