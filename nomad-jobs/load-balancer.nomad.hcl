@@ -139,6 +139,11 @@ job "throwbox-load-balancer" {
         destination   = "local/haproxy.cfg"
         change_mode   = "signal"
         change_signal = "SIGUSR2"
+        # An instance leaving Consul (5 s before it stops) leaves HAProxy within a second or so.
+        wait {
+          min = "500ms"
+          max = "2s"
+        }
         data          = <<-CFG
           global
             maxconn 4096
