@@ -94,7 +94,7 @@ resource "throwbox_deployment" "this" {
   purge_kv_prefixes = var.purge_data_on_destroy ? ["throwbox/"] : []
   ready_url         = local.ready_url
   # A generated certificate cannot be verified; an operator's can.
-  ready_insecure = var.tls_cert_pem == ""
+  ready_insecure = nonsensitive(var.tls_cert_pem == "")
 
   lifecycle {
     precondition {

@@ -25,5 +25,5 @@ output "api_service" {
 
 output "tls_generated" {
   description = "Whether the load balancer serves a self-signed certificate generated on its node (no tls_cert_pem given)."
-  value       = var.tls_cert_pem == ""
+  value       = nonsensitive(var.tls_cert_pem == "")
 }

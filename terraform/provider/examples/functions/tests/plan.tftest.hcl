@@ -9,7 +9,7 @@ mock_provider "throwbox" {
 run "the_function_is_planned_with_its_files" {
   command = plan
   assert {
-    condition     = throwbox_function.greet.files[0].name == "main.py" && output.languages == ["python"]
+    condition     = throwbox_function.greet.files[0].name == "main.py" && length(output.languages) == 1 && output.languages[0] == "python"
     error_message = "the function and the runtimes data source"
   }
 }
