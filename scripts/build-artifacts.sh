@@ -55,6 +55,7 @@ inputs() {
   "$PY" -c 'import sys; print(sys.version_info[:2])'
 }
 HASH=$(inputs | sha256sum | cut -c1-12)
+pyver=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 VERSION="0.1.0+h$HASH"
 BUNDLE="throwbox-bundle-$VERSION.tar.gz"
 WHEEL="throwbox-$VERSION-py3-none-any.whl"
@@ -96,7 +97,6 @@ find "$root/lib" -name RECORD -delete          # lists hashes of files that no l
 rm -rf "$root/lib/bin"
 cp -r "$REPO_DIR/runtimes/runtimes.toml" "$REPO_DIR/runtimes/seccomp" "$root/runtimes/"
 if [ -d "$REPO_DIR/playground/dist" ]; then mkdir -p "$root/playground" && cp -r "$REPO_DIR/playground/dist" "$root/playground/"; fi
-pyver=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 mkdir -p "$root/libexec"
 cp "$REPO_DIR/scripts/create_topics.py" "$root/libexec/"
 for entry in throwbox:throwbox_control.cli throwbox-control-plane:throwbox_control.main throwbox-agent:throwbox_agent.main \

@@ -142,7 +142,9 @@ def deployment(artifacts, tmp_path_factory):
         root = tofu.workdir.parent / "root"
         root.mkdir()
         (root / "main.tf").write_text(ROOT.format(
-            module=tofu.workdir / "modules/throwbox", nomad=cluster.nomad_addr, consul=cluster.consul_addr,
+            # A relative local path: tofu uses the module in place, so its default jobs_dir (the
+            # project's nomad-jobs/ next to terraform/) resolves.
+            module=os.path.relpath(tofu.workdir / "modules/throwbox", root), nomad=cluster.nomad_addr, consul=cluster.consul_addr,
             kafka=kafka.bootstrap, bundle_url=artifacts["url"], bundle_sha256=artifacts["sha256"],
             https_port=HTTPS_PORT, metrics_port=AGENT_METRICS_PORT))
         tofu.ok(root, "init", "-no-color")
