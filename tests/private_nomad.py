@@ -138,7 +138,36 @@ nomad_client_plugins false
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.dir.glob("*.log")))
 
+    def _own_processes(self) -> list[int]:
+        """Processes of this Nomad's tasks: raw_exec tasks and their executors outlive a stopped
+        Nomad agent by design. Found by their command line or working directory in our dir."""
+        mine = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+                cwd = os.readlink(proc / "cwd")
+            except OSError:
+                continue
+            if str(self.dir) in cmdline or cwd.startswith(str(self.dir)):
+                mine.append(int(proc.name))
+        return mine
+
     def stop(self) -> None:
+        # Whatever a failed test left registered: stopped through Nomad first (tasks get their
+        # kill signal), briefly; whatever still runs afterwards is killed below.
+        if self.procs and self.procs[-1].poll() is None:
+            try:
+                for job in _get(f"{self.nomad_addr}/v1/jobs"):
+                    req = urllib.request.Request(f"{self.nomad_addr}/v1/job/{job['ID']}?purge=true", method="DELETE")
+                    urllib.request.urlopen(req, timeout=10).close()
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and any(
+                        a["ClientStatus"] in ("running", "pending") for a in _get(f"{self.nomad_addr}/v1/allocations")):
+                    time.sleep(1)
+            except OSError:
+                pass
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -148,6 +177,11 @@ nomad_client_plugins false
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=30)
         self.procs.clear()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in self._own_processes():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+            time.sleep(2)
         if self.node_id:
             # This node's containers only (the docker plugin labels each with its node id).
             ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.hashicorp.nomad.node_id={self.node_id}"],
