@@ -251,7 +251,8 @@ def test_an_upgrade_apply_while_runs_are_in_flight_completes_every_run(deploymen
               if not (r["status"] == "completed" and r["outcome"] == "ok" and r["stdout"] == want)}
     assert not failed, f"{len(failed)} of {len(submitted)} runs did not complete: {list(failed.values())[:3]}"
     assert len(submitted) > 6, f"no run was accepted during the upgrade (refusals: {errors[:5]})"
-    print(f"upgrade: {len(submitted)} runs accepted and completed, {len(errors)} submissions refused")
+    print(f"upgrade: {len(submitted)} runs accepted and completed, {len(errors)} submissions refused "
+          f"({sorted({e.split()[0] for e in errors})})")
 
 
 def test_functions_are_managed_as_code_through_the_load_balancer(deployment, tmp_path):
