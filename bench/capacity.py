@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import infra
 from aiokafka import AIOKafkaProducer
-from dockerio import Docker
+from dockerio import SANDBOX_OCI, Docker
 from infra import (
     CONSUL,
     KAFKA_BOOTSTRAP,
@@ -59,7 +59,7 @@ async def raw_creation(image: str, quick: bool) -> dict:
             async def worker(stop_at=stop_at, started=started):
                 while time.monotonic() < stop_at:
                     t0 = time.perf_counter()
-                    cid = await docker.run_detached(image, "runsc")
+                    cid = await docker.run_detached(image, SANDBOX_OCI)
                     started.append((time.perf_counter() - t0) * 1000)
                     await docker.remove(cid)
             t0 = time.monotonic()

@@ -13,6 +13,7 @@ import asyncio
 import time
 from urllib.parse import quote
 
+from dockerio import SANDBOX_OCI
 from infra import (
     NOMAD,
     BenchError,
@@ -89,7 +90,7 @@ def _dispatch(job_id: str, count: int) -> None:
 async def memory(registry: Registry, quick: bool) -> dict:
     py = registry.resolve("python")
     cfg = AgentConfig(name=JOB_AGENT_NAME, pool_sizes={py.key: 0}, sandbox_cpu_mhz=20)
-    job = sandbox_job.render(cfg, registry, py, node_id(), "runsc")
+    job = sandbox_job.render(cfg, registry, py, node_id(), SANDBOX_OCI)
     job_id = job["ID"]
     sizes = (1, 4) if quick else (1, 4, 8)
     levels = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import struct
 import time
 import uuid
@@ -21,6 +22,9 @@ from throwbox_agent.config import DEFAULT_SECCOMP, AgentConfig
 from throwbox_common import runtimes
 
 SOCK = "/var/run/docker.sock"
+# The dockerd runtime the sandboxes use (scripts/common.sh): the floors and raw rates are
+# measured with it. Keys and labels say "runsc" for gVisor, whichever build it is.
+SANDBOX_OCI = os.environ.get("THROWBOX_SANDBOX_RUNTIME", "runsc-go")
 API = "http://docker/v1.41"
 LABEL = "org.throwbox.bench"
 EXEC_TIMEOUT_S = 180

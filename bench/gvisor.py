@@ -1,6 +1,7 @@
-"""What the gVisor release and platform cost: Debian's runsc (release 20221219, ptrace) against a
-newer runsc built from the Go module proxy (scripts/ensure-runsc-new.sh --register), on the
-systrap platform and, to separate release from platform, on ptrace too.
+"""What the gVisor release and platform cost: Debian's runsc (release 20221219, ptrace), the
+fallback, against runsc-go, the default sandbox runtime (a current runsc built from the Go module
+proxy by scripts/ensure-runsc-go.sh, registered by scripts/start-docker.sh with the platform its
+probe picked: systrap, else ptrace). Both are registered by `make up`.
 
 Everything is measured in one run, interleaved (one sample of every runtime per round, the
 order turned each round), with the sandbox's hardening (dockerio.host_config / the cold CLI):
@@ -33,8 +34,8 @@ from workloads import FLOOR_ENV, HELLO, floor_command, percentiles
 from throwbox_agent.config import DEFAULT_SECCOMP
 from throwbox_common.runtimes import Registry, Runtime
 
-BASELINE = "runsc"                                    # Debian's runsc, what the sandboxes use today
-CANDIDATES = ("runsc-systrap", "runsc-new-ptrace")    # registered by scripts/ensure-runsc-new.sh
+BASELINE = "runsc"                                    # Debian's runsc, the fallback
+CANDIDATES = ("runsc-go",)                            # the default (scripts/start-docker.sh)
 SAMPLE_ATTEMPTS = 3
 
 
@@ -213,7 +214,7 @@ async def measure(registry: Registry, quick: bool) -> dict:
     names = [BASELINE] + [c for c in CANDIDATES if c in have]
     if len(names) == 1:
         raise RuntimeError(f"none of {CANDIDATES} is registered with dockerd: "
-                           "run scripts/ensure-runsc-new.sh --register first")
+                           "scripts/start-docker.sh registers runsc-go (THROWBOX_SANDBOX_RUNTIME=runsc-go)")
     py = registry.resolve("python")
     plan = ({"cold": 5, "exec": 20, "launcher": 4, "inside": 2, "workers": 4, "window_s": 6, "windows": 1}
             if quick else

@@ -20,7 +20,7 @@ import uuid
 import aiohttp
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
-from dockerio import ContainerDied, Docker, demux, pids_limit
+from dockerio import SANDBOX_OCI, ContainerDied, Docker, demux, pids_limit
 from infra import KAFKA_BOOTSTRAP, NOMAD, Agent, http, log, sandbox_allocs
 from workloads import FLOOR_ENV, HELLO, STREAM_PROGRAM, Api, floor_command, hello_request, percentiles
 
@@ -169,7 +169,7 @@ async def launcher_floor(docker: Docker, runtime: Runtime, n: int, budget_s: flo
     return out
 
 
-async def launcher_sample(docker: Docker, image: str, header: bytes, *, oci: str = "runsc",
+async def launcher_sample(docker: Docker, image: str, header: bytes, *, oci: str = SANDBOX_OCI,
                           seccomp: bool = True) -> float:
     """ms from attaching to a fresh, idle launcher container to its exit (or launch-error) frame."""
     cid = await docker.run_detached(image, oci, seccomp=seccomp)
@@ -234,7 +234,7 @@ async def warm_runtime(api: Api, agent: Agent, docker: Docker, runtime: Runtime,
 
     for conc in (1, 4):
         n, budget = plan["n"][conc], plan["budget_s"][conc]
-        boxes = FloorBoxes(docker, runtime, "runsc", conc, label=f"exec runsc, {conc} client(s)")
+        boxes = FloorBoxes(docker, runtime, SANDBOX_OCI, conc, label=f"exec runsc, {conc} client(s)")
         try:
             async with boxes:
                 floor = await _bursts(boxes.burst, n, budget)
@@ -303,7 +303,7 @@ async def warm(api: Api, agent: Agent, registry: Registry, quick: bool) -> dict:
 
 async def clock_skew(docker: Docker, runtime: Runtime, n: int = 5) -> dict:
     """Is the sandbox's clock the host's? Host time before/after an exec that prints time_ns."""
-    async with FloorBoxes(docker, runtime, "runsc", 1) as boxes:
+    async with FloorBoxes(docker, runtime, SANDBOX_OCI, 1) as boxes:
         lo, hi = [], []
         for _ in range(n):
             before = time.time_ns()
@@ -323,7 +323,7 @@ async def stream_floor(docker: Docker, runtime: Runtime, program: str) -> list[f
         "files": [{"name": "main.py", "content_b64": base64.b64encode(program.encode()).decode()}],
         "compile": None, "run": runtime.run_command("main.py", []), "env": {}, "cpu_time_s": 10,
         "nproc": 64, "nofile": 256, "fsize_bytes": 64 << 20}).encode()
-    cid = await docker.run_detached(runtime.image, "runsc")
+    cid = await docker.run_detached(runtime.image, SANDBOX_OCI)
     lat: list[float] = []
     try:
         await asyncio.sleep(1.0)
@@ -483,7 +483,7 @@ async def cold(api: Api, agent: Agent, registry: Registry, quick: bool) -> dict:
         replies.append(await api.run(body))
     cold_ones = [r for r in replies if r.status == 200 and r.body.get("status") == "completed"
                  and r.body["timings"]["sandbox_ms"] >= 100]
-    runsc = [await asyncio.to_thread(_timed, docker_run_cli(py.image, "runsc")) for _ in range(n)]
+    runsc = [await asyncio.to_thread(_timed, docker_run_cli(py.image, SANDBOX_OCI)) for _ in range(n)]
     runc = [await asyncio.to_thread(_timed, docker_run_cli(py.image, "runc")) for _ in range(max(3, n // 2))]
     t0 = time.perf_counter()
     await asyncio.to_thread(subprocess.run, ["docker", "version", "--format", "{{.Server.Version}}"],

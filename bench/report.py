@@ -217,7 +217,8 @@ def markdown(data: dict, images: list[str]) -> str:
          "hand-written parts come from `bench/notes.md` and `bench/peers.md`. Raw data of every run",
          "stays in `bench/results/` (not committed).", "",
          f"Machine: {m.get('cpus')} vCPU ({m.get('cpu_model')}), {m.get('mem_gib')} GiB, kernel {m.get('kernel')}, "
-         f"Docker {m.get('docker')}, {' '.join(m.get('runsc') or [])}; containers' cgroup parent cpu.shares "
+         f"Docker {m.get('docker')}, {' '.join(m.get('runsc') or [])} (Debian's); sandbox runtime "
+         f"{m.get('sandbox_runtime') or 'runsc'}; containers' cgroup parent cpu.shares "
          f"{m.get('containers_cpu_shares') or 'unknown'}; commit {m.get('commit')}.", "",
          "| section | run | started (UTC) | load avg before → after | duration |", "|---|---|---|---|---|"]
     for name, sec in s.items():
@@ -390,6 +391,9 @@ def markdown(data: dict, images: list[str]) -> str:
     if s.get("gvisor") and "error" not in s["gvisor"]:
         import gvisor  # its imports (docker, Kafka clients) only when there is such a result
         L += gvisor.markdown(s["gvisor"])
+    if s.get("cluster") and "error" not in s["cluster"]:
+        import cluster
+        L += cluster.markdown(s["cluster"])
     for extra in ("notes.md", "peers.md"):
         path = BENCH / extra
         if path.exists():

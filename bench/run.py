@@ -3,16 +3,19 @@
 Sections (each measures its own floor/reference in the same run):
   latency     warm hello of every runtime end to end (1 and 4 clients) vs docker-exec floors
   streaming   WebSocket arrival minus write time of timestamps the program prints
-  cold        a run that finds its pool empty vs a cold `docker run --rm --runtime=runsc`
-  throughput  sustained runs/s vs the raw runsc sandbox creation rate; host CPU per run
+  cold        a run that finds its pool empty vs a cold `docker run --rm` under the sandbox runtime
+  throughput  sustained runs/s vs the raw sandbox creation rate; host CPU per run
+(floors and raw rates use the sandbox runtime, THROWBOX_SANDBOX_RUNTIME: runsc-go by default;
+keys and labels say "runsc" for gVisor)
   admission   requests/s of one control plane on one core, p99, then past its queue cap
   overload    six tenants x 50 runs at once against the capacity-derived queue bound:
               accepted-then-failed (target 0), time to 503, per-tenant completion spread
   cost        host memory per warm sandbox at several pool sizes
   judging     one run with 100 test cases of a C program vs the same 100 inputs as 100 runs
-  gvisor      (only with --only) Debian's runsc vs a newer runsc on systrap and ptrace:
-              cold docker run, exec floor, launcher path, creation rate; needs
-              scripts/ensure-runsc-new.sh --register first, and only dockerd
+  cluster     (only with --only; needs `make cluster`) runs/s with 2 workers, then 1, and the
+              host CPU per run of servers, control planes, workers and the rest
+  gvisor      Debian's runsc (the fallback) vs runsc-go (the default, a current gVisor) in one
+              run: cold docker run, exec floor, launcher path, creation rate; only dockerd
 
 The shared stack is only used (dockerd, Nomad, Consul); everything else is private: a Kafka
 broker on 19092, control planes and an executor agent with their own names and ports.
@@ -35,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import capacity  # noqa: E402
+import cluster  # noqa: E402
 import cost  # noqa: E402
 import dockerio  # noqa: E402
 import gvisor  # noqa: E402
@@ -47,9 +51,9 @@ from workloads import Api  # noqa: E402
 
 from throwbox_common import runtimes as runtime_registry  # noqa: E402
 
-SECTIONS = ["latency", "streaming", "cold", "throughput", "judging", "admission", "overload", "cost"]
-OPT_IN = ["gvisor"]           # not part of a default run: needs an extra runsc built and registered
-DOCKER_ONLY = {"gvisor"}      # sections that need no Kafka, control plane or agent
+SECTIONS = ["latency", "streaming", "cold", "throughput", "judging", "admission", "overload", "cost", "gvisor"]
+OPT_IN = ["cluster"]          # sections only run when named with --only (cluster: needs make cluster)
+DOCKER_ONLY = {"gvisor", "cluster"}  # sections that need no Kafka, control plane or agent
 ALIASES = {"warm": "latency", "floor": "latency", "memory": "cost", "stream": "streaming"}
 NEEDS_AGENT = {"latency": "python=4,*=4", "streaming": "python=2,*=0", "cold": "python=1,*=0",
                "judging": f"c={judging.POOL},*=0"}
@@ -130,6 +134,8 @@ class Bench:
             case "cost":
                 self.stop_agent()
                 return await cost.memory(self.registry, q)
+            case "cluster":
+                return await cluster.measure(q)
             case "gvisor":
                 self.stop_agent()
                 return await gvisor.measure(self.registry, q)
@@ -184,6 +190,7 @@ def machine() -> dict:
     return {"cpus": os.cpu_count(), "cpu_model": cpu,
             "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "kernel": os.uname().release, "runsc": sh(["runsc", "--version"]).splitlines()[:2],
+            "sandbox_runtime": dockerio.SANDBOX_OCI,
             "docker": sh(["docker", "version", "--format", "{{.Server.Version}}"]),
             "containers_cpu_shares": sh(["cat", str(dockerio.CONTAINERS_CPU_SHARES)]),
             "commit": sh(["git", "-C", str(infra.REPO), "rev-parse", "--short", "HEAD"])}

@@ -18,11 +18,14 @@ log "rehearsing CI on $(git -C "$dir/repo" log --oneline -1) in $dir/repo"
 # `unshare -n`, not `ip netns exec`: the latter remounts /sys and hides the cgroup hierarchy.
 # Another cgroup parent keeps the two Nomad clients' cpuset partitions apart.
 set +e
-unshare -n env THROWBOX_NOMAD_CGROUP_PARENT=nomad-ci bash -c '
+# Namespace names are global: the rehearsal's cluster gets its own (THROWBOX_CLUSTER_NAME).
+unshare -n env THROWBOX_NOMAD_CGROUP_PARENT=nomad-ci THROWBOX_CLUSTER_NAME=tbxci bash -c '
   ip link set lo up || exit 1
   cd "$1" && time bash .ci/run
   rc=$?
+  scripts/cluster/down.sh
   scripts/down.sh
+  mkdir -p /var/tmp/throwbox-ci-last && cp .state/cluster/measurements.json /var/tmp/throwbox-ci-last/ 2>/dev/null
   exit $rc' rehearsal "$dir/repo"
 rc=$?
 set -e

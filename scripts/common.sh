@@ -9,6 +9,14 @@ RUN_DIR="$STATE_DIR/run"
 VENV="$REPO_DIR/.venv"
 mkdir -p "$BIN_DIR" "$LOG_DIR" "$RUN_DIR"
 export PATH="$BIN_DIR:/usr/local/go/bin:$PATH"
+# The sandbox runtime dockerd runs sandboxes with (registered by start-docker.sh, allowed and
+# set as node meta by start-nomad.sh): runsc-go (a current gVisor, built by
+# ensure-runsc-go.sh, the default), runsc (Debian's gVisor of 2022-12-19, the fallback) or runc.
+SANDBOX_RUNTIME="${THROWBOX_SANDBOX_RUNTIME:-runsc-go}"
+case "$SANDBOX_RUNTIME" in
+  runsc-go | runsc | runc) ;;
+  *) printf 'THROWBOX_SANDBOX_RUNTIME: %s is not runsc-go, runsc or runc\n' "$SANDBOX_RUNTIME" >&2; exit 1 ;;
+esac
 
 log() { printf '\033[1m[throwbox]\033[0m %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

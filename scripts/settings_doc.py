@@ -28,6 +28,12 @@ STACK = (
     Setting("THROWBOX_STATE_DIR", "<checkout>/.state", "the single-node stack's data, logs and pid files"),
     Setting("THROWBOX_CACHE_DIR", "~/.cache/throwbox", "built binaries (Nomad, Consul), the Kafka jars, images' inputs"),
     Setting("THROWBOX_BUILD_JOBS", "3", "runtime images built in parallel (scripts/build-images.sh)"),
+    Setting("THROWBOX_SANDBOX_RUNTIME", "runsc-go", "the sandbox runtime: runsc-go (a current gVisor built from the "
+            "Go module proxy, platform systrap or ptrace as a probe decides), runsc (Debian's gVisor of 2022-12-19, "
+            "the fallback) or runc (no gVisor: development only); start-docker.sh registers it, start-nomad.sh "
+            "allows it and sets it as node meta throwbox.sandbox_runtime, which the agents follow"),
+    Setting("THROWBOX_RUNSC_GO_VERSION", "v0.0.0-20260905035102-160fafc42237", "gvisor.dev/gvisor version "
+            "(pseudo-version of its `go` branch) scripts/ensure-runsc-go.sh builds runsc-go from"),
     Setting("THROWBOX_KAFKA_NAME", "kafka", "name of a broker's pid/log files and data folder (the bench runs "
             "`kafka-bench`)"),
     Setting("THROWBOX_KAFKA_HOST", "127.0.0.1", "address the broker listens on"),
@@ -53,6 +59,16 @@ STACK = (
     Setting("THROWBOX_PYTHON", "python3", "the interpreter the bundle's launchers (bin/ of the artifact) run"),
     Setting("THROWBOX_SMOKE_IMAGE", "the registry's first image", "image of the platform smoke test (development)"),
     Setting("THROWBOX_BENCH_QUICK_LANGUAGES", "python,c", "`make bench ARGS=--quick`: the runtimes measured"),
+    Setting("THROWBOX_CLUSTER_NAME", "tbx", "`make cluster`: prefix of its network namespaces and bridge (namespace "
+            "names are global: the CI rehearsal uses tbxci)"),
+    Setting("THROWBOX_CLUSTER_DIR", "$THROWBOX_STATE_DIR/cluster", "`make cluster`: every node's data, logs and pids"),
+    Setting("THROWBOX_CLUSTER_NET", "10.77.0", "`make cluster`: the /24 of its bridge (the host is .1)"),
+    Setting("THROWBOX_CLUSTER_WORKERS", "2", "`make cluster`: workers started (at most 9)"),
+    Setting("THROWBOX_CLUSTER_QUEUE_TIMEOUT_MS", "120000", "`make cluster`: the control planes' queue timeout", "ms"),
+    Setting("THROWBOX_CLUSTER_AUTOSCALE", "unset", "1: `make cluster` also starts nomad-autoscaler (the burst "
+            "test starts and stops it itself)"),
+    Setting("THROWBOX_CLUSTER_DOCKER_TEST", "unset", "1: tests/cluster also restarts this machine's Docker engine "
+            "(always under CI=true)"),
 )
 
 

@@ -1,36 +1,65 @@
 #!/usr/bin/env bash
-# Start dockerd with gVisor registered as runtime "runsc" (flags this machine needs:
-# --network=none, or every start fails; --oci-seccomp, or the seccomp profile is ignored).
+# Start dockerd (or use the running one) with the gVisor runtimes registered:
+#   runsc     Debian's runsc (/usr/bin/runsc), the fallback (THROWBOX_SANDBOX_RUNTIME=runsc)
+#   runsc-go  a current runsc built by scripts/ensure-runsc-go.sh, with the platform a
+#             `runsc do` probe picks on every start (systrap, else ptrace); registered when
+#             it is the sandbox runtime (the default)
+# Both get the flags this machine needs: --network=none, or every start fails; --oci-seccomp,
+# or the seccomp profile is ignored. A changed registration reaches a running dockerd by
+# SIGHUP (a reload: running containers are not touched); dockerd is never restarted.
 source "$(dirname "$0")/common.sh"
+# The Debian runsc entry: the same as terraform/modules/node-config's (a test compares them).
 want='{"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--oci-seccomp"]}}}'
+if [ "$SANDBOX_RUNTIME" = runsc-go ]; then
+  read -r runsc_go platform < <("$REPO_DIR/scripts/ensure-runsc-go.sh" --probe | tail -1)
+  [ -n "${platform:-}" ] || die "scripts/ensure-runsc-go.sh --probe failed"
+  want=$(python3 -c 'import json, sys
+w = json.loads(sys.argv[1])
+w["runtimes"]["runsc-go"] = {"path": sys.argv[2], "runtimeArgs": ["--platform=" + sys.argv[3], "--network=none", "--oci-seccomp"]}
+print(json.dumps(w))' "$want" "$runsc_go" "$platform")
+  log "sandbox runtime runsc-go: $("$runsc_go" --version | head -1 | sed 's/^runsc version //'), platform $platform"
+fi
 mkdir -p /etc/docker
-if ! python3 - "$want" <<'PY'
-import json, sys
-want = json.loads(sys.argv[1])
-try:
-    have = json.load(open("/etc/docker/daemon.json"))
-except (OSError, ValueError):
-    sys.exit(1)
-sys.exit(0 if have.get("runtimes", {}).get("runsc") == want["runtimes"]["runsc"] else 1)
-PY
-then
-  python3 - "$want" <<'PY'
-import json, sys
+# Exit 10: daemon.json changed.
+changed=0
+python3 - "$want" <<'PY' || changed=$?
+import json, os, sys
 want = json.loads(sys.argv[1])
 try:
     have = json.load(open("/etc/docker/daemon.json"))
 except (OSError, ValueError):
     have = {}
-have.setdefault("runtimes", {}).update(want["runtimes"])
-json.dump(have, open("/etc/docker/daemon.json", "w"), indent=2)
+runtimes = have.setdefault("runtimes", {})
+if all(runtimes.get(k) == v for k, v in want["runtimes"].items()):
+    sys.exit(0)
+runtimes.update(want["runtimes"])
+with open("/etc/docker/daemon.json.tmp", "w") as f:
+    json.dump(have, f, indent=2)
+os.replace("/etc/docker/daemon.json.tmp", "/etc/docker/daemon.json")
+sys.exit(10)
 PY
-  if pid_alive "$RUN_DIR/dockerd.pid"; then kill -HUP "$(cat "$RUN_DIR/dockerd.pid")"; fi
-fi
+[ "$changed" = 0 ] || [ "$changed" = 10 ] || die "could not update /etc/docker/daemon.json"
+
+# registered: the running dockerd knows every runtime wanted, with its path and flags.
+registered() {
+  docker info --format '{{json .Runtimes}}' 2>/dev/null | python3 -c 'import json, sys
+have, want = json.load(sys.stdin) or {}, json.loads(sys.argv[1])["runtimes"]
+ok = all(have.get(k, {}).get("path") == v["path"] and (have[k].get("runtimeArgs") or []) == v["runtimeArgs"]
+         for k, v in want.items())
+sys.exit(0 if ok else 1)' "$want"
+}
 if docker info >/dev/null 2>&1; then
-  # A dockerd we did not start (or started earlier) is used as it is, once runsc is known to it.
-  docker info --format '{{json .Runtimes}}' | grep -q runsc || die "the running dockerd has no runsc runtime"
+  # A dockerd we did not start (or started earlier): reload its configuration if it changed.
+  if [ "$changed" = 10 ] || ! registered; then
+    pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+    [ -n "$pid" ] || die "dockerd runs but /var/run/docker.pid is missing: cannot reload its runtimes"
+    log "reloading dockerd's runtimes (SIGHUP)"
+    kill -HUP "$pid"
+    wait_for "dockerd runtimes $(python3 -c 'import json,sys; print(", ".join(json.loads(sys.argv[1])["runtimes"]))' "$want")" 30 registered
+  fi
   exit 0
 fi
 rm -f /var/run/docker.pid
 start_service dockerd dockerd --host unix:///var/run/docker.sock
 wait_for dockerd 60 docker info
+wait_for "dockerd runtimes registered" 30 registered

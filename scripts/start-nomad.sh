@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start one Nomad agent (server + client, bootstrap_expect = 1) on 127.0.0.1 (HTTP 4646),
-# data in .state/nomad, with the docker driver (runsc allowed) and raw_exec (the executor
-# agent). Waits until the node is ready and both drivers are healthy.
+# data in .state/nomad, with the docker driver (runc, runsc and runsc-go allowed; node meta
+# throwbox.sandbox_runtime names the one sandboxes use, THROWBOX_SANDBOX_RUNTIME) and raw_exec
+# (the executor agent). Waits until the node is ready and both drivers are healthy.
 source "$(dirname "$0")/common.sh"
 NOMAD_HTTP_PORT="${THROWBOX_NOMAD_HTTP_PORT:-4646}"
 CONSUL_HTTP="${THROWBOX_CONSUL_HTTP:-127.0.0.1:8500}"
@@ -33,7 +34,7 @@ client {
   enabled           = true
   servers           = ["127.0.0.1"]
   network_interface = "lo"
-$(nomad_client_tuning "$CGROUP_PARENT")
+$(nomad_client_tuning "$CGROUP_PARENT" "$SANDBOX_RUNTIME")
 }
 
 consul {

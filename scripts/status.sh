@@ -17,7 +17,27 @@ report() {  # report NAME DETAIL CMD...
     down=1
   fi
 }
-docker_ok() { docker info --format '{{json .Runtimes}}' | grep -q runsc; }
+# sandbox_runtime: "runsc-go: gVisor <version>, platform <platform>" from dockerd's registration
+# of THROWBOX_SANDBOX_RUNTIME (empty when dockerd does not know it).
+sandbox_runtime() {
+  docker info --format '{{json .Runtimes}}' 2>/dev/null | python3 -c '
+import json, re, subprocess, sys
+name = sys.argv[1]
+reg = (json.load(sys.stdin) or {}).get(name)
+if not reg:
+    sys.exit(1)
+if name == "runc":
+    print("runc (no gVisor)")
+    sys.exit(0)
+args = reg.get("runtimeArgs") or []
+platform = next((a.split("=", 1)[1] for a in args if a.startswith("--platform=")), "ptrace (default)")
+out = subprocess.run([reg["path"], "--version"], capture_output=True, text=True).stdout
+m = re.search(r"runsc version (\S+)", out)
+version = m.group(1) if m else "of unknown version"
+print(f"{name}: gVisor {version}, platform {platform}")' "$SANDBOX_RUNTIME"
+}
+sandbox=$(sandbox_runtime)
+docker_ok() { [ -n "$sandbox" ]; }
 kafka_ok() { "$VENV/bin/python" "$REPO_DIR/scripts/create_topics.py" --bootstrap "$KAFKA_BOOTSTRAP" --check --wait-s 5; }
 consul_ok() { curl -fsS -m 2 "$CONSUL_ADDR/v1/status/leader" | grep -q '"[^"]\+"'; }
 nomad_ok() {
@@ -29,7 +49,7 @@ sys.exit(0 if ok else 1)'
 }
 images=$("$VENV/bin/python" -c 'import sys; from throwbox_common.runtimes import load; print(" ".join(r.image for r in load().runtimes))' 2>/dev/null)
 image_ok() { [ -n "$images" ] && docker image inspect $images; }
-report dockerd "runtime runsc, /var/run/docker.sock" docker_ok
+report dockerd "${sandbox:-sandbox runtime $SANDBOX_RUNTIME not registered}, /var/run/docker.sock" docker_ok
 report kafka "$KAFKA_BOOTSTRAP, topics present" kafka_ok
 report consul "$CONSUL_ADDR, leader elected" consul_ok
 report nomad "$NOMAD_ADDR, node ready, docker + raw_exec healthy" nomad_ok

@@ -10,8 +10,10 @@ if [ -f "$REPO_DIR/runtimes/launcher/go.mod" ]; then
   log "go test ./... (runtimes/launcher)"
   (cd "$REPO_DIR/runtimes/launcher" && go test ./...)
 fi
+log "go test ./... (autoscaler/throwbox-nodes)"
+(cd "$REPO_DIR/autoscaler/throwbox-nodes" && go test -p 2 ./...)
 log "go test ./... (terraform/provider)"
-(cd "$REPO_DIR/terraform/provider" && GOTOOLCHAIN=local go test ./...)
+(cd "$REPO_DIR/terraform/provider" && GOTOOLCHAIN=local go test -p 2 ./...)
 log "pytest"
 cd "$REPO_DIR"
 # tests/conftest.py orders the load test and the disruptive failure tests (they restart Kafka,

@@ -10,12 +10,14 @@ S="$REPO_DIR/scripts"
 "$S/ensure-venv.sh"
 "$S/ensure-compat-clients.sh"
 
-# Binaries: the two Go builds (minutes each, cold) and the Kafka jars in parallel.
+# Binaries: the Go builds (minutes each, cold: Nomad, Consul and the sandbox runtime runsc-go)
+# and the Kafka jars in parallel.
 pids=()
 command -v nomad >/dev/null || { "$S/ensure-nomad.sh" & pids+=($!); }
 command -v consul >/dev/null || { "$S/ensure-consul.sh" & pids+=($!); }
+[ "$SANDBOX_RUNTIME" != runsc-go ] || { "$S/ensure-runsc-go.sh" >/dev/null & pids+=($!); }
 "$S/ensure-kafka.sh" & pids+=($!)
-for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/kafka failed (see above)"; done
+for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/runsc-go/kafka failed (see above)"; done
 
 "$S/start-docker.sh"
 "$S/start-kafka.sh"

@@ -125,17 +125,19 @@ def pools_full(health: dict | None) -> bool:
 class AgentProcess:
     def __init__(self, runtimes: dict[Runtime, int] | str, prefix: str = "test", start_timeout_s: float = 240, *,
                  own_topic: bool = True, sandbox_cpu_mhz: int = 20, drain_timeout_s: int = 20,
-                 kafka_bootstrap: str = KAFKA_BOOTSTRAP):
+                 kafka_bootstrap: str = KAFKA_BOOTSTRAP, settings: dict[str, str] | None = None):
         """`runtimes`: warm sandboxes per runtime (every other runtime gets none), or the text of
         THROWBOX_AGENT_POOL_SIZES. The default CPU reservation is small: the node is shared
         with the deployed agent's pools. `kafka_bootstrap`: the stack's broker, or a private one
-        (tests/private_kafka.py) that must have the project's topics and the runs topic."""
+        (tests/private_kafka.py) that must have the project's topics and the runs topic.
+        `settings`: more THROWBOX_AGENT_* settings."""
         self.pool_sizes = runtimes if isinstance(runtimes, str) else (
             ",".join(f"{r.key}={n}" for r, n in runtimes.items()) + ",*=0")
         self.start_timeout_s = start_timeout_s
         self.sandbox_cpu_mhz = sandbox_cpu_mhz
         self.drain_timeout_s = drain_timeout_s
         self.kafka_bootstrap = kafka_bootstrap
+        self.settings = dict(settings or {})
         self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         self.port = free_port()
         self.runs_topic = f"throwbox.runs.{self.name}" if own_topic else None
@@ -159,6 +161,7 @@ class AgentProcess:
             "THROWBOX_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "THROWBOX_CONSUL_ADDR": CONSUL_ADDR,
             "THROWBOX_NOMAD_ADDR": NOMAD_ADDR, "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true",
             "THROWBOX_AGENT_DRAIN_TIMEOUT_S": str(self.drain_timeout_s), "PYTHONUNBUFFERED": "1",
+            **self.settings,
         })
         if self.runs_topic is not None:
             env.update({"THROWBOX_AGENT_RUNS_TOPIC": self.runs_topic,
@@ -228,13 +231,14 @@ class AgentProcess:
 
 
 @contextlib.contextmanager
-def private_agent(runtimes: dict[Runtime, int], prefix: str = "test", start_timeout_s: float = 240):
+def private_agent(runtimes: dict[Runtime, int], prefix: str = "test", start_timeout_s: float = 240,
+                  settings: dict[str, str] | None = None):
     """A started AgentProcess with its runs topic (the stack and the runtimes' images required);
     afterwards the agent is stopped and the topic deleted."""
     require_stack("docker", "kafka", "consul", "nomad")
     for runtime in runtimes:
         require_image(runtime.image)
-    a = AgentProcess(runtimes, prefix, start_timeout_s)
+    a = AgentProcess(runtimes, prefix, start_timeout_s, settings=settings)
     asyncio.run(ensure_topic(KAFKA_BOOTSTRAP, a.runs_topic))
     a.start()
     try:

@@ -14,6 +14,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stack import SANDBOX_RUNTIME
+
 REPO = Path(__file__).resolve().parents[1]
 SECCOMP_PROFILE = REPO / "runtimes" / "seccomp" / "sandbox.json"
 MAX_FRAME_BYTES = 1 << 20
@@ -32,7 +34,7 @@ TMPFS = {
 
 def docker_command(image: str, *, seccomp: Path | str = SECCOMP_PROFILE, memory_mb: int | None = None,
                    tmpfs: str = "exec") -> list[str]:
-    cmd = ["docker", "run", "-i", "--rm", "--runtime=runsc", "--network=none", "--read-only",
+    cmd = ["docker", "run", "-i", "--rm", f"--runtime={SANDBOX_RUNTIME}", "--network=none", "--read-only",
            *TMPFS[tmpfs], "--user", "65534:65534",
            "--security-opt", f"seccomp={seccomp}", "--security-opt", "no-new-privileges", "--cap-drop", "ALL"]
     if memory_mb is not None:

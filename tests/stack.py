@@ -26,6 +26,8 @@ CONSUL_ADDR = os.environ.get("THROWBOX_CONSUL_ADDR", "http://127.0.0.1:8500")
 NOMAD_ADDR = os.environ.get("THROWBOX_NOMAD_ADDR", "http://127.0.0.1:4646")
 API_URL = os.environ.get("THROWBOX_API_URL", "http://127.0.0.1:8080")
 AGENT_HEALTH_URL = os.environ.get("THROWBOX_AGENT_HEALTH_URL", "http://127.0.0.1:9464/healthz")
+# The dockerd runtime sandboxes run with (scripts/common.sh): runsc-go, runsc or runc.
+SANDBOX_RUNTIME = os.environ.get("THROWBOX_SANDBOX_RUNTIME", "runsc-go")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -73,7 +75,7 @@ def _docker_ok() -> bool:
         return False
     out = subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"],
                          capture_output=True, text=True, timeout=20)
-    return out.returncode == 0 and "runsc" in out.stdout
+    return out.returncode == 0 and SANDBOX_RUNTIME in (json.loads(out.stdout) or {})
 
 
 def _consul_ok() -> bool:
@@ -92,7 +94,7 @@ def _nomad_ok() -> bool:
 
 
 CHECKS = {
-    "docker": ("dockerd with the runsc runtime", _docker_ok),
+    "docker": (f"dockerd with the {SANDBOX_RUNTIME} runtime", _docker_ok),
     "kafka": (f"Kafka at {KAFKA_BOOTSTRAP}", lambda: _tcp_ok(KAFKA_BOOTSTRAP)),
     "consul": (f"Consul at {CONSUL_ADDR}", _consul_ok),
     "nomad": (f"Nomad at {NOMAD_ADDR} with a ready node and a healthy docker driver", _nomad_ok),

@@ -49,6 +49,11 @@ class AgentCapacity(msgspec.Struct, frozen=True):
     name: str
     runs_topic: str
     runtimes: dict[str, RuntimeCapacity]
+    # The sandbox runtime it runs (dockerd's name: runsc-go, runsc or runc) and, for gVisor,
+    # its version and platform ("" from an agent that does not say).
+    sandbox_runtime: str = ""
+    gvisor_version: str = ""
+    gvisor_platform: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,21 @@ def parse_agent(meta: dict[str, str]) -> AgentCapacity | None:
     if runtimes is None:
         return None
     return AgentCapacity(name=meta.get("agent", ""), runs_topic=meta.get("runs_topic", topics.RUNS),
-                         runtimes=runtimes)
+                         runtimes=runtimes,
+                         sandbox_runtime=meta.get("sandbox_runtime") or meta.get("oci_runtime", ""),
+                         gvisor_version=meta.get("gvisor_version", ""),
+                         gvisor_platform=meta.get("gvisor_platform", ""))
+
+
+def sandbox_runtimes(agents: Iterable[AgentCapacity]) -> list[dict]:
+    """Pure: the sandbox runtimes the live agents run, each with its gVisor version and
+    platform and how many agents run it (/readyz)."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for a in agents:
+        key = (a.sandbox_runtime, a.gvisor_version, a.gvisor_platform)
+        counts[key] = counts.get(key, 0) + 1
+    return [{"runtime": r, "gvisor_version": v, "platform": p, "agents": n}
+            for (r, v, p), n in sorted(counts.items())]
 
 
 class QueuePlaces:

@@ -32,6 +32,10 @@ warm_idle = Gauge("throwbox_warm_pool_idle", "Idle warm sandboxes, from the agen
                   ["agent", "runtime"], registry=registry)
 warm_size = Gauge("throwbox_warm_pool_size", "Warm pool target size, from the agents' Consul registrations",
                   ["agent", "runtime"], registry=registry)
+kafka_under_replicated = Gauge(
+    "throwbox_kafka_under_replicated_partitions",
+    "Kafka partitions with fewer in-sync replicas than replicas (or no leader), from the topic metadata",
+    registry=registry)
 dependency_up = Gauge("throwbox_dependency_up", "1 when a dependency answered the last check",
                       ["dependency"], registry=registry)
 

@@ -39,13 +39,13 @@ def register(app: Sanic, svc: Services, registry: Registry) -> None:
 
     @app.get("/readyz")
     async def readyz(request: Request):
-        checks = await svc.readiness()
+        checks = await svc.health.readiness()
         down = sorted(k for k, v in checks.items() if v != "ok")
         return json_response(_enc.encode({"ready": not down, "checks": checks, "down": down,
-                                          "capacity": svc.capacity_report()}),
+                                          "capacity": svc.health.capacity_report()}),
                              503 if down else 200)
 
     @app.get("/metrics")
     async def metrics_route(request: Request):
-        await svc.refresh_gauges()
+        await svc.health.refresh_gauges()
         return raw(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")

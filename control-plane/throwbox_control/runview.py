@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from throwbox_common import results
 from throwbox_common.messages import (
     ErrorInfo,
     Finished,
@@ -24,7 +25,6 @@ from throwbox_common.messages import (
     RunTestEnded,
     Started,
     Submitted,
-    Timings,
     now_ms,
     rfc3339,
 )
@@ -286,7 +286,5 @@ def with_lost_output(st: RunState, result: RunResult) -> RunResult:
 
 def synthetic_result(st: RunState, status: str, error: ErrorInfo | None) -> RunResult:
     """A result the control plane writes itself (cancelled while queued, never started, lost)."""
-    now = now_ms()
-    return RunResult(id=st.run_id, language=st.language, version=st.version, status=status,  # type: ignore[arg-type]
-                     created_at=rfc3339(st.created_ms or now), error=error, finished_at=rfc3339(now),
-                     timings=Timings(total_ms=max(0, now - st.created_ms) if st.created_ms else 0))
+    return results.never_ran(st.run_id, st.language, st.version, status, error,  # type: ignore[arg-type]
+                             created_at_ms=st.created_ms)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,7 +14,6 @@ import aiohttp
 import msgspec
 
 from throwbox_common.aio import cancel_and_wait
-from throwbox_common.deadlines import START_GRACE_MS
 from throwbox_common.messages import (
     Cancel,
     ErrorInfo,
@@ -33,10 +30,20 @@ from . import metrics
 from .admission import Admission, Quota
 from .auth import KeyStore, Principal
 from .bus import Bus, KafkaUnavailable
-from .capacity import Bound, CapacityWatch, QueueDecision, QueuePlace, QueuePlaces, decide_queue
+from .capacity import (
+    Bound,
+    CapacityWatch,
+    QueueDecision,
+    QueuePlace,
+    QueuePlaces,
+    decide_queue,
+)
 from .config import Settings
 from .consul import KV, ConsulError
 from .errors import ApiError, overloaded
+from .health import Health
+from .kafka_replication import ReplicationWatch
+from .reaper import Reaper
 from .runview import RunState, RunView, synthetic_result
 from .store import FunctionStore, IdempotencyStore
 from .validation import CheckedRun
@@ -44,8 +51,6 @@ from .validation import CheckedRun
 log = logging.getLogger("throwbox.control")
 RUN_ID_RE = re.compile(r"^run_[0-9a-f]{24}$")
 SLOT_MARGIN_MS = 30_000       # admission entry outlives queue timeout + wall limit by this
-REAP_GRACE_MS = START_GRACE_MS  # an unstarted run is failed this long after its start deadline
-LOST_MARGIN_MS = 60_000        # a started run with no result this long past the max wall time is lost
 _enc = msgspec.json.Encoder()
 
 
@@ -95,11 +100,10 @@ class Services:
     bus: EventBus = field(init=False)
     functions: FunctionStore = field(init=False)
     idempotency: IdempotencyStore = field(init=False)
+    reaper: Reaper = field(init=False)
+    health: Health = field(init=False)
     _tasks: list[asyncio.Task] = field(default_factory=list)
-    _reaped: set[str] = field(default_factory=set)
     _background: set[asyncio.Task] = field(default_factory=set)
-    _http: aiohttp.ClientSession | None = None
-    _ready_cache: tuple[float, dict[str, str]] | None = None
     _places: QueuePlaces = field(default_factory=QueuePlaces)
 
     def __post_init__(self) -> None:
@@ -115,21 +119,26 @@ class Services:
         self.functions = FunctionStore(self.kv)
         self.idempotency = IdempotencyStore(self.kv)
         self.max_wall_ms = self.registry.server_max.wall_time_ms
+        self.reaper = Reaper(self.view, self.bus, self.capacity, s.queue_timeout_ms, self.max_wall_ms, self.clock,
+                             self._finish_synthetic)
+        self.health = Health(s.nomad_addr, self.kv, self.bus, self.view, self.capacity, self.queue_bound)
 
     # ---- lifecycle
 
     async def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0))
+        self.health.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0))
         await self.bus.start()
-        self._tasks.append(asyncio.create_task(self._reaper(), name="reaper"))
+        self._tasks.append(asyncio.create_task(self.reaper.run(), name="reaper"))
         self._tasks.append(asyncio.create_task(self.capacity.run(), name="capacity"))
+        self._tasks.append(asyncio.create_task(ReplicationWatch(self.settings.kafka_bootstrap).run(),
+                                               name="kafka-replication"))
 
     async def stop(self) -> None:
         await cancel_and_wait(*self._tasks)
         await self.bus.stop()
         await self.kv.close()
-        if self._http is not None:
-            await self._http.close()
+        if self.health.http is not None:
+            await self.health.http.close()
 
     # ---- run lookup
 
@@ -166,7 +175,7 @@ class Services:
         s = self.settings
         tenant = principal.tenant
         if run.idempotency_key is not None:
-            earlier = await self._earlier_run(tenant, run.idempotency_key)
+            earlier = await self.idempotency.lookup(tenant, run.idempotency_key, self.clock())
             if earlier is not None:
                 return earlier, self.view.get(earlier)
         if self.view.active() >= s.max_active_runs:
@@ -263,18 +272,6 @@ class Services:
             raise overloaded(decision.reason, decision.retry_after_s)
         return self._places.take(runtime, tenant)
 
-    async def _earlier_run(self, tenant: str, key: str) -> str | None:
-        from .store import IDEMPOTENCY_TTL_MS, _idem_dec  # noqa: PLC0415
-        try:
-            entry = await self.kv.get(self.idempotency._key(tenant, key))  # noqa: SLF001
-        except ConsulError:
-            rec = self.idempotency._local.get((tenant, key))  # noqa: SLF001
-            return rec.run_id if rec and self.clock() - rec.created_at_ms < IDEMPOTENCY_TTL_MS else None
-        if entry is None:
-            return None
-        rec = _idem_dec.decode(entry.value)
-        return rec.run_id if self.clock() - rec.created_at_ms < IDEMPOTENCY_TTL_MS else None
-
     async def cancel(self, st: RunState) -> None:
         if st.finished:
             return
@@ -302,105 +299,3 @@ class Services:
             await self.admission.release(tenant, run_id)
         except Exception as e:
             log.warning("admission release failed (the entry will expire)", extra={"run_id": run_id, "error": repr(e)})
-
-    async def _reaper(self) -> None:
-        """Finish runs nobody will finish: never started by the deadline, or started and then lost."""
-        jitter_ms = random.randint(0, 3000)  # instances rarely reap the same run at once
-        while True:
-            await asyncio.sleep(1)
-            if not self.bus.caught_up.is_set() or self.bus.producer is None:
-                continue
-            try:
-                await self._reap_once(self.clock(), jitter_ms)
-            except Exception:  # one bad pass must not end reaping for the life of the process
-                log.exception("reaper pass failed")
-
-    async def _reap_once(self, now: int, jitter_ms: int) -> None:
-        for st in list(self.view.unfinished.values()):
-            if st.tenant is None or st.run_id in self._reaped or not st.created_ms:
-                continue
-            if st.started_ms is None:
-                deadline = st.start_deadline_ms or st.created_ms + self.settings.queue_timeout_ms
-                if now < deadline + REAP_GRACE_MS + jitter_ms:
-                    continue
-                status, err = "failed", ErrorInfo("queue_timeout", self._queue_timeout_cause())
-            else:
-                if now < st.started_ms + self.max_wall_ms + LOST_MARGIN_MS + jitter_ms:
-                    continue
-                status, err = "failed", ErrorInfo("executor_lost", "the executor running this run stopped reporting")
-            self._reaped.add(st.run_id)
-            try:
-                await self._finish_synthetic(st, status, err)
-                log.warning("run reaped", extra={"run_id": st.run_id, "reason": err.code})
-            except KafkaUnavailable:
-                self._reaped.discard(st.run_id)
-        if len(self._reaped) > 100_000:
-            self._reaped = {r for r in self._reaped if r in self.view.unfinished}
-
-    def capacity_report(self) -> dict:
-        """What admission's queue bounds rest on (informational: /readyz, tests, operators)."""
-        runtimes = {}
-        for r in self.capacity.runtimes():
-            bound = self.queue_bound(r)
-            runtimes[r] = {"queued": self.view.runtime_queued(r), "queued_max": bound.queued_max,
-                           "start_rate_per_s": round(bound.start_rate_per_s, 3)}
-        return {"known": self.capacity.known, "agents": len(self.capacity.agents),
-                "queued": self.view.queue_depth(), "runtimes": runtimes}
-
-    def _queue_timeout_cause(self) -> str:
-        if self.capacity.known and not self.capacity.agents:
-            return "no executor agent was alive to start the run within the queue timeout"
-        return "no sandbox became free within the queue timeout"
-
-    # ---- operations
-
-    async def readiness(self) -> dict[str, str]:
-        now = time.monotonic()
-        if self._ready_cache is not None and now - self._ready_cache[0] < 1.0:
-            return self._ready_cache[1]
-        checks: dict[str, str] = {}
-        checks["kafka"] = "ok" if (self.bus.consumer_ok and self.bus.producer is not None) else "down"
-        checks["run_view"] = "ok" if self.bus.caught_up.is_set() else "catching up"
-        try:
-            checks["consul"] = "ok" if await self.kv.leader() else "down: no leader"
-        except ConsulError:
-            checks["consul"] = "down"
-        checks["nomad"] = await self._nomad_readiness()
-        for dep in ("kafka", "consul", "nomad"):
-            metrics.dependency_up.labels(dep).set(1 if checks[dep] == "ok" else 0)
-        self._ready_cache = (now, checks)
-        return checks
-
-    async def _nomad_readiness(self) -> str:
-        """ok when one of the configured Nomad servers knows a leader (a cluster keeps working
-        with one server down); else the last server's answer."""
-        answer = "down"
-        for addr in self.settings.nomad_addr.split(","):
-            try:
-                assert self._http is not None
-                async with self._http.get(addr + "/v1/status/leader") as r:
-                    body = await r.read()
-                    if r.status == 200 and len(body.strip(b'" \n')) > 0:
-                        return "ok"
-                    answer = f"down: HTTP {r.status}"
-            except (aiohttp.ClientError, TimeoutError, OSError, AssertionError):
-                answer = "down"
-        return answer
-
-    async def refresh_gauges(self) -> None:
-        metrics.runs_queued.set(self.view.queue_depth())
-        metrics.runs_active.set(self.view.active())
-        metrics.live_agents.set(len(self.capacity.agents))
-        metrics.queue_bound.clear()
-        metrics.start_rate.clear()
-        metrics.warm_idle.clear()
-        metrics.warm_size.clear()
-        for r in self.capacity.runtimes():
-            bound = self.queue_bound(r)
-            metrics.queue_bound.labels(r).set(bound.queued_max)
-            metrics.start_rate.labels(r).set(bound.start_rate_per_s)
-        for a in self.capacity.agents:
-            for r, f in a.runtimes.items():
-                metrics.warm_idle.labels(a.name, r).set(f.idle)
-                metrics.warm_size.labels(a.name, r).set(f.size)
-        metrics.events_lag.set(await self.bus.lag())

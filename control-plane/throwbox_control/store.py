@@ -108,6 +108,17 @@ class IdempotencyStore:
             self._local[(tenant, key)] = rec
             return run_id
 
+    async def lookup(self, tenant: str, key: str, now: int) -> str | None:
+        """The run that holds this key (claimed less than IDEMPOTENCY_TTL_MS before `now`), if any;
+        while Consul is down, this instance's own claims."""
+        try:
+            entry = await self.kv.get(self._key(tenant, key))
+        except ConsulError:
+            rec = self._local.get((tenant, key))
+        else:
+            rec = _idem_dec.decode(entry.value) if entry is not None else None
+        return rec.run_id if rec is not None and now - rec.created_at_ms < IDEMPOTENCY_TTL_MS else None
+
     async def unclaim(self, tenant: str, key: str, run_id: str) -> None:
         """Forget a claim whose run was never queued, so a retry with the key makes a new run."""
         self._local.pop((tenant, key), None)

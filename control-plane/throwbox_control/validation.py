@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -57,16 +58,23 @@ def field_of(error: msgspec.ValidationError | msgspec.DecodeError) -> tuple[str,
     return (path or "body"), problem
 
 
-def decode(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+def _body_invalid(message: str) -> ApiError:
+    return invalid("body", message)
+
+
+def decode(body: bytes, decoder: msgspec.json.Decoder[T],
+           field_error: Callable[[str, str], ApiError] = invalid,
+           body_error: Callable[[str], ApiError] = _body_invalid) -> T:
+    """A request body decoded, or the error of its API: `field_error(field, problem)` for a
+    field of the wrong type or shape, `body_error(message)` for an empty or malformed body."""
     if not body.strip():
-        raise invalid("body", "request body is empty")
+        raise body_error("request body is empty")
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as e:
-        field, problem = field_of(e)
-        raise invalid(field, problem) from None
+        raise field_error(*field_of(e)) from None
     except msgspec.DecodeError as e:
-        raise invalid("body", f"malformed JSON: {e}") from None
+        raise body_error(f"malformed JSON: {e}") from None
 
 
 def check_content_type(content_type: str | None) -> None:

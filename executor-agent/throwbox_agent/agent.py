@@ -26,29 +26,25 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerFenced
 from aiokafka.structs import TopicPartition
 
-from throwbox_common import capacity_meta, topics
+from throwbox_common import capacity_meta, results, topics
 from throwbox_common.capacity_meta import RuntimeCapacity
 from throwbox_common.consuming import BoundedFetch, commit_done
 from throwbox_common.event_log import EventLogReader, TopicMissing, topic_partitions
 from throwbox_common.messages import (
     ControlRecord,
-    ErrorInfo,
     Finished,
     Output,
     RunEventRecord,
     RunJob,
-    RunResult,
-    Timings,
     control_decoder,
     encoder,
     now_ms,
-    rfc3339,
     run_job_decoder,
 )
 from throwbox_common.offsets import OffsetTracker
 from throwbox_common.runtimes import Registry
 
-from . import sandbox_job
+from . import sandbox_job, sandbox_runtime
 from .config import AgentConfig
 from .docker_api import DockerClient
 from .errors import AgentError, NomadError, PublishError
@@ -60,6 +56,7 @@ from .metrics import AgentMetrics
 from .nomad_api import NomadClient
 from .outcome import KillReason
 from .pool import RuntimePool, WarmPool
+from .pool_sizing import ArrivalMeter, target_sizes
 from .run import RESULT_RETRY_S, RunAbandoned, RunDeps, RunLifecycle, RunState, publish_until_acked
 from .start_rate import StartRateMeter
 
@@ -68,6 +65,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "throwbox-agent"
 LOST_GRACE_MS = 30_000        # a live agent's started run may still finish this long after its wall limit
 COMMIT_TIMEOUT_S = 10
+POOL_SIZING_S = 2                    # how often the pools' sizes follow the arrivals
 NODE_WATCH_S = 2                     # how often the agent looks whether its Nomad node is drained
 MIN_ADVERTISED_RATE_PER_S = 0.1
 CONTROL_READY_TIMEOUT_S = 60         # a commit that hangs (broker gone) must not stall the loop or a rebalance
@@ -161,6 +159,7 @@ class Agent:
         self.run_partitions: dict[str, tuple[TopicPartition, RunLifecycle]] = {}
         self.held_back: FairQueue[tuple[TopicPartition, int, RunJob]] = FairQueue()  # taken, not in flight
         self.start_rates: dict[str, StartRateMeter] = {}   # runtime key → its meter (set at start)
+        self.arrivals = ArrivalMeter(config.pool_window_s)
         self.status = "starting"
         self.pool: WarmPool | None = None
         self.alloc_root: Path | None = None     # Nomad's data_dir/alloc, read at start
@@ -193,6 +192,18 @@ class Agent:
         log.info("node %s is being drained: draining this agent", self.node_name)
         self.node_draining = True
         self._stop.set()
+
+    async def _follow_demand(self) -> None:
+        """Pools follow demand: each runtime keeps its floor, the burst budget goes to the
+        runtimes whose recent arrivals need more (pool_sizing)."""
+        assert self.pool is not None
+        floors = {key: p.size for key, p in self.pool.pools.items()}
+        while not self._stop.is_set():
+            sizes = target_sizes(floors, self.arrivals.rates_per_s(time.monotonic()),
+                                 self.config.sandbox_replace_s, self.config.pool_burst)
+            for key, size in sizes.items():
+                self.pool.resize(key, size)
+            await asyncio.sleep(POOL_SIZING_S)
 
     async def _watch_node_drain(self) -> None:
         """Nomad drains a node's batch allocations (our sandboxes) before its system jobs (us):
@@ -245,8 +256,10 @@ class Agent:
         self.node_id = node_id
         self.node_name = node.get("Name") or node_id
         node_meta = node.get("Meta") or {}
-        if node_meta.get("throwbox.sandbox_runtime") in ("runsc", "runc"):
+        if node_meta.get("throwbox.sandbox_runtime") in sandbox_runtime.OCI_RUNTIMES:
             oci = node_meta["throwbox.sandbox_runtime"]
+        self.sandbox_runtime = await sandbox_runtime.resolve(self._docker, oci)   # ConfigError: not registered
+        log.info("sandbox runtime %s", self.sandbox_runtime.describe())
         self.oci_runtime = oci
         self._factory = NomadDockerFactory(self.config, self.registry, self._nomad, self._docker, node_id, oci)
         pools = {}
@@ -265,6 +278,8 @@ class Agent:
         await asyncio.wait_for(self._control_ready.wait(), CONTROL_READY_TIMEOUT_S)
         self._spawn(self._commit_loop(), "commit")
         self._spawn(self._watch_node_drain(), "node-drain")
+        if self.config.pool_burst > 0:
+            self._spawn(self._follow_demand(), "pool-sizing")
         if self.config.register_consul:
             self._spawn(self._consul_loop(), "consul")
 
@@ -469,7 +484,9 @@ class Agent:
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             self._spawn(self._reject(tp, rec, str(e)), f"reject-{rec.offset}")
             return
-        self.held_back.push(f"{job.language}-{job.version}", job.tenant, (tp, rec.offset, job))
+        key = f"{job.language}-{job.version}"
+        self.arrivals.note(key, time.monotonic())
+        self.held_back.push(key, job.tenant, (tp, rec.offset, job))
 
     def runtime_room(self, runtime_key: str, in_flight: dict[str, int]) -> int:
         """How many more runs of this runtime may be in flight: its pool's size, counting those
@@ -629,10 +646,7 @@ class Agent:
         await self._done(tp, rec.offset)
 
     async def _publish_failed(self, tp: TopicPartition, offset: int, job: RunJob, code: str, message: str) -> None:
-        at = now_ms()
-        result = RunResult(id=job.run_id, language=job.language, version=job.version, status="failed",
-                           created_at=rfc3339(job.created_at_ms), error=ErrorInfo(code=code, message=message),
-                           timings=Timings(total_ms=max(0, at - job.created_at_ms)), finished_at=rfc3339(at))
+        result = results.failed(job.run_id, job.language, job.version, code, message, job.created_at_ms)
         await publish_until_acked(self._publisher,
                                   Finished(run_id=job.run_id, result=result, agent=self.config.name),
                                   time.monotonic() + RESULT_RETRY_S)
@@ -684,6 +698,8 @@ class Agent:
         """What the control planes read: the pools, and admission's figures (throwbox_control.capacity)."""
         meta = {"agent": self.config.name, "oci_runtime": getattr(self, "oci_runtime", ""),
                 "runs_topic": self.config.runs_topic}
+        if getattr(self, "sandbox_runtime", None) is not None:
+            meta.update(self.sandbox_runtime.meta())
         meta.update(capacity_meta.encode(self.capacity()))
         if self.status == "draining":
             meta["draining"] = "true"

@@ -20,11 +20,11 @@ from throwbox_common import settings, topics
 from throwbox_common.settings import Setting
 
 from .errors import ConfigError
+from .sandbox_runtime import OCI_RUNTIMES
 
 PREFIX = "THROWBOX_AGENT_"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SECCOMP = REPO_ROOT / "runtimes" / "seccomp" / "sandbox.json"
-OCI_RUNTIMES = ("runsc", "runc")
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 # key (without prefix) -> help text; the single list of what may be set (docs/settings.md).
@@ -37,8 +37,16 @@ SETTINGS: dict[str, str] = {
     "NODE_ID": "Nomad node id the sandboxes are constrained to (default: the local Nomad client's)",
     "DATACENTER": "Nomad datacenter of the sandbox jobs",
     "METRICS_LISTEN": "host:port of /healthz and /metrics",
-    "POOL_SIZES": 'warm sandboxes per runtime, e.g. "python=3,*=1" (default: runtimes.toml warm)',
-    "OCI_RUNTIME": "runsc (gVisor, default) or runc; Nomad node meta throwbox.sandbox_runtime overrides",
+    "POOL_SIZES": 'warm sandboxes per runtime, e.g. "python=3,*=1" (default: runtimes.toml warm): each pool\'s '
+                  "floor",
+    "POOL_BURST": "extra warm sandboxes the agent gives to the runtimes whose recent arrivals need more than "
+                  "their floor (pools follow demand); 0 = fixed pools",
+    "POOL_WINDOW_S": "the window of recent arrivals the pools follow",
+    "SANDBOX_REPLACE_S": "how long replacing a used sandbox takes, for sizing pools: a runtime receiving r runs/s "
+                         "needs r x this many warm sandboxes",
+    "OCI_RUNTIME": "dockerd runtime of the sandboxes: runsc-go (a current gVisor, scripts/ensure-runsc-go.sh), "
+                   "runsc (Debian's gVisor) or runc; Nomad node meta throwbox.sandbox_runtime overrides; the agent "
+                   "stops at start-up when dockerd has it not registered",
     "MAX_IN_FLIGHT": "runs started or starting at once (default: total warm capacity); a runtime's own are at "
                      "most its pool size",
     "LOOKAHEAD": "runs taken from Kafka and held back beyond those in flight, started fairly across tenants "
@@ -65,11 +73,14 @@ SETTINGS: dict[str, str] = {
 # Dependencies have one name across components: THROWBOX_<KEY>; THROWBOX_AGENT_<KEY> still works
 # (with a warning) for one release.
 SHARED = ("KAFKA_BOOTSTRAP", "CONSUL_ADDR", "NOMAD_ADDR")
-UNITS = {"TMPFS_MB": "MiB", "SHM_MB": "MiB", "SANDBOX_CPU_MHZ": "MHz", "ACQUIRE_TIMEOUT_MS": "ms",
+UNITS = {"POOL_BURST": "sandboxes", "POOL_WINDOW_S": "s", "SANDBOX_REPLACE_S": "s", "TMPFS_MB": "MiB",
+         "SHM_MB": "MiB", "SANDBOX_CPU_MHZ": "MHz", "ACQUIRE_TIMEOUT_MS": "ms",
          "DRAIN_TIMEOUT_S": "s", "START_RATE_PRIOR_PER_S": "per s", "MAX_IN_FLIGHT": "runs", "LOOKAHEAD": "runs"}
 DEFAULT_TEXT = {"NAME": "the hostname, made safe", "NODE_ID": "the local Nomad client's",
                 "METRICS_LISTEN": "127.0.0.1:9464", "POOL_SIZES": "runtimes.toml `warm`",
-                "MAX_IN_FLIGHT": "the sum of the pool sizes", "SECCOMP_PROFILE": "<checkout>/runtimes/seccomp/sandbox.json"}
+                "POOL_BURST": "4, or 0 when POOL_SIZES is given (fixed pools)",
+                "MAX_IN_FLIGHT": "the sum of the pool floors plus the burst",
+                "SECCOMP_PROFILE": "<checkout>/runtimes/seccomp/sandbox.json"}
 
 
 def env_name(key: str) -> str:
@@ -107,8 +118,11 @@ class AgentConfig:
     datacenter: str = "dc1"
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
-    pool_sizes: dict[str, int] = field(default_factory=dict)   # runtime key -> warm count
-    oci_runtime: str = "runsc"
+    pool_sizes: dict[str, int] = field(default_factory=dict)   # runtime key -> warm count (its floor)
+    pool_burst: int = 4
+    pool_window_s: int = 30
+    sandbox_replace_s: float = 4.0
+    oci_runtime: str = "runsc-go"
     max_in_flight: int = 0
     lookahead: int = 256
     start_rate_prior_per_s: float = 1.0    # per warm sandbox of the runtime
@@ -180,6 +194,79 @@ def load(env: Mapping[str, str] | None = None,
         raise ConfigError(str(e)) from None
 
 
+# Settings read as a bounded integer: key -> (field, lowest, highest).
+_INTEGERS = {
+    "MAX_IN_FLIGHT": ("max_in_flight", 1, 10_000), "LOOKAHEAD": ("lookahead", 0, 100_000),
+    "TMPFS_MB": ("tmpfs_mb", 1, 4096), "NOFILE": ("nofile", 16, 1 << 20), "SHM_MB": ("shm_mb", 1, 1024),
+    "SANDBOX_CPU_MHZ": ("sandbox_cpu_mhz", 10, 100_000), "RUN_CPU_SHARES": ("run_cpu_shares", 2, 262_144),
+    "ACQUIRE_TIMEOUT_MS": ("acquire_timeout_ms", 100, 3_600_000), "DRAIN_TIMEOUT_S": ("drain_timeout_s", 0, 3600),
+    "POOL_BURST": ("pool_burst", 0, 1000), "POOL_WINDOW_S": ("pool_window_s", 1, 3600),
+}
+# Settings read as a name of a given shape: key -> (field, pattern, what a bad value is not).
+_NAMES = {
+    "NAME": ("name", _NAME_RE.pattern, f"must match {_NAME_RE.pattern}"),
+    "NODE_ID": ("node_id", r"^[0-9a-f-]{36}$", "is not a Nomad node id (uuid)"),
+    "DATACENTER": ("datacenter", r"^[\w-]+$", "is not a datacenter name"),
+    "RUNS_TOPIC": ("runs_topic", r"^[\w.-]+$", "is not a topic name"),
+}
+
+
+def _parse(key: str, name: str, text: str, registry: runtime_registry.Registry) -> dict:
+    """The AgentConfig fields one setting gives (ConfigError for a bad value)."""
+    if key in _INTEGERS:
+        field_name, low, high = _INTEGERS[key]
+        return {field_name: read.integer(name, text, low, high)}
+    if key in _NAMES:
+        field_name, pattern, problem = _NAMES[key]
+        if not re.match(pattern, text):
+            raise ConfigError(f"{name}: {text!r} {problem}")
+        return {field_name: text}
+    match key:
+        case "KAFKA_BOOTSTRAP":
+            if not all(re.match(r"^[\w.-]+:\d+$", s.strip()) for s in text.split(",")):
+                raise ConfigError(f"{name}: {text!r} is not host:port[,host:port]")
+            return {"kafka_bootstrap": text}
+        case "CONSUL_ADDR" | "NOMAD_ADDR":
+            return {key.lower(): read.http_address(name, text)}
+        case "DOCKER_SOCKET":
+            return {"docker_socket": text}
+        case "METRICS_LISTEN":
+            host, sep, port = text.rpartition(":")
+            if not sep or not host:
+                raise ConfigError(f"{name}: {text!r} is not host:port")
+            return {"metrics_host": host, "metrics_port": read.integer(name, port, 1, 65535)}
+        case "POOL_SIZES":
+            return {"pool_sizes": parse_pool_sizes(text, registry)}
+        case "SANDBOX_REPLACE_S":
+            return {"sandbox_replace_s": float(read.integer(name, text, 1, 600))}
+        case "OCI_RUNTIME":
+            if text not in OCI_RUNTIMES:
+                raise ConfigError(f"{name}: {text!r} is not one of {OCI_RUNTIMES}")
+            return {"oci_runtime": text}
+        case "START_RATE_PRIOR_PER_S":
+            try:
+                rate = float(text)
+            except ValueError:
+                raise ConfigError(f"{name}: {text!r} is not a number") from None
+            if not 0.01 <= rate <= 10_000:
+                raise ConfigError(f"{name}: {text} is outside 0.01..10000")
+            return {"start_rate_prior_per_s": rate}
+        case "SECCOMP_PROFILE":
+            return {"seccomp_profile": Path(text)}
+        case "SANDBOXES_CPU_SHARES":
+            shares = read.integer(name, text, 0, 262_144)
+            if shares == 1:
+                raise ConfigError(f"{name}: 1 is not a cgroup weight (0 to leave the host's, or 2..262144)")
+            return {"sandboxes_cpu_shares": shares}
+        case "CONSUMER_GROUP":
+            return {"consumer_group": read.non_empty(name, text)}
+        case "STOP_POOLS_ON_EXIT" | "REGISTER_CONSUL":
+            return {key.lower(): read.boolean(name, text)}
+        case "LOG_LEVEL":
+            return {"log_level": read.log_level(name, text)}
+    return {}
+
+
 def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) -> AgentConfig:
     ignored = {PREFIX + k for k in READ_BY_SCRIPTS}
     read.reject_unknown({k: v for k, v in env.items() if k not in ignored}, PREFIX, (PREFIX + k for k in SETTINGS))
@@ -192,90 +279,16 @@ def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) ->
             given[key] = value
     values: dict = {}
     for key, text in given.items():
-        name = env_name(key)
-        text = text.strip()
-        match key:
-            case "KAFKA_BOOTSTRAP":
-                if not all(re.match(r"^[\w.-]+:\d+$", s.strip()) for s in text.split(",")):
-                    raise ConfigError(f"{name}: {text!r} is not host:port[,host:port]")
-                values["kafka_bootstrap"] = text
-            case "CONSUL_ADDR" | "NOMAD_ADDR":
-                values[key.lower()] = read.http_address(name, text)
-            case "DOCKER_SOCKET":
-                values["docker_socket"] = text
-            case "NAME":
-                if not _NAME_RE.match(text):
-                    raise ConfigError(f"{PREFIX}NAME: {text!r} must match {_NAME_RE.pattern}")
-                values["name"] = text
-            case "NODE_ID":
-                if not re.match(r"^[0-9a-f-]{36}$", text):
-                    raise ConfigError(f"{PREFIX}NODE_ID: {text!r} is not a Nomad node id (uuid)")
-                values["node_id"] = text
-            case "DATACENTER":
-                if not re.match(r"^[\w-]+$", text):
-                    raise ConfigError(f"{PREFIX}DATACENTER: {text!r} is not a datacenter name")
-                values["datacenter"] = text
-            case "METRICS_LISTEN":
-                host, sep, port = text.rpartition(":")
-                if not sep or not host:
-                    raise ConfigError(f"{PREFIX}METRICS_LISTEN: {text!r} is not host:port")
-                values["metrics_host"] = host
-                values["metrics_port"] = read.integer(name, port, 1, 65535)
-            case "POOL_SIZES":
-                values["pool_sizes"] = parse_pool_sizes(text, registry)
-            case "OCI_RUNTIME":
-                if text not in OCI_RUNTIMES:
-                    raise ConfigError(f"{PREFIX}OCI_RUNTIME: {text!r} is not one of {OCI_RUNTIMES}")
-                values["oci_runtime"] = text
-            case "MAX_IN_FLIGHT":
-                values["max_in_flight"] = read.integer(name, text, 1, 10_000)
-            case "LOOKAHEAD":
-                values["lookahead"] = read.integer(name, text, 0, 100_000)
-            case "START_RATE_PRIOR_PER_S":
-                try:
-                    rate = float(text)
-                except ValueError:
-                    raise ConfigError(f"{name}: {text!r} is not a number") from None
-                if not 0.01 <= rate <= 10_000:
-                    raise ConfigError(f"{name}: {text} is outside 0.01..10000")
-                values["start_rate_prior_per_s"] = rate
-            case "SECCOMP_PROFILE":
-                values["seccomp_profile"] = Path(text)
-            case "TMPFS_MB":
-                values["tmpfs_mb"] = read.integer(name, text, 1, 4096)
-            case "NOFILE":
-                values["nofile"] = read.integer(name, text, 16, 1 << 20)
-            case "SHM_MB":
-                values["shm_mb"] = read.integer(name, text, 1, 1024)
-            case "SANDBOX_CPU_MHZ":
-                values["sandbox_cpu_mhz"] = read.integer(name, text, 10, 100_000)
-            case "RUN_CPU_SHARES":
-                values["run_cpu_shares"] = read.integer(name, text, 2, 262_144)
-            case "SANDBOXES_CPU_SHARES":
-                shares = read.integer(name, text, 0, 262_144)
-                if shares == 1:
-                    raise ConfigError(f"{name}: 1 is not a cgroup weight (0 to leave the host's, or 2..262144)")
-                values["sandboxes_cpu_shares"] = shares
-            case "ACQUIRE_TIMEOUT_MS":
-                values["acquire_timeout_ms"] = read.integer(name, text, 100, 3_600_000)
-            case "DRAIN_TIMEOUT_S":
-                values["drain_timeout_s"] = read.integer(name, text, 0, 3600)
-            case "RUNS_TOPIC":
-                if not re.match(r"^[\w.-]+$", text):
-                    raise ConfigError(f"{PREFIX}RUNS_TOPIC: {text!r} is not a topic name")
-                values["runs_topic"] = text
-            case "CONSUMER_GROUP":
-                values["consumer_group"] = read.non_empty(name, text)
-            case "STOP_POOLS_ON_EXIT" | "REGISTER_CONSUL":
-                values[key.lower()] = read.boolean(name, text)
-            case "LOG_LEVEL":
-                values["log_level"] = read.log_level(name, text)
+        values |= _parse(key, env_name(key), text.strip(), registry)
     values.setdefault("name", default_agent_name())
+    if "pool_sizes" in values:       # sizes given: fixed pools unless a burst is asked for too
+        values.setdefault("pool_burst", 0)
     values.setdefault("pool_sizes", {r.key: r.warm for r in registry.runtimes})
     profile = values.get("seccomp_profile", DEFAULT_SECCOMP)
     if not profile.is_absolute():
         raise ConfigError(f"{PREFIX}SECCOMP_PROFILE: {str(profile)!r} must be an absolute path")
     if not profile.is_file():
         raise ConfigError(f"{PREFIX}SECCOMP_PROFILE: {profile} does not exist (sandboxes never run without it)")
-    values.setdefault("max_in_flight", sum(values["pool_sizes"].values()))
+    burst = values.get("pool_burst", AgentConfig.pool_burst)
+    values.setdefault("max_in_flight", sum(values["pool_sizes"].values()) + burst)
     return AgentConfig(**values)

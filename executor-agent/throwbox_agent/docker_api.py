@@ -93,6 +93,10 @@ class DockerClient:
         except (aiohttp.ClientError, TimeoutError) as e:
             raise DockerError(f"{method} {path}: {e!r}") from e
 
+    async def info(self) -> dict:
+        """GET /info: the engine's configuration, its registered OCI runtimes among it."""
+        return await self._call("GET", "/info") or {}
+
     async def inspect(self, container: str) -> ContainerState:
         return (await self.inspect_with_id(container))[1]
 

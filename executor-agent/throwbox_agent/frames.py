@@ -37,7 +37,28 @@ LAUNCHER_TYPES = frozenset((RUN_STDOUT, RUN_STDERR, COMPILE_STDOUT, COMPILE_STDE
                             COMPILE_DONE, RUN_DONE, LAUNCH_FAILED, TEST_DONE))
 
 
-# Typed JSON payloads of the tests-mode frames (docs/architecture.md, launcher protocol).
+# Typed payloads of every frame, both ways (docs/architecture.md, launcher protocol). I and the
+# output frames carry raw bytes; Z and D carry nothing.
+
+
+class HeaderFile(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    content_b64: str
+
+
+class Header(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """H: the run (its files, commands, environment and rlimits); the program starts on it.
+    `compile` is null for an interpreted runtime; `tests`: each test's command follows in a T."""
+
+    files: list[HeaderFile]
+    compile: list[str] | None
+    run: list[str]
+    env: dict[str, str]
+    cpu_time_s: int
+    nproc: int
+    nofile: int
+    fsize_bytes: int
+    tests: bool = False
 
 
 class TestStart(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,6 +76,38 @@ class TestKill(msgspec.Struct, forbid_unknown_fields=True):
     index: int
 
 
+class Chunk(msgspec.Struct, frozen=True):
+    """o, e, O, E: output of the program (`stage` run or compile) on `stream`."""
+
+    stage: str
+    stream: str
+    data: bytes
+
+
+class CompileEnd(msgspec.Struct):
+    """C: the compile ended (exit_code null when a signal ended it)."""
+
+    exit_code: int | None = None
+    signal: str | None = None
+    pids_limit: bool = False
+
+
+class RunEnd(msgspec.Struct):
+    """X: the launcher is done (after a failed compile, or with tests, it carries no run exit);
+    pids_limit: it stopped the program at its pids limit."""
+
+    exit_code: int | None = None
+    signal: str | None = None
+    pids_limit: bool = False
+    wall_ms: int = 0
+
+
+class LaunchFailed(msgspec.Struct):
+    """L: the launcher could not start the run (bad header, no such command...)."""
+
+    error: str = "launch failed"
+
+
 class TestEnd(msgspec.Struct):
     """Y: test `index` ended (exit_code null when a signal ended it). max_rss_bytes: its peak
     resident memory (wait4's ru_maxrss; 0 if the kernel did not say)."""
@@ -67,12 +120,32 @@ class TestEnd(msgspec.Struct):
     max_rss_bytes: int = 0
 
 
-test_end_decoder = msgspec.json.Decoder(TestEnd)
+LauncherFrame = Chunk | CompileEnd | RunEnd | LaunchFailed | TestEnd
+
+_CHUNKS = {RUN_STDOUT: ("run", "stdout"), RUN_STDERR: ("run", "stderr"),
+           COMPILE_STDOUT: ("compile", "stdout"), COMPILE_STDERR: ("compile", "stderr")}
+_DECODERS = {COMPILE_DONE: msgspec.json.Decoder(CompileEnd), RUN_DONE: msgspec.json.Decoder(RunEnd),
+             LAUNCH_FAILED: msgspec.json.Decoder(LaunchFailed), TEST_DONE: msgspec.json.Decoder(TestEnd)}
+test_end_decoder = _DECODERS[TEST_DONE]
 _encoder = msgspec.json.Encoder()
+
+
+def decode_launcher(frame_type: bytes, payload: bytes) -> LauncherFrame:
+    """One launcher frame as its typed value; FrameError when its payload is not one."""
+    if frame_type in _CHUNKS:
+        return Chunk(*_CHUNKS[frame_type], payload)
+    decoder = _DECODERS.get(frame_type)
+    if decoder is None:
+        raise FrameError(f"unknown frame type {frame_type!r}")
+    try:
+        return decoder.decode(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise FrameError(f"bad {frame_type.decode()} frame: {e}") from e
 
 
 def encode_json(frame_type: bytes, payload: msgspec.Struct) -> bytes:
     return encode(frame_type, _encoder.encode(payload))
+
 
 DOCKER_STDOUT = 1
 DOCKER_STDERR = 2

@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"Job": job}, indent=2))
         return 0
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return asyncio.run(serve(cfg, registry))
+    try:
+        return asyncio.run(serve(cfg, registry))
+    except ConfigError as e:    # found at start-up, e.g. the sandbox runtime not registered with dockerd
+        print(f"throwbox-agent: configuration error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

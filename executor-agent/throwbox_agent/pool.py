@@ -170,16 +170,124 @@ class RuntimePool:
                 fut.set_result(None)
 
 
+class PoolKeeper:
+    """Creates and destroys the pools' sandboxes through the factory (the only path that
+    destroys one), in the background; counts the creates under way and the failures that make
+    the next create wait."""
+
+    def __init__(self, factory: SandboxFactory, metrics: AgentMetrics):
+        self._factory = factory
+        self._metrics = metrics
+        self.background: set[asyncio.Task] = set()
+        self.closing = False
+
+    def track_creates(self, p: RuntimePool, live: list[AllocStub], now: float) -> None:
+        """Created jobs whose allocation showed up are counted by the view from now on; one
+        with none after CREATE_TIMEOUT_S (not placed: the node is full, or it failed unseen)
+        is stopped and counts as a failure."""
+        placed = {a.job_id for a in live}
+        for job, at in list(p.creating.items()):
+            if job in placed:
+                del p.creating[job]
+            elif now - at >= CREATE_TIMEOUT_S:
+                log.warning("sandbox job %s has no allocation %.0f s after it was created: stopping it",
+                            job, now - at)
+                del p.creating[job]
+                p.created_at.pop(job, None)
+                self.failed(p)
+                self.in_background(self.stop_job_quietly(job), f"stop-{job}")
+        # A created sandbox that ended before it ran is no longer timed.
+        p.created_at = {j: t for j, t in p.created_at.items() if j in p.creating or j in placed}
+
+    def note_ends(self, p: RuntimePool, gone: set[str]) -> None:
+        """Sandboxes that left Nomad's live list while starting, unused and not destroyed by
+        us: if their container never started (image, runtime, resources), back off."""
+        for alloc in gone:
+            if alloc in p.view.handed or alloc in p.excluded or alloc in p.stop_requested:
+                continue
+            if self._factory.container_started(alloc):
+                continue
+            log.warning("sandbox %s of %s ended before its container started", alloc, p.job_id)
+            self.failed(p)
+
+    def failed(self, p: RuntimePool) -> None:
+        p.failures += 1
+        p.create_after = time.monotonic() + backoff_s(p.failures)
+
+    def running(self, p: RuntimePool, alloc: str, now: float) -> None:
+        p.failures = 0
+        created = p.created_at.pop(p.jobs.get(alloc, ""), None)
+        if created is not None:
+            self._metrics.replacement_seconds.labels(p.runtime.key).observe(now - created)
+
+    def refill(self, p: RuntimePool) -> None:
+        if self.closing:
+            return
+        missing = shortfall(p.size, p.view, len(p.held), len(p.creating) + p.create_calls)
+        if not missing:
+            return
+        wait_s = p.create_after - time.monotonic()
+        if wait_s > 0:
+            if p.retry_timer is None:
+                p.retry_timer = asyncio.get_running_loop().call_later(wait_s, self.retry_refill, p)
+            return
+        for _ in range(missing):
+            p.create_calls += 1
+            self.in_background(self.create(p), f"create-{p.runtime.key}")
+
+    def retry_refill(self, p: RuntimePool) -> None:
+        p.retry_timer = None
+        self.refill(p)
+
+    async def create(self, p: RuntimePool) -> None:
+        try:
+            job = await self._factory.create(p.runtime)
+        except AgentError as e:
+            log.warning("creating a %s sandbox: %s", p.runtime.key, e)
+            p.create_calls -= 1
+            self.failed(p)
+            self.refill(p)         # after the pause
+            return
+        p.create_calls -= 1
+        now = time.monotonic()
+        p.created_at[job] = now
+        if job not in p.jobs.values():    # its allocation may have shown up before this reply
+            p.creating[job] = now
+        if self.closing:
+            self.in_background(self.stop_job_quietly(job), f"stop-{job}")
+
+    def in_background(self, coro, name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
+        self.background.add(task)      # a reference, so the task cannot vanish half-way
+        task.add_done_callback(self.background.discard)
+        return task
+
+    def request_stop(self, p: RuntimePool, alloc_id: str) -> None:
+        p.stop_requested[alloc_id] = time.monotonic()
+        self.in_background(self.destroy_quietly(alloc_id, p.jobs.get(alloc_id, "")), f"stop-{alloc_id}")
+
+    async def destroy_quietly(self, alloc_id: str, job_id: str, container_id: str | None = None) -> None:
+        try:
+            await self._factory.destroy(alloc_id, job_id, container_id)
+        except AgentError as e:
+            log.warning("destroying %s: %s", alloc_id, e)
+
+    async def stop_job_quietly(self, job_id: str) -> None:
+        try:
+            await self._factory.destroy_job(job_id)
+        except AgentError as e:
+            log.warning("stopping %s: %s", job_id, e)
+
+
 class WarmPool:
     def __init__(self, factory: SandboxFactory, metrics: AgentMetrics, pools: dict[str, RuntimePool]):
         self._factory = factory
         self._metrics = metrics
         self.pools = pools
         self._job_to_pool = {p.job_id: p for p in pools.values()}
+        self._keeper = PoolKeeper(factory, metrics)     # creates and destroys
         self._watch_task: asyncio.Task | None = None
-        self._background: set[asyncio.Task] = set()
         self._ready = asyncio.Event()
-        self._closing = False
         factory.on_container_started = self._container_started
         for key, p in pools.items():
             metrics.pool_size.labels(key).set(p.size)
@@ -195,13 +303,13 @@ class WarmPool:
         self._watch_task = asyncio.create_task(self._watch(index), name="pool-watch")
 
     async def close(self) -> None:
-        self._closing = True
+        self._keeper.closing = True
         for p in self.pools.values():
             if p.retry_timer is not None:
                 p.retry_timer.cancel()
         await cancel_and_wait(self._watch_task)
-        if self._background:     # used sandboxes still being destroyed, above all
-            await asyncio.wait(set(self._background), timeout=CLOSE_WAIT_S)
+        if self._keeper.background:     # used sandboxes still being destroyed, above all
+            await asyncio.wait(set(self._keeper.background), timeout=CLOSE_WAIT_S)
         await self._factory.close()     # its allocation watch, its pending alloc-dir GCs
         for p in self.pools.values():
             for fut in p.waiters:
@@ -238,125 +346,39 @@ class WarmPool:
             for alloc in stale:
                 log.info("stopping %s: created before this agent registered %s", alloc, p.job_id)
                 p.excluded.add(alloc)
-                self._request_stop(p, alloc)
+                self._keeper.request_stop(p, alloc)
             before_idle, before_starting = set(p.view.idle), set(p.view.starting)
             p.view = reconcile(p.view, live, p.excluded)
             live_ids = {a.id for a in live}
-            self._note_ends(p, before_starting - live_ids)
+            self._keeper.note_ends(p, before_starting - live_ids)
             p.excluded &= live_ids | set(stale)
             for alloc in needs_stop(live_ids, p.view.handed, p.held, p.stop_requested, now, STOP_RETRY_S):
                 log.warning("sandbox %s is still live and no run holds it: destroying it (again)", alloc)
-                self._request_stop(p, alloc)
+                self._keeper.request_stop(p, alloc)
             p.stop_requested = {a: t for a, t in p.stop_requested.items() if a in live_ids}
-            self._track_creates(p, live, now)
+            self._keeper.track_creates(p, live, now)
             for alloc in p.view.idle:
                 if alloc not in before_idle:
-                    self._running(p, alloc, now)
+                    self._keeper.running(p, alloc, now)
             self._metrics.pool_idle.labels(key).set(len(p.view.idle))
             p.wake()
-            self._refill(p)
+            self._keeper.refill(p)
         self._ready.set()
 
-    # ---- creating sandboxes
-
-    def _track_creates(self, p: RuntimePool, live: list[AllocStub], now: float) -> None:
-        """Created jobs whose allocation showed up are counted by the view from now on; one
-        with none after CREATE_TIMEOUT_S (not placed: the node is full, or it failed unseen)
-        is stopped and counts as a failure."""
-        placed = {a.job_id for a in live}
-        for job, at in list(p.creating.items()):
-            if job in placed:
-                del p.creating[job]
-            elif now - at >= CREATE_TIMEOUT_S:
-                log.warning("sandbox job %s has no allocation %.0f s after it was created: stopping it",
-                            job, now - at)
-                del p.creating[job]
-                p.created_at.pop(job, None)
-                self._failed(p)
-                self._in_background(self._stop_job_quietly(job), f"stop-{job}")
-        # A created sandbox that ended before it ran is no longer timed.
-        p.created_at = {j: t for j, t in p.created_at.items() if j in p.creating or j in placed}
-
-    def _note_ends(self, p: RuntimePool, gone: set[str]) -> None:
-        """Sandboxes that left Nomad's live list while starting, unused and not destroyed by
-        us: if their container never started (image, runtime, resources), back off."""
-        for alloc in gone:
-            if alloc in p.view.handed or alloc in p.excluded or alloc in p.stop_requested:
-                continue
-            if self._factory.container_started(alloc):
-                continue
-            log.warning("sandbox %s of %s ended before its container started", alloc, p.job_id)
-            self._failed(p)
-
-    def _failed(self, p: RuntimePool) -> None:
-        p.failures += 1
-        p.create_after = time.monotonic() + backoff_s(p.failures)
-
-    def _running(self, p: RuntimePool, alloc: str, now: float) -> None:
-        p.failures = 0
-        created = p.created_at.pop(p.jobs.get(alloc, ""), None)
-        if created is not None:
-            self._metrics.replacement_seconds.labels(p.runtime.key).observe(now - created)
-
-    def _refill(self, p: RuntimePool) -> None:
-        if self._closing:
+    def resize(self, key: str, size: int) -> None:
+        """A new target size (pool_sizing): grow by creating, shrink by stopping idle sandboxes
+        beyond it (the newest: the oldest have waited longest and are handed out first)."""
+        p = self.pools[key]
+        if size == p.size:
             return
-        missing = shortfall(p.size, p.view, len(p.held), len(p.creating) + p.create_calls)
-        if not missing:
-            return
-        wait_s = p.create_after - time.monotonic()
-        if wait_s > 0:
-            if p.retry_timer is None:
-                p.retry_timer = asyncio.get_running_loop().call_later(wait_s, self._retry_refill, p)
-            return
-        for _ in range(missing):
-            p.create_calls += 1
-            self._in_background(self._create(p), f"create-{p.runtime.key}")
-
-    def _retry_refill(self, p: RuntimePool) -> None:
-        p.retry_timer = None
-        self._refill(p)
-
-    async def _create(self, p: RuntimePool) -> None:
-        try:
-            job = await self._factory.create(p.runtime)
-        except AgentError as e:
-            log.warning("creating a %s sandbox: %s", p.runtime.key, e)
-            p.create_calls -= 1
-            self._failed(p)
-            self._refill(p)         # after the pause
-            return
-        p.create_calls -= 1
-        now = time.monotonic()
-        p.created_at[job] = now
-        if job not in p.jobs.values():    # its allocation may have shown up before this reply
-            p.creating[job] = now
-        if self._closing:
-            self._in_background(self._stop_job_quietly(job), f"stop-{job}")
-
-    # ---- destroying sandboxes
-
-    def _in_background(self, coro, name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._background.add(task)      # a reference, so the task cannot vanish half-way
-        task.add_done_callback(self._background.discard)
-        return task
-
-    def _request_stop(self, p: RuntimePool, alloc_id: str) -> None:
-        p.stop_requested[alloc_id] = time.monotonic()
-        self._in_background(self._destroy_quietly(alloc_id, p.jobs.get(alloc_id, "")), f"stop-{alloc_id}")
-
-    async def _destroy_quietly(self, alloc_id: str, job_id: str, container_id: str | None = None) -> None:
-        try:
-            await self._factory.destroy(alloc_id, job_id, container_id)
-        except AgentError as e:
-            log.warning("destroying %s: %s", alloc_id, e)
-
-    async def _stop_job_quietly(self, job_id: str) -> None:
-        try:
-            await self._factory.destroy_job(job_id)
-        except AgentError as e:
-            log.warning("stopping %s: %s", job_id, e)
+        p.size = size
+        self._metrics.pool_size.labels(key).set(size)
+        surplus = len(p.view.idle) + len(p.view.starting) + len(p.held) + len(p.creating) + p.create_calls - size
+        for alloc in reversed(p.view.idle[-surplus:] if surplus > 0 else []):
+            p.view.idle.remove(alloc)
+            p.excluded.add(alloc)
+            self._keeper.request_stop(p, alloc)
+        self._keeper.refill(p)
 
     # ---- handing out and taking back
 
@@ -378,51 +400,60 @@ class WarmPool:
                     self._metrics.cold_starts.labels(runtime_key).inc()
                     self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
                     return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic(), self)
-                fut: asyncio.Future[None] = loop.create_future()
-                p.waiters.append(fut)
-                remaining = deadline - loop.time()
-                try:
-                    if remaining <= 0:
-                        raise TimeoutError
-                    # Woken when Nomad reports a sandbox running; meanwhile look again soon for a
-                    # placed one whose container already runs (see _take_started).
-                    await asyncio.wait_for(asyncio.shield(fut), min(remaining, STARTING_PROBE_S))
-                except TimeoutError:
-                    if loop.time() >= deadline:
-                        raise SandboxUnavailable(
-                            f"no {runtime_key} sandbox became ready within {timeout_s:.0f}s") from None
-                finally:
-                    if fut in p.waiters:
-                        p.waiters.remove(fut)
-                    elif fut.done() and not fut.cancelled():
-                        p.wake()    # woken but leaving (timeout/cancel): pass the wake-up on
+                await self._wait(p, deadline, f"no {runtime_key} sandbox became ready within {timeout_s:.0f}s")
                 continue
-            p.held.add(alloc)    # from here on ours: the leak guard must not stop it under us
-            try:
-                container = await self._factory.live_container(alloc)
-            except AgentError as e:
-                container = None
-                log.warning("sandbox %s unusable: %s", alloc, e)
-            except asyncio.CancelledError:
-                # The run was cancelled while we checked the container: the sandbox was never
-                # used, so it goes back to idle (else it stays "handed" forever and the pool shrinks).
-                p.held.discard(alloc)
-                p.view.handed.discard(alloc)
-                p.view.idle.insert(0, alloc)
-                p.wake()
-                raise
+            container = await self._hold(p, alloc)
             if container is None:
-                # Its container died (launcher crashed, killed): skip it; the pool makes another.
-                log.info("sandbox %s has no running container: skipped and stopped", alloc)
-                p.held.discard(alloc)
-                p.excluded.add(alloc)
-                self._request_stop(p, alloc)
-                self._refill(p)
                 continue
             if cold:
                 self._metrics.cold_starts.labels(runtime_key).inc()
             self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
             return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic(), self)
+
+    async def _wait(self, p: RuntimePool, deadline: float, unavailable: str) -> None:
+        """Until woken (Nomad reports a sandbox running) or the next look for a placed one whose
+        container already runs (see _take_started); SandboxUnavailable(`unavailable`) at `deadline`."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        p.waiters.append(fut)
+        remaining = deadline - loop.time()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            await asyncio.wait_for(asyncio.shield(fut), min(remaining, STARTING_PROBE_S))
+        except TimeoutError:
+            if loop.time() >= deadline:
+                raise SandboxUnavailable(unavailable) from None
+        finally:
+            if fut in p.waiters:
+                p.waiters.remove(fut)
+            elif fut.done() and not fut.cancelled():
+                p.wake()    # woken but leaving (timeout/cancel): pass the wake-up on
+
+    async def _hold(self, p: RuntimePool, alloc: str) -> str | None:
+        """An idle sandbox taken: its running container, or None (it is skipped and stopped)."""
+        p.held.add(alloc)    # from here on ours: the leak guard must not stop it under us
+        try:
+            container = await self._factory.live_container(alloc)
+        except AgentError as e:
+            container = None
+            log.warning("sandbox %s unusable: %s", alloc, e)
+        except asyncio.CancelledError:
+            # The run was cancelled while we checked the container: the sandbox was never
+            # used, so it goes back to idle (else it stays "handed" forever and the pool shrinks).
+            p.held.discard(alloc)
+            p.view.handed.discard(alloc)
+            p.view.idle.insert(0, alloc)
+            p.wake()
+            raise
+        if container is None:
+            # Its container died (launcher crashed, killed): skip it; the pool makes another.
+            log.info("sandbox %s has no running container: skipped and stopped", alloc)
+            p.held.discard(alloc)
+            p.excluded.add(alloc)
+            self._keeper.request_stop(p, alloc)
+            self._keeper.refill(p)
+        return container
 
     def _container_started(self, alloc_id: str) -> None:
         """Docker started a placed sandbox's container: the run waiting longest looks now, not at
@@ -462,7 +493,7 @@ class WarmPool:
             view = p.view              # the watch may have replaced the view meanwhile
             if container is None or alloc in view.handed or alloc in p.excluded:
                 return None
-            self._running(p, alloc, time.monotonic())
+            self._keeper.running(p, alloc, time.monotonic())
             if alloc in view.idle:     # reported running meanwhile: take it from idle instead
                 view.idle.remove(alloc)
             if alloc in view.starting:
@@ -483,10 +514,11 @@ class WarmPool:
         p.stop_requested[sandbox.alloc_id] = time.monotonic()
         self._metrics.sandbox_lifetime_seconds.labels(sandbox.runtime_key).observe(
             time.monotonic() - sandbox.handed_at)
-        self._refill(p)             # first: the successor's create is the slower one
+        self._keeper.refill(p)             # first: the successor's create is the slower one
         log.debug("destroying used sandbox %s (%s)", sandbox.alloc_id, reason)
-        return self._in_background(self._destroy_quietly(sandbox.alloc_id, sandbox.job_id, sandbox.container_id),
-                                   f"destroy-{sandbox.alloc_id}")
+        return self._keeper.in_background(
+            self._keeper.destroy_quietly(sandbox.alloc_id, sandbox.job_id, sandbox.container_id),
+            f"destroy-{sandbox.alloc_id}")
 
     def snapshot(self) -> dict[str, dict]:
         return {k: {"size": p.size, "idle": len(p.view.idle), "in_use": len(p.held),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from throwbox_common.runtimes import Registry, Runtime
 
 from .config import AgentConfig
+from .sandbox_runtime import GVISOR_RUNTIMES
 
 SANDBOX_USER = "65534:65534"
 TASK_NAME = "sandbox"
@@ -67,7 +68,7 @@ def sandbox_spec(config: AgentConfig, registry: Registry, runtime: Runtime,
                  oci_runtime: str | None = None) -> SandboxSpec:
     limits = registry.effective_limits(runtime, None)   # the largest a run of this runtime may get
     oci = oci_runtime or config.oci_runtime
-    if oci == "runsc":
+    if oci in GVISOR_RUNTIMES:
         pids_limit = RUNSC_PIDS_HEADROOM + RUNSC_HOST_TASKS_PER_GUEST_TASK * limits.pids
     else:
         pids_limit = limits.pids + 8
@@ -85,14 +86,9 @@ def sandbox_spec(config: AgentConfig, registry: Registry, runtime: Runtime,
     )
 
 
-def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: str,
-           oci_runtime: str | None = None) -> dict:
-    """The job as the Nomad HTTP API takes it (POST /v1/jobs {"Job": ...})."""
-    if runtime.image.endswith(":latest") or ":" not in runtime.image:
-        raise ValueError(f"{runtime.key}: image {runtime.image!r} needs a version tag")
-    spec = sandbox_spec(config, registry, runtime, oci_runtime)
-    jid = job_id(config.name, runtime)
-    task = {
+def _task(spec: SandboxSpec, runtime: Runtime) -> dict:
+    """The sandbox's one task: the runtime's image under gVisor, locked down, with its limits."""
+    return {
         "Name": TASK_NAME,
         "Driver": "docker",
         "User": SANDBOX_USER,
@@ -141,6 +137,16 @@ def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: s
         "KillTimeout": 1 * SECOND_NS,
         "Meta": {"throwbox.runtime": runtime.key},
     }
+
+
+def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: str,
+           oci_runtime: str | None = None) -> dict:
+    """The job as the Nomad HTTP API takes it (POST /v1/jobs {"Job": ...})."""
+    if runtime.image.endswith(":latest") or ":" not in runtime.image:
+        raise ValueError(f"{runtime.key}: image {runtime.image!r} needs a version tag")
+    spec = sandbox_spec(config, registry, runtime, oci_runtime)
+    jid = job_id(config.name, runtime)
+    task = _task(spec, runtime)
     group = {
         "Name": GROUP_NAME,
         "Count": 1,

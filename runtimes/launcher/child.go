@@ -62,6 +62,9 @@ func execChild(args []string) {
 			fail("setrlimit(%d): %v", rl.resource, err)
 		}
 	}
+	if err := installClone3Guard(); err != nil {
+		fail("seccomp (clone3 guard): %v", err)
+	}
 	argv := args[5:]
 	// A name with a slash is used as it is: LookPath would refuse a file on a noexec mount.
 	path, err := argv[0], error(nil)

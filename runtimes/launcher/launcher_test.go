@@ -443,3 +443,44 @@ func TestAProgramOnANoexecMountIsStartedFromAMemfdCopy(t *testing.T) {
 		t.Fatalf("frames %q stdout %q", o.kinds(), o.joined('o'))
 	}
 }
+
+// clone3Probe calls clone3 with a null argument: without the guard the kernel answers EFAULT
+// (or EINVAL), with it ENOSYS, so glibc falls back to clone.
+const clone3Probe = `import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+rc = libc.syscall(435, None, 0)
+print(rc, errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()))
+`
+
+func TestTheRunSeesClone3AsNotImplementedAndStillStartsThreads(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not on PATH")
+	}
+	h := newHeader("python3", "probe.py").withFile("probe.py", clone3Probe+
+		"import threading; t = threading.Thread(target=print, args=('thread ran',)); t.start(); t.join()\n")
+	o := serve(t, h.frame(t), encodeFrame(frameStdinEnd, nil))
+	if got := o.joined('o'); got != "-1 ENOSYS\nthread ran\n" {
+		t.Fatalf("stdout %q stderr %q", got, o.joined('e'))
+	}
+}
+
+func TestTheGuardAllowsEveryOtherCall(t *testing.T) {
+	prog := guardProgram()
+	last := prog[len(prog)-1]
+	if last.Code != bpfRetK || last.K != seccompRetAllow {
+		t.Fatalf("the filter's default is %+v, want allow", last)
+	}
+	refused := 0
+	for _, ins := range prog {
+		if ins.Code == bpfRetK && ins.K != seccompRetAllow {
+			refused++
+			if ins.K != seccompRetErrno|uint32(syscall.ENOSYS) {
+				t.Fatalf("a refusal returns %#x, want ERRNO(ENOSYS)", ins.K)
+			}
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d refusing returns, want exactly 1 (clone3)", refused)
+	}
+}

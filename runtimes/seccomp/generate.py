@@ -61,10 +61,11 @@ ALLOWED: dict[str, list[str]] = {
     "processes and threads": [
         "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid",
         "set_tid_address", "set_robust_list", "get_robust_list", "rseq", "futex", "futex_waitv",
-        # clone3 keeps its flags in memory, out of seccomp's reach. Allowed because gVisor
-        # 20221219 does not implement it (ENOSYS, so glibc falls back to the filtered clone),
-        # and because that runsc ignores errnoRet: a rule returning ENOSYS would give EPERM,
-        # and glibc then fails pthread_create. Revisit when gVisor is upgraded.
+        # clone3 keeps its flags in memory, out of seccomp's reach. Allowed here because
+        # runsc --oci-seccomp ignores errnoRet (a refusal is EPERM, and glibc then fails
+        # pthread_create instead of falling back to clone); throwbox-launcher's own filter
+        # (runtimes/launcher/guard.go) makes it ENOSYS for every program instead, so glibc
+        # uses the filtered clone: gVisor 20221219 does not implement clone3, runsc-go does.
         "clone3",
         "arch_prctl", "prctl", "seccomp", "getpid", "gettid", "getppid", "getpgrp", "getpgid",
         "setpgid", "getsid", "setsid", "pidfd_open", "pidfd_send_signal",

@@ -3,7 +3,7 @@
 # namespaces, the bridge and its iptables rule. Its data stays (`rm -rf .state/cluster` drops it).
 source "$(dirname "$0")/../common.sh"
 source "$REPO_DIR/scripts/cluster/lib.sh"
-[ ! -x "$REPO_DIR/scripts/cluster/ops.sh" ] || "$REPO_DIR/scripts/cluster/ops.sh" stop || true
+"$REPO_DIR/scripts/cluster/ops.sh" stop || true
 # Graceful first (control planes, workers, then servers), so that Kafka and Raft state stay
 # consistent for the next `make cluster`; whatever is left is killed.
 for n in "${CONTROL_PLANES[@]}" "${WORKER_SLOTS[@]}" "${SERVERS[@]}"; do

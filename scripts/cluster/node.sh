@@ -46,7 +46,7 @@ write_nomad_config() {
   servers           = [$(hcl_list $(server_ips))]
   node_class        = \"$WORKER_CLASS\"
   network_interface = \"eth0\"
-$(nomad_client_tuning "nomad-$CLUSTER_NAME-$n")
+$(nomad_client_tuning "nomad-$CLUSTER_NAME-$n" "$SANDBOX_RUNTIME")
 }
 
 $(nomad_client_plugins false)"
@@ -69,6 +69,13 @@ $role
 
 consul {
   address = "127.0.0.1:8500"
+}
+
+# Prometheus (scripts/cluster/ops.sh) scrapes every Nomad agent: the worker-lost alert.
+telemetry {
+  prometheus_metrics         = true
+  publish_node_metrics       = true
+  publish_allocation_metrics = false
 }
 HCL
 }

@@ -19,14 +19,15 @@ for n in "${WORKER_SLOTS[@]}"; do
   ip=$(node_ip "$n")
   node=$(probe "http://$(node_ip s1):4646/v1/nodes" | "$VENV/bin/python" -c '
 import json, sys
-ns = [n for n in json.load(sys.stdin) if n["Name"] == sys.argv[1]]
-print(max((n["CreateIndex"], f"{n[\"Status\"]}, {n[\"SchedulingEligibility\"]}" + (", draining" if n["Drain"] else "")) for n in ns)[1] if ns else "unknown")' "$n" 2>/dev/null)
+ns = sorted((n["CreateIndex"], n) for n in json.load(sys.stdin) if n["Name"] == sys.argv[1])
+n = ns[-1][1] if ns else None
+print(n["Status"] + ", " + n["SchedulingEligibility"] + (", draining" if n["Drain"] else "") if n else "unknown")' "$n" 2>/dev/null || true)
   [ "$node" = "ready, eligible" ] && line "$n" nomad-client "$node" ok || line "$n" nomad-client "${node:-unknown}" bad
   agent=$(probe "http://$ip:$AGENT_METRICS_PORT/healthz" | "$VENV/bin/python" -c '
 import json, sys
 h = json.load(sys.stdin)
-pools = ", ".join(f"{k} {v[\"idle\"]}/{v[\"size\"]}" for k, v in sorted(h["pools"].items()))
-print(f"{h[\"status\"]}, {h[\"in_flight\"]} running, pools idle/size: {pools}")' 2>/dev/null)
+pools = ", ".join("%s %d/%d" % (k, v["idle"], v["size"]) for k, v in sorted(h["pools"].items()))
+print("%s, %d running, pools idle/size: %s" % (h["status"], h["in_flight"], pools))' 2>/dev/null || true)
   [[ $agent == ok,* ]] && line "$n" agent "$agent" ok || line "$n" agent "${agent:-down}" bad
 done
 for n in "${CONTROL_PLANES[@]}"; do
@@ -34,5 +35,5 @@ for n in "${CONTROL_PLANES[@]}"; do
   ready=$(probe "http://$ip:$CP_PORT/readyz" | tr -d '\n' | cut -c1-110)
   [ -n "$ready" ] && line "$n" control-plane "ready http://$ip:$CP_PORT" ok || line "$n" control-plane "not ready http://$ip:$CP_PORT" bad
 done
-[ ! -x "$REPO_DIR/scripts/cluster/ops.sh" ] || "$REPO_DIR/scripts/cluster/ops.sh" status || bad=1
+"$REPO_DIR/scripts/cluster/ops.sh" status | sed 's/^/  ops   /' || bad=1
 exit $bad

@@ -11,7 +11,8 @@ pids=()
 command -v nomad >/dev/null || { "$S/ensure-nomad.sh" & pids+=($!); }
 command -v consul >/dev/null || { "$S/ensure-consul.sh" & pids+=($!); }
 "$S/ensure-kafka.sh" & pids+=($!)
-for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/kafka failed (see above)"; done
+"$S/ensure-autoscaler.sh" >/dev/null & pids+=($!)   # nomad-autoscaler and the target plugin (cached)
+for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/kafka/autoscaler failed (see above)"; done
 "$S/start-docker.sh"
 "$S/build-images.sh"
 
@@ -20,6 +21,7 @@ for n in "${SERVERS[@]}"; do "$N" start "$n"; done
 s1=$(node_ip s1)
 wait_for "consul servers' leader" 90 bash -c "curl -fsS http://$s1:8500/v1/status/leader | grep -q '\"[^\"]'"
 wait_for "nomad servers' leader" 90 bash -c "curl -fsS http://$s1:4646/v1/status/leader | grep -q '\"[^\"]'"
+for ip in $(server_ips); do wait_for "kafka broker $ip" 120 bash -c "exec 3<>/dev/tcp/$ip/9092"; done
 "$VENV/bin/python" "$S/create_topics.py" --bootstrap "$(kafka_bootstrap)" --wait-s 120 \
   --replication-factor 3 --min-insync-replicas 2 --runs-partitions 12 \
   || die "kafka topics not created (logs: $CLUSTER_DIR/s*/logs/kafka.log)"
@@ -41,7 +43,10 @@ if [ ! -s "$key_file" ]; then
   out=$(THROWBOX_CONSUL_ADDR="http://$s1:8500" "$VENV/bin/throwbox" keys create --tenant dev) || die "throwbox keys create failed"
   (umask 077 && printf '%s\n' "$out" | awk 'NF {last = $0} END {print last}' >"$key_file")
 fi
-[ ! -x "$S/cluster/ops.sh" ] || "$S/cluster/ops.sh" start
+# Prometheus and its alerts always; the autoscaler only when asked (THROWBOX_CLUSTER_AUTOSCALE=1):
+# the failure tests stop workers on purpose, and an autoscaler would replace them.
+"$S/cluster/ops.sh" start prometheus
+[ "${THROWBOX_CLUSTER_AUTOSCALE:-}" != 1 ] || "$S/cluster/ops.sh" start autoscaler
 log "cluster '$CLUSTER_NAME' up in $((SECONDS - started))s (state and logs: $CLUSTER_DIR/<node>/)"
 echo
 for n in "${CONTROL_PLANES[@]}"; do echo "  API ($n)     http://$(node_ip "$n"):$CP_PORT"; done

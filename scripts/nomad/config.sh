@@ -22,7 +22,8 @@ $join
 HCL
 }
 
-# nomad_client_tuning CGROUP_PARENT: the client settings every sandbox node shares (inside client {}).
+# nomad_client_tuning CGROUP_PARENT SANDBOX_RUNTIME: the client settings every sandbox node
+# shares (inside client {}); the runtime (runsc-go, or Debian's runsc) is the agents' to use.
 nomad_client_tuning() {
   cat <<HCL
   # Client-side GC. The agent collects each sandbox it destroyed as soon as it is terminal
@@ -37,7 +38,7 @@ nomad_client_tuning() {
   # The executor agent drains running runs on SIGTERM (kill_timeout 90s in its job).
   max_kill_timeout = "3m"
   meta {
-    "throwbox.sandbox_runtime" = "runsc"
+    "throwbox.sandbox_runtime" = "$2"
   }
 HCL
 }
@@ -47,7 +48,7 @@ nomad_client_plugins() {
   cat <<HCL
 plugin "docker" {
   config {
-    allow_runtimes         = ["runc", "runsc"]
+    allow_runtimes         = ["runc", "runsc", "runsc-go"]
     allow_privileged       = false
     # Upper bound for any task; sandboxes set their own lower pids_limit.
     pids_limit             = 1024

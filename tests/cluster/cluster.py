@@ -193,3 +193,19 @@ def sandboxes_of(worker_id: str) -> list[str]:
     out = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.hashicorp.nomad.node_id={worker_id}"],
                          capture_output=True, text=True, timeout=60)
     return out.stdout.split()
+
+
+PROMETHEUS = "http://127.0.0.1:19090"
+
+
+def firing() -> set[str]:
+    """Names of the alerts the cluster's Prometheus (scripts/cluster/ops.sh) has firing."""
+    alerts = httpx.get(f"{PROMETHEUS}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+    return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
+
+
+def wait_for_alert(name: str, timeout_s: float = 180) -> float:
+    """Seconds until alert `name` fires (its rule's `for` included)."""
+    began = time.monotonic()
+    wait_until(lambda: name in firing(), timeout_s, f"alert {name} firing", every_s=2)
+    return time.monotonic() - began

@@ -4,17 +4,21 @@ test-cluster` starts it), its API, and a restore step after every test that dist
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 from cluster import (
     CLUSTER_DIR,
     CONTROL_PLANES,
+    REPO_DIR,
     SERVERS,
     Api,
     healthy,
+    ip,
     node,
     pools_full,
     ready_workers,
+    script,
     wait_until,
 )
 
@@ -36,10 +40,22 @@ def api(cluster_up):
     return Api((CLUSTER_DIR / "dev-key").read_text().strip())
 
 
+@pytest.fixture(scope="session")
+def burst_api(cluster_up):
+    """A tenant whose quota admits a burst beyond the dev tenant's 20 concurrent runs."""
+    out = subprocess.run([str(REPO_DIR / ".venv/bin/throwbox"), "keys", "create", "--tenant", "burst",
+                          "--max-concurrent", "200", "--runs-per-minute", "1000"], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "THROWBOX_CONSUL_ADDR": f"http://{ip('s1')}:8500"})
+    assert out.returncode == 0, out.stderr
+    return Api(out.stdout.strip().splitlines()[-1])
+
+
 def restore() -> None:
     """Every server, control plane and base worker running again, healthy, pools full."""
     for n in (*SERVERS, *CONTROL_PLANES, *BASE_WORKERS):
         node("start", n)
+    for extra in set(ready_workers()) - set(BASE_WORKERS):   # one an autoscaler test left
+        script("worker.sh", "remove", extra)
     wait_until(lambda: set(BASE_WORKERS) <= set(ready_workers()), 180, "base workers ready")
     wait_until(lambda: healthy()[0], 240, "cluster healthy")
     for w in BASE_WORKERS:

@@ -15,6 +15,7 @@ from cluster import (
     sandboxes_of,
     script,
     submit_many,
+    wait_for_alert,
     wait_until,
 )
 
@@ -28,9 +29,11 @@ def test_a_worker_killed_mid_load_loses_only_its_started_runs_with_their_output(
     node("kill", "w2")
     results = api.wait_all(ids, 300)
     ended_s = time.monotonic() - killed
+    alerts_s = {a: round(wait_for_alert(a) + ended_s, 1) for a in ("ThrowboxWorkerLost", "ThrowboxAgentLost")}
     lost = [r for r in results.values() if r["status"] == "failed"]
     done = [r for r in results.values() if r["status"] == "completed"]
     record("worker_killed", runs=len(ids), lost=len(lost), completed=len(done), all_ended_s=ended_s,
+           alerts_firing_after_kill_s=alerts_s,
            completed_on={w: sum(r["node"] == w for r in done) for w in ("w1", "w2")})
     assert len(lost) + len(done) == len(ids)
     assert 1 <= len(lost), "w2 had a run in flight when it was killed"

@@ -14,7 +14,7 @@ import nomad
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, NOMAD_ADDR, require_image, require_stack
+from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, NOMAD_ADDR, SANDBOX_RUNTIME, require_image, require_stack
 
 from throwbox_common.polling import wait_until
 from throwbox_common.runtimes import load as load_runtimes
@@ -119,7 +119,7 @@ def smoke_job(job_id: str, image: str) -> dict:
                 "Config": {
                     "image": image,
                     "force_pull": False,
-                    "runtime": "runsc",
+                    "runtime": SANDBOX_RUNTIME,
                     "network_mode": "none",
                     "readonly_rootfs": True,
                     "cap_drop": ["all"],
@@ -161,7 +161,7 @@ def test_a_nomad_job_runs_its_container_under_gvisor_without_network_read_only_a
         info = docker_inspect(container)
         assert info is not None, f"no container {container}"
         assert info["State"]["Running"] is True
-        assert info["HostConfig"]["Runtime"] == "runsc"
+        assert info["HostConfig"]["Runtime"] == SANDBOX_RUNTIME
         assert info["HostConfig"]["NetworkMode"] == "none"
         assert info["HostConfig"]["ReadonlyRootfs"] is True
         assert info["Config"]["User"] == "65534:65534"

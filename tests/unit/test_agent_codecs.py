@@ -1,11 +1,15 @@
 """Byte codecs between agent and launcher: launcher frames and Docker's multiplexed stream."""
 
+import asyncio
 import struct
 
+import msgspec
 import pytest
 
 from throwbox_agent import frames
 from throwbox_agent.errors import FrameError
+from throwbox_agent.launcher import LAUNCHER_STDERR_KEEP, LauncherReport, LauncherSession
+from throwbox_agent.outcome import Exit
 from throwbox_agent.output import Coalescer, OutputCap
 
 
@@ -92,3 +96,79 @@ def test_invalid_utf8_is_replaced_not_dropped():
     c = Coalescer()
     c.add("run", "stdout", b"a\xffb")
     assert c.take(final=True) == [("run", "stdout", "a\ufffdb")]
+
+
+# Typed launcher frames: every frame the launcher sends becomes a typed value; a payload that
+# is not one is a FrameError (the run fails as launch_failed, the agent goes on).
+
+
+def test_every_launcher_frame_decodes_to_its_typed_value():
+    assert frames.decode_launcher(frames.RUN_STDOUT, b"hi") == frames.Chunk("run", "stdout", b"hi")
+    assert frames.decode_launcher(frames.COMPILE_STDERR, b"e") == frames.Chunk("compile", "stderr", b"e")
+    assert frames.decode_launcher(frames.COMPILE_DONE, b'{"exit_code": 1, "signal": null}') == frames.CompileEnd(1)
+    assert frames.decode_launcher(frames.RUN_DONE, b'{"exit_code": null, "signal": "SIGKILL", "pids_limit": true,'
+                                                   b' "wall_ms": 7}') == frames.RunEnd(None, "SIGKILL", True, 7)
+    assert frames.decode_launcher(frames.LAUNCH_FAILED, b'{"error": "no such file"}') == frames.LaunchFailed("no such file")
+    assert frames.decode_launcher(frames.TEST_DONE, b'{"index": 2, "max_rss_bytes": 5}') == frames.TestEnd(
+        index=2, max_rss_bytes=5)
+
+
+def test_a_launcher_payload_of_the_wrong_shape_is_a_frame_error():
+    for ftype, payload in ((frames.RUN_DONE, b"not json"), (frames.RUN_DONE, b'{"exit_code": "0"}'),
+                           (frames.TEST_DONE, b"{}"), (frames.LAUNCH_FAILED, b"[]")):
+        with pytest.raises(FrameError, match=f"bad {ftype.decode()} frame"):
+            frames.decode_launcher(ftype, payload)
+    with pytest.raises(FrameError, match="unknown frame type"):
+        frames.decode_launcher(frames.HEADER, b"{}")
+
+
+def test_the_agents_frames_encode_as_the_launcher_reads_them():
+    header = frames.Header(files=[frames.HeaderFile("a.py", "eA==")], compile=None, run=["python3", "a.py"],
+                           env={}, cpu_time_s=1, nproc=8, nofile=64, fsize_bytes=1024)
+    wire = frames.FrameDecoder(frozenset({frames.HEADER})).feed(frames.encode_json(frames.HEADER, header))
+    assert wire[0][0] == frames.HEADER
+    assert msgspec.json.decode(wire[0][1]) == {"files": [{"name": "a.py", "content_b64": "eA=="}], "compile": None,
+                                              "run": ["python3", "a.py"], "env": {}, "cpu_time_s": 1, "nproc": 8,
+                                              "nofile": 64, "fsize_bytes": 1024}
+
+
+def session_over(tests_mode: bool = False) -> LauncherSession:
+    return LauncherSession("r", attachment=None, report=LauncherReport(), stdin=asyncio.Queue(),  # type: ignore[arg-type]
+                           tests_mode=tests_mode)
+
+
+def launcher_chunk(*frame_list: tuple[bytes, bytes]) -> tuple[int, bytes]:
+    return frames.DOCKER_STDOUT, b"".join(frames.encode(t, p) for t, p in frame_list)
+
+
+def test_the_session_reads_frames_into_a_report_and_hands_output_on():
+    s = session_over()
+    got = s.feed([launcher_chunk((b"O", b"cc"), (b"C", b'{"exit_code": 0}'), (b"o", b"hi")),
+                  (frames.DOCKER_STDERR, b"launcher says"), launcher_chunk((b"X", b'{"exit_code": 4}'))])
+    assert got == [frames.Chunk("compile", "stdout", b"cc"), frames.CompileEnd(0), frames.Chunk("run", "stdout", b"hi"),
+                   frames.RunEnd(4)]
+    r = s.report
+    assert (r.compile_exit, r.run_exit, r.exit_reported, r.launch_error) == (Exit(0, None), Exit(4, None), True, None)
+    assert r.over and bytes(r.stderr) == b"launcher says"
+
+
+def test_after_a_failed_compile_or_in_tests_mode_x_carries_no_run_exit():
+    s = session_over()
+    s.feed([launcher_chunk((b"C", b'{"exit_code": 1}'), (b"X", b'{"exit_code": 0}'))])
+    assert s.report.compile_failed and s.report.run_exit is None and s.report.exit_reported
+    t = session_over(tests_mode=True)
+    t.feed([launcher_chunk((b"X", b'{"exit_code": 0}'))])
+    assert t.report.run_exit is None and t.report.exit_reported
+
+
+def test_a_bad_frame_ends_the_batch_as_a_launch_error():
+    s = session_over()
+    got = s.feed([launcher_chunk((b"o", b"a"), (b"X", b"{oops"), (b"o", b"b")), launcher_chunk((b"o", b"c"))])
+    assert got == [frames.Chunk("run", "stdout", b"a")]
+    assert s.report.launch_error.startswith("bad frame from the launcher: bad X frame") and s.report.over
+
+
+def test_launch_failed_is_reported_and_the_launchers_stderr_is_kept_up_to_its_bound():
+    s = session_over()
+    s.feed([(frames.DOCKER_STDERR, b"x" * 5000), launcher_chunk((b"L", b'{"error": "bad header"}'))])
+    assert s.report.launch_error == "bad header" and len(s.report.stderr) == LAUNCHER_STDERR_KEEP

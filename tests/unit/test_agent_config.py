@@ -20,9 +20,10 @@ def test_defaults_come_from_the_registry_and_the_documented_addresses():
     cfg = load()
     assert cfg.kafka_bootstrap == "127.0.0.1:9092"
     assert (cfg.metrics_host, cfg.metrics_port) == ("127.0.0.1", 9464)
-    assert cfg.oci_runtime == "runsc"
+    assert cfg.oci_runtime == "runsc-go"
     assert cfg.pool_sizes == {r.key: r.warm for r in REGISTRY.runtimes}
-    assert cfg.max_in_flight == sum(r.warm for r in REGISTRY.runtimes)
+    # Pools follow demand by default: the floors plus a burst of 4 may be in flight.
+    assert (cfg.pool_burst, cfg.max_in_flight) == (4, sum(r.warm for r in REGISTRY.runtimes) + 4)
     assert cfg.run_cpu_shares == 4096 and load(RUN_CPU_SHARES="2048").run_cpu_shares == 2048
     assert cfg.sandboxes_cpu_shares == 8192 and load(SANDBOXES_CPU_SHARES="0").sandboxes_cpu_shares == 0
 
@@ -96,3 +97,9 @@ def test_runc_is_selectable_and_max_in_flight_can_be_set():
 ])
 def test_the_default_name_is_derived_from_the_hostname_and_safe_for_a_nomad_job_id(hostname, name):
     assert config.default_agent_name(hostname) == name
+
+
+def test_given_pool_sizes_are_fixed_pools_unless_a_burst_is_asked_for():
+    assert config.load({"THROWBOX_AGENT_POOL_SIZES": "python=2,*=0"}, REGISTRY).pool_burst == 0
+    cfg = config.load({"THROWBOX_AGENT_POOL_SIZES": "python=2,*=0", "THROWBOX_AGENT_POOL_BURST": "3"}, REGISTRY)
+    assert (cfg.pool_burst, cfg.max_in_flight) == (3, 5)

@@ -115,7 +115,7 @@ async def test_the_run_s_last_chunk_rides_with_finished_while_earlier_output_str
     # edge), the newline is held for the coalescing window, and the exit comes within it, after
     # the first chunk's request was acknowledged (sent on its own, the newline would be in flight
     # when Finished is enqueued, and Finished would wait a round trip behind it).
-    monkeypatch.setattr("throwbox_agent.run.COALESCE_S", 3600.0)
+    monkeypatch.setattr("throwbox_agent.output.COALESCE_S", 3600.0)
     producer = FakeProducer(rtt_s=0.005)
     out = launcher_out((b"o", b"hello, world"), (b"o", b"\n"), (b"X", EXIT_0))
     await run_through(producer, PacedAttachment([(0, out[0]), (0, out[1]), (0.05, out[2])]))
@@ -123,7 +123,7 @@ async def test_the_run_s_last_chunk_rides_with_finished_while_earlier_output_str
 
 
 async def test_every_chunk_is_before_finished_and_in_order_over_many_requests(monkeypatch):
-    monkeypatch.setattr("throwbox_agent.run.COALESCE_S", 0.0)       # every chunk its own record
+    monkeypatch.setattr("throwbox_agent.output.COALESCE_S", 0.0)       # every chunk its own record
     lines = [f"line {i}\n".encode() for i in range(40)]
     producer = FakeProducer(rtt_s=0.002)
     # Paced a round trip and more apart: read at once, the 40 chunks could all be enqueued
@@ -138,7 +138,7 @@ async def test_every_chunk_is_before_finished_and_in_order_over_many_requests(mo
 
 
 async def test_a_chunk_the_sender_is_still_handing_over_goes_before_the_last_chunks_and_finished(monkeypatch):
-    monkeypatch.setattr("throwbox_agent.run.COALESCE_S", 3600.0)
+    monkeypatch.setattr("throwbox_agent.output.COALESCE_S", 3600.0)
     producer = FakeProducer()
     lc, _, _, _, _ = lifecycle(FakeAttachment(launcher_out((b"o", b"a\n"), (b"o", b"b\n"), (b"X", EXIT_0))))
     lc.deps.publisher = await publisher_over(producer)

@@ -13,7 +13,7 @@ from aiokafka.errors import (
 )
 from test_agent_run_lifecycle import FakeAttachment, launcher_out, lifecycle
 
-from throwbox_agent import run
+from throwbox_agent import output, publish, run
 from throwbox_agent.agent import KafkaPublisher
 from throwbox_agent.errors import PublishError
 from throwbox_agent.ledger import Ledger
@@ -26,8 +26,8 @@ AWAY = PublishError("KafkaConnectionError: broker down", retriable=True)
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(run, "PUBLISH_BACKOFF_FIRST_S", 0.01)
-    monkeypatch.setattr(run, "PUBLISH_BACKOFF_MAX_S", 0.02)
+    monkeypatch.setattr(publish, "PUBLISH_BACKOFF_FIRST_S", 0.01)
+    monkeypatch.setattr(publish, "PUBLISH_BACKOFF_MAX_S", 0.02)
 
 
 class FlakyPublisher:
@@ -112,7 +112,7 @@ async def test_retries_give_up_at_the_deadline_even_when_an_attempt_hangs():
 
 
 async def test_a_run_finished_while_kafka_is_away_keeps_its_result_and_frees_its_sandbox_first(monkeypatch):
-    monkeypatch.setattr(run, "COALESCE_S", 3600.0)     # "after" is held: it is the run's last chunk
+    monkeypatch.setattr(output, "COALESCE_S", 3600.0)     # "after" is held: it is the run's last chunk
     att = FakeAttachment(launcher_out((b"o", b"before\n"), (b"o", b"after\n"), (b"X", EXIT_0)))
     lc, pool, _, _, _ = lifecycle(att)
     pub = lc.deps.publisher = FlakyPublisher(away=(Finished,))
@@ -161,8 +161,8 @@ async def test_output_chunks_that_cannot_be_handed_to_kafka_are_dropped_but_the_
 
 
 async def test_a_start_kafka_does_not_acknowledge_by_the_start_deadline_fails_the_run_unstarted(monkeypatch):
-    monkeypatch.setattr(run, "START_GRACE_S", 0.0)
-    monkeypatch.setattr(run, "START_RETRY_MIN_S", 0.2)
+    monkeypatch.setattr(publish, "START_GRACE_S", 0.0)
+    monkeypatch.setattr(publish, "START_RETRY_MIN_S", 0.2)
     att = FakeAttachment(launcher_out((b"X", EXIT_0)))
     lc, pool, _, _, _ = lifecycle(att)
     lc.job.start_deadline_ms = now_ms() + 100

@@ -309,7 +309,7 @@ async def test_an_exit_frame_marked_pids_limit_ends_the_run_as_pids_limit_with_i
 
 async def test_output_after_a_quiet_spell_is_published_at_once_not_after_the_coalescing_window(monkeypatch):
     # A window far longer than the test: only a leading-edge flush can publish the chunk meanwhile.
-    monkeypatch.setattr("throwbox_agent.run.COALESCE_S", 3600.0)
+    monkeypatch.setattr("throwbox_agent.output.COALESCE_S", 3600.0)
     att = FakeAttachment(launcher_out((b"o", b"first\n")))          # then the stream stays open
     lc, _, pub, _, _ = lifecycle(att, wall_time_ms=600_000)          # no wall-clock end meanwhile
     published = asyncio.Event()
@@ -330,7 +330,7 @@ async def test_output_after_a_quiet_spell_is_published_at_once_not_after_the_coa
 
 
 async def test_a_burst_of_output_is_coalesced_after_its_first_chunk(monkeypatch):
-    monkeypatch.setattr("throwbox_agent.run.COALESCE_S", 3600.0)
+    monkeypatch.setattr("throwbox_agent.output.COALESCE_S", 3600.0)
     done = json.dumps({"exit_code": 0, "signal": None}).encode()
     att = FakeAttachment(launcher_out((b"o", b"a\n"), (b"o", b"b\n"), (b"o", b"c\n"), (b"X", done)))
     lc, _, pub, _, _ = lifecycle(att)

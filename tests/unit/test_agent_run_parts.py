@@ -1,16 +1,22 @@
 """Pure parts of the run lifecycle: the launcher header and the host-cgroup helpers."""
 
+import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from throwbox_agent import cgroups, config
+from throwbox_agent import cgroups, config, run
 from throwbox_agent.errors import CgroupError
-from throwbox_agent.run import header_for
 from throwbox_common import runtimes
 from throwbox_common.messages import JobFile, Limits, RunJob
 
 REGISTRY = runtimes.load()
+
+
+def header_for(*args) -> dict:
+    """The H frame's payload as the launcher reads it."""
+    return json.loads(msgspec.json.encode(run.header_for(*args)))
 
 
 def job(**kw):
@@ -27,7 +33,7 @@ def test_the_header_carries_files_commands_env_and_rlimits():
     h = header_for(job(), REGISTRY.resolve("python"), cfg)
     assert h["files"] == [{"name": "main.py", "content_b64": "cHJpbnQoMSk="}]
     assert h["run"] == ["python3", "-u", "main.py", "a b", "c"]
-    assert h["compile"] is None
+    assert h["compile"] is None and "tests" not in h
     assert h["env"] == {"K": "V"}
     assert h["cpu_time_s"] == 2                 # 1500 ms rounded up
     assert h["nproc"] == 32 and h["nofile"] == cfg.nofile and h["fsize_bytes"] == 16 * 1024 * 1024

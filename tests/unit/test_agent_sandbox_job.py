@@ -65,8 +65,10 @@ def test_stdin_stays_open_because_the_launcher_waits_on_it():
     assert task_of(render())["Config"]["interactive"] is True
 
 
-def test_gvisor_is_the_default_and_runc_can_be_chosen():
-    assert task_of(render())["Config"]["runtime"] == "runsc"
+def test_the_current_gvisor_is_the_default_and_debians_runsc_or_runc_can_be_chosen():
+    assert task_of(render())["Config"]["runtime"] == "runsc-go"
+    assert task_of(render(oci="runsc"))["Config"]["runtime"] == "runsc"
+    assert task_of(render(THROWBOX_AGENT_OCI_RUNTIME="runsc"))["Config"]["runtime"] == "runsc"
     assert task_of(render(oci="runc"))["Config"]["runtime"] == "runc"
     assert task_of(render(THROWBOX_AGENT_OCI_RUNTIME="runc"))["Config"]["runtime"] == "runc"
 
@@ -83,6 +85,8 @@ def test_process_and_file_limits_follow_the_runtime_limits():
     assert c["pids_limit"] == (sandbox_job.RUNSC_PIDS_HEADROOM
                                + sandbox_job.RUNSC_HOST_TASKS_PER_GUEST_TASK * limits.pids)
     assert task_of(render(oci="runc"))["Config"]["pids_limit"] < c["pids_limit"]
+    # Both gVisors get gVisor's headroom.
+    assert task_of(render(oci="runsc"))["Config"]["pids_limit"] == c["pids_limit"]
 
 
 def test_tmp_is_a_size_capped_exec_able_tmpfs_owned_by_the_sandbox_user():

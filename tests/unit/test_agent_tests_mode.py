@@ -8,7 +8,7 @@ import json
 import msgspec
 from test_agent_run_lifecycle import PYTHON, FakeAttachment, launcher_out, lifecycle
 
-from throwbox_agent import frames, run
+from throwbox_agent import frames, tests_mode
 from throwbox_common.messages import JobTest, JobTests, Limits, Output, RunTestEnded
 
 AGENT_FRAMES = frozenset({frames.HEADER, frames.STDIN, frames.STDIN_EOF, frames.TEST_START, frames.TEST_KILL,
@@ -73,8 +73,6 @@ class FakeTestsLauncher(FakeAttachment):
 
 def with_tests(lc, cases: list[JobTest], **options):
     lc.job.tests = JobTests(cases=cases, **options)
-    lc._tests = lc.job.tests          # noqa: SLF001 - the job is set before execute()
-    lc._cap.limit_bytes = lc.job.limits.output_bytes  # noqa: SLF001
     return lc
 
 
@@ -136,7 +134,7 @@ async def test_stop_on_first_failure_sends_d_at_once():
 
 
 async def test_a_test_that_outlives_its_kill_costs_the_sandbox_and_the_rest_are_skipped(monkeypatch):
-    monkeypatch.setattr(run, "KILL_GRACE_S", 0.3)
+    monkeypatch.setattr(tests_mode, "KILL_GRACE_S", 0.3)
     att = FakeTestsLauncher({0: ("hang",)}, deaf=True)
     lc, pool, _, _, _ = lifecycle(att)
     with_tests(lc, [case(wall_time_ms=200), case("1")])

@@ -17,6 +17,7 @@ from throwbox_control.capacity import (
     parse_agent,
     queue_bound,
     retry_after_s,
+    sandbox_runtimes,
 )
 from throwbox_control.runview import RunView
 
@@ -113,6 +114,22 @@ def test_agent_figures_come_from_service_meta_and_odd_or_draining_agents_are_not
     assert parse_agent({**meta, "draining": "true"}) is None
     assert parse_agent({**meta, "cap_0": "bash=many"}) is None
     assert parse_agent({"agent": "old", "warm_python_idle": "2"}) is None
+
+
+def test_readyz_names_each_sandbox_runtime_with_its_gvisor_version_platform_and_agents():
+    meta = {"agent": "n1", "runs_topic": "throwbox.runs", "oci_runtime": "runsc-go", "sandbox_runtime": "runsc-go",
+            "gvisor_version": "go-v0.0.0-20260905035102-160fafc42237", "gvisor_platform": "systrap",
+            **capacity_meta.encode({RT: RuntimeCapacity(idle=3, size=10, start_rate_per_s=2.5)})}
+    a = parse_agent(meta)
+    assert (a.sandbox_runtime, a.gvisor_version, a.gvisor_platform) == (
+        "runsc-go", "go-v0.0.0-20260905035102-160fafc42237", "systrap")
+    # An agent from before the version was advertised: its runtime name only.
+    old = {k: v for k, v in meta.items() if not k.startswith(("gvisor_", "sandbox_"))} | {"oci_runtime": "runsc"}
+    assert sandbox_runtimes([a, parse_agent({**meta, "agent": "n2"}), parse_agent(old)]) == [
+        {"runtime": "runsc", "gvisor_version": "", "platform": "", "agents": 1},
+        {"runtime": "runsc-go", "gvisor_version": "go-v0.0.0-20260905035102-160fafc42237", "platform": "systrap",
+         "agents": 2},
+    ]
 
 
 def test_capacity_meta_fits_consuls_limits_however_many_runtimes_there_are():

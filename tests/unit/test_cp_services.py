@@ -16,7 +16,8 @@ from throwbox_control.bus import KafkaUnavailable
 from throwbox_control.config import Settings
 from throwbox_control.consul import Entry
 from throwbox_control.errors import ApiError
-from throwbox_control.services import REAP_GRACE_MS, Services
+from throwbox_control.reaper import REAP_GRACE_MS
+from throwbox_control.services import Services
 from throwbox_control.validation import check_run, decode, run_request_decoder
 
 PY = Runtime("python", "3.11.2", "throwbox/python:3.11.2-1", "py", ("python3", "{entrypoint}"))
@@ -214,15 +215,15 @@ async def test_the_reaper_fails_a_run_never_started_and_one_whose_agent_went_sil
     lost, _ = await svc.submit(ALICE, run())
     fresh, _ = await svc.submit(BOB, run())
     svc.view.apply(Started(run_id=lost, agent="a0", at_ms=T0))
-    await svc._reap_once(T0 + 30_000 + REAP_GRACE_MS - 1, 0)        # noqa: SLF001
+    await svc.reaper.reap_once(T0 + 30_000 + REAP_GRACE_MS - 1, 0)
     assert svc.view.get(never).status == "queued"
     svc.view.get(fresh).created_ms = T0 + 60_000                  # submitted later: not due yet
     svc.view.get(fresh).start_deadline_ms = T0 + 90_000
-    await svc._reap_once(T0 + 30_000 + REAP_GRACE_MS, 0)            # noqa: SLF001
+    await svc.reaper.reap_once(T0 + 30_000 + REAP_GRACE_MS, 0)
     result = json.loads(svc.view.get(never).result)
     assert (result["status"], result["error"]["code"]) == ("failed", "queue_timeout")
     assert svc.view.get(lost).status == "running" and svc.view.get(fresh).status == "queued"
-    await svc._reap_once(T0 + svc.max_wall_ms + 60_000, 0)          # noqa: SLF001
+    await svc.reaper.reap_once(T0 + svc.max_wall_ms + 60_000, 0)
     result = json.loads(svc.view.get(lost).result)
     assert (result["status"], result["error"]["code"]) == ("failed", "executor_lost")
 
@@ -231,5 +232,5 @@ async def test_a_run_reaped_while_no_agent_is_alive_says_so():
     svc, _, _ = services(queue_timeout_ms=30_000)
     run_id, _ = await svc.submit(ALICE, run())
     svc.capacity.set_agents([])
-    await svc._reap_once(T0 + 30_000 + REAP_GRACE_MS, 0)            # noqa: SLF001
+    await svc.reaper.reap_once(T0 + 30_000 + REAP_GRACE_MS, 0)
     assert "no executor agent" in json.loads(svc.view.get(run_id).result)["error"]["message"]

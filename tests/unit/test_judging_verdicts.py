@@ -116,9 +116,9 @@ def test_the_header_of_a_run_with_tests_says_so_and_each_test_gets_its_own_frame
              JobTest(limits=RUN_LIMITS)]
     j = job(JobTests(cases=cases))
     cfg = config.load({}, registry=REGISTRY)
-    h = header_for(j, python, cfg)
+    h = msgspec.to_builtins(header_for(j, python, cfg))
     assert h["tests"] is True and h["run"] == ["python3", "-u", "main.py"]   # the run's args are not used
-    assert "tests" not in header_for(job(), python, cfg)                       # unchanged without tests
+    assert "tests" not in msgspec.to_builtins(header_for(job(), python, cfg))  # unchanged without tests
     decoded = frames.FrameDecoder(frozenset((frames.TEST_START, frames.STDIN, frames.STDIN_EOF))).feed(
         frames_for_test(j, python, 0))
     assert [t for t, _ in decoded] == [frames.TEST_START, frames.STDIN, frames.STDIN_EOF]

@@ -26,7 +26,7 @@ from throwbox_common.runtimes import Limits, Registry, Runtime
 
 from ..config import Settings
 from ..errors import ApiError
-from ..validation import CheckedRun, check_program, check_strings, encode_stdin, field_of
+from ..validation import CheckedRun, check_program, check_strings, decode, encode_stdin
 
 API_VERSION = "1.13.1"   # the Judge0 CE API level served (its SDK picks language ids by it)
 MAX_BATCH = 20           # Judge0's default max_submission_batch_size
@@ -113,18 +113,12 @@ def error_body(e: ApiError) -> tuple[int, dict]:
     return e.status, {"error": e.message}
 
 
+def _submission_field_error(field: str, problem: str) -> ApiError:
+    return invalid(field, "is not a Judge0 submission attribute" if problem == "unknown field" else problem)
+
+
 def decode_submission(body: bytes | msgspec.Raw) -> Submission:
-    if not bytes(body).strip():
-        raise request_error("request body is empty")
-    try:
-        return submission_decoder.decode(body)
-    except msgspec.ValidationError as e:
-        field, problem = field_of(e)
-        if problem == "unknown field":
-            problem = "is not a Judge0 submission attribute"
-        raise invalid(field, problem) from None
-    except msgspec.DecodeError as e:
-        raise request_error(f"malformed JSON: {e}") from None
+    return decode(bytes(body), submission_decoder, _submission_field_error, request_error)
 
 
 def decode_batch(body: bytes) -> list[msgspec.Raw]:

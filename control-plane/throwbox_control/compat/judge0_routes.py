@@ -45,41 +45,40 @@ def require_json(request: Request) -> None:
         raise ApiError(415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)")
 
 
-def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, auth: CompatAuth) -> None:
-    langs = judge0.languages(registry)
-    by_id = dict(langs)
-    languages_body = _enc.encode([{"id": i, "name": judge0.language_name(r)} for i, r in sorted(langs, key=lambda x: x[0])])
-    statuses_body = _enc.encode([{"id": i, "description": d} for i, d in judge0.STATUSES.items()])
+class Submissions:
+    """Judge0 submissions over the run view: found for their tenant only, shown in Judge0's body;
+    a batch made of runs (tests of one program share one run)."""
 
-    require_key(app, auth, lambda path: path == PREFIX or path.startswith(PREFIX + "/"), error_reply,
-                {"error": "missing or unknown API key (X-Auth-Token, or Authorization: Bearer <key>)"})
+    def __init__(self, svc: Services, settings: Settings, registry: Registry):
+        self.svc, self.settings, self.registry = svc, settings, registry
+        self.by_id = dict(judge0.languages(registry))
 
-    def language_of(st: RunState) -> tuple[int, str] | None:
+    def language_of(self, st: RunState) -> tuple[int, str] | None:
         try:
             lang_id = int((st.compat or {}).get("language_id", ""))
         except ValueError:
             return None
-        runtime = by_id.get(lang_id)
+        runtime = self.by_id.get(lang_id)
         return (lang_id, judge0.language_name(runtime)) if runtime is not None else None
 
-    def submission_body(token: str, st: RunState) -> dict:
+    def body(self, token: str, st: RunState) -> dict:
         result = _result.decode(st.result) if st.result is not None else None
         compat = st.compat or {}
         slot = (run_of(token) or ("", 0))[1]
         if slot and result is not None:
             result, compat = judge0.test_of(result, compat, slot)
-        runtime = registry.by_key.get(f"{st.language}-{st.version}")
+        runtime = self.registry.by_key.get(f"{st.language}-{st.version}")
         compiled = runtime.compiled if runtime is not None else False
         return judge0.view(token, st.status, rfc3339(st.created_ms), result, compat, compiled,
-                           language_of(st))
+                           self.language_of(st))
 
-    async def find(principal, token: str) -> RunState:
+    async def find(self, principal, token: str) -> RunState:
         """The caller's Judge0 submission, or 404 for anything else (no probing of ids)."""
         parsed = run_of(token)
         if parsed is None:
             raise ApiError(404, "not_found", "submission not found")
         try:
-            st = await svc.find_run(principal, parsed[0])
+            st = await self.svc.find_run(principal, parsed[0])
         except ApiError as e:
             if e.status == 404:
                 raise ApiError(404, "not_found", "submission not found") from None
@@ -90,26 +89,27 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
             raise ApiError(404, "not_found", "submission not found")   # a batch run answers by its tests
         return st
 
-    @app.post("/judge0/submissions")
-    @judge0_errors
-    async def judge0_create(request: Request):
+    async def create(self, request: Request) -> HTTPResponse:
         require_json(request)
         fields = judge0.requested_fields(request.args.get("fields"))
         b64 = flag(request, "base64_encoded")
-        planned = judge0.plan(judge0.decode_submission(request.body or b""), b64, registry, settings)
-        run_id, st = await svc.submit(request.ctx.principal, planned.run, compat=planned.compat)
+        planned = judge0.plan(judge0.decode_submission(request.body or b""), b64, self.registry, self.settings)
+        run_id, st = await self.svc.submit(request.ctx.principal, planned.run, compat=planned.compat)
         token = token_for(run_id)
         if not flag(request, "wait"):
             return reply({"token": token}, 201)
-        st = st or svc.view.get(run_id)
+        st = st or self.svc.view.get(run_id)
         if st is None:
             return reply({"token": token}, 201)
-        await svc.view.wait_finished(st, settings.wait_cap_ms / 1000)   # else: its current status, to poll
-        return reply(judge0.select(submission_body(token, st), fields, b64), 201)
+        await self.svc.view.wait_finished(st, self.settings.wait_cap_ms / 1000)   # else: its current status, to poll
+        return reply(judge0.select(self.body(token, st), fields, b64), 201)
 
-    @app.get("/judge0/submissions/batch")
-    @judge0_errors
-    async def judge0_batch_show(request: Request):
+    async def show(self, request: Request, token: str) -> HTTPResponse:
+        fields = judge0.requested_fields(request.args.get("fields"))
+        st = await self.find(request.ctx.principal, token)
+        return reply(judge0.select(self.body(token, st), fields, flag(request, "base64_encoded")))
+
+    async def show_batch(self, request: Request) -> HTTPResponse:
         fields = judge0.requested_fields(request.args.get("fields"))
         b64 = flag(request, "base64_encoded")
         tokens = [t.strip() for t in (request.args.get("tokens") or "").split(",") if t.strip()]
@@ -121,25 +121,22 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
         out: list[dict | None] = []
         for token in tokens:
             try:
-                st = await find(request.ctx.principal, token)
+                st = await self.find(request.ctx.principal, token)
             except ApiError as e:
                 if e.status != 404:
                     raise
                 out.append(None)   # as Judge0: an unknown token is a null entry
                 continue
-            out.append(judge0.select(submission_body(token, st), fields, b64))
+            out.append(judge0.select(self.body(token, st), fields, b64))
         return reply({"submissions": out})
 
-    @app.post("/judge0/submissions/batch")
-    @judge0_errors
-    async def judge0_batch_create(request: Request):
+    async def create_batch(self, request: Request) -> HTTPResponse:
         require_json(request)
         b64 = flag(request, "base64_encoded")
-        entries = judge0.decode_batch(request.body or b"")
         planned: list[judge0.Planned | ApiError] = []
-        for entry in entries:
+        for entry in judge0.decode_batch(request.body or b""):
             try:
-                planned.append(judge0.plan(judge0.decode_submission(entry), b64, registry, settings))
+                planned.append(judge0.plan(judge0.decode_submission(entry), b64, self.registry, self.settings))
             except ApiError as e:
                 planned.append(e)
         answers: list[dict] = [judge0.error_body(p)[1] if isinstance(p, ApiError) else {} for p in planned]
@@ -149,7 +146,7 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
             assert all(isinstance(p, judge0.Planned) for p in members)
             one = judge0.batch_run(members) if len(group) > 1 else members[0]   # type: ignore[arg-type]
             try:
-                run_id, _ = await svc.submit(request.ctx.principal, one.run, compat=one.compat)   # type: ignore[union-attr]
+                run_id, _ = await self.svc.submit(request.ctx.principal, one.run, compat=one.compat)   # type: ignore[union-attr]
             except ApiError as e:
                 if submitted == 0:
                     raise   # nothing accepted: the whole batch is refused (429/503 with Retry-After)
@@ -161,12 +158,22 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
                 submitted += 1
         return reply(answers, 201 if submitted else 422)
 
-    @app.get("/judge0/submissions/<token:str>")
-    @judge0_errors
-    async def judge0_show(request: Request, token: str):
-        fields = judge0.requested_fields(request.args.get("fields"))
-        st = await find(request.ctx.principal, token)
-        return reply(judge0.select(submission_body(token, st), fields, flag(request, "base64_encoded")))
+
+def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, auth: CompatAuth) -> None:
+    subs = Submissions(svc, settings, registry)
+    languages_body = _enc.encode([{"id": i, "name": judge0.language_name(r)}
+                                  for i, r in sorted(judge0.languages(registry), key=lambda x: x[0])])
+    statuses_body = _enc.encode([{"id": i, "description": d} for i, d in judge0.STATUSES.items()])
+
+    require_key(app, auth, lambda path: path == PREFIX or path.startswith(PREFIX + "/"), error_reply,
+                {"error": "missing or unknown API key (X-Auth-Token, or Authorization: Bearer <key>)"})
+
+    for method, path, handler, name in (
+            ("POST", "/judge0/submissions", subs.create, "judge0_create"),
+            ("GET", "/judge0/submissions/batch", subs.show_batch, "judge0_batch_show"),
+            ("POST", "/judge0/submissions/batch", subs.create_batch, "judge0_batch_create"),
+            ("GET", "/judge0/submissions/<token:str>", subs.show, "judge0_show")):
+        app.add_route(judge0_errors(handler), path, methods=[method], name=name)
 
     @app.get("/judge0/languages")
     async def judge0_languages(request: Request):
@@ -174,7 +181,7 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
 
     @app.get("/judge0/languages/<lang_id:str>")
     async def judge0_language(request: Request, lang_id: str):
-        runtime = by_id.get(int(lang_id)) if lang_id.isdigit() and len(lang_id) < 10 else None
+        runtime = subs.by_id.get(int(lang_id)) if lang_id.isdigit() and len(lang_id) < 10 else None
         if runtime is None:
             return reply({"error": f"language with id {lang_id} doesn't exist"}, 404)
         return reply(judge0.language_detail(int(lang_id), runtime))

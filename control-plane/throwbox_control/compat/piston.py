@@ -19,7 +19,7 @@ from throwbox_common.runtimes import Registry, Runtime
 
 from ..config import Settings
 from ..errors import ApiError
-from ..validation import CheckedRun, check_program, check_strings, encode_stdin, field_of
+from ..validation import CheckedRun, check_program, check_strings, decode, encode_stdin
 
 ENCODINGS = ("utf8", "base64", "hex")
 MIB = 1024 * 1024
@@ -85,19 +85,13 @@ def bad(message: str, status: int = 400) -> ApiError:
     return ApiError(status, "invalid_request", message)
 
 
+def _field_error(field: str, problem: str) -> ApiError:
+    return bad(f"{field} is required" if problem == "required field is missing" else f"{field}: {problem}")
+
+
 def decode_execute(body: bytes, decoder: msgspec.json.Decoder = execute_decoder):
     """Piston's messages ("language is required as a string"), from msgspec's errors."""
-    if not body.strip():
-        raise bad("request body is empty")
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as e:
-        field, problem = field_of(e)
-        if problem == "required field is missing":
-            raise bad(f"{field} is required") from None
-        raise bad(f"{field}: {problem}") from None
-    except msgspec.DecodeError as e:
-        raise bad(f"malformed JSON: {e}") from None
+    return decode(body, decoder, _field_error, bad)
 
 
 # ---- request → run
@@ -233,19 +227,14 @@ def run_stage_end(result: RunResult) -> StageEnd:
             return StageEnd(result.exit_code, None, None, None)
         case "nonzero_exit" | "compile_error" if sig is None:
             return StageEnd(result.exit_code, None, "RE", f"Exited with error status {result.exit_code}")
-        case "timeout":
-            return StageEnd(None, "SIGKILL", "TO", "Time limit exceeded")
-        case "memory_limit":
-            return StageEnd(None, "SIGKILL", "SG", "Memory limit exceeded")
-        case "pids_limit":
-            return StageEnd(None, "SIGKILL", "SG", "Process limit exceeded")
+        case "timeout" | "memory_limit" | "pids_limit":
+            return _limit_end(result.outcome)
         case "output_limit":
             if result.stderr_truncated and not result.stdout_truncated:
                 return StageEnd(None, "SIGKILL", "EL", "stderr length exceeded")
             return StageEnd(None, "SIGKILL", "OL", "stdout length exceeded")
         case _:
-            n = signal_number(sig)
-            return StageEnd(None, sig, "SG", f"Caught fatal signal {n if n is not None else sig}")
+            return _signaled(sig)
 
 
 def stage_body(end: StageEnd, stdout: str, stderr: str, output: str, memory_bytes: int | None = None,
@@ -291,19 +280,29 @@ def stages(result: RunResult, compiled: bool, outputs: Outputs | None) -> tuple[
     return compile_, stage_body(ended, result.stdout, result.stderr, both, u.memory_peak_bytes, u.cpu_ms, u.wall_ms)
 
 
+# A stage our limit stopped: Piston's status and message, by outcome.
+_LIMIT_ENDS = {"timeout": ("TO", "Time limit exceeded"), "memory_limit": ("SG", "Memory limit exceeded"),
+               "pids_limit": ("SG", "Process limit exceeded")}
+
+
+def _limit_end(outcome: str) -> StageEnd:
+    status, message = _LIMIT_ENDS[outcome]
+    return StageEnd(None, "SIGKILL", status, message)
+
+
+def _signaled(sig: str | None) -> StageEnd:
+    n = signal_number(sig)
+    return StageEnd(None, sig, "SG", f"Caught fatal signal {n if n is not None else sig}")
+
+
 def compile_end(exit_code: int | None, outcome: str, signal: str | None) -> StageEnd:
     match outcome:
         case "ok":
             return StageEnd(exit_code, None, None, None)
-        case "timeout":
-            return StageEnd(None, "SIGKILL", "TO", "Time limit exceeded")
-        case "memory_limit":
-            return StageEnd(None, "SIGKILL", "SG", "Memory limit exceeded")
-        case "pids_limit":
-            return StageEnd(None, "SIGKILL", "SG", "Process limit exceeded")
+        case "timeout" | "memory_limit" | "pids_limit":
+            return _limit_end(outcome)
         case "signaled":
-            n = signal_number(signal)
-            return StageEnd(None, signal, "SG", f"Caught fatal signal {n if n is not None else signal}")
+            return _signaled(signal)
         case _:
             return StageEnd(exit_code, None, "RE", f"Exited with error status {exit_code}")
 

@@ -15,16 +15,12 @@ from typing import Any
 
 import msgspec
 
-from throwbox_common import topics
+from throwbox_common import results, topics
 from throwbox_common.messages import (
     Compare,
-    ErrorInfo,
     RunRequest,
-    RunResult,
     RunTestSpec,
     Struct,
-    now_ms,
-    rfc3339,
 )
 
 from ..validation import field_of
@@ -54,17 +50,9 @@ class Invocation(Struct):
     stop_on_first_failure: bool | None = None
 
 
-@dataclass(frozen=True)
-class Request:
-    request_id: str
-    tenant: str
-    reply_to: str
-    function: str | None
-    input: Any            # msgspec.UNSET when not given
-    run: RunRequest | None
-    tests: list[RunTestSpec] | None = None      # with function only
-    compare: Compare | None = None
-    stop_on_first_failure: bool | None = None
+# A valid request: the Invocation with its request_id (from the value, else the record key) and
+# its reply topic (reply_to, else throwbox.results) settled.
+Request = Invocation
 
 
 @dataclass(frozen=True)
@@ -150,9 +138,7 @@ def parse(key: bytes | None, value: bytes | None) -> Parsed:
         return Invalid(request_id, reply_to, "invalid_request", "tests: inside run, or with function")
     if not inv.tenant:
         return Invalid(request_id, reply_to, "invalid_request", "tenant: must be a non-empty string")
-    return Request(request_id=request_id, tenant=inv.tenant, reply_to=reply_to, function=inv.function,
-                   input=inv.input, run=inv.run, tests=inv.tests, compare=inv.compare,
-                   stop_on_first_failure=inv.stop_on_first_failure)
+    return msgspec.structs.replace(inv, request_id=request_id, reply_to=reply_to)
 
 
 # ---------------------------------------------------------------- replies
@@ -171,6 +157,4 @@ def encode_reply(request_id: str, result_json: bytes) -> bytes:
 
 def failed_result(code: str, message: str, language: str = "") -> bytes:
     """The run result of a request that never became a run (no id: there is nothing to look up)."""
-    at = rfc3339(now_ms())
-    return _enc.encode(RunResult(id="", language=language, version="", status="failed", created_at=at,
-                                 error=ErrorInfo(code=code, message=message), finished_at=at))
+    return _enc.encode(results.failed("", language, "", code, message))

@@ -12,7 +12,7 @@ run "workers_are_nomad_clients_of_the_worker_class_with_runsc_allowed" {
     error_message = "worker Nomad config must set node_class throwbox-worker"
   }
   assert {
-    condition     = strcontains(output.worker.nomad_hcl, "allow_runtimes   = [\"runc\", \"runsc\"]")
+    condition     = strcontains(output.worker.nomad_hcl, "allow_runtimes   = [\"runc\", \"runsc\", \"runsc-go\"]")
     error_message = "worker docker plugin must allow the runsc runtime"
   }
   assert {

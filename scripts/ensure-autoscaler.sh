@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Build nomad-autoscaler v0.3.7 (MPL-2.0, the last open-source release) once into the cache, and
+# the project's target plugin (autoscaler/throwbox-nodes) into $CACHE_DIR/autoscaler-plugins.
+# `go install ...@v0.3.7` fails; building a copy of the module's directory works (~70 s on an idle
+# machine, 5 min measured here under load).
+source "$(dirname "$0")/common.sh"
+AUTOSCALER_VERSION=v0.3.7
+PLUGIN_DIR="$CACHE_DIR/autoscaler-plugins"
+mkdir -p "$PLUGIN_DIR"
+
+if [ ! -x "$BIN_DIR/nomad-autoscaler" ]; then
+  log "building nomad-autoscaler $AUTOSCALER_VERSION from the Go module proxy (once, ~70 s)"
+  work=$(mktemp -d)
+  trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
+  src=$(go mod download -json "github.com/hashicorp/nomad-autoscaler@$AUTOSCALER_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  cp -r "$src" "$work/nomad-autoscaler" && chmod -R u+w "$work/nomad-autoscaler"
+  (cd "$work/nomad-autoscaler" && CGO_ENABLED=0 go build -p 2 -trimpath -o "$BIN_DIR/nomad-autoscaler.tmp" .)
+  mv "$BIN_DIR/nomad-autoscaler.tmp" "$BIN_DIR/nomad-autoscaler"
+  log "nomad-autoscaler built: $("$BIN_DIR/nomad-autoscaler" version 2>&1 | head -1)"
+fi
+
+# The plugin: rebuilt when its sources are newer than the binary.
+plugin="$PLUGIN_DIR/throwbox-nodes"
+src_dir="$REPO_DIR/autoscaler/throwbox-nodes"
+if [ ! -x "$plugin" ] || [ -n "$(find "$src_dir" -newer "$plugin" \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print -quit)" ]; then
+  log "building the throwbox-nodes autoscaler target plugin"
+  (cd "$src_dir" && CGO_ENABLED=0 go build -p 2 -trimpath -o "$plugin.tmp" .)
+  mv "$plugin.tmp" "$plugin"
+fi
