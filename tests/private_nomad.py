@@ -100,7 +100,7 @@ client {{
   min_dynamic_port  = {self.dynamic_ports[0]}
   max_dynamic_port  = {self.dynamic_ports[1]}
 HCL
-nomad_client_tuning nomad-{self.name}
+nomad_client_tuning nomad-{self.name} "${{THROWBOX_SANDBOX_RUNTIME:-runsc-go}}"
 echo "}}"
 cat <<HCL
 consul {{

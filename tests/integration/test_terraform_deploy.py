@@ -27,6 +27,8 @@ from private_nomad import private_nomad
 from stack import REPO_DIR, require_image, require_stack
 from tofu_tools import ensure_tofu
 
+from throwbox_common import runtimes
+
 pytestmark = pytest.mark.timeout(1800)
 
 NOMAD_PORT, CONSUL_PORT, KAFKA_PORT = 54646, 58500, 59392
@@ -135,7 +137,7 @@ def artifacts(tmp_path_factory):
 @pytest.fixture(scope="module")
 def deployment(artifacts, tmp_path_factory):
     require_stack("docker")
-    require_image("throwbox/python:3.11.2-3")
+    require_image(next(r.image for r in runtimes.load().runtimes if r.language == "python"))
     tofu = ensure_tofu(tmp_path_factory.mktemp("tofu-deploy"))
     with private_kafka(port=KAFKA_PORT, name="kafka-tfacc") as kafka, \
             private_nomad("tfacc", NOMAD_PORT, CONSUL_PORT, DYNAMIC_PORTS) as cluster:
