@@ -20,10 +20,10 @@ TOFU="$BIN_DIR/tofu"
 PROVIDER="$MIRROR_DIR/$OPENSTACK_SOURCE/${OPENSTACK_VERSION#v}/linux_amd64/terraform-provider-openstack_$OPENSTACK_VERSION"
 # The project's own provider: rebuilt whenever its sources change (their hash is kept next to
 # the binary). A rebuilt provider needs `tofu init -upgrade` in an initialized directory.
-THROWBOX_SOURCE=registry.local/throwbox/throwbox
-THROWBOX_PROVIDER_VERSION=0.1.0
-THROWBOX_PROVIDER_DIR="$MIRROR_DIR/$THROWBOX_SOURCE/$THROWBOX_PROVIDER_VERSION/linux_amd64"
-THROWBOX_PROVIDER="$THROWBOX_PROVIDER_DIR/terraform-provider-throwbox_v$THROWBOX_PROVIDER_VERSION"
+TB_SOURCE=registry.local/throwbox/throwbox
+TB_PROVIDER_VERSION=0.1.0
+TB_PROVIDER_DIR="$MIRROR_DIR/$TB_SOURCE/$TB_PROVIDER_VERSION/linux_amd64"
+TB_PROVIDER="$TB_PROVIDER_DIR/terraform-provider-throwbox_v$TB_PROVIDER_VERSION"
 # The machine's Go only: never let `go` fetch another toolchain from the proxy.
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
 mkdir -p "$TOFU_DIR"
@@ -69,14 +69,14 @@ fi
 provider_src="$REPO_DIR/terraform/provider"
 provider_inputs=$(cd "$provider_src" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort |
   xargs sha256sum | sha256sum | cut -c1-16)
-if [ ! -x "$THROWBOX_PROVIDER" ] || [ "$(cat "$THROWBOX_PROVIDER_DIR/.inputs" 2>/dev/null)" != "$provider_inputs" ]; then
+if [ ! -x "$TB_PROVIDER" ] || [ "$(cat "$TB_PROVIDER_DIR/.inputs" 2>/dev/null)" != "$provider_inputs" ]; then
   log "building the Throwbox provider (terraform/provider; ~1 min cold, seconds with a warm Go cache)"
-  mkdir -p "$THROWBOX_PROVIDER_DIR"
+  mkdir -p "$TB_PROVIDER_DIR"
   (cd "$provider_src" && nice -n 19 go build -p 2 -trimpath \
-    -ldflags="-s -w -X main.version=$THROWBOX_PROVIDER_VERSION" -o "$THROWBOX_PROVIDER.tmp" .)
-  mv "$THROWBOX_PROVIDER.tmp" "$THROWBOX_PROVIDER"
-  echo "$provider_inputs" >"$THROWBOX_PROVIDER_DIR/.inputs"
-  log "throwbox provider built: $THROWBOX_PROVIDER"
+    -ldflags="-s -w -X main.version=$TB_PROVIDER_VERSION" -o "$TB_PROVIDER.tmp" .)
+  mv "$TB_PROVIDER.tmp" "$TB_PROVIDER"
+  echo "$provider_inputs" >"$TB_PROVIDER_DIR/.inputs"
+  log "throwbox provider built: $TB_PROVIDER"
 fi
 
 # Only the mirror, no `direct`: a provider the mirror lacks fails `tofu init` at once instead
@@ -87,7 +87,7 @@ disable_checkpoint = true
 provider_installation {
   filesystem_mirror {
     path    = "$MIRROR_DIR"
-    include = ["$OPENSTACK_SOURCE", "$THROWBOX_SOURCE"]
+    include = ["$OPENSTACK_SOURCE", "$TB_SOURCE"]
   }
 }
 HCL

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import ssl
 import subprocess
 import threading
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.timeout(1800)
 
 NOMAD_PORT, CONSUL_PORT, KAFKA_PORT = 54646, 58500, 59392
 DYNAMIC_PORTS = (54700, 54799)
-HTTPS_PORT, ARTIFACTS_PORT, AGENT_METRICS_PORT = 54643, 54680, 54664
+HTTPS_PORT, AGENT_METRICS_PORT = 54643, 54664
 API = f"https://127.0.0.1:{HTTPS_PORT}"
 TLS = ssl._create_unverified_context()   # the load balancer's generated certificate
 JOBS = ["throwbox-kafka-topics", "throwbox-executor-agent", "throwbox-control-plane", "throwbox-load-balancer"]
@@ -123,7 +124,11 @@ def artifacts(tmp_path_factory):
     settings = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
     bundle = Path(settings["BUNDLE"])
     manifest = json.loads((bundle.parent / "manifest.json").read_text())
-    env = {**os.environ, "THROWBOX_ARTIFACTS_DIR": str(bundle.parent), "THROWBOX_ARTIFACTS_PORT": str(ARTIFACTS_PORT)}
+    # A port free now (a fixed one in the ephemeral range was once held by a client socket).
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "THROWBOX_ARTIFACTS_DIR": str(bundle.parent), "THROWBOX_ARTIFACTS_PORT": str(port)}
     served = subprocess.run([str(REPO_DIR / "scripts/serve-artifacts.sh")], capture_output=True, text=True,
                             env=env, timeout=60)
     assert served.returncode == 0, served.stderr
