@@ -1,5 +1,5 @@
 # Single-node Throwbox: see README.md and docs/getting-started.md.
-.PHONY: up down status test test-failures unit lint bench clean-state cluster cluster-status cluster-down test-cluster
+.PHONY: up down status artifacts test test-failures unit lint bench clean-state cluster cluster-status cluster-down test-cluster
 
 up:
 	scripts/up.sh
@@ -9,6 +9,12 @@ down:
 
 status:
 	scripts/status.sh
+
+# Versioned artifacts (wheel, venv-free bundle, sandbox image tarballs, manifest) in
+# .state/artifacts: what a cluster installs (docs/terraform.md). ARGS=--no-images skips the images.
+artifacts:
+	scripts/ensure-venv.sh
+	scripts/build-artifacts.sh $(ARGS)
 
 test:
 	scripts/test.sh $(ARGS)

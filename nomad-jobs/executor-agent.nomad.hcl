@@ -1,10 +1,37 @@
 # The executor agent: one per Nomad client that offers gVisor sandboxes. It consumes runs
 # from Kafka, hands them to warm sandbox allocations and stops each used allocation.
-# Deployed by scripts/deploy-agent.sh; raw_exec because it drives Docker and Nomad itself.
+# Deployed by scripts/deploy-agent.sh (from the checkout: repo_dir) or by the throwbox_deployment
+# of terraform/modules/throwbox (from the versioned bundle: bundle_url, fetched by Nomad's
+# artifact block); raw_exec because it drives Docker and Nomad itself.
 
 variable "repo_dir" {
   type        = string
-  description = "Absolute path of the Throwbox checkout on every client node; the agent runs <repo_dir>/.venv/bin/throwbox-agent and reads <repo_dir>/runtimes/runtimes.toml."
+  default     = ""
+  description = "Absolute path of the Throwbox checkout on every client node; the agent runs <repo_dir>/.venv/bin/throwbox-agent and reads <repo_dir>/runtimes/runtimes.toml. Unused when bundle_url is set."
+}
+
+variable "bundle_url" {
+  type        = string
+  default     = ""
+  description = "URL of the Throwbox bundle (scripts/build-artifacts.sh: throwbox-bundle-<version>.tar.gz) Nomad fetches and unpacks into the task; empty: run from repo_dir."
+}
+
+variable "bundle_sha256" {
+  type        = string
+  default     = ""
+  description = "sha256 of the bundle (its manifest.json entry), checked by Nomad after the download; empty: unchecked."
+}
+
+variable "job_name" {
+  type        = string
+  default     = "throwbox-executor-agent"
+  description = "The job's ID (a second deployment on one Nomad cluster needs another)."
+}
+
+variable "env" {
+  type        = map(string)
+  default     = {}
+  description = "Further THROWBOX_AGENT_* settings (docs/settings.md), e.g. THROWBOX_AGENT_POOL_SIZES."
 }
 
 variable "kafka_bootstrap" {
@@ -37,7 +64,14 @@ variable "drain_timeout_s" {
   description = "Seconds the agent keeps finishing its running runs after SIGTERM; must exceed the longest wall-time limit (60 s). Nomad kills the agent 15 s after that."
 }
 
+locals {
+  bundled  = var.bundle_url != ""
+  command  = local.bundled ? "local/throwbox/bin/throwbox-agent" : "${var.repo_dir}/.venv/bin/throwbox-agent"
+  runtimes = local.bundled ? "local/throwbox/runtimes/runtimes.toml" : "${var.repo_dir}/runtimes/runtimes.toml"
+}
+
 job "throwbox-executor-agent" {
+  id          = var.job_name
   type        = "system"
   datacenters = ["*"]
   priority    = 80
@@ -67,8 +101,32 @@ job "throwbox-executor-agent" {
       kill_signal  = "SIGTERM"
       kill_timeout = "${var.drain_timeout_s + 15}s"
 
+      dynamic "artifact" {
+        for_each = local.bundled ? [var.bundle_url] : []
+        content {
+          source      = artifact.value
+          destination = "local"
+          dynamic "options" {
+            for_each = var.bundle_sha256 == "" ? [] : [var.bundle_sha256]
+            content {
+              checksum = "sha256:${options.value}"
+            }
+          }
+        }
+      }
+
       config {
-        command = "${var.repo_dir}/.venv/bin/throwbox-agent"
+        command = local.command
+      }
+
+      # The further settings, as an environment file (an env block cannot take a map variable).
+      dynamic "template" {
+        for_each = length(var.env) > 0 ? [var.env] : []
+        content {
+          destination = "local/agent.env"
+          env         = true
+          data        = join("\n", [for k, v in template.value : "${k}=${jsonencode(v)}"])
+        }
       }
 
       env {
@@ -81,7 +139,7 @@ job "throwbox-executor-agent" {
         THROWBOX_AGENT_DATACENTER      = "${node.datacenter}"
         THROWBOX_AGENT_METRICS_LISTEN  = var.metrics_listen
         THROWBOX_AGENT_DRAIN_TIMEOUT_S = var.drain_timeout_s
-        THROWBOX_RUNTIMES_FILE         = "${var.repo_dir}/runtimes/runtimes.toml"
+        THROWBOX_RUNTIMES_FILE         = local.runtimes
         PYTHONUNBUFFERED               = "1"
       }
 

@@ -13,6 +13,7 @@ command -v mvn >/dev/null || need+=(maven)
 command -v go >/dev/null || need+=(golang-go)
 command -v node >/dev/null || need+=(nodejs)      # the playground's build, the compat tests' piston-client
 command -v npm >/dev/null || need+=(npm)
+command -v haproxy >/dev/null || need+=(haproxy)     # the load balancer of a Throwbox deployment (terraform/modules/throwbox)
 command -v chromium >/dev/null || need+=(chromium)  # driven by playwright-core (no browser download)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 command -v promtool >/dev/null || need+=(prometheus)  # promtool for the ops tests; the cluster's Prometheus

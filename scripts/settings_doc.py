@@ -52,6 +52,11 @@ STACK = (
     Setting("THROWBOX_API_URL", "http://127.0.0.1:8080", "the stack's API, for the tests (the CLI reads it too)"),
     Setting("THROWBOX_AGENT_HEALTH_URL", "http://127.0.0.1:9464/healthz", "the deployed agent's health, polled by "
             "scripts/deploy-agent.sh and the tests"),
+    Setting("THROWBOX_ARTIFACTS_DIR", "<checkout>/.state/artifacts", "where scripts/build-artifacts.sh writes the "
+            "wheel, bundle, image tarballs and manifest (`make artifacts`), served by scripts/serve-artifacts.sh"),
+    Setting("THROWBOX_ARTIFACTS_HOST", "127.0.0.1", "address scripts/serve-artifacts.sh listens on"),
+    Setting("THROWBOX_ARTIFACTS_PORT", "8089", "port scripts/serve-artifacts.sh listens on"),
+    Setting("THROWBOX_PYTHON", "python3", "the interpreter the bundle's launchers (bin/ of the artifact) run"),
     Setting("THROWBOX_SMOKE_IMAGE", "the registry's first image", "image of the platform smoke test (development)"),
     Setting("THROWBOX_BENCH_QUICK_LANGUAGES", "python,c", "`make bench ARGS=--quick`: the runtimes measured"),
     Setting("THROWBOX_CLUSTER_NAME", "tbx", "`make cluster`: prefix of its network namespaces and bridge (namespace "

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: bring the stack up (idempotent), then the launcher's Go tests and pytest.
+# `make test`: bring the stack up (idempotent), then the launcher's and the Throwbox provider's
+# Go tests and pytest.
 # Extra arguments go to pytest. Under CI=true, integration tests fail (not skip) when a
 # part of the stack is missing.
 source "$(dirname "$0")/common.sh"
@@ -11,6 +12,8 @@ if [ -f "$REPO_DIR/runtimes/launcher/go.mod" ]; then
 fi
 log "go test ./... (autoscaler/throwbox-nodes)"
 (cd "$REPO_DIR/autoscaler/throwbox-nodes" && go test -p 2 ./...)
+log "go test ./... (terraform/provider)"
+(cd "$REPO_DIR/terraform/provider" && GOTOOLCHAIN=local go test -p 2 ./...)
 log "pytest"
 cd "$REPO_DIR"
 # tests/conftest.py orders the load test and the disruptive failure tests (they restart Kafka,

@@ -10,72 +10,29 @@ lands in the checkout.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from stack import REPO_DIR, binary, missing
+from tofu_tools import TERRAFORM_DIR, Tofu, ensure_tofu
 
 # The first test waits for the cold build of tofu and the provider: ~440 CPU-seconds, an
 # estimated 4-5 min on 2 idle cores, 14 min measured on 2 cores shared with other builds.
 pytestmark = pytest.mark.timeout(1500)
 
-TERRAFORM_DIR = REPO_DIR / "terraform"
 MODULES = sorted(p.parent.relative_to(TERRAFORM_DIR) for p in TERRAFORM_DIR.glob("modules/*/versions.tf"))
-EXAMPLES = sorted(p.parent.relative_to(TERRAFORM_DIR) for p in TERRAFORM_DIR.glob("modules/*/examples/*/main.tf"))
+EXAMPLES = sorted(p.parent.relative_to(TERRAFORM_DIR)
+                  for pattern in ("modules/*/examples/*/main.tf", "provider/examples/*/main.tf")
+                  for p in TERRAFORM_DIR.glob(pattern))
 NODE_CONFIG_EXAMPLE = Path("modules/node-config/examples/basic")
-ENSURE_TIMEOUT_S = 1400
-TOFU_TIMEOUT_S = 300
-
-
-class Tofu:
-    """The built tofu, run with the CLI config that names the local provider mirror."""
-
-    def __init__(self, path: str, cli_config: str, workdir: Path):
-        self.path = path
-        self.workdir = workdir          # a copy of terraform/
-        self.env = {
-            **os.environ,
-            "TF_CLI_CONFIG_FILE": cli_config,
-            "TF_IN_AUTOMATION": "1",
-            "TF_INPUT": "0",
-            "CHECKPOINT_DISABLE": "1",
-        }
-        self._initialized: set[Path] = set()
-
-    def run(self, directory: Path, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([self.path, *args], cwd=directory, env=self.env, capture_output=True,
-                              text=True, timeout=TOFU_TIMEOUT_S)
-
-    def ok(self, directory: Path, *args: str) -> str:
-        out = self.run(directory, *args)
-        assert out.returncode == 0, f"tofu {' '.join(args)} in {directory}:\n{out.stdout}{out.stderr}"
-        return out.stdout
-
-    def init(self, relative: Path) -> Path:
-        directory = self.workdir / relative
-        if directory not in self._initialized:
-            self.ok(directory, "init", "-no-color", "-backend=false")
-            self._initialized.add(directory)
-        return directory
 
 
 @pytest.fixture(scope="module")
 def tofu(tmp_path_factory) -> Tofu:
-    out = subprocess.run([str(REPO_DIR / "scripts/ensure-tofu.sh")], capture_output=True, text=True,
-                         timeout=ENSURE_TIMEOUT_S)
-    if out.returncode != 0 and shutil.which("go") is None and not Path("/usr/local/go/bin/go").exists():
-        missing("tofu is not built and there is no Go toolchain to build it (scripts/ensure-tofu.sh)")
-    assert out.returncode == 0, f"scripts/ensure-tofu.sh failed:\n{out.stderr[-4000:]}"
-    settings = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
-    workdir = tmp_path_factory.mktemp("tofu") / "terraform"
-    shutil.copytree(TERRAFORM_DIR, workdir,
-                    ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "terraform.tfstate*"))
-    return Tofu(settings["TOFU"], settings["TF_CLI_CONFIG_FILE"], workdir)
+    return ensure_tofu(tmp_path_factory.mktemp("tofu"))
 
 
 def validator(name: str) -> str:
@@ -111,8 +68,9 @@ def test_init_finds_only_the_mirrored_provider_and_never_waits_on_a_registry(tof
 
 
 def test_there_are_modules_and_examples_to_check():
-    assert {str(m) for m in MODULES} >= {"modules/node-config", "modules/cluster-openstack"}
-    assert {m.parts[1] for m in EXAMPLES} >= {"node-config", "cluster-openstack"}, "every module needs an example"
+    assert {str(m) for m in MODULES} >= {"modules/node-config", "modules/cluster-openstack", "modules/throwbox"}
+    assert {m.parts[1] for m in EXAMPLES} >= {"node-config", "cluster-openstack", "throwbox", "examples"}, \
+        "every module and the provider need an example"
 
 
 def test_every_terraform_file_is_formatted_as_tofu_fmt_writes_it(tofu):

@@ -1,0 +1,60 @@
+# Throwbox deployed onto the local single-node Nomad (make up) from the artifacts built here
+# (make artifacts; scripts/serve-artifacts.sh serves them). docs/terraform.md walks through it.
+#   tofu init && tofu apply -var bundle_url=... -var bundle_sha256=...
+
+terraform {
+  required_providers {
+    throwbox = {
+      source  = "registry.local/throwbox/throwbox"
+      version = "~> 0.1"
+    }
+  }
+}
+
+variable "bundle_url" {
+  type        = string
+  default     = "http://127.0.0.1:8089/throwbox-bundle-0.1.0+h000000000000.tar.gz"
+  description = "The bundle's URL: scripts/serve-artifacts.sh's URL and manifest.json's bundle."
+}
+
+variable "bundle_sha256" {
+  type        = string
+  default     = ""
+  description = "manifest.json's sha256 of the bundle."
+}
+
+variable "nomad_addr" {
+  type        = string
+  default     = "http://127.0.0.1:4646"
+  description = "The Nomad API to deploy onto."
+}
+
+variable "consul_addr" {
+  type        = string
+  default     = "http://127.0.0.1:8500"
+  description = "The Consul agent of the Nomad nodes."
+}
+
+variable "kafka_bootstrap" {
+  type        = string
+  default     = "127.0.0.1:9092"
+  description = "The Kafka brokers."
+}
+
+provider "throwbox" {}
+
+module "throwbox" {
+  source = "../.."
+
+  nomad_addr      = var.nomad_addr
+  consul_addr     = var.consul_addr
+  kafka_bootstrap = var.kafka_bootstrap
+  bundle_url      = var.bundle_url
+  bundle_sha256   = var.bundle_sha256
+  pool_sizes      = "python=2,*=0"
+}
+
+output "api_url" {
+  description = "Throwbox's address: send /v1/... requests here with a tenant key."
+  value       = module.throwbox.api_url
+}

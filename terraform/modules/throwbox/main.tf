@@ -1,0 +1,109 @@
+# Throwbox on an existing Nomad cluster (with Consul and Kafka): the project's own job files
+# (nomad-jobs/) registered by the throwbox provider in order (topics, agents, control plane,
+# load balancer), each waited for until healthy; the readiness of the whole checked through
+# the load balancer.
+
+locals {
+  jobs_dir = var.jobs_dir != "" ? var.jobs_dir : "${path.module}/../../../nomad-jobs"
+  # The bundle (versioned artifacts) or the checkout: the job variables of the one in use.
+  source = { for k, v in {
+    bundle_url    = var.bundle_url
+    bundle_sha256 = var.bundle_sha256
+    repo_dir      = var.bundle_url == "" ? var.repo_dir : ""
+  } : k => v if v != "" }
+  names = {
+    topics        = "${var.name_prefix}-kafka-topics"
+    agent         = "${var.name_prefix}-executor-agent"
+    control_plane = "${var.name_prefix}-control-plane"
+    load_balancer = "${var.name_prefix}-load-balancer"
+  }
+  api_service = "${var.name_prefix}-api"
+  agent_env = merge(
+    var.pool_sizes == "" ? {} : { THROWBOX_AGENT_POOL_SIZES = var.pool_sizes },
+    var.agent_settings,
+  )
+  api_url   = "https://${var.load_balancer_address}:${var.https_port}"
+  ready_url = "${local.api_url}/readyz"
+  kv = merge(
+    {
+      "throwbox/deployment/source"         = var.bundle_url != "" ? var.bundle_url : "checkout:${var.repo_dir}"
+      "throwbox/deployment/api_url"        = local.api_url
+      "throwbox/deployment/control_planes" = tostring(var.control_plane_instances)
+      "throwbox/deployment/pool_sizes"     = var.pool_sizes
+    },
+    { for k, v in var.kv_defaults : "throwbox/${k}" => v },
+  )
+}
+
+resource "throwbox_deployment" "this" {
+  nomad_addr  = var.nomad_addr
+  consul_addr = var.consul_addr
+  timeout_s   = var.timeout_s
+
+  jobs = [
+    {
+      name = local.names.topics
+      hcl  = file("${local.jobs_dir}/kafka-topics.nomad.hcl")
+      variables = merge(local.source, {
+        job_name           = local.names.topics
+        kafka_bootstrap    = var.kafka_bootstrap
+        replication_factor = tostring(var.kafka_replication_factor)
+      })
+    },
+    {
+      name = local.names.agent
+      hcl  = file("${local.jobs_dir}/executor-agent.nomad.hcl")
+      variables = merge(local.source, {
+        job_name        = local.names.agent
+        kafka_bootstrap = var.kafka_bootstrap
+        consul_addr     = var.consul_addr
+        nomad_addr      = var.nomad_addr
+        metrics_listen  = var.agent_metrics_listen
+        drain_timeout_s = tostring(var.agent_drain_timeout_s)
+      })
+      raw_variables = { env = jsonencode(local.agent_env) }
+    },
+    {
+      name = local.names.control_plane
+      hcl  = file("${local.jobs_dir}/control-plane.nomad.hcl")
+      variables = merge(local.source, {
+        job_name        = local.names.control_plane
+        service_name    = local.api_service
+        instances       = tostring(var.control_plane_instances)
+        kafka_bootstrap = var.kafka_bootstrap
+        consul_addr     = var.consul_addr
+        nomad_addr      = var.nomad_addr
+      })
+      raw_variables = { env = jsonencode(var.control_plane_settings) }
+    },
+    {
+      name = local.names.load_balancer
+      hcl  = file("${local.jobs_dir}/load-balancer.nomad.hcl")
+      variables = {
+        job_name        = local.names.load_balancer
+        service_name    = local.api_service
+        lb_service_name = "${var.name_prefix}-lb"
+        https_port      = tostring(var.https_port)
+        tls_cert_pem    = var.tls_cert_pem
+        tls_key_pem     = var.tls_key_pem
+      }
+    },
+  ]
+
+  kv                = local.kv
+  purge_kv_prefixes = var.purge_data_on_destroy ? ["throwbox/"] : []
+  ready_url         = local.ready_url
+  # A generated certificate cannot be verified; an operator's can.
+  ready_insecure = nonsensitive(var.tls_cert_pem == "")
+
+  lifecycle {
+    precondition {
+      condition     = (var.bundle_url == "") != (var.repo_dir == "")
+      error_message = "Set exactly one of bundle_url (versioned artifacts) and repo_dir (a checkout on every node)."
+    }
+    precondition {
+      condition     = (var.tls_cert_pem == "") == (var.tls_key_pem == "")
+      error_message = "Set both tls_cert_pem and tls_key_pem, or neither (a generated certificate)."
+    }
+  }
+}

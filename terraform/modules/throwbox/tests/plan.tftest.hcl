@@ -1,0 +1,142 @@
+# The module's logic, planned against a mock provider (no Nomad needed): job order and names,
+# what each job is given, and the validation of the inputs. The real apply is in
+# tests/integration/test_terraform_deploy.py.
+
+mock_provider "throwbox" {}
+
+variables {
+  bundle_url    = "http://artifacts.example:8089/throwbox-bundle-0.1.0+habc.tar.gz"
+  bundle_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+}
+
+run "jobs_are_registered_in_order_from_the_project_job_files" {
+  command = plan
+  assert {
+    condition     = [for j in throwbox_deployment.this.jobs : j.name] == ["throwbox-kafka-topics", "throwbox-executor-agent", "throwbox-control-plane", "throwbox-load-balancer"]
+    error_message = "topics, agents, control plane, load balancer: in that order"
+  }
+  assert {
+    condition     = strcontains(throwbox_deployment.this.jobs[2].hcl, "auto_revert       = true")
+    error_message = "the control plane job file is the project's (rolling update with auto_revert)"
+  }
+  assert {
+    condition     = output.api_url == "https://127.0.0.1:8443" && throwbox_deployment.this.ready_url == "https://127.0.0.1:8443/readyz"
+    error_message = "the API is the load balancer's address"
+  }
+}
+
+run "a_bundle_deployment_hands_every_job_the_bundle_and_its_checksum" {
+  command = plan
+  assert {
+    condition     = alltrue([for j in slice(throwbox_deployment.this.jobs, 0, 3) : j.variables["bundle_url"] == var.bundle_url && j.variables["bundle_sha256"] == var.bundle_sha256])
+    error_message = "topics, agent and control plane run from the bundle"
+  }
+  assert {
+    condition     = alltrue([for j in throwbox_deployment.this.jobs : !contains(keys(j.variables), "repo_dir")])
+    error_message = "no checkout path in a bundle deployment"
+  }
+}
+
+run "a_checkout_deployment_names_the_checkout" {
+  command = plan
+  variables {
+    bundle_url    = ""
+    bundle_sha256 = ""
+    repo_dir      = "/opt/throwbox"
+  }
+  assert {
+    condition     = throwbox_deployment.this.jobs[1].variables["repo_dir"] == "/opt/throwbox" && !contains(keys(throwbox_deployment.this.jobs[1].variables), "bundle_url")
+    error_message = "the agent runs from repo_dir"
+  }
+}
+
+run "settings_pools_and_prefix_reach_the_jobs" {
+  command = plan
+  variables {
+    name_prefix             = "tb2"
+    pool_sizes              = "python=2,*=0"
+    agent_settings          = { THROWBOX_AGENT_TMPFS_MB = "32" }
+    control_plane_settings  = { THROWBOX_CP_LOG_LEVEL = "DEBUG" }
+    control_plane_instances = 3
+    https_port              = 9443
+  }
+  assert {
+    condition     = jsondecode(throwbox_deployment.this.jobs[1].raw_variables["env"]) == { THROWBOX_AGENT_POOL_SIZES = "python=2,*=0", THROWBOX_AGENT_TMPFS_MB = "32" }
+    error_message = "pool sizes and agent settings are the agent's environment"
+  }
+  assert {
+    condition     = jsondecode(throwbox_deployment.this.jobs[2].raw_variables["env"]) == { THROWBOX_CP_LOG_LEVEL = "DEBUG" } && throwbox_deployment.this.jobs[2].variables["instances"] == "3"
+    error_message = "control plane settings and count"
+  }
+  assert {
+    condition     = output.job_ids.control_plane == "tb2-control-plane" && throwbox_deployment.this.jobs[3].variables["service_name"] == "tb2-api"
+    error_message = "the prefix names jobs and services"
+  }
+  assert {
+    condition     = throwbox_deployment.this.kv["throwbox/deployment/pool_sizes"] == "python=2,*=0"
+    error_message = "the deployment records its settings in Consul KV"
+  }
+}
+
+run "a_generated_certificate_is_not_verified_an_operators_is" {
+  command = plan
+  assert {
+    condition     = throwbox_deployment.this.ready_insecure && output.tls_generated
+    error_message = "no certificate given: generated, readiness check without verification"
+  }
+}
+
+run "an_operator_certificate_is_verified" {
+  command = plan
+  variables {
+    tls_cert_pem = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----"
+    tls_key_pem  = "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"
+  }
+  assert {
+    condition     = !throwbox_deployment.this.ready_insecure && !output.tls_generated
+    error_message = "an operator's certificate is verified"
+  }
+}
+
+run "destroy_keeps_tenant_data_unless_asked" {
+  command = plan
+  assert {
+    condition     = length(throwbox_deployment.this.purge_kv_prefixes) == 0
+    error_message = "keys and functions survive a destroy by default"
+  }
+}
+
+run "one_control_plane_is_refused" {
+  command = plan
+  variables {
+    control_plane_instances = 1
+  }
+  expect_failures = [var.control_plane_instances]
+}
+
+run "bad_inputs_are_refused" {
+  command = plan
+  variables {
+    kafka_bootstrap = "not a broker"
+    pool_sizes      = "python"
+    agent_settings  = { THROWBOX_CP_PORT = "1" }
+    bundle_sha256   = "xyz"
+  }
+  expect_failures = [var.kafka_bootstrap, var.pool_sizes, var.agent_settings, var.bundle_sha256]
+}
+
+run "bundle_and_checkout_at_once_are_refused" {
+  command = plan
+  variables {
+    repo_dir = "/opt/throwbox"
+  }
+  expect_failures = [throwbox_deployment.this]
+}
+
+run "a_certificate_without_its_key_is_refused" {
+  command = plan
+  variables {
+    tls_cert_pem = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----"
+  }
+  expect_failures = [throwbox_deployment.this]
+}
