@@ -8,7 +8,7 @@ from aiokafka.errors import KafkaTimeoutError
 from test_agent_run_lifecycle import FakeAttachment, launcher_out, lifecycle
 
 from throwbox_agent import frames
-from throwbox_agent.agent import KafkaPublisher
+from throwbox_agent.kafka_publisher import KafkaPublisher
 from throwbox_common import topics
 from throwbox_common.messages import Finished, Output, Started, run_event_decoder
 

@@ -14,8 +14,8 @@ from aiokafka.errors import (
 from test_agent_run_lifecycle import FakeAttachment, launcher_out, lifecycle
 
 from throwbox_agent import output, publish, run
-from throwbox_agent.agent import KafkaPublisher
 from throwbox_agent.errors import PublishError
+from throwbox_agent.kafka_publisher import KafkaPublisher
 from throwbox_agent.ledger import Ledger
 from throwbox_agent.run import RunState, publish_until_acked
 from throwbox_common.messages import Finished, Output, RunResult, Started, encoder, now_ms
