@@ -67,6 +67,9 @@ name      = "{name}"
   node_class    = "throwbox-worker"
   cgroup_parent = "/throwbox-autoscaler-test-{name}"
   servers       = ["127.0.0.1:{server_rpc}"]
+  # Loopback, as the stack's client: a machine (or namespace) without a default route has no
+  # interface for Nomad to pick.
+  network_interface = "lo"
   options = {{
     "driver.denylist" = "docker,exec,java,qemu,raw_exec"
   }}
