@@ -6,6 +6,10 @@ started=$SECONDS
 S="$REPO_DIR/scripts"
 
 "$S/install-host-packages.sh"
+# Private test services listen on fixed ports in 54000-59999 (tests/private_nomad.py, the
+# autoscaler and Terraform tests, private brokers): keep them out of the ephemeral range, where
+# any outgoing connection could be holding one when such a service starts.
+sysctl -qw net.ipv4.ip_local_reserved_ports=54000-59999 || log "could not reserve ports 54000-59999"
 
 "$S/ensure-venv.sh"
 "$S/ensure-compat-clients.sh"
