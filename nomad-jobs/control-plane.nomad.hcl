@@ -62,7 +62,7 @@ variable "nomad_addr" {
 variable "env" {
   type        = map(string)
   default     = {}
-  description = "Further THROWBOX_CP_* settings (docs/settings.md)."
+  description = "Further THROWBOX_CP_* settings of every instance, by name (docs/settings.md lists them)."
 }
 
 locals {

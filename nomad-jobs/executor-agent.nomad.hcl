@@ -130,10 +130,10 @@ job "throwbox-executor-agent" {
       }
 
       env {
-        THROWBOX_KAFKA_BOOTSTRAP       = var.kafka_bootstrap
-        THROWBOX_CONSUL_ADDR           = var.consul_addr
-        THROWBOX_NOMAD_ADDR            = var.nomad_addr
-        THROWBOX_AGENT_NODE_ID         = "${node.unique.id}"
+        THROWBOX_KAFKA_BOOTSTRAP = var.kafka_bootstrap
+        THROWBOX_CONSUL_ADDR     = var.consul_addr
+        THROWBOX_NOMAD_ADDR      = var.nomad_addr
+        THROWBOX_AGENT_NODE_ID   = "${node.unique.id}"
         # One agent a node: its node's name names it (sandbox jobs, Consul service, results' node).
         THROWBOX_AGENT_NAME            = "${node.unique.name}"
         THROWBOX_AGENT_DATACENTER      = "${node.datacenter}"

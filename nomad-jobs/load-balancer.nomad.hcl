@@ -144,7 +144,7 @@ job "throwbox-load-balancer" {
           min = "500ms"
           max = "2s"
         }
-        data          = <<-CFG
+        data = <<-CFG
           global
             maxconn 4096
             log stderr format short local0 warning
