@@ -13,7 +13,6 @@ done
 for n in "${CONTROL_PLANES[@]}" "${WORKER_SLOTS[@]}" "${SERVERS[@]}"; do
   [ -e "/run/netns/$(node_ns "$n")" ] || continue
   kill_node "$n"
-  [[ $n == w* ]] && remove_node_containers "$n"
   node_net_down "$n"
 done
 # Sandboxes of workers whose client ids are gone with their data: every Nomad container
