@@ -127,7 +127,7 @@ def kafka_stop() -> None:
 
 def kafka_pid() -> int | None:
     try:
-        return int((STATE / "run" / f"{KAFKA_ENV['THROWBOX_KAFKA_NAME']}.pid").read_text())
+        return int((STATE / "run" / f"{KAFKA_ENV['THROWBOX_KAFKA_NAME']}.pid").read_text().split()[0])
     except (OSError, ValueError):
         return None
 
@@ -207,6 +207,7 @@ class Agent:
 
     results_dir: Path
     pool_sizes: str
+    extra_env: dict[str, str] = field(default_factory=dict)   # more THROWBOX_AGENT_* settings
     name: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:6]}")
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
@@ -231,6 +232,7 @@ class Agent:
             # A small reservation, as the integration tests do: the node also hosts the shared pools.
             "THROWBOX_AGENT_SANDBOX_CPU_MHZ": "20", "PYTHONUNBUFFERED": "1",
         })
+        env.update(self.extra_env)
         self.proc = _start([str(VENV_BIN / "throwbox-agent")], env, self.log_path, None)
         wait_until(lambda: self.full() if self._up() else False, timeout_s,
                    f"agent {self.name} with full pools ({self.pool_sizes})", 0.25)
@@ -359,7 +361,7 @@ def pids_by_cmd(*needles: str) -> list[int]:
 
 def pid_file(name: str) -> int | None:
     try:
-        pid = int((STATE / "run" / f"{name}.pid").read_text())
+        pid = int((STATE / "run" / f"{name}.pid").read_text().split()[0])
     except (OSError, ValueError):
         return None
     return pid if Path(f"/proc/{pid}").exists() else None

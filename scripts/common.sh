@@ -21,29 +21,42 @@ esac
 log() { printf '\033[1m[throwbox]\033[0m %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# pid_alive FILE: the process in FILE runs and is not a zombie.
-pid_alive() {
-  local pid
+# Pid files hold "PID STARTTIME" (STARTTIME: field 22 of /proc/PID/stat, in clock ticks since
+# boot). pid_max is 32768 here and a busy test run wraps it within minutes, so a bare pid in a
+# stale file can name an unrelated process: killing or trusting it is wrong (a restored
+# service that "is running" but is not, a broker killed for another service's pid).
+proc_start() { sed -n 's/.*) //p' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+
+# write_pid FILE PID: record PID with its start time.
+write_pid() { echo "$2 $(proc_start "$2")" >"$1"; }
+
+# pid_of FILE: the pid in FILE if that very process runs and is not a zombie; fails otherwise.
+pid_of() {
+  local pid start
   [ -f "$1" ] || return 1
-  pid=$(cat "$1")
+  read -r pid start <"$1" || [ -n "${pid:-}" ] || return 1
   [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
-  ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+  grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null && return 1
+  [ -z "$start" ] || [ "$(proc_start "$pid")" = "$start" ] || return 1
+  echo "$pid"
 }
+pid_alive() { pid_of "$1" >/dev/null; }
 
 # start_service NAME CMD...: run CMD detached (own session), pid in RUN_DIR, log in LOG_DIR.
 start_service() {
   local name=$1; shift
   if pid_alive "$RUN_DIR/$name.pid"; then return 0; fi
+  # A pid file without its process: the service ended without being stopped; say so.
+  [ -f "$RUN_DIR/$name.pid" ] && log "$name (pid file $(cat "$RUN_DIR/$name.pid")) is not running any more"
   log "starting $name (log: $LOG_DIR/$name.log)"
   setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$RUN_DIR/$name.pid"
+  write_pid "$RUN_DIR/$name.pid" $!
 }
 
 # stop_service NAME [TIMEOUT_S]: SIGTERM, then SIGKILL after the timeout.
 stop_service() {
   local name=$1 timeout_s=${2:-20} pid i
-  pid_alive "$RUN_DIR/$name.pid" || { rm -f "$RUN_DIR/$name.pid"; return 0; }
-  pid=$(cat "$RUN_DIR/$name.pid")
+  pid=$(pid_of "$RUN_DIR/$name.pid") || { rm -f "$RUN_DIR/$name.pid"; return 0; }
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < timeout_s * 10; i++)); do
     pid_alive "$RUN_DIR/$name.pid" || break

@@ -44,7 +44,7 @@ class PrivateKafka:
 
     def pid(self) -> int | None:
         try:
-            pid = int((STATE_DIR / "run" / f"{self.name}.pid").read_text())
+            pid = int((STATE_DIR / "run" / f"{self.name}.pid").read_text().split()[0])
             os.kill(pid, 0)
             return pid
         except (OSError, ValueError):

@@ -145,7 +145,7 @@ case $action in
   stop-service) node_service "$n" stop "${3:?service}" 60 ;;
   kill-service)
     pid_file="$(node_dir "$n")/run/${3:?service}.pid"
-    [ -f "$pid_file" ] && kill -KILL "$(cat "$pid_file")" 2>/dev/null || true
+    pid=$(pid_of "$pid_file") && kill -KILL "$pid" 2>/dev/null || true
     rm -f "$pid_file" ;;
   *) die "unknown action $action" ;;
 esac

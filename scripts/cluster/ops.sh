@@ -67,9 +67,8 @@ use_ops_dirs() {
 # what is left after 20 s. The autoscaler's plugin processes and their commands are in its group.
 stop_group() {
   local name=$1 pid i
-  [ -f "$RUN_DIR/$name.pid" ] || return 0
-  pid=$(cat "$RUN_DIR/$name.pid")
-  if [ -n "$pid" ] && kill -0 -- "-$pid" 2>/dev/null; then
+  pid=$(pid_of "$RUN_DIR/$name.pid") || { rm -f "$RUN_DIR/$name.pid"; return 0; }
+  if kill -0 -- "-$pid" 2>/dev/null; then
     log "stopping $name"
     kill -TERM -- "-$pid" 2>/dev/null || true
     for ((i = 0; i < 200; i++)); do
@@ -140,7 +139,7 @@ case "$cmd" in
     use_ops_dirs
     rc=0
     for s in ops-prometheus ops-file-sd ops-autoscaler; do
-      if pid_alive "$RUN_DIR/$s.pid"; then echo "$s: running (pid $(cat "$RUN_DIR/$s.pid"))"
+      if pid_alive "$RUN_DIR/$s.pid"; then echo "$s: running (pid $(pid_of "$RUN_DIR/$s.pid"))"
       elif [ -f "$RUN_DIR/$s.pid" ]; then echo "$s: DEAD (log: $LOG_DIR/$s.log)"; rc=1
       else echo "$s: stopped"; fi
     done

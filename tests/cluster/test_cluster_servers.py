@@ -71,7 +71,7 @@ def test_a_kafka_broker_killed_under_load(api, restored):
                     reason="restarts this machine's Docker engine: CI (or THROWBOX_CLUSTER_DOCKER_TEST=1) only")
 def test_the_docker_engine_restarted_under_load(api, restored):
     pid_file = REPO_DIR / ".state/run/dockerd.pid"
-    pid = pid_file.read_text().strip() if pid_file.exists() else subprocess.run(
+    pid = pid_file.read_text().split()[0] if pid_file.exists() else subprocess.run(
         ["pidof", "dockerd"], capture_output=True, text=True).stdout.split()[0]
     ids = submit_many(api, 10, sleep_s=3)
     time.sleep(2)

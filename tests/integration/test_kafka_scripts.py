@@ -51,14 +51,14 @@ def test_a_private_broker_starts_on_its_own_ports_with_the_topics_and_stops_agai
     try:
         start = subprocess.run([REPO_DIR / "scripts/start-kafka.sh"], env=env, capture_output=True, text=True, timeout=180)
         assert start.returncode == 0, start.stdout + start.stderr
-        pid = int(pid_file.read_text())
+        pid = int(pid_file.read_text().split()[0])
         assert (tmp_path / "kafka-private" / "data" / "meta.properties").is_file()
 
         assert {spec.name for spec in TOPICS} <= asyncio.run(list_topics(f"127.0.0.1:{port}"))
 
         again = subprocess.run([REPO_DIR / "scripts/start-kafka.sh"], env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stdout + again.stderr
-        assert int(pid_file.read_text()) == pid, "a second start must keep the running broker"
+        assert int(pid_file.read_text().split()[0]) == pid, "a second start must keep the running broker"
     finally:
         stop = subprocess.run([REPO_DIR / "scripts/stop-kafka.sh"], env=env, capture_output=True, text=True, timeout=120)
     assert stop.returncode == 0, stop.stdout + stop.stderr
