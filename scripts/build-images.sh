@@ -10,8 +10,7 @@
 #   THROWBOX_BUILD_JOBS=N              parallel builds (default 3)
 source "$(dirname "$0")/common.sh"
 
-BASE_IMAGE=throwbox/base:bookworm-1
-BASE_TARBALL="$CACHE_DIR/rootfs-bookworm-minbase-1.tar"
+BASE_REVISION=1   # bump to rebuild every base (and so every image) from a fresh debootstrap
 IMAGES_DIR="$REPO_DIR/runtimes/images"
 LAUNCHER="$REPO_DIR/runtimes/launcher/throwbox-launcher"
 LABEL=org.throwbox.inputs
@@ -23,16 +22,29 @@ build_launcher() {
     CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$LAUNCHER" .)
 }
 
-# The base image: a minbase debootstrap of bookworm without docs, imported once; the rootfs
-# tarball is cached so a removed image is re-imported in a second.
+# base_image SUITE / base_of NAME: the base images are throwbox/base:<suite>-<revision>; an
+# image's Dockerfile names its base (and so its Debian suite) in its FROM line.
+base_image() { echo "throwbox/base:$1-$BASE_REVISION"; }
+base_of() {
+  local from
+  from=$(sed -n 's|^FROM throwbox/base:\([a-z]*\)-[0-9]*$|\1|p' "$IMAGES_DIR/$1/Dockerfile" | head -n 1)
+  [ -n "$from" ] || die "$IMAGES_DIR/$1/Dockerfile: FROM must be throwbox/base:<suite>-$BASE_REVISION"
+  base_image "$from"
+}
+
+# build_base SUITE: a minbase debootstrap of the Debian SUITE without docs, imported once; the
+# rootfs tarball is cached so a removed image is re-imported in a second.
 build_base() {
-  docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && return 0
-  if [ ! -f "$BASE_TARBALL" ]; then
+  local suite=$1 image tarball
+  image=$(base_image "$suite")
+  tarball="$CACHE_DIR/rootfs-$suite-minbase-$BASE_REVISION.tar"
+  docker image inspect "$image" >/dev/null 2>&1 && return 0
+  if [ ! -f "$tarball" ]; then
     local dir
     dir=$(mktemp -d /var/tmp/throwbox-rootfs.XXXXXX)
-    log "debootstrap bookworm (about a minute)"
-    debootstrap --variant=minbase bookworm "$dir" http://deb.debian.org/debian >"$LOG_DIR/debootstrap.log" 2>&1 ||
-      { tail -20 "$LOG_DIR/debootstrap.log"; rm -rf "$dir"; die "debootstrap failed"; }
+    log "debootstrap $suite (about a minute)"
+    debootstrap --variant=minbase "$suite" "$dir" http://deb.debian.org/debian >"$LOG_DIR/debootstrap-$suite.log" 2>&1 ||
+      { tail -20 "$LOG_DIR/debootstrap-$suite.log"; rm -rf "$dir"; die "debootstrap $suite failed"; }
     # No docs/man pages/locales in later installs; no recommends.
     printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' \
       'path-exclude=/usr/share/info/*' 'path-exclude=/usr/share/locale/*' \
@@ -41,13 +53,13 @@ build_base() {
       >"$dir/etc/apt/apt.conf.d/90throwbox"
     rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* \
       "$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/info/*
-    tar --numeric-owner -C "$dir" -cf "$BASE_TARBALL.tmp" .
-    mv "$BASE_TARBALL.tmp" "$BASE_TARBALL"
+    tar --numeric-owner -C "$dir" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
     rm -rf "$dir"
   fi
-  log "importing $BASE_IMAGE"
+  log "importing $image"
   docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    "$BASE_TARBALL" "$BASE_IMAGE" >/dev/null
+    "$tarball" "$image" >/dev/null
 }
 
 # runtime_images: "name image version" per runtime of runtimes.toml.
@@ -67,7 +79,7 @@ inputs_hash() {
   local name=$1 image=$2 version=$3
   {
     echo "$image $version"
-    docker image inspect -f '{{.Id}}' "$BASE_IMAGE"
+    docker image inspect -f '{{.Id}}' "$(base_of "$name")"
     sha256sum "$LAUNCHER" | cut -d' ' -f1
     (cd "$IMAGES_DIR/$name" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
   } | sha256sum | cut -d' ' -f1
@@ -100,18 +112,27 @@ main() {
   FAILED_DIR=$(mktemp -d /var/tmp/throwbox-failed.XXXXXX)
   trap 'rm -rf "$FAILED_DIR"' EXIT
   build_launcher
-  build_base
+  local -a selected_rows=()
   while read -r name image version; do
     if [ ${#wanted[@]} -gt 0 ] && [[ " ${wanted[*]} " != *" $name "* ]]; then continue; fi
-    selected=$((selected + 1))
     [ -f "$IMAGES_DIR/$name/Dockerfile" ] || die "no $IMAGES_DIR/$name/Dockerfile for $image"
+    selected_rows+=("$name $image $version")
+  done < <(runtime_images)
+  # Every base the selected images stand on, before any image build starts.
+  local suite
+  for suite in $(for row in "${selected_rows[@]}"; do base_of "${row%% *}"; done | sort -u | sed 's|.*:||; s|-[0-9]*$||'); do
+    build_base "$suite"
+  done
+  for row in "${selected_rows[@]}"; do
+    read -r name image version <<<"$row"
+    selected=$((selected + 1))
     hash=$(inputs_hash "$name" "$image" "$version")
     have=$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$image" 2>/dev/null || true)
     [ "$have" = "$hash" ] && [ -z "$NO_CACHE" ] && continue
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
     log "building $image"
     build_one "$name" "$image" "$version" "$hash" &
-  done < <(runtime_images)
+  done
   [ ${#wanted[@]} -eq 0 ] || [ "$selected" -eq ${#wanted[@]} ] || die "unknown image name in: ${wanted[*]}"
   wait
   [ -z "$(ls -A "$FAILED_DIR")" ] || die "failed to build: $(ls "$FAILED_DIR" | tr '\n' ' ')"
