@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Build the sandbox images: the static launcher, the debootstrap base image, and one image per
-# runtime of runtimes/runtimes.toml (its `image` names the directory runtimes/images/<name>/).
-# Only images that are missing, or whose inputs changed, are built: the inputs hash (Dockerfile
-# directory + launcher binary + base image id) is stored in the label org.throwbox.inputs.
+# Build the sandbox images: the static launcher, a debootstrap base image per Debian suite, and
+# one image per runtime of runtimes/runtimes.toml (its `image` repository names the directory
+# runtimes/images/<name>/). The tag carries a digest of the image's inputs (its directory, the
+# launcher's sources, the version; throwbox_common.image_tags), also stored in the label
+# org.throwbox.inputs: only images whose tag is missing are built, so a change rebuilds just the
+# images it touches. Images build in parallel; those of a suite share its base layers.
 #   scripts/build-images.sh            every runtime
-#   scripts/build-images.sh python go  a subset (by image name)
+#   scripts/build-images.sh python go  a subset (by directory name)
 #   scripts/build-images.sh --force    rebuild from scratch (no layer cache), e.g. to pick up
 #                                      a Debian point release
 #   THROWBOX_BUILD_JOBS=N              parallel builds (default 3)
@@ -62,27 +64,13 @@ build_base() {
     "$tarball" "$image" >/dev/null
 }
 
-# runtime_images: "name image version" per runtime of runtimes.toml.
+# runtime_images: "dir image version digest" per image of runtimes.toml, tags and digests from
+# throwbox_common.image_tags: the one implementation the agents and the control plane use too.
 runtime_images() {
   local py=python3
   [ -x "$VENV/bin/python" ] && py="$VENV/bin/python"
-  "$py" - "$REPO_DIR/runtimes/runtimes.toml" <<'PY'
-import sys, tomllib
-with open(sys.argv[1], "rb") as f:
-    for r in tomllib.load(f)["runtime"]:
-        image = r["image"]
-        print(image.split(":")[0].split("/")[-1], image, r["version"])
-PY
-}
-
-inputs_hash() {
-  local name=$1 image=$2 version=$3
-  {
-    echo "$image $version"
-    docker image inspect -f '{{.Id}}' "$(base_of "$name")"
-    sha256sum "$LAUNCHER" | cut -d' ' -f1
-    (cd "$IMAGES_DIR/$name" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
-  } | sha256sum | cut -d' ' -f1
+  PYTHONPATH="$REPO_DIR/common${PYTHONPATH:+:$PYTHONPATH}" "$py" -m throwbox_common.image_tags \
+    "$REPO_DIR/runtimes/runtimes.toml" | sort -u -k2,2
 }
 
 # build_one NAME IMAGE VERSION HASH: classic build in a temporary context (the runtime's
@@ -113,20 +101,20 @@ main() {
   trap 'rm -rf "$FAILED_DIR"' EXIT
   build_launcher
   local -a selected_rows=()
-  while read -r name image version; do
+  local rows
+  rows=$(runtime_images) || die "runtimes/runtimes.toml: cannot list the images (see above)"
+  while read -r name image version hash; do
     if [ ${#wanted[@]} -gt 0 ] && [[ " ${wanted[*]} " != *" $name "* ]]; then continue; fi
-    [ -f "$IMAGES_DIR/$name/Dockerfile" ] || die "no $IMAGES_DIR/$name/Dockerfile for $image"
-    selected_rows+=("$name $image $version")
-  done < <(runtime_images)
+    selected_rows+=("$name $image $version $hash")
+  done <<<"$rows"
   # Every base the selected images stand on, before any image build starts.
   local suite
   for suite in $(for row in "${selected_rows[@]}"; do base_of "${row%% *}"; done | sort -u | sed 's|.*:||; s|-[0-9]*$||'); do
     build_base "$suite"
   done
   for row in "${selected_rows[@]}"; do
-    read -r name image version <<<"$row"
+    read -r name image version hash <<<"$row"
     selected=$((selected + 1))
-    hash=$(inputs_hash "$name" "$image" "$version")
     have=$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$image" 2>/dev/null || true)
     [ "$have" = "$hash" ] && [ -z "$NO_CACHE" ] && continue
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
