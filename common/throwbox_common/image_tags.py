@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 DIGEST_CHARS = 12
@@ -62,12 +63,32 @@ def tag(version: str, digest: str) -> str:
     return f"{_TAG_UNSAFE.sub('_', version)}-{digest[:DIGEST_CHARS]}"[-128:]
 
 
+def reference(image: str, version: str, runtimes_dir: Path) -> tuple[str, str, str]:
+    """(image reference, directory name, inputs digest) of a runtimes.toml `image`: a repository
+    gets the tag computed from runtimes_dir/images/<name>/; a tagged image stays as it is
+    (directory and digest "" when that directory does not exist). ValueError: a repository
+    without its directory; OSError: an input that cannot be read."""
+    repository, sep, tag_part = image.rpartition(":")
+    if not sep or "/" in tag_part:      # no tag (a colon before a '/' is a registry's port)
+        repository = image
+    name = directory_name(repository)
+    image_dir = runtimes_dir / "images" / name
+    if not (image_dir / "Dockerfile").is_file():
+        if repository == image:
+            raise ValueError(f"image {image!r} has no tag and {image_dir}/Dockerfile does not exist to compute one from")
+        return image, "", ""
+    digest = inputs_digest(image_dir, runtimes_dir / "launcher", version)
+    return (f"{repository}:{tag(version, digest)}" if repository == image else image), name, digest
+
+
 def main(argv: list[str]) -> int:
-    from . import runtimes  # runtimes imports this module
-    registry = runtimes.load(argv[0] if argv else None)
-    for r in registry.runtimes:
-        if r.image_dir:
-            print(r.image_dir, r.image, r.version, r.image_inputs)
+    """Reads the TOML itself (no dependencies beyond the standard library: build-images.sh may
+    run before the venv exists); throwbox_common.runtimes.load gives the same images."""
+    path = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / "runtimes" / "runtimes.toml"
+    for entry in tomllib.loads(path.read_text()).get("runtime", []):
+        image, name, digest = reference(entry["image"], entry["version"], path.parent)
+        if name:
+            print(name, image, entry["version"], digest)
     return 0
 
 

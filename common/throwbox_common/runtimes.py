@@ -241,21 +241,12 @@ def _with_image_tag(runtime: Runtime, runtimes_dir: Path, where: str) -> Runtime
     """`image` names a repository (`throwbox/python`): its tag is computed from the inputs in
     runtimes/images/<name>/ (image_tags). A tagged `image` is taken as it is (the inputs digest
     is still computed when the directory exists: build-images.sh labels the image with it)."""
-    repository, sep, tag_part = runtime.image.rpartition(":")
-    if not sep or "/" in tag_part:      # no tag (a colon before a '/' is a registry's port)
-        repository = runtime.image
-    name = image_tags.directory_name(repository)
-    image_dir = runtimes_dir / "images" / name
-    if not (image_dir / "Dockerfile").is_file():
-        if repository == runtime.image:
-            raise RuntimeConfigError(f"{where}: image {runtime.image!r} has no tag and {image_dir}/Dockerfile "
-                                     "does not exist to compute one from")
-        return runtime
     try:
-        digest = image_tags.inputs_digest(image_dir, runtimes_dir / "launcher", runtime.version)
+        image, name, digest = image_tags.reference(runtime.image, runtime.version, runtimes_dir)
+    except ValueError as e:
+        raise RuntimeConfigError(f"{where}: {e}") from e
     except OSError as e:
-        raise RuntimeConfigError(f"{where}: the inputs of image {repository} cannot be read: {e}") from e
-    image = runtime.image if repository != runtime.image else f"{repository}:{image_tags.tag(runtime.version, digest)}"
+        raise RuntimeConfigError(f"{where}: the inputs of image {runtime.image} cannot be read: {e}") from e
     return replace(runtime, image=image, image_dir=name, image_inputs=digest)
 
 
