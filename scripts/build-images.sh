@@ -107,11 +107,15 @@ main() {
     if [ ${#wanted[@]} -gt 0 ] && [[ " ${wanted[*]} " != *" $name "* ]]; then continue; fi
     selected_rows+=("$name $image $version $hash")
   done <<<"$rows"
-  # Every base the selected images stand on, before any image build starts.
-  local suite
+  # Every base the selected images stand on, before any image build starts; the debootstraps
+  # (mostly downloads) of several suites at once.
+  local suite pid
+  local -a base_pids=()
   for suite in $(for row in "${selected_rows[@]}"; do base_of "${row%% *}"; done | sort -u | sed 's|.*:||; s|-[0-9]*$||'); do
-    build_base "$suite"
+    build_base "$suite" &
+    base_pids+=($!)
   done
+  for pid in "${base_pids[@]}"; do wait "$pid" || die "a base image failed to build (see above)"; done
   for row in "${selected_rows[@]}"; do
     read -r name image version hash <<<"$row"
     selected=$((selected + 1))

@@ -181,3 +181,9 @@ def test_an_image_without_a_version_tag_is_rejected(tmp_path):
     path.write_text(MINIMAL.replace("throwbox/c:12.2.0-1", "throwbox/c:latest") + 'run = ["./a.out"]\n')
     with pytest.raises(RuntimeConfigError, match="version tag"):
         runtimes.load(path)
+
+
+def test_docs_runtimes_lists_every_runtime_and_version(registry):
+    doc = (REPO / "docs" / "runtimes.md").read_text()
+    for runtime in registry.runtimes:
+        assert f"| {runtime.language} | {runtime.version}" in doc, f"docs/runtimes.md has no row for {runtime.key}"
