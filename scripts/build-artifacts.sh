@@ -5,7 +5,9 @@
 #                                         wheel and its dependencies unpacked into lib/, launchers
 #                                         in bin/ (the node's python3, same minor version;
 #                                         bin/throwbox-create-topics is scripts/create_topics.py),
-#                                         runtimes/ (registry, seccomp profile), playground/dist
+#                                         runtimes/ (registry, seccomp profile, and the image
+#                                         inputs the image tags are computed from: images/ and
+#                                         the launcher's sources), playground/dist
 #   images/<image>.tar                    `docker save` of every sandbox image of runtimes.toml
 #   manifest.json                         version, inputs hash, python, sha256 of every file
 # The version is 0.1.0+h<hash of the inputs> (sources, runtimes/, pyproject.toml, the pinned
@@ -48,9 +50,10 @@ while todo:
 open(sys.argv[1], "w").write("\n".join(sorted(pins, key=str.lower)) + "\n")
 PY
 inputs() {
-  (cd "$REPO_DIR" && find common control-plane executor-agent runtimes/runtimes.toml runtimes/seccomp pyproject.toml \
-    scripts/create_topics.py scripts/build-artifacts.sh \
-    -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' | LC_ALL=C sort | xargs sha256sum)
+  (cd "$REPO_DIR" && find common control-plane executor-agent runtimes/runtimes.toml runtimes/seccomp runtimes/images \
+    runtimes/launcher pyproject.toml scripts/create_topics.py scripts/build-artifacts.sh \
+    -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' ! -name throwbox-launcher |
+    LC_ALL=C sort | xargs sha256sum)
   cat "$work/pins.txt"
   "$PY" -c 'import sys; print(sys.version_info[:2])'
 }
@@ -95,7 +98,12 @@ fi
 find "$root/lib" \( -name direct_url.json -o -name REQUESTED -o -name INSTALLER \) -delete
 find "$root/lib" -name RECORD -delete          # lists hashes of files that no longer match after the edits
 rm -rf "$root/lib/bin"
-cp -r "$REPO_DIR/runtimes/runtimes.toml" "$REPO_DIR/runtimes/seccomp" "$root/runtimes/"
+cp -r "$REPO_DIR/runtimes/runtimes.toml" "$REPO_DIR/runtimes/seccomp" "$REPO_DIR/runtimes/images" "$root/runtimes/"
+# The image tags are computed from these (throwbox_common.image_tags): the launcher's sources.
+mkdir -p "$root/runtimes/launcher"
+PYTHONPATH="$REPO_DIR/common" "$PY" -c 'import sys; from pathlib import Path; from throwbox_common.image_tags import launcher_sources
+print("\n".join(str(p) for p in launcher_sources(Path(sys.argv[1]))))' "$REPO_DIR/runtimes/launcher" |
+  xargs -d '\n' cp -t "$root/runtimes/launcher/"
 if [ -d "$REPO_DIR/playground/dist" ]; then mkdir -p "$root/playground" && cp -r "$REPO_DIR/playground/dist" "$root/playground/"; fi
 mkdir -p "$root/libexec"
 cp "$REPO_DIR/scripts/create_topics.py" "$root/libexec/"
@@ -126,7 +134,8 @@ fi
 # pushes to their registry.
 if [ "$IMAGES" = 1 ]; then
   mkdir -p "$OUT/images"
-  for image in $("$PY" -c 'import tomllib; print(" ".join(sorted({r["image"] for r in tomllib.load(open("runtimes/runtimes.toml","rb"))["runtime"]})))'); do
+  for image in $(PYTHONPATH="$REPO_DIR/common" "$PY" -c 'from throwbox_common.runtimes import load
+print(" ".join(sorted({r.image for r in load("runtimes/runtimes.toml").runtimes})))'); do
     file="$OUT/images/$(echo "$image" | tr '/:' '__').tar"
     id=$(docker image inspect -f '{{.Id}}' "$image") || die "image $image is missing: scripts/build-images.sh"
     if [ "$(cat "$file.id" 2>/dev/null)" != "$id" ]; then

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Build the sandbox images: the static launcher, the debootstrap base image, and one image per
-# runtime of runtimes/runtimes.toml (its `image` names the directory runtimes/images/<name>/).
-# Only images that are missing, or whose inputs changed, are built: the inputs hash (Dockerfile
-# directory + launcher binary + base image id) is stored in the label org.throwbox.inputs.
+# Build the sandbox images: the static launcher, a debootstrap base image per Debian suite, and
+# one image per runtime of runtimes/runtimes.toml (its `image` repository names the directory
+# runtimes/images/<name>/). The tag carries a digest of the image's inputs (its directory, the
+# launcher's sources, the version; throwbox_common.image_tags), also stored in the label
+# org.throwbox.inputs: only images whose tag is missing are built, so a change rebuilds just the
+# images it touches. Images build in parallel; those of a suite share its base layers.
 #   scripts/build-images.sh            every runtime
-#   scripts/build-images.sh python go  a subset (by image name)
+#   scripts/build-images.sh python go  a subset (by directory name)
 #   scripts/build-images.sh --force    rebuild from scratch (no layer cache), e.g. to pick up
 #                                      a Debian point release
 #   THROWBOX_BUILD_JOBS=N              parallel builds (default 3)
 source "$(dirname "$0")/common.sh"
 
-BASE_IMAGE=throwbox/base:bookworm-1
-BASE_TARBALL="$CACHE_DIR/rootfs-bookworm-minbase-1.tar"
+BASE_REVISION=1   # bump to rebuild every base (and so every image) from a fresh debootstrap
 IMAGES_DIR="$REPO_DIR/runtimes/images"
 LAUNCHER="$REPO_DIR/runtimes/launcher/throwbox-launcher"
 LABEL=org.throwbox.inputs
@@ -23,16 +24,29 @@ build_launcher() {
     CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o "$LAUNCHER" .)
 }
 
-# The base image: a minbase debootstrap of bookworm without docs, imported once; the rootfs
-# tarball is cached so a removed image is re-imported in a second.
+# base_image SUITE / base_of NAME: the base images are throwbox/base:<suite>-<revision>; an
+# image's Dockerfile names its base (and so its Debian suite) in its FROM line.
+base_image() { echo "throwbox/base:$1-$BASE_REVISION"; }
+base_of() {
+  local from
+  from=$(sed -n 's|^FROM throwbox/base:\([a-z]*\)-[0-9]*$|\1|p' "$IMAGES_DIR/$1/Dockerfile" | head -n 1)
+  [ -n "$from" ] || die "$IMAGES_DIR/$1/Dockerfile: FROM must be throwbox/base:<suite>-$BASE_REVISION"
+  base_image "$from"
+}
+
+# build_base SUITE: a minbase debootstrap of the Debian SUITE without docs, imported once; the
+# rootfs tarball is cached so a removed image is re-imported in a second.
 build_base() {
-  docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && return 0
-  if [ ! -f "$BASE_TARBALL" ]; then
+  local suite=$1 image tarball
+  image=$(base_image "$suite")
+  tarball="$CACHE_DIR/rootfs-$suite-minbase-$BASE_REVISION.tar"
+  docker image inspect "$image" >/dev/null 2>&1 && return 0
+  if [ ! -f "$tarball" ]; then
     local dir
     dir=$(mktemp -d /var/tmp/throwbox-rootfs.XXXXXX)
-    log "debootstrap bookworm (about a minute)"
-    debootstrap --variant=minbase bookworm "$dir" http://deb.debian.org/debian >"$LOG_DIR/debootstrap.log" 2>&1 ||
-      { tail -20 "$LOG_DIR/debootstrap.log"; rm -rf "$dir"; die "debootstrap failed"; }
+    log "debootstrap $suite (about a minute)"
+    debootstrap --variant=minbase "$suite" "$dir" http://deb.debian.org/debian >"$LOG_DIR/debootstrap-$suite.log" 2>&1 ||
+      { tail -20 "$LOG_DIR/debootstrap-$suite.log"; rm -rf "$dir"; die "debootstrap $suite failed"; }
     # No docs/man pages/locales in later installs; no recommends.
     printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' \
       'path-exclude=/usr/share/info/*' 'path-exclude=/usr/share/locale/*' \
@@ -41,36 +55,22 @@ build_base() {
       >"$dir/etc/apt/apt.conf.d/90throwbox"
     rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* \
       "$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/info/*
-    tar --numeric-owner -C "$dir" -cf "$BASE_TARBALL.tmp" .
-    mv "$BASE_TARBALL.tmp" "$BASE_TARBALL"
+    tar --numeric-owner -C "$dir" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
     rm -rf "$dir"
   fi
-  log "importing $BASE_IMAGE"
+  log "importing $image"
   docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    "$BASE_TARBALL" "$BASE_IMAGE" >/dev/null
+    "$tarball" "$image" >/dev/null
 }
 
-# runtime_images: "name image version" per runtime of runtimes.toml.
+# runtime_images: "dir image version digest" per image of runtimes.toml, tags and digests from
+# throwbox_common.image_tags: the one implementation the agents and the control plane use too.
 runtime_images() {
   local py=python3
   [ -x "$VENV/bin/python" ] && py="$VENV/bin/python"
-  "$py" - "$REPO_DIR/runtimes/runtimes.toml" <<'PY'
-import sys, tomllib
-with open(sys.argv[1], "rb") as f:
-    for r in tomllib.load(f)["runtime"]:
-        image = r["image"]
-        print(image.split(":")[0].split("/")[-1], image, r["version"])
-PY
-}
-
-inputs_hash() {
-  local name=$1 image=$2 version=$3
-  {
-    echo "$image $version"
-    docker image inspect -f '{{.Id}}' "$BASE_IMAGE"
-    sha256sum "$LAUNCHER" | cut -d' ' -f1
-    (cd "$IMAGES_DIR/$name" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
-  } | sha256sum | cut -d' ' -f1
+  PYTHONPATH="$REPO_DIR/common${PYTHONPATH:+:$PYTHONPATH}" "$py" -m throwbox_common.image_tags \
+    "$REPO_DIR/runtimes/runtimes.toml" | sort -u -k2,2
 }
 
 # build_one NAME IMAGE VERSION HASH: classic build in a temporary context (the runtime's
@@ -100,18 +100,31 @@ main() {
   FAILED_DIR=$(mktemp -d /var/tmp/throwbox-failed.XXXXXX)
   trap 'rm -rf "$FAILED_DIR"' EXIT
   build_launcher
-  build_base
-  while read -r name image version; do
+  local -a selected_rows=()
+  local rows
+  rows=$(runtime_images) || die "runtimes/runtimes.toml: cannot list the images (see above)"
+  while read -r name image version hash; do
     if [ ${#wanted[@]} -gt 0 ] && [[ " ${wanted[*]} " != *" $name "* ]]; then continue; fi
+    selected_rows+=("$name $image $version $hash")
+  done <<<"$rows"
+  # Every base the selected images stand on, before any image build starts; the debootstraps
+  # (mostly downloads) of several suites at once.
+  local suite pid
+  local -a base_pids=()
+  for suite in $(for row in "${selected_rows[@]}"; do base_of "${row%% *}"; done | sort -u | sed 's|.*:||; s|-[0-9]*$||'); do
+    build_base "$suite" &
+    base_pids+=($!)
+  done
+  for pid in "${base_pids[@]}"; do wait "$pid" || die "a base image failed to build (see above)"; done
+  for row in "${selected_rows[@]}"; do
+    read -r name image version hash <<<"$row"
     selected=$((selected + 1))
-    [ -f "$IMAGES_DIR/$name/Dockerfile" ] || die "no $IMAGES_DIR/$name/Dockerfile for $image"
-    hash=$(inputs_hash "$name" "$image" "$version")
     have=$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$image" 2>/dev/null || true)
     [ "$have" = "$hash" ] && [ -z "$NO_CACHE" ] && continue
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
     log "building $image"
     build_one "$name" "$image" "$version" "$hash" &
-  done < <(runtime_images)
+  done
   [ ${#wanted[@]} -eq 0 ] || [ "$selected" -eq ${#wanted[@]} ] || die "unknown image name in: ${wanted[*]}"
   wait
   [ -z "$(ls -A "$FAILED_DIR")" ] || die "failed to build: $(ls "$FAILED_DIR" | tr '\n' ' ')"

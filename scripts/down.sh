@@ -5,6 +5,7 @@ source "$(dirname "$0")/common.sh"
 export NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}"
 
 stop_service control-plane 30
+stop_service build-images 5     # a background image build of make up (a build under way ends on its own)
 
 # Our Nomad jobs first, while Nomad runs: it stops their containers and the agent (which
 # drains within its kill_timeout).

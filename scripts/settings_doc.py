@@ -20,7 +20,8 @@ PAGE = REPO / "docs" / "settings.md"
 
 SHARED = (
     Setting("THROWBOX_RUNTIMES_FILE", "runtimes/runtimes.toml", "the runtime registry (languages, images, limits) "
-            "the control plane, the agent and the tests read"),
+            "the control plane, the agent and the tests read; image tags are computed from "
+            "images/ and launcher/ beside it"),
 )
 
 # Read by scripts/*.sh (defaults as there), the tests and the bench.

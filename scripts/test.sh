@@ -6,6 +6,24 @@
 source "$(dirname "$0")/common.sh"
 export CI="${CI:-}"
 "$REPO_DIR/scripts/up.sh"
+# Every image, and every runtime offered, before any test: up.sh may have left images building.
+if pid_alive "$RUN_DIR/build-images.pid"; then
+  log "waiting for the runtime images still building (log: $LOG_DIR/build-images.log)"
+  while pid_alive "$RUN_DIR/build-images.pid"; do sleep 2; done
+fi
+"$REPO_DIR/scripts/build-images.sh"
+key=$("$REPO_DIR/scripts/dev-key.sh")
+all_offered() {
+  "$VENV/bin/python" - "${THROWBOX_API_URL:-http://127.0.0.1:8080}" "$key" <<'PY'
+import json, sys, urllib.request
+sys.path.insert(0, "common")
+from throwbox_common.runtimes import load
+req = urllib.request.Request(sys.argv[1] + "/v1/runtimes", headers={"Authorization": "Bearer " + sys.argv[2]})
+offered = {f"{r['language']}-{r['version']}" for r in json.load(urllib.request.urlopen(req, timeout=5))}
+sys.exit(0 if {r.key for r in load().runtimes} <= offered else 1)
+PY
+}
+(cd "$REPO_DIR" && wait_for "every runtime of runtimes.toml offered by the API" 120 all_offered)
 if [ -f "$REPO_DIR/runtimes/launcher/go.mod" ]; then
   log "go test ./... (runtimes/launcher)"
   (cd "$REPO_DIR/runtimes/launcher" && go test ./...)

@@ -27,7 +27,15 @@ for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/runsc-go
 "$S/start-kafka.sh"
 "$S/start-consul.sh"
 "$S/start-nomad.sh"
-"$S/build-images.sh"
+# The default Python image first; the stack starts with it while the other images build in the
+# background (log: build-images.log): the agents offer each runtime once its image is present.
+# Under CI=true (make test) every image is built first.
+if [ "${CI:-}" = true ]; then
+  "$S/build-images.sh"
+else
+  "$S/build-images.sh" python
+  start_service build-images "$S/build-images.sh"
+fi
 "$S/deploy-agent.sh"
 "$S/ensure-playground.sh"
 "$S/start-control-plane.sh"
@@ -35,6 +43,9 @@ key=$("$S/dev-key.sh")
 
 api="${THROWBOX_API_URL:-http://127.0.0.1:8080}"
 log "stack up in $((SECONDS - started))s (logs and pids: $STATE_DIR/logs, $STATE_DIR/run)"
+if pid_alive "$RUN_DIR/build-images.pid"; then
+  log "the other runtime images are still building (tail -f $LOG_DIR/build-images.log); each runtime is offered once built"
+fi
 echo
 echo "  API         $api"
 echo "  playground  $api/  (open it in a browser: an editor that runs code, dev key pre-filled)"

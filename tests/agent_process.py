@@ -115,8 +115,10 @@ def agent_health(url: str = AGENT_HEALTH_URL) -> dict | None:
 
 
 def pools_full(health: dict | None) -> bool:
+    """Every pool holds its idle sandboxes (a dormant pool, whose image is missing, holds none
+    until it is built: it is not waited for)."""
     return bool(health) and health["status"] == "ok" and all(
-        p["idle"] >= p["size"] for p in health["pools"].values())
+        p.get("dormant") or p["idle"] >= p["size"] for p in health["pools"].values())
 
 
 # ---------------------------------------------------------------- a private agent

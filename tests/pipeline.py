@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import TopicPartition
 
-from throwbox_common import topics
+from throwbox_common import runtimes, topics
 from throwbox_common.messages import (
     ControlRecord,
     Finished,
@@ -33,10 +33,12 @@ from throwbox_common.messages import (
 DEFAULT_LIMITS = dict(wall_time_ms=10_000, cpu_time_ms=10_000, memory_mb=256, pids=64, output_bytes=1_048_576)
 
 
-def make_job(code: str, *, language: str = "python", version: str = "3.11.2", entrypoint: str = "main.py",
+def make_job(code: str, *, language: str = "python", version: str | None = None, entrypoint: str = "main.py",
              stdin: bytes | None = None, interactive: bool = False, args: list[str] | None = None,
              start_deadline_ms: int | None = None, **limits: int) -> RunJob:
-    """A RunJob with defaults; keyword limits (wall_time_ms=...) lower the defaults."""
+    """A RunJob with defaults (version: the language's default, its newest); keyword limits
+    (wall_time_ms=...) lower the defaults."""
+    version = version or runtimes.load().resolve(language).version
     return RunJob(
         run_id=f"t-{uuid.uuid4().hex[:20]}", tenant="agent-tests", language=language, version=version,
         files=[JobFile(name=entrypoint, content=code.encode())], entrypoint=entrypoint,

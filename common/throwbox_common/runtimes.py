@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Container
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from . import image_tags
 from .messages import Limits, LimitsRequest
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "runtimes" / "runtimes.toml"
@@ -42,6 +44,10 @@ class Runtime:
     # (file name, command): when the request has that file, compile with that command instead
     # (Go: a go.mod makes the files a module).
     compile_if_file: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # runtimes/images/<image_dir>/ builds `image` ("" when that directory does not exist), from
+    # inputs whose digest is `image_inputs` (throwbox_common.image_tags; the tag carries it).
+    image_dir: str = ""
+    image_inputs: str = ""
 
     @property
     def compiled(self) -> bool:
@@ -128,17 +134,28 @@ class Registry:
     server_max: Limits
     default_limits: Limits
     by_key: dict[str, Runtime] = field(init=False)
+    # The runtime keys offered now (the control plane: those the live agents have the image
+    # of); None: every runtime. `resolve` and `offered_runtimes` look only at these.
+    offered: Container[str] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         self.by_key = {r.key: r for r in self.runtimes}
 
+    def offered_runtimes(self) -> list[Runtime]:
+        """The runtimes offered now, sorted by language and version (the catalogue routes)."""
+        return sorted((r for r in self.runtimes if self.offered is None or r.key in self.offered),
+                      key=lambda r: (r.language, _version_tuple(r.version)))
+
     def resolve(self, language: str, version: str | None = None) -> Runtime | None:
-        """Name or alias, optional version prefix; newest version first."""
+        """Name or alias, optional version prefix; newest version first; among the offered
+        runtimes only (a runtime whose image the workers do not have yet is not installed)."""
         wanted = language.lower()
+        offered = self.offered
         matches = [
             r for r in self.runtimes
             if (r.language == wanted or wanted in r.aliases)
             and (version is None or r.version == version or r.version.startswith(version.rstrip(".") + "."))
+            and (offered is None or r.key in offered)
         ]
         if not matches:
             return None
@@ -220,6 +237,19 @@ def _entry_name(value: object, where: str) -> str:
     return value
 
 
+def _with_image_tag(runtime: Runtime, runtimes_dir: Path, where: str) -> Runtime:
+    """`image` names a repository (`throwbox/python`): its tag is computed from the inputs in
+    runtimes/images/<name>/ (image_tags). A tagged `image` is taken as it is (the inputs digest
+    is still computed when the directory exists: build-images.sh labels the image with it)."""
+    try:
+        image, name, digest = image_tags.reference(runtime.image, runtime.version, runtimes_dir)
+    except ValueError as e:
+        raise RuntimeConfigError(f"{where}: {e}") from e
+    except OSError as e:
+        raise RuntimeConfigError(f"{where}: the inputs of image {runtime.image} cannot be read: {e}") from e
+    return replace(runtime, image=image, image_dir=name, image_inputs=digest)
+
+
 def load(path: str | os.PathLike | None = None) -> Registry:
     path = Path(path or os.environ.get("THROWBOX_RUNTIMES_FILE") or DEFAULT_PATH)
     try:
@@ -252,7 +282,8 @@ def load(path: str | os.PathLike | None = None) -> Registry:
             )
         except KeyError as e:
             raise RuntimeConfigError(f"{where}: missing {e}") from e
-        if runtime.image.endswith(":latest") or ":" not in runtime.image:
+        runtime = _with_image_tag(runtime, path.parent, where)
+        if runtime.image.endswith(":latest") or ":" not in runtime.image.rsplit("/", 1)[-1]:
             raise RuntimeConfigError(f"{where}: image needs a version tag, never latest")
         if runtime.warm < 1:
             raise RuntimeConfigError(f"{where}: warm must be at least 1")

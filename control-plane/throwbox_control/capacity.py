@@ -135,6 +135,29 @@ def parse_agent(meta: dict[str, str]) -> AgentCapacity | None:
                          gvisor_platform=meta.get("gvisor_platform", ""))
 
 
+def runtime_offered(runtime: str, agents: list[AgentCapacity] | None) -> bool:
+    """Pure: whether a runtime is offered (listed, and runs of it accepted). The live agents
+    advertise only the runtimes they can run (an agent whose node lacks the image, still being
+    built, leaves it out): offered when one of them advertises it. With no live agent, or their
+    figures not read yet (`agents` None), every runtime is offered: a run then waits for an
+    agent or is answered `503 overloaded`, as a platform fault, not as a runtime that is
+    not installed."""
+    if not agents:
+        return True
+    return any(runtime in a.runtimes for a in agents)
+
+
+class OfferedRuntimes:
+    """The runtimes the live agents offer now, as the container Registry.offered consults."""
+
+    def __init__(self, watch: CapacityWatch):
+        self._watch = watch
+
+    def __contains__(self, runtime: object) -> bool:
+        return isinstance(runtime, str) and runtime_offered(
+            runtime, self._watch.agents if self._watch.known else None)
+
+
 def sandbox_runtimes(agents: Iterable[AgentCapacity]) -> list[dict]:
     """Pure: the sandbox runtimes the live agents run, each with its gVisor version and
     platform and how many agents run it (/readyz)."""

@@ -16,18 +16,17 @@ _enc = msgspec.json.Encoder()
 
 
 def runtimes_json(registry: Registry) -> bytes:
-    """GET /v1/runtimes' body: fixed for the process's life, so encoded once."""
+    """GET /v1/runtimes' body: the runtimes offered now (a runtime whose image the workers do
+    not have yet is left out until they do)."""
     return _enc.encode([
         {"language": r.language, "version": r.version, "aliases": list(r.aliases), "compiled": r.compiled}
-        for r in sorted(registry.runtimes, key=lambda r: (r.language, r.version))])
+        for r in registry.offered_runtimes()])
 
 
 def register(app: Sanic, svc: Services, registry: Registry) -> None:
-    runtimes_body = runtimes_json(registry)
-
     @app.get("/v1/runtimes")
     async def runtimes(request: Request):
-        return json_response(runtimes_body)
+        return json_response(runtimes_json(registry))
 
     @app.get("/v1/openapi.json")
     async def openapi_doc(request: Request):

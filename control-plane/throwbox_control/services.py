@@ -33,6 +33,7 @@ from .bus import Bus, KafkaUnavailable
 from .capacity import (
     Bound,
     CapacityWatch,
+    OfferedRuntimes,
     QueueDecision,
     QueuePlace,
     QueuePlaces,
@@ -113,6 +114,8 @@ class Services:
         self.keys = KeyStore(self.kv, Quota(s.default_max_concurrent, s.default_runs_per_minute), s.key_cache_ttl_ms)
         self.admission = Admission(self.kv, s.consul_retry_after_ms)
         self.capacity = CapacityWatch(self.kv, s.runs_topic)
+        # Runs and the catalogues see only the runtimes some live agent can run (its image built).
+        self.registry.offered = OfferedRuntimes(self.capacity)
         self.view = RunView(s.event_log_cache_bytes, s.result_cache_bytes, on_finished=self._on_finished)
         make_bus = self.make_bus or (lambda view: Bus(s.kafka_bootstrap, view, s.history_ms, s.runs_topic))
         self.bus = make_bus(self.view)

@@ -23,7 +23,7 @@ from throwbox_common.capacity_meta import RuntimeCapacity
 from throwbox_common.event_log import EventLogReader
 from throwbox_common.runtimes import Registry
 
-from . import consul_service, events_catchup, sandbox_job, sandbox_runtime
+from . import consul_service, events_catchup, images, sandbox_job, sandbox_runtime
 from .commits import OffsetCommits
 from .config import AgentConfig
 from .consul_service import ConsulService
@@ -108,6 +108,7 @@ class Agent:
                                            self.node_id, self.oci_runtime)
         self.pool = WarmPool(self._factory, self.metrics, self._pools())
         self.intake.use_pool(self.pool)
+        await images.check_once(self._docker, self.pool)   # before any sandbox is created
         await self._publisher.start()
         await self.pool.start()
         self._events = events_catchup.events_reader(self.config, self.ledger)
@@ -118,6 +119,7 @@ class Agent:
         # for an early run would otherwise fall before it and be lost.
         await asyncio.wait_for(self.controls.ready.wait(), CONTROL_READY_TIMEOUT_S)
         self._spawn(self.commits.loop(), "commit")
+        self._spawn(images.follow_images(self._docker, self.pool, self._stop), "images")
         self._spawn(watch_node_drain(self._nomad, self.node_id, self._stop, self._drain_for_node), "node-drain")
         if self.config.pool_burst > 0:
             self._spawn(follow_demand(self.pool, self.intake.arrivals, self.config, self._stop), "pool-sizing")

@@ -30,9 +30,12 @@ def capacity(pools: Mapping[str, dict], start_rates: Mapping[str, StartRateMeter
              prior_rate_per_s: float) -> dict[str, RuntimeCapacity]:
     """Per runtime: warm sandboxes idle and kept, and the start rate (never advertised as 0:
     a backlog that started nothing must not shut admission for good). `pools` is the warm
-    pool's snapshot."""
+    pool's snapshot; a dormant pool (its image is missing) is left out: the runtime is not
+    offered by this agent."""
     out = {}
     for key, snap in pools.items():
+        if snap.get("dormant"):
+            continue
         meter = start_rates.get(key)
         rate = meter.rate_per_s if meter is not None else prior_rate_per_s
         out[key] = RuntimeCapacity(idle=snap["idle"], size=snap["size"],

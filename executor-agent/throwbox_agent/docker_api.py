@@ -97,6 +97,11 @@ class DockerClient:
         """GET /info: the engine's configuration, its registered OCI runtimes among it."""
         return await self._call("GET", "/info") or {}
 
+    async def image_tags(self) -> set[str]:
+        """GET /images/json: every `repository:tag` the engine holds."""
+        images = await self._call("GET", "/images/json", timeout_s=30) or []
+        return {t for image in images for t in (image.get("RepoTags") or ()) if t != "<none>:<none>"}
+
     async def inspect(self, container: str) -> ContainerState:
         return (await self.inspect_with_id(container))[1]
 

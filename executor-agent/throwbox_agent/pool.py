@@ -162,6 +162,9 @@ class RuntimePool:
         self.retry_timer: asyncio.TimerHandle | None = None
         self.probing: set[str] = set()             # starting allocs a waiting run is checking right now
         self.probed_at: dict[str, float] = {}      # starting alloc -> when a waiting run last checked it
+        # Its image is not on this node (still being built): no sandbox is created, the runtime
+        # is not advertised and its runs are refused (images.py).
+        self.dormant = False
 
     def wake(self) -> None:
         for _ in range(min(len(self.waiters), len(self.view.idle))):
@@ -221,7 +224,7 @@ class PoolKeeper:
             self._metrics.replacement_seconds.labels(p.runtime.key).observe(now - created)
 
     def refill(self, p: RuntimePool) -> None:
-        if self.closing:
+        if self.closing or p.dormant:
             return
         missing = shortfall(p.size, p.view, len(p.held), len(p.creating) + p.create_calls)
         if not missing:
@@ -364,6 +367,23 @@ class WarmPool:
             p.wake()
             self._keeper.refill(p)
         self._ready.set()
+
+    def set_dormant(self, keys: set[str]) -> list[str]:
+        """The pools of `keys` become dormant (their image is missing), the others active and
+        filled; returns the keys whose state changed."""
+        changed = []
+        for key, p in self.pools.items():
+            dormant = key in keys
+            if dormant != p.dormant:
+                p.dormant = dormant
+                changed.append(key)
+                self._keeper.refill(p)
+        return changed
+
+    def active(self, key: str) -> bool:
+        """This agent runs the runtime: it has a pool for it and the pool's image is present."""
+        p = self.pools.get(key)
+        return p is not None and not p.dormant
 
     def resize(self, key: str, size: int) -> None:
         """A new target size (pool_sizing): grow by creating, shrink by stopping idle sandboxes
@@ -521,7 +541,7 @@ class WarmPool:
             f"destroy-{sandbox.alloc_id}")
 
     def snapshot(self) -> dict[str, dict]:
-        return {k: {"size": p.size, "idle": len(p.view.idle), "in_use": len(p.held),
+        return {k: {"size": p.size, "dormant": p.dormant, "idle": len(p.view.idle), "in_use": len(p.held),
                     "pending": p.view.pending, "creating": len(p.creating) + p.create_calls,
                     "stopping": len(p.stop_requested), "job": p.job_id,
                     "idle_allocs": list(p.view.idle), "held_allocs": sorted(p.held)}

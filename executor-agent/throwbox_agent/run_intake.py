@@ -145,8 +145,8 @@ class RunIntake:
         is no longer fair), within max_in_flight."""
         pool = self.pool.pools.get(runtime_key) if self.pool else None
         total_room = self.config.max_in_flight - len(self.flight)
-        if pool is None:
-            return total_room         # no such runtime here: ends at once as unknown_runtime
+        if pool is None or pool.dormant:
+            return total_room         # no such runtime here (or no image yet): ends at once as unknown_runtime
         return min(total_room, max(1, pool.size) - in_flight.get(runtime_key, 0))
 
     def start_held(self) -> None:
@@ -181,9 +181,10 @@ class RunIntake:
             self._spawn(self.settler.started_elsewhere(tp, offset, job, started), f"lost-{job.run_id}")
             return False
         runtime = self.registry.by_key.get(f"{job.language}-{job.version}")
-        if runtime is None or runtime.key not in self.pool.pools:
+        if runtime is None or not self.pool.active(runtime.key):
+            why = "has no runtime" if runtime is None or runtime.key not in self.pool.pools else "has no image yet for"
             self._spawn(self.settler.publish_failed(tp, offset, job, "unknown_runtime",
-                                                    f"this agent has no runtime {job.language}-{job.version}"),
+                                                    f"this agent {why} {job.language}-{job.version}"),
                         f"noruntime-{job.run_id}")
             return False
         lc = RunLifecycle(job, runtime, self._run_deps(runtime.key))

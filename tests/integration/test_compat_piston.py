@@ -11,6 +11,8 @@ import pytest
 from compat_stack import compat_plane, piston_client  # noqa: F401 - fixture
 from cp_stack import tenant_key  # noqa: F401 - fixture
 
+from throwbox_common.runtimes import load as load_runtimes
+
 pytestmark = pytest.mark.timeout(420)
 
 ECHO_TWO_LINES = "a = input()\nprint('got ' + a, flush=True)\nb = input()\nprint('then ' + b)\n"
@@ -122,7 +124,8 @@ async def stdout_line(ws) -> str:
 async def test_an_interactive_program_talks_over_the_websocket_and_ends_with_4999(compat_plane):
     async with aiohttp.ClientSession() as s, s.ws_connect(compat_plane.url + "/api/v2/connect") as ws:
         await ws.send_json(init("python", ECHO_TWO_LINES))
-        assert await next_message(ws) == {"type": "runtime", "language": "python", "version": "3.11.2"}
+        newest = load_runtimes().resolve("python").version
+        assert await next_message(ws) == {"type": "runtime", "language": "python", "version": newest}
         assert await next_message(ws) == {"type": "stage", "stage": "run"}
         await ws.send_json({"type": "data", "stream": "stdin", "data": "one\n"})
         assert await stdout_line(ws) == "got one\n"   # while the program runs, waiting for more

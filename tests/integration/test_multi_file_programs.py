@@ -32,10 +32,10 @@ class Program:
     stdout: str
     entrypoint: str | None = None      # default: the runtime's
 
-    def job(self) -> RunJob:
+    def job(self, runtime: runtimes.Runtime | None = None) -> RunJob:
         # The server's maximum wall and CPU time: these tests check that several files build,
         # not how fast (rustc under gVisor took over 10 s on a loaded machine in a CI rehearsal).
-        runtime = REGISTRY.resolve(self.language)
+        runtime = runtime or REGISTRY.resolve(self.language)
         return RunJob(
             run_id=f"t-{uuid.uuid4().hex[:20]}", tenant="multi-file-tests", language=runtime.language,
             version=runtime.version, entrypoint=self.entrypoint or runtime.entrypoint,
@@ -111,10 +111,13 @@ PROGRAMS = {
 }
 
 
+# Every case in every version of its language (runtimes.toml: the default and the older ones).
+CASES = [(case, r) for case, program in PROGRAMS.items() for r in REGISTRY.runtimes if r.language == program.language]
+
+
 @pytest.fixture(scope="module")
 def agent():
-    languages = {p.language for p in PROGRAMS.values()}
-    with private_agent({REGISTRY.resolve(lang): 1 for lang in sorted(languages)}, prefix="multi",
+    with private_agent(dict.fromkeys(sorted({r for _, r in CASES}, key=lambda r: r.key), 1), prefix="multi",
                        start_timeout_s=300) as a:
         yield a
 
@@ -125,15 +128,16 @@ async def pipe(agent):
         yield p
 
 
-@pytest.mark.parametrize("case", list(PROGRAMS), ids=list(PROGRAMS))
-async def test_a_program_of_several_files_builds_and_runs_in_its_runtime(pipe, case):
+@pytest.mark.parametrize(("case", "runtime"), CASES, ids=[f"{c} [{r.key}]" for c, r in CASES])
+async def test_a_program_of_several_files_builds_and_runs_in_its_runtime(pipe, case, runtime):
     program = PROGRAMS[case]
-    job = program.job()
+    job = program.job(runtime)
     r = (await pipe.run(job, 240)).result
     compile_output = (r.compile.stdout + r.compile.stderr) if r.compile else ""
     assert (r.status, r.outcome, r.stdout) == ("completed", "ok", program.stdout), (r.error, r.stderr, compile_output)
     assert r.stderr == ""
-    compiled = REGISTRY.resolve(program.language).compiled
+    assert r.version == runtime.version
+    compiled = runtime.compiled
     assert (r.compile is not None) is compiled
     if compiled:
         assert (r.compile.exit_code, r.compile.outcome) == (0, "ok"), compile_output

@@ -75,11 +75,56 @@ def test_a_c_compile_error_reports_a_failed_compile_and_skips_the_run():
     assert result.exited == {"exit_code": None, "signal": None, "wall_ms": 0}
 
 
-def test_python_has_numpy_and_pandas():
+PYTHONS = [r for r in REGISTRY.runtimes if r.language == "python"]
+
+
+@pytest.mark.parametrize("runtime", PYTHONS, ids=lambda r: r.key)
+def test_every_python_has_numpy_and_pandas(runtime):
     program = "import numpy, pandas\nprint(int(numpy.arange(5).sum()), pandas.DataFrame({'a': [1, 2]})['a'].sum())\n"
-    result = run_runtime(PYTHON, {"main.py": program}, memory_mb=256)
+    result = run_runtime(runtime, {"main.py": program}, memory_mb=256)
     assert_clean_exit(result)
     assert result.stdout == "10 3\n"
+
+
+def test_the_default_python_has_scipy_and_sympy():
+    program = (
+        "import scipy.integrate, scipy.optimize, sympy\n"
+        "x = sympy.symbols('x')\n"
+        "print(sympy.integrate(x**2, (x, 0, 3)), sympy.factor(x**2 - 1))\n"
+        "area, _ = scipy.integrate.quad(lambda t: t * t, 0, 3)\n"
+        "root = scipy.optimize.brentq(lambda t: t * t - 2, 0, 2)\n"
+        "print(round(area, 6), round(root, 6))\n")
+    result = run_runtime(PYTHON, {"main.py": program}, memory_mb=256)
+    assert_clean_exit(result)
+    assert result.stdout == "9 (x - 1)*(x + 1)\n9.0 1.414214\n"
+
+
+# What each language reports as its version, to check the image holds the registry's version.
+VERSION_PROGRAMS = {
+    "python": ("main.py", "import platform; print(platform.python_version())"),
+    "javascript": ("main.js", "console.log(process.versions.node)"),
+    "c": ("main.c", '#include <stdio.h>\nint main(void){printf("%d.%d.%d\\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);}'),
+    "cpp": ("main.cpp", '#include <cstdio>\nint main(){std::printf("%d.%d.%d\\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);}'),
+    "go": ("main.go", 'package main\nimport ("fmt"; "runtime"; "strings")\nfunc main(){fmt.Println(strings.TrimPrefix(runtime.Version(), "go"))}'),
+    "java": ("Main.java", 'public class Main { public static void main(String[] a) { System.out.println(System.getProperty("java.version")); } }'),
+    "ruby": ("main.rb", "puts RUBY_VERSION"),
+    "bash": ("main.sh", 'echo "${BASH_VERSINFO[0]}.${BASH_VERSINFO[1]}.${BASH_VERSINFO[2]}"'),
+}
+
+
+@pytest.mark.parametrize("runtime", [r for r in REGISTRY.runtimes if r.language in VERSION_PROGRAMS],
+                         ids=lambda r: r.key)
+def test_every_runtime_runs_the_version_the_registry_names(runtime):
+    name, source = VERSION_PROGRAMS[runtime.language]
+    result = run_program_named(runtime, name, source)
+    assert_clean_exit(result)
+    assert result.stdout == runtime.version + "\n"
+
+
+def run_program_named(runtime: Runtime, name: str, source: str):
+    require_image(runtime.image)
+    return run_program(runtime.image, {name: source}, runtime.run_command(name, []),
+                       compile=runtime.compile_command(name), memory_mb=256)
 
 
 # Each probe prints the errno name of a raw syscall, or "ok".

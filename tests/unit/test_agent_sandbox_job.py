@@ -1,6 +1,7 @@
 """The warm-pool job of one (agent, runtime): everything a sandbox may do is decided here."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -130,8 +131,9 @@ def test_a_latest_image_is_refused():
 
 
 def test_the_cli_prints_the_job_as_nomad_api_json():
+    env = {"PATH": "/usr/bin:/bin"} | {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # the code under test
     out = subprocess.run([sys.executable, "-m", "throwbox_agent.main", "render-sandbox-job", "py"],
-                         capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+                         capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     job = json.loads(out.stdout)["Job"]
     assert job["TaskGroups"][0]["Tasks"][0]["Config"]["image"] == PYTHON.image

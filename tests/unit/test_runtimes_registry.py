@@ -45,35 +45,76 @@ def load_text(tmp_path: Path, extra: str) -> runtimes.Registry:
     return runtimes.load(path)
 
 
-def test_the_committed_registry_offers_the_nine_runtimes_once_each(registry):
-    assert sorted(r.language for r in registry.runtimes) == sorted(LANGUAGES)
+# Each language's default (newest) version is Debian trixie's, in runtimes/images/<name>/; the
+# bookworm version stays, selectable by `version`, in runtimes/images/<name>-bookworm/.
+TRIXIE_AND_BOOKWORM = {"python": ("3.13", "3.11"), "javascript": ("20", "18"), "c": ("14", "12"),
+                       "cpp": ("14", "12"), "go": ("1.24", "1.19"), "java": ("21", "17"),
+                       "rust": ("1.85", "1.63"), "ruby": ("3.3", "3.1"), "bash": ("5.2.37", "5.2.15")}
 
 
-def test_names_and_aliases_never_point_at_two_runtimes(registry):
-    names = [n for r in registry.runtimes for n in (r.language, *r.aliases)]
-    assert len(names) == len(set(names))
+def test_the_committed_registry_offers_the_nine_languages_in_two_versions_each(registry):
+    assert {r.language for r in registry.runtimes} == LANGUAGES
+    assert len({r.key for r in registry.runtimes}) == len(registry.runtimes)
+    for language, (trixie, bookworm) in TRIXIE_AND_BOOKWORM.items():
+        default = registry.resolve(language)
+        assert default.version.startswith(trixie) and not default.image_dir.endswith("-bookworm"), default
+        old = registry.resolve(language, bookworm)
+        assert old is not None and old.image_dir == default.image_dir + "-bookworm", old
+        assert (REPO / "runtimes" / "images" / old.image_dir / "Dockerfile").read_text().count("throwbox/base:bookworm-")
+        assert (REPO / "runtimes" / "images" / default.image_dir / "Dockerfile").read_text().count("throwbox/base:trixie-")
+        assert [r.version for r in registry.runtimes if r.language == language] == [default.version, old.version]
 
 
-def test_every_alias_resolves_to_its_runtime(registry):
+def test_names_and_aliases_never_point_at_two_languages(registry):
+    owner: dict[str, str] = {}
+    for r in registry.runtimes:
+        for name in (r.language, *r.aliases):
+            assert owner.setdefault(name, r.language) == r.language, name
+    for language in LANGUAGES:
+        versions = [r for r in registry.runtimes if r.language == language]
+        assert len({(r.aliases, r.extension, r.entrypoint) for r in versions}) == 1, language
+
+
+def test_every_alias_resolves_to_its_languages_newest_version(registry):
     for runtime in registry.runtimes:
         for alias in runtime.aliases:
-            assert registry.resolve(alias) is runtime
+            assert registry.resolve(alias) is registry.resolve(runtime.language)
+            assert registry.resolve(alias, runtime.version) is runtime
     assert registry.resolve("py").language == "python"
     assert registry.resolve("node").language == "javascript"
     assert registry.resolve("c++").language == "cpp"
     assert registry.resolve("java", "17").language == "java"
+    assert registry.resolve("java", "17").version.startswith("17.")
 
 
-def test_python_keeps_two_warm_sandboxes_and_every_other_runtime_one(registry):
-    assert {r.language: r.warm for r in registry.runtimes} == {lang: 2 if lang == "python" else 1 for lang in LANGUAGES}
+def test_python_keeps_two_warm_sandboxes_for_its_default_and_every_other_runtime_one(registry):
+    default_python = registry.resolve("python")
+    assert {r.key: r.warm for r in registry.runtimes} == {
+        r.key: 2 if r is default_python else 1 for r in registry.runtimes}
 
 
-def test_every_image_has_a_versioned_tag_built_from_a_dockerfile_directory(registry):
+def test_every_image_is_tagged_with_its_version_and_inputs_digest_from_its_directory(registry):
     for runtime in registry.runtimes:
-        match = re.fullmatch(r"throwbox/([a-z]+):(.+)-(\d+)", runtime.image)
+        match = re.fullmatch(r"throwbox/([a-z0-9-]+):(.+)-([0-9a-f]{12})", runtime.image)
         assert match, runtime.image
         assert match.group(2) == runtime.version, f"{runtime.image} does not carry version {runtime.version}"
+        assert match.group(1) == runtime.image_dir
+        assert runtime.image_inputs.startswith(match.group(3))
         assert (REPO / "runtimes" / "images" / match.group(1) / "Dockerfile").is_file()
+
+
+def test_the_offered_runtimes_limit_resolution_and_the_catalogue(tmp_path):
+    registry = load_text(tmp_path, 'run = ["./a.out"]\n[[runtime]]\nlanguage = "c"\nversion = "14.2.0"\n'
+                                   'image = "throwbox/c:14.2.0-1"\nextension = "c"\nrun = ["./a.out"]\n')
+    assert registry.resolve("c").version == "14.2.0"
+    registry.offered = {"c-12.2.0"}             # the newer one's image is still being built
+    assert registry.resolve("c").version == "12.2.0"
+    assert registry.resolve("c", "14") is None
+    assert [r.key for r in registry.offered_runtimes()] == ["c-12.2.0"]
+    registry.offered = set()
+    assert registry.resolve("c") is None and registry.offered_runtimes() == []
+    registry.offered = None
+    assert [r.key for r in registry.offered_runtimes()] == ["c-12.2.0", "c-14.2.0"]
 
 
 def test_every_runtime_has_a_hello_example_under_its_default_entrypoint(registry):
@@ -122,8 +163,27 @@ def test_malformed_commands_and_unknown_keys_are_rejected(tmp_path, line, messag
         load_text(tmp_path, line + "\n")
 
 
+def test_an_untagged_image_needs_its_directory_to_compute_the_tag_from(tmp_path):
+    path = tmp_path / "runtimes.toml"
+    path.write_text(MINIMAL.replace("throwbox/c:12.2.0-1", "throwbox/c") + 'run = ["./a.out"]\n')
+    with pytest.raises(RuntimeConfigError, match="no tag"):
+        runtimes.load(path)
+    (tmp_path / "images" / "c").mkdir(parents=True)
+    (tmp_path / "images" / "c" / "Dockerfile").write_text("FROM throwbox/base:trixie-1\n")
+    (tmp_path / "launcher").mkdir()
+    (tmp_path / "launcher" / "main.go").write_text("package main\n")
+    runtime = runtimes.load(path).runtimes[0]
+    assert re.fullmatch(r"throwbox/c:12\.2\.0-[0-9a-f]{12}", runtime.image) and runtime.image_dir == "c"
+
+
 def test_an_image_without_a_version_tag_is_rejected(tmp_path):
     path = tmp_path / "runtimes.toml"
     path.write_text(MINIMAL.replace("throwbox/c:12.2.0-1", "throwbox/c:latest") + 'run = ["./a.out"]\n')
     with pytest.raises(RuntimeConfigError, match="version tag"):
         runtimes.load(path)
+
+
+def test_docs_runtimes_lists_every_runtime_and_version(registry):
+    doc = (REPO / "docs" / "runtimes.md").read_text()
+    for runtime in registry.runtimes:
+        assert f"| {runtime.language} | {runtime.version}" in doc, f"docs/runtimes.md has no row for {runtime.key}"

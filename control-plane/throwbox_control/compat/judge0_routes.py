@@ -51,14 +51,13 @@ class Submissions:
 
     def __init__(self, svc: Services, settings: Settings, registry: Registry):
         self.svc, self.settings, self.registry = svc, settings, registry
-        self.by_id = dict(judge0.languages(registry))
 
     def language_of(self, st: RunState) -> tuple[int, str] | None:
         try:
             lang_id = int((st.compat or {}).get("language_id", ""))
         except ValueError:
             return None
-        runtime = self.by_id.get(lang_id)
+        runtime = self.registry.by_key.get(f"{st.language}-{st.version}")   # the version it ran with
         return (lang_id, judge0.language_name(runtime)) if runtime is not None else None
 
     def body(self, token: str, st: RunState) -> dict:
@@ -161,8 +160,6 @@ class Submissions:
 
 def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, auth: CompatAuth) -> None:
     subs = Submissions(svc, settings, registry)
-    languages_body = _enc.encode([{"id": i, "name": judge0.language_name(r)}
-                                  for i, r in sorted(judge0.languages(registry), key=lambda x: x[0])])
     statuses_body = _enc.encode([{"id": i, "description": d} for i, d in judge0.STATUSES.items()])
 
     require_key(app, auth, lambda path: path == PREFIX or path.startswith(PREFIX + "/"), error_reply,
@@ -177,11 +174,13 @@ def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, 
 
     @app.get("/judge0/languages")
     async def judge0_languages(request: Request):
-        return raw(languages_body, content_type="application/json")
+        return raw(_enc.encode([{"id": i, "name": judge0.language_name(r)}
+                                for i, r in sorted(judge0.languages(registry), key=lambda x: x[0])]),
+                   content_type="application/json")
 
     @app.get("/judge0/languages/<lang_id:str>")
     async def judge0_language(request: Request, lang_id: str):
-        runtime = subs.by_id.get(int(lang_id)) if lang_id.isdigit() and len(lang_id) < 10 else None
+        runtime = dict(judge0.languages(registry)).get(int(lang_id)) if lang_id.isdigit() and len(lang_id) < 10 else None
         if runtime is None:
             return reply({"error": f"language with id {lang_id} doesn't exist"}, 404)
         return reply(judge0.language_detail(int(lang_id), runtime))

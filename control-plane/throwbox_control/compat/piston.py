@@ -321,7 +321,7 @@ def execute_body(result: RunResult, compiled: bool, outputs: Outputs | None) -> 
 def runtimes_body(registry: Registry) -> list[dict]:
     return [{"language": r.language, "version": r.version, "aliases": list(r.aliases),
              **({"runtime": "node"} if r.language == "javascript" else {})}
-            for r in sorted(registry.runtimes, key=lambda r: (r.language, r.version))]
+            for r in registry.offered_runtimes()]
 
 
 def signal_action(name: str) -> str:

@@ -53,14 +53,12 @@ def require_json(request: Request) -> None:
 
 
 def register(app: Sanic, svc: Services, settings: Settings, registry: Registry, auth: CompatAuth) -> None:
-    runtimes_body = _enc.encode(piston.runtimes_body(registry))
-
     require_key(app, auth, lambda path: path.startswith(PREFIX), error_reply,
                 {"message": "missing or unknown API key (Authorization: Bearer <key>, or the key alone)"})
 
     @app.get("/api/v2/runtimes")
     async def piston_runtimes(request: Request):
-        return raw(runtimes_body, content_type="application/json")
+        return raw(_enc.encode(piston.runtimes_body(registry)), content_type="application/json")
 
     @app.post("/api/v2/execute")
     @piston_errors
