@@ -20,6 +20,15 @@ CLUSTER_WORKERS="${THROWBOX_CLUSTER_WORKERS:-2}"     # workers `make cluster` st
 CP_PORT=8080
 AGENT_METRICS_PORT=9464
 mkdir -p "$CLUSTER_DIR"
+# The cluster's ACL tokens and gossip keys (scripts/nomad/acl.py, docs/security.md): 0600 files
+# in a 0700 dir. The host's scripts act with the management tokens; each component gets its own.
+CLUSTER_SECRETS="$CLUSTER_DIR/secrets"
+export CLUSTER_SECRETS
+ACL_PY="$REPO_DIR/scripts/nomad/acl.py"
+# nomad_api / consul_api PATH [CURL ARGS...]: s1's API with the management token (from a header
+# file: the token is never on a command line).
+nomad_api() { local p=$1; shift; curl -fsS -H @"$CLUSTER_SECRETS/nomad-management.header" "$@" "http://$(node_ip s1):4646$p"; }
+consul_api() { local p=$1; shift; curl -fsS -H @"$CLUSTER_SECRETS/consul-management.header" "$@" "http://$(node_ip s1):8500$p"; }
 
 # node_ip NODE: s1..s3 -> .11-13, c1..c2 -> .21-22, w1..w9 -> .31-39.
 node_ip() {
