@@ -24,6 +24,7 @@ mkdir -p "$CLUSTER_DIR"
 # in a 0700 dir. The host's scripts act with the management tokens; each component gets its own.
 CLUSTER_SECRETS="$CLUSTER_DIR/secrets"
 export CLUSTER_SECRETS
+CLUSTER_TLS="$CLUSTER_SECRETS/tls"      # the RPC CA and certificates (scripts/nomad/tls.sh)
 ACL_PY="$REPO_DIR/scripts/nomad/acl.py"
 # nomad_api / consul_api PATH [CURL ARGS...]: s1's API with the management token (from a header
 # file: the token is never on a command line).
@@ -45,6 +46,7 @@ node_dir() { echo "$CLUSTER_DIR/$1"; }
 server_ips() { local s; for s in "${SERVERS[@]}"; do node_ip "$s"; done; }
 kafka_bootstrap() { server_ips | sed "s/$/:9092/" | paste -sd, -; }
 nomad_servers_addr() { server_ips | sed 's|^|http://|; s|$|:4646|' | paste -sd, -; }
+all_node_ips() { local n; for n in "${SERVERS[@]}" "${CONTROL_PLANES[@]}" "${WORKER_SLOTS[@]}"; do node_ip "$n"; done; }
 hcl_list() { printf '"%s", ' "$@" | sed 's/, $//'; }
 
 # in_node NODE CMD...: run CMD in NODE's network namespace.

@@ -34,6 +34,7 @@ disable_update_check = true
 ui_config { enabled = false }
 performance { raft_multiplier = 1 }
 $(consul_acl_block "$CLUSTER_SECRETS" $server)
+$(consul_tls_block "$CLUSTER_TLS" "$([ $server = true ] && echo server || echo client)")
 HCL
 }
 
@@ -72,6 +73,8 @@ advertise {
 $role
 
 $(nomad_acl_block)
+
+$(nomad_tls_block "$CLUSTER_TLS" "$([[ $n == s* ]] && echo server || echo client)")
 
 consul {
   address = "127.0.0.1:8500"

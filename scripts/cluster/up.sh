@@ -19,6 +19,8 @@ for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/kafka/au
 N="$S/cluster/node.sh"
 # ACLs (docs/security.md): the secrets the agents' configs carry, chosen before they start.
 "$VENV/bin/python" "$ACL_PY" init "$CLUSTER_SECRETS"
+# Mutual TLS for Nomad's and Consul's RPC: a CA of this cluster and its certificates.
+"$S/nomad/tls.sh" "$CLUSTER_TLS" "$CLUSTER_DC" global $(all_node_ips)
 for n in "${SERVERS[@]}"; do "$N" start "$n"; done
 s1=$(node_ip s1)
 wait_for "consul servers' leader" 90 bash -c "curl -fsS http://$s1:8500/v1/status/leader | grep -q '\"[^\"]'"

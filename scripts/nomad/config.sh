@@ -117,3 +117,35 @@ $initial
 }
 HCL
 }
+
+# RPC TLS (scripts/nomad/tls.sh's certificates in TLS_DIR): mutual TLS between agents; the HTTP
+# APIs stay plain HTTP (docs/security.md says why). ROLE: server or client.
+nomad_tls_block() {
+  cat <<HCL
+tls {
+  http                   = false
+  rpc                    = true
+  ca_file                = "$1/ca.pem"
+  cert_file              = "$1/nomad-$2.pem"
+  key_file               = "$1/nomad-$2-key.pem"
+  verify_server_hostname = true
+}
+HCL
+}
+
+consul_tls_block() {
+  cat <<HCL
+tls {
+  defaults {
+    ca_file         = "$1/ca.pem"
+    cert_file       = "$1/consul-$2.pem"
+    key_file        = "$1/consul-$2-key.pem"
+    verify_outgoing = true
+  }
+  internal_rpc {
+    verify_incoming        = true
+    verify_server_hostname = true
+  }
+}
+HCL
+}

@@ -10,6 +10,7 @@ from cluster import (
     in_flight,
     node,
     node_id,
+    nomad_headers,
     ready_workers,
     record,
     sandboxes_of,
@@ -49,12 +50,12 @@ def test_a_drained_worker_finishes_its_runs_hands_over_and_empties(api, restored
     wait_until(lambda: in_flight("w2") >= 1, 120, "a run in flight on w2")
     w2 = node_id("w2")
     drained = time.monotonic()
-    r = httpx.post(f"{NOMAD}/v1/node/{w2}/drain", timeout=10,
+    r = httpx.post(f"{NOMAD}/v1/node/{w2}/drain", timeout=10, headers=nomad_headers(),
                    json={"NodeID": w2, "DrainSpec": {"Deadline": 300 * 10**9, "IgnoreSystemJobs": False}})
     assert r.status_code == 200, r.text
     results = api.wait_all(ids, 300)
     assert all((r["status"], r["outcome"]) == ("completed", "ok") for r in results.values()), results
-    wait_until(lambda: not httpx.get(f"{NOMAD}/v1/node/{w2}", timeout=5).json()["Drain"], 300, "w2's drain complete")
+    wait_until(lambda: not httpx.get(f"{NOMAD}/v1/node/{w2}", headers=nomad_headers(), timeout=5).json()["Drain"], 300, "w2's drain complete")
     drain_s = time.monotonic() - drained
     assert agent_health("w2") is None, "w2's agent stopped"
     wait_until(lambda: not sandboxes_of(w2), 60, "w2's sandboxes destroyed")
