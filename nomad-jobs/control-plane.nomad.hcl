@@ -154,10 +154,10 @@ job "throwbox-control-plane" {
         THROWBOX_NOMAD_ADDR      = var.nomad_addr
         # Relative to the task's dir (raw_exec's working directory).
         THROWBOX_CONSUL_TOKEN_FILE = var.acl_tokens ? "secrets/consul-token" : ""
-        THROWBOX_CP_HOST         = "${NOMAD_IP_http}"
-        THROWBOX_CP_PORT         = "${NOMAD_PORT_http}"
-        THROWBOX_CP_INSTANCE_ID  = "${node.unique.name}-${NOMAD_ALLOC_INDEX}"
-        PYTHONUNBUFFERED         = "1"
+        THROWBOX_CP_HOST           = "${NOMAD_IP_http}"
+        THROWBOX_CP_PORT           = "${NOMAD_PORT_http}"
+        THROWBOX_CP_INSTANCE_ID    = "${node.unique.name}-${NOMAD_ALLOC_INDEX}"
+        PYTHONUNBUFFERED           = "1"
       }
 
       # Its Consul token, readable by this job only (workload identity), as a file.

@@ -158,10 +158,10 @@ job "throwbox-executor-agent" {
         THROWBOX_CONSUL_ADDR     = var.consul_addr
         THROWBOX_NOMAD_ADDR      = var.nomad_addr
         # Relative to the task's dir (raw_exec's working directory).
-        THROWBOX_NOMAD_TOKEN_FILE       = var.acl_tokens ? "secrets/nomad-token" : ""
-        THROWBOX_CONSUL_TOKEN_FILE      = var.acl_tokens ? "secrets/consul-token" : ""
-        THROWBOX_AGENT_NOMAD_NAMESPACE  = var.sandbox_namespace
-        THROWBOX_AGENT_NODE_ID   = "${node.unique.id}"
+        THROWBOX_NOMAD_TOKEN_FILE      = var.acl_tokens ? "secrets/nomad-token" : ""
+        THROWBOX_CONSUL_TOKEN_FILE     = var.acl_tokens ? "secrets/consul-token" : ""
+        THROWBOX_AGENT_NOMAD_NAMESPACE = var.sandbox_namespace
+        THROWBOX_AGENT_NODE_ID         = "${node.unique.id}"
         # One agent a node: its node's name names it (sandbox jobs, Consul service, results' node).
         THROWBOX_AGENT_NAME            = "${node.unique.name}"
         THROWBOX_AGENT_DATACENTER      = "${node.datacenter}"
