@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -96,11 +97,16 @@ def test_the_agents_nomad_token_cannot_register_an_arbitrary_job(acl_stack):
     status, out = http("POST", f"{s.nomad_addr}/v1/jobs?namespace={NS}", h, raw_exec_job("stolen", NS))
     assert status != 200 and "raw_exec" in str(out), (status, out)
     assert http("GET", f"{s.nomad_addr}/v1/job/stolen?namespace={NS}", s.nomad_headers)[0] == 404
-    # Nor may it read other jobs, variables, ACLs or drain nodes.
-    for method, path in (("GET", "/v1/jobs"), ("GET", "/v1/acl/tokens"), ("GET", "/v1/vars?prefix="),
+    # Nor may it read other jobs, variables (not even the one holding its own tokens: only the
+    # agent job's tasks can), ACLs, or drain nodes.
+    subprocess.run([sys.executable, str(REPO_DIR / "scripts/nomad/acl.py"), "agent-vars", str(s.secrets),
+                    "--nomad", s.nomad_addr], check=True)
+    for method, path in (("GET", "/v1/jobs"), ("GET", "/v1/acl/tokens"),
+                         ("GET", "/v1/var/nomad/jobs/throwbox-executor-agent"),
                          ("POST", f"/v1/node/{s.node_id}/eligibility")):
         status, out = http(method, s.nomad_addr + path, h, {"Eligibility": "ineligible"} if method == "POST" else None)
         assert status == 403, f"{method} {path}: {status} {out}"
+    assert http("GET", s.nomad_addr + "/v1/vars?prefix=nomad/", h) == (200, [])
 
 
 def test_the_agents_consul_token_reads_no_control_plane_key(acl_stack):
