@@ -18,7 +18,7 @@ write_consul_config() {
   [[ $n == s* ]] && { server=true; expect="bootstrap_expect = ${#SERVERS[@]}"; }
   mkdir -p "$dir/consul/data"
   # It carries tokens and the gossip key: 0600.
-  (umask 077 && : >"$dir/consul/consul.hcl")
+  (umask 077 && : >"$dir/consul/consul.hcl") && chmod 600 "$dir/consul/consul.hcl"
   cat >"$dir/consul/consul.hcl" <<HCL
 # Written by scripts/cluster/node.sh on every start: edit the script, not this file.
 node_name            = "$n"
@@ -42,7 +42,7 @@ write_nomad_config() {
   local n=$1 dir ip role
   dir=$(node_dir "$n"); ip=$(node_ip "$n")
   mkdir -p "$dir/nomad/data"
-  (umask 077 && : >"$dir/nomad/agent.hcl")
+  (umask 077 && : >"$dir/nomad/agent.hcl") && chmod 600 "$dir/nomad/agent.hcl"
   if [[ $n == s* ]]; then
     role=$(NOMAD_GOSSIP_KEY=$(head -n1 "$CLUSTER_SECRETS/nomad-gossip.key") nomad_server_block "${#SERVERS[@]}" $(server_ips))
   else

@@ -43,7 +43,7 @@ render() {
   # The autoscaler's Nomad token (node write, no job submission): its config is 0600.
   local nomad_token=""
   [ ! -f "$CLUSTER_SECRETS/nomad-ops.token" ] || nomad_token=$(head -n1 "$CLUSTER_SECRETS/nomad-ops.token")
-  (umask 077 && : >"$dir/autoscaler/agent.hcl")
+  (umask 077 && : >"$dir/autoscaler/agent.hcl") && chmod 600 "$dir/autoscaler/agent.hcl"
   rm -f "$dir/prometheus/rules/"*.yml
   cp "$OPS_SRC/prometheus/rules/"*.yml "$dir/prometheus/rules/"
   sed -e "s|@SD_DIR@|$dir/sd|g" -e "s|@RULES_DIR@|$dir/prometheus/rules|g" \
