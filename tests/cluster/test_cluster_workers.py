@@ -63,7 +63,8 @@ def test_a_drained_worker_finishes_its_runs_hands_over_and_empties(api, restored
     assert {r["node"] for r in later.values()} == {"w1"}
     record("worker_drained", runs=len(ids), failed=0, drain_complete_s=drain_s)
     assert_ran_once(api, results)
-    httpx.post(f"{NOMAD}/v1/node/{w2}/eligibility", json={"NodeID": w2, "Eligibility": "eligible"}, timeout=10)
+    httpx.post(f"{NOMAD}/v1/node/{w2}/eligibility", json={"NodeID": w2, "Eligibility": "eligible"}, timeout=10,
+               headers=nomad_headers())
 
 
 def test_a_new_worker_joins_and_takes_runs(api, restored):
