@@ -84,7 +84,8 @@ def test_a_new_worker_joins_and_takes_runs(api, restored):
         record("worker_joined", node_ready_s=ready_s, agent_ready_s=agent_s, first_run_s=time.monotonic() - began)
     finally:
         wid = node_id(name)
-        httpx.post(f"{NOMAD}/v1/node/{wid}/drain", timeout=10,
+        httpx.post(f"{NOMAD}/v1/node/{wid}/drain", timeout=10, headers=nomad_headers(),
                    json={"NodeID": wid, "DrainSpec": {"Deadline": 120 * 10**9, "IgnoreSystemJobs": False}})
-        wait_until(lambda: not httpx.get(f"{NOMAD}/v1/node/{wid}", timeout=5).json()["Drain"], 240, f"{name} drained")
+        wait_until(lambda: not httpx.get(f"{NOMAD}/v1/node/{wid}", headers=nomad_headers(), timeout=5).json()["Drain"],
+                   240, f"{name} drained")
         script("worker.sh", "remove", name)
