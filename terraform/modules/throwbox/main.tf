@@ -67,10 +67,10 @@ resource "throwbox_deployment" "this" {
       name = local.names.agent
       hcl  = file("${local.jobs_dir}/executor-agent.nomad.hcl")
       variables = merge(local.source, {
-        job_name        = local.names.agent
-        kafka_bootstrap = var.kafka_bootstrap
-        consul_addr     = var.consul_addr
-        nomad_addr      = var.nomad_addr
+        job_name          = local.names.agent
+        kafka_bootstrap   = var.kafka_bootstrap
+        consul_addr       = var.consul_addr
+        nomad_addr        = var.nomad_addr
         metrics_listen    = var.agent_metrics_listen
         drain_timeout_s   = tostring(var.agent_drain_timeout_s)
         acl_tokens        = tostring(var.acl_enabled)

@@ -7,9 +7,9 @@ mock_provider "throwbox" {}
 variables {
   bundle_url                 = "http://artifacts.example:8089/throwbox-bundle-0.1.0+habc.tar.gz"
   bundle_sha256              = "0000000000000000000000000000000000000000000000000000000000000000"
-  agent_nomad_token          = "agent-nomad-secret"
-  agent_consul_token         = "agent-consul-secret"
-  control_plane_consul_token = "cp-consul-secret"
+  agent_nomad_token          = "TOKEN-AN-1"
+  agent_consul_token         = "TOKEN-AC-2"
+  control_plane_consul_token = "TOKEN-CP-3"
 }
 
 run "acls_are_on_by_default_and_each_job_gets_its_own_tokens_through_nomad_variables" {
@@ -23,11 +23,11 @@ run "acls_are_on_by_default_and_each_job_gets_its_own_tokens_through_nomad_varia
     error_message = "sandboxes run in the namespace the agent's token is scoped to"
   }
   assert {
-    condition = nonsensitive(jsondecode(throwbox_deployment.this.nomad_variables["nomad/jobs/throwbox-executor-agent"])) == { nomad_token = "agent-nomad-secret", consul_token = "agent-consul-secret" } && nonsensitive(jsondecode(throwbox_deployment.this.nomad_variables["nomad/jobs/throwbox-control-plane"])) == { consul_token = "cp-consul-secret" }
+    condition     = nonsensitive(jsondecode(throwbox_deployment.this.nomad_variables["nomad/jobs/throwbox-executor-agent"])) == { nomad_token = "TOKEN-AN-1", consul_token = "TOKEN-AC-2" } && nonsensitive(jsondecode(throwbox_deployment.this.nomad_variables["nomad/jobs/throwbox-control-plane"])) == { consul_token = "TOKEN-CP-3" }
     error_message = "each job's variable holds its own tokens, and only those"
   }
   assert {
-    condition     = !strcontains(nonsensitive(jsonencode(throwbox_deployment.this.jobs)), "secret")
+    condition     = !strcontains(nonsensitive(jsonencode(throwbox_deployment.this.jobs)), "TOKEN-")
     error_message = "no token in any job's variables (job specs are readable by every read-job token)"
   }
 }
