@@ -59,6 +59,12 @@ variable "nomad_addr" {
   description = "HTTP URL of the Nomad API (readiness)."
 }
 
+variable "acl_tokens" {
+  type        = bool
+  default     = false
+  description = "true (Consul with ACLs, docs/security.md): the control plane's Consul token comes from the Nomad Variable nomad/jobs/<job_name> (item consul_token), rendered into the task's secrets dir; false: no token."
+}
+
 variable "env" {
   type        = map(string)
   default     = {}
@@ -146,10 +152,23 @@ job "throwbox-control-plane" {
         THROWBOX_KAFKA_BOOTSTRAP = var.kafka_bootstrap
         THROWBOX_CONSUL_ADDR     = var.consul_addr
         THROWBOX_NOMAD_ADDR      = var.nomad_addr
-        THROWBOX_CP_HOST         = "${NOMAD_IP_http}"
-        THROWBOX_CP_PORT         = "${NOMAD_PORT_http}"
-        THROWBOX_CP_INSTANCE_ID  = "${node.unique.name}-${NOMAD_ALLOC_INDEX}"
-        PYTHONUNBUFFERED         = "1"
+        # Relative to the task's dir (raw_exec's working directory).
+        THROWBOX_CONSUL_TOKEN_FILE = var.acl_tokens ? "secrets/consul-token" : ""
+        THROWBOX_CP_HOST           = "${NOMAD_IP_http}"
+        THROWBOX_CP_PORT           = "${NOMAD_PORT_http}"
+        THROWBOX_CP_INSTANCE_ID    = "${node.unique.name}-${NOMAD_ALLOC_INDEX}"
+        PYTHONUNBUFFERED           = "1"
+      }
+
+      # Its Consul token, readable by this job only (workload identity), as a file.
+      dynamic "template" {
+        for_each = var.acl_tokens ? ["consul"] : []
+        content {
+          destination = "secrets/${template.value}-token"
+          perms       = "0600"
+          change_mode = "restart"
+          data        = "{{ with nomadVar \"nomad/jobs/${var.job_name}\" }}{{ .${template.value}_token }}{{ end }}"
+        }
       }
 
       dynamic "template" {

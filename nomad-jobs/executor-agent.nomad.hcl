@@ -58,6 +58,18 @@ variable "metrics_listen" {
   description = "host:port where the agent serves /healthz and /metrics (scripts/deploy-agent.sh waits for /healthz there); on a cluster the node's address, e.g. \"$${attr.unique.network.ip-address}:9464\", so Prometheus and the node's Consul check reach it."
 }
 
+variable "acl_tokens" {
+  type        = bool
+  default     = false
+  description = "true (a cluster with Nomad and Consul ACLs, docs/security.md): the agent's Nomad and Consul tokens come from the Nomad Variable nomad/jobs/<job_name> (items nomad_token, consul_token; scripts/nomad/acl.py agent-vars writes it), rendered into the task's secrets dir; false: no tokens."
+}
+
+variable "sandbox_namespace" {
+  type        = string
+  default     = "default"
+  description = "Nomad namespace of the sandbox jobs (THROWBOX_AGENT_NOMAD_NAMESPACE); with ACLs throwbox-sandboxes, the only one the agent's token may submit jobs to."
+}
+
 variable "drain_timeout_s" {
   type        = number
   default     = 90
@@ -119,6 +131,18 @@ job "throwbox-executor-agent" {
         command = local.command
       }
 
+      # The agent's tokens, readable by this job only (workload identity), as files: never in
+      # the job's spec or the environment.
+      dynamic "template" {
+        for_each = var.acl_tokens ? ["nomad", "consul"] : []
+        content {
+          destination = "secrets/${template.value}-token"
+          perms       = "0600"
+          change_mode = "restart"
+          data        = "{{ with nomadVar \"nomad/jobs/${var.job_name}\" }}{{ .${template.value}_token }}{{ end }}"
+        }
+      }
+
       # The further settings, as an environment file (an env block cannot take a map variable).
       dynamic "template" {
         for_each = length(var.env) > 0 ? [var.env] : []
@@ -133,7 +157,11 @@ job "throwbox-executor-agent" {
         THROWBOX_KAFKA_BOOTSTRAP = var.kafka_bootstrap
         THROWBOX_CONSUL_ADDR     = var.consul_addr
         THROWBOX_NOMAD_ADDR      = var.nomad_addr
-        THROWBOX_AGENT_NODE_ID   = "${node.unique.id}"
+        # Relative to the task's dir (raw_exec's working directory).
+        THROWBOX_NOMAD_TOKEN_FILE      = var.acl_tokens ? "secrets/nomad-token" : ""
+        THROWBOX_CONSUL_TOKEN_FILE     = var.acl_tokens ? "secrets/consul-token" : ""
+        THROWBOX_AGENT_NOMAD_NAMESPACE = var.sandbox_namespace
+        THROWBOX_AGENT_NODE_ID         = "${node.unique.id}"
         # One agent a node: its node's name names it (sandbox jobs, Consul service, results' node).
         THROWBOX_AGENT_NAME            = "${node.unique.name}"
         THROWBOX_AGENT_DATACENTER      = "${node.datacenter}"

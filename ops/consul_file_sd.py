@@ -29,11 +29,12 @@ AGENT_SERVICE = "throwbox-agent"
 NOMAD_CLIENT_SERVICE = "nomad-client"
 
 
-def catalog(consul: str, service: str, tag: str | None = None, timeout_s: float = 5) -> list[dict]:
+def catalog(consul: str, service: str, tag: str | None = None, timeout_s: float = 5,
+            headers: dict[str, str] | None = None) -> list[dict]:
     url = f"{consul.rstrip('/')}/v1/catalog/service/{urllib.parse.quote(service)}"
     if tag:
         url += "?" + urllib.parse.urlencode({"tag": tag})
-    with urllib.request.urlopen(url, timeout=timeout_s) as r:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout_s) as r:
         return json.load(r)
 
 
@@ -82,10 +83,10 @@ def write_json(path: str, groups: list[dict]) -> bool:
     return True
 
 
-def sync_once(consul: str, out: str) -> None:
+def sync_once(consul: str, out: str, headers: dict[str, str] | None = None) -> None:
     """One pass; raises OSError/ValueError when Consul does not answer (files left as they are)."""
-    agents = agent_targets(catalog(consul, AGENT_SERVICE))
-    clients = nomad_client_targets(catalog(consul, NOMAD_CLIENT_SERVICE, tag="http"))
+    agents = agent_targets(catalog(consul, AGENT_SERVICE, headers=headers))
+    clients = nomad_client_targets(catalog(consul, NOMAD_CLIENT_SERVICE, tag="http", headers=headers))
     write_json(os.path.join(out, "throwbox-agent.json"), agents)
     write_json(os.path.join(out, "nomad-client.json"), clients)
 
@@ -95,17 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--consul", required=True, help="Consul HTTP address, e.g. http://10.77.0.11:8500")
     p.add_argument("--out", required=True, help="directory of the file_sd JSON files")
     p.add_argument("--control-planes", default="", help="host:port of each control plane, comma-separated")
+    p.add_argument("--consul-token-file", default="", help="file holding a Consul ACL token (catalog read)")
     p.add_argument("--interval", type=float, default=5.0)
     p.add_argument("--once", action="store_true", help="one pass, exit 1 if Consul does not answer")
     a = p.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
+    headers = {}
+    if a.consul_token_file:
+        with open(a.consul_token_file) as f:
+            headers["X-Consul-Token"] = f.readline().strip()
     write_json(os.path.join(a.out, "throwbox-control-plane.json"), static_targets(a.control_planes))
     for name in ("throwbox-agent.json", "nomad-client.json"):
         if not os.path.exists(os.path.join(a.out, name)):
             write_json(os.path.join(a.out, name), [])
     while True:
         try:
-            sync_once(a.consul, a.out)
+            sync_once(a.consul, a.out, headers)
         except (OSError, ValueError) as e:
             print(f"consul_file_sd: Consul at {a.consul}: {e}", file=sys.stderr, flush=True)
             if a.once:

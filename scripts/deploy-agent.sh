@@ -4,13 +4,24 @@
 #     --restart   also restart running agents (picks up code changes)
 #     -var ...    job variables over the stack's (the local cluster passes its addresses)
 # THROWBOX_AGENT_HEALTH_URL=- skips the wait (the cluster waits for each worker's agent).
+# THROWBOX_ACL_SECRETS_DIR (scripts/nomad/acl.py's, e.g. the local cluster's): Nomad and Consul run
+# with ACLs; the agent's tokens go into the job's Nomad Variable, its sandboxes into their namespace.
 source "$(dirname "$0")/common.sh"
 AGENT_HEALTH_URL="${THROWBOX_AGENT_HEALTH_URL:-http://127.0.0.1:9464/healthz}"
 export NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}"
 JOB=throwbox-executor-agent
 restart=false
 [ "${1:-}" = "--restart" ] && { restart=true; shift; }
-nomad job run -detach \
+acl_vars=()
+if [ -n "${THROWBOX_ACL_SECRETS_DIR:-}" ]; then
+  "$VENV/bin/python" "$REPO_DIR/scripts/nomad/acl.py" agent-vars "$THROWBOX_ACL_SECRETS_DIR" --nomad "${NOMAD_ADDR%%,*}" --job "$JOB" \
+    || die "the agent's tokens not stored in Nomad"
+  # The nomad CLI reads its token from the environment: this script's children only.
+  NOMAD_TOKEN=$(head -n1 "$THROWBOX_ACL_SECRETS_DIR/nomad-management.token")
+  export NOMAD_TOKEN
+  acl_vars=(-var acl_tokens=true -var sandbox_namespace=throwbox-sandboxes)
+fi
+nomad job run -detach "${acl_vars[@]}" \
   -var "repo_dir=$REPO_DIR" \
   -var "kafka_bootstrap=${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}" \
   -var "consul_addr=${THROWBOX_CONSUL_ADDR:-http://127.0.0.1:8500}" \

@@ -51,6 +51,9 @@ STACK = (
     Setting("THROWBOX_NOMAD_RECONCILE_DANGLING", "false", "Nomad's docker plugin removes containers it did not "
             "start (off: the stack's sandboxes are all Nomad's)"),
     Setting("THROWBOX_API_URL", "http://127.0.0.1:8080", "the stack's API, for the tests (the CLI reads it too)"),
+    Setting("THROWBOX_ACL_SECRETS_DIR", "unset", "scripts/nomad/acl.py's secrets dir: set, scripts/deploy-agent.sh "
+            "deploys to a Nomad with ACLs (the agent's tokens into its Nomad Variable, sandboxes in throwbox-sandboxes); "
+            "the local cluster sets its own"),
     Setting("THROWBOX_AGENT_HEALTH_URL", "http://127.0.0.1:9464/healthz", "the deployed agent's health, polled by "
             "scripts/deploy-agent.sh and the tests"),
     Setting("THROWBOX_ARTIFACTS_DIR", "<checkout>/.state/artifacts", "where scripts/build-artifacts.sh writes the "

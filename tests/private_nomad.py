@@ -8,6 +8,10 @@ scripts/nomad/config.sh, as the stack's and the local cluster's do.
         ... stack.nomad_addr, stack.consul_addr ...
 
 Afterwards both are stopped, the node's containers removed and its data dir deleted.
+
+acl=True: Nomad and Consul as the local cluster runs them (scripts/nomad/config.sh's ACL blocks,
+gossip encryption), secured by the cluster's own scripts/nomad/acl.py; the tokens are files in
+stack.secrets (stack.token_file("nomad-agent") ...), the tests use stack.nomad_token etc.
 """
 
 from __future__ import annotations
@@ -18,16 +22,20 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from stack import REPO_DIR, binary
 
+ACL_SCRIPT = REPO_DIR / "scripts" / "nomad" / "acl.py"
 
-def _get(url: str, timeout_s: float = 2.0):
-    with urllib.request.urlopen(url, timeout=timeout_s) as r:
+
+def _get(url: str, timeout_s: float = 2.0, headers: dict | None = None):
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout_s) as r:
         return json.load(r)
 
 
@@ -46,14 +54,33 @@ def _wait(what: str, check, timeout_s: float, proc: subprocess.Popen, log: Path)
 
 
 class PrivateNomad:
-    def __init__(self, name: str, nomad_port: int, consul_port: int, dynamic_ports: tuple[int, int]):
+    def __init__(self, name: str, nomad_port: int, consul_port: int, dynamic_ports: tuple[int, int],
+                 acl: bool = False):
         self.name = name
+        self.acl = acl
         self.nomad_port = nomad_port
         self.consul_port = consul_port
         self.dynamic_ports = dynamic_ports
         self.dir = Path(tempfile.mkdtemp(prefix=f"throwbox-{name}-"))
         self.procs: list[subprocess.Popen] = []
         self.node_id: str | None = None
+        self.secrets = self.dir / "secrets"
+
+    def token_file(self, stem: str) -> Path:
+        """A token file of scripts/nomad/acl.py (nomad-management, nomad-agent, consul-agent ...)."""
+        return self.secrets / f"{stem}.token"
+
+    def token(self, stem: str) -> str:
+        return self.token_file(stem).read_text().split()[0]
+
+    @property
+    def nomad_headers(self) -> dict[str, str]:
+        """The management token's header (none without ACLs): for the tests' own calls."""
+        return {"X-Nomad-Token": self.token("nomad-management")} if self.acl else {}
+
+    @property
+    def consul_headers(self) -> dict[str, str]:
+        return {"X-Consul-Token": self.token("consul-management")} if self.acl else {}
 
     @property
     def nomad_addr(self) -> str:
@@ -71,8 +98,12 @@ class PrivateNomad:
         return proc, log
 
     def _nomad_config(self) -> str:
+        acl = f"nomad_acl_block {self.secrets}" if self.acl else ""
+        token = f"nomad_consul_token {self.secrets}" if self.acl else ""
+        gossip = f'NOMAD_GOSSIP_KEY="$(head -n1 {self.secrets}/nomad-gossip.key)"' if self.acl else ""
         script = f"""
 source {REPO_DIR}/scripts/nomad/config.sh
+{gossip}
 cat <<HCL
 name                 = "{self.name}"
 data_dir             = "{self.dir}/nomad"
@@ -91,6 +122,7 @@ advertise {{
 }}
 HCL
 nomad_server_block 1
+{acl}
 cat <<HCL
 client {{
   enabled           = true
@@ -105,8 +137,9 @@ echo "}}"
 cat <<HCL
 consul {{
   address = "127.0.0.1:{self.consul_port}"
-}}
 HCL
+{token}
+echo "}}"
 nomad_client_plugins false
 """
         return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
@@ -115,20 +148,35 @@ nomad_client_plugins false
         consul, nomad = binary("consul"), binary("nomad")
         assert consul and nomad, "no consul/nomad binary (make up builds them)"
         p = self.consul_port
+        extra = []
+        if self.acl:
+            subprocess.run([sys.executable, str(ACL_SCRIPT), "init", str(self.secrets)], check=True)
+            consul_acl = self.dir / "consul-acl.hcl"
+            _write_private(consul_acl, subprocess.run(
+                ["bash", "-c", f"source {REPO_DIR}/scripts/nomad/config.sh; consul_acl_block {self.secrets} true"],
+                capture_output=True, text=True, check=True).stdout)
+            extra = ["-config-file", str(consul_acl)]
         proc, log = self._spawn("consul", [
             consul, "agent", "-dev", "-node", self.name, "-bind", "127.0.0.1", "-client", "127.0.0.1",
             "-http-port", str(p), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
-            "-serf-lan-port", str(p + 1), "-serf-wan-port", str(p + 2), "-server-port", str(p + 3)])
+            "-serf-lan-port", str(p + 1), "-serf-wan-port", str(p + 2), "-server-port", str(p + 3), *extra])
         _wait("private consul", lambda: bool(_get(f"{self.consul_addr}/v1/status/leader")), 60, proc, log)
         config = self.dir / "nomad.hcl"
-        config.write_text(self._nomad_config())
+        _write_private(config, self._nomad_config())
         proc, log = self._spawn("nomad", [nomad, "agent", "-config", str(config)], env={"GOGC": "400"})
+        if self.acl:
+            _wait("private nomad's API", lambda: bool(_get(f"{self.nomad_addr}/v1/status/leader")), 60, proc, log)
+            out = subprocess.run([sys.executable, str(ACL_SCRIPT), "apply", str(self.secrets), "--consul",
+                                  self.consul_addr, "--nomad", self.nomad_addr], capture_output=True, text=True)
+            assert out.returncode == 0, f"acl.py apply: {out.stderr}\n{self.logs()}"
+        h = self.nomad_headers
 
         def ready() -> bool:
-            nodes = [n for n in _get(f"{self.nomad_addr}/v1/nodes") if n["Name"] == self.name and n["Status"] == "ready"]
+            nodes = [n for n in _get(f"{self.nomad_addr}/v1/nodes", headers=h)
+                     if n["Name"] == self.name and n["Status"] == "ready"]
             if not nodes:
                 return False
-            node = _get(f"{self.nomad_addr}/v1/node/{nodes[0]['ID']}")
+            node = _get(f"{self.nomad_addr}/v1/node/{nodes[0]['ID']}", headers=h)
             if all(node["Drivers"].get(d, {}).get("Healthy") for d in ("docker", "raw_exec")):
                 self.node_id = node["ID"]
                 return True
@@ -158,13 +206,17 @@ nomad_client_plugins false
         # Whatever a failed test left registered: stopped through Nomad first (tasks get their
         # kill signal), briefly; whatever still runs afterwards is killed below.
         if self.procs and self.procs[-1].poll() is None:
+            h = self.nomad_headers
             try:
-                for job in _get(f"{self.nomad_addr}/v1/jobs"):
-                    req = urllib.request.Request(f"{self.nomad_addr}/v1/job/{job['ID']}?purge=true", method="DELETE")
+                for job in _get(f"{self.nomad_addr}/v1/jobs?namespace=*", headers=h):
+                    req = urllib.request.Request(
+                        f"{self.nomad_addr}/v1/job/{urllib.parse.quote(job['ID'], safe='')}?purge=true"
+                        f"&namespace={job['Namespace']}", method="DELETE", headers=h)
                     urllib.request.urlopen(req, timeout=10).close()
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline and any(
-                        a["ClientStatus"] in ("running", "pending") for a in _get(f"{self.nomad_addr}/v1/allocations")):
+                        a["ClientStatus"] in ("running", "pending")
+                        for a in _get(f"{self.nomad_addr}/v1/allocations?namespace=*", headers=h)):
                     time.sleep(1)
             except OSError:
                 pass
@@ -196,9 +248,17 @@ nomad_client_plugins false
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _write_private(path: Path, text: str) -> None:
+    """A config that carries secrets: 0600 from the start."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 @contextlib.contextmanager
-def private_nomad(name: str, nomad_port: int, consul_port: int, dynamic_ports: tuple[int, int]):
-    stack = PrivateNomad(name, nomad_port, consul_port, dynamic_ports)
+def private_nomad(name: str, nomad_port: int, consul_port: int, dynamic_ports: tuple[int, int],
+                  acl: bool = False):
+    stack = PrivateNomad(name, nomad_port, consul_port, dynamic_ports, acl)
     try:
         stack.start()
         yield stack

@@ -78,3 +78,25 @@ def non_empty(name: str, text: str) -> str:
     if not value:
         raise SettingError(f"{name}: must not be empty")
     return value
+
+
+def token_file(name: str, text: str) -> str:
+    """Path of a file holding an ACL token (its first line; the token never goes through the
+    environment, so env dumps and logs do not carry it). Empty: no token. The file must exist,
+    be readable and not empty: a component without its token would only meet 403s later."""
+    path = text.strip()
+    if path:
+        read_token(name, path)
+    return path
+
+
+def read_token(name: str, path: str) -> str:
+    """The token in `path` (SettingError naming the variable when it cannot be read)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.readline().strip()
+    except OSError as e:
+        raise SettingError(f"{name}: cannot read the token file {path}: {e.strerror}") from None
+    if not token:
+        raise SettingError(f"{name}: the token file {path} is empty")
+    return token

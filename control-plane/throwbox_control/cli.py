@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from throwbox_common import settings
+from throwbox_common import acl_tokens, settings
+from throwbox_common.env import SettingError
 from throwbox_common.settings import Setting
 
 from .auth import KEY_PREFIX, key_hash, new_key
@@ -28,7 +29,9 @@ CONSUL_ADDR = Setting("THROWBOX_CONSUL_ADDR", "http://127.0.0.1:8500", "Consul H
 API_URL = Setting("THROWBOX_API_URL", "http://127.0.0.1:8080", "the API `throwbox run` and `fn` talk to",
                   aliases=("THROWBOX_URL",))
 API_KEY = Setting("THROWBOX_API_KEY", "", "the API key `throwbox run` and `fn` send")
-SETTINGS = (CONSUL_ADDR, API_URL, API_KEY)
+CONSUL_TOKEN_FILE = Setting(acl_tokens.CONSUL_TOKEN_FILE, "", acl_tokens.CONSUL_TOKEN_HELP + " (`throwbox keys`: "
+                            "a token that may write throwbox/keys/)")
+SETTINGS = (CONSUL_ADDR, CONSUL_TOKEN_FILE, API_URL, API_KEY)
 
 SIGNALS = {s.name: int(s) for s in signal.Signals}
 
@@ -54,6 +57,13 @@ def _request(method: str, url: str, body: bytes | None = None, headers: dict | N
 
 def _consul() -> str:
     return (settings.read(os.environ, CONSUL_ADDR) or CONSUL_ADDR.default).rstrip("/")
+
+
+def _consul_headers() -> dict[str, str]:
+    try:
+        return acl_tokens.consul_headers(os.environ.get(acl_tokens.CONSUL_TOKEN_FILE, "").strip())
+    except SettingError as e:
+        raise CliError(str(e)) from e
 
 
 def _api() -> tuple[str, dict[str, str]]:
@@ -86,7 +96,7 @@ def keys_create(args) -> int:
               "max_concurrent": args.max_concurrent, "runs_per_minute": args.runs_per_minute,
               "prefix": key[:10]}
     status, body = _request("PUT", f"{_consul()}/v1/kv/{KEY_PREFIX}{key_hash(key)}?cas=0",
-                            json.dumps(record).encode(), timeout_s=10)
+                            json.dumps(record).encode(), _consul_headers(), timeout_s=10)
     if status != 200 or body.strip() != b"true":
         raise CliError(f"could not store the key in Consul (HTTP {status})")
     print(f"created key for tenant {args.tenant!r} (shown once; stored hashed)", file=sys.stderr)
@@ -95,7 +105,8 @@ def keys_create(args) -> int:
 
 
 def _all_keys() -> list[tuple[str, dict]]:
-    status, body = _request("GET", f"{_consul()}/v1/kv/{KEY_PREFIX}?recurse=true", timeout_s=10)
+    status, body = _request("GET", f"{_consul()}/v1/kv/{KEY_PREFIX}?recurse=true", headers=_consul_headers(),
+                            timeout_s=10)
     if status == 404:
         return []
     if status != 200:
@@ -130,7 +141,8 @@ def keys_revoke(args) -> int:
         matches = [h for h in hashes if h.startswith(target)] if len(target) >= 6 else []
     if len(matches) != 1:
         raise CliError("no such key" if not matches else "ambiguous hash prefix")
-    status, _ = _request("DELETE", f"{_consul()}/v1/kv/{KEY_PREFIX}{matches[0]}", timeout_s=10)
+    status, _ = _request("DELETE", f"{_consul()}/v1/kv/{KEY_PREFIX}{matches[0]}", headers=_consul_headers(),
+                         timeout_s=10)
     if status != 200:
         raise CliError(f"Consul answered HTTP {status}")
     print(f"revoked {matches[0][:12]} (instances stop accepting it within their cache TTL)")

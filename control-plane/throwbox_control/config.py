@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from throwbox_common import acl_tokens, topics
 from throwbox_common import env as read
-from throwbox_common import topics
 from throwbox_common.settings import Setting
 
 PREFIX = "THROWBOX_CP_"
@@ -37,6 +37,8 @@ class Settings:
     instance_id: str = _s("", "this instance's name in every log line (default: host:port)")
     kafka_bootstrap: str = _s("127.0.0.1:9092", "Kafka bootstrap servers, host:port[,host:port]")
     consul_addr: str = _s("http://127.0.0.1:8500", "Consul HTTP address")
+    consul_token_file: str = _s("", acl_tokens.CONSUL_TOKEN_HELP + " (the control plane's: its KV prefixes, "
+                                    "agents' health)")
     nomad_addr: str = _s("http://127.0.0.1:4646", "Nomad HTTP address, or a comma-separated list of a "
                                                      "cluster's servers (readiness only: ok when one has a leader)")
     runs_topic: str = _s(topics.RUNS, "topic runs are queued on; the agents consuming it are the capacity "
@@ -76,6 +78,7 @@ class Settings:
 SHARED_NAMES = {
     "kafka_bootstrap": "THROWBOX_KAFKA_BOOTSTRAP",
     "consul_addr": "THROWBOX_CONSUL_ADDR",
+    "consul_token_file": acl_tokens.CONSUL_TOKEN_FILE,
     "nomad_addr": "THROWBOX_NOMAD_ADDR",
 }
 
@@ -117,6 +120,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                                              maximum=65535 if f.name == "port" else None)
             elif f.name == "consul_addr":
                 value = read.http_address(name, raw)
+            elif f.name == "consul_token_file":
+                value = read.token_file(name, raw)
             elif f.name == "nomad_addr":
                 value = read.http_addresses(name, raw)
             elif f.name == "log_level":

@@ -27,8 +27,9 @@ class Entry:
 
 
 class KV:
-    def __init__(self, addr: str, timeout_ms: int = 1000):
+    def __init__(self, addr: str, timeout_ms: int = 1000, headers: dict[str, str] | None = None):
         self.addr = addr.rstrip("/")
+        self.headers = dict(headers or {})      # the ACL token (throwbox_common.acl_tokens)
         self.timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000)
         self._session: aiohttp.ClientSession | None = None
 
@@ -36,7 +37,7 @@ class KV:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=self.timeout, connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30))
+                timeout=self.timeout, headers=self.headers, connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30))
         return self._session
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ from typing import Protocol
 import aiohttp
 import msgspec
 
+from throwbox_common import acl_tokens
 from throwbox_common.aio import cancel_and_wait
 from throwbox_common.messages import (
     Cancel,
@@ -110,7 +111,7 @@ class Services:
     def __post_init__(self) -> None:
         s = self.settings
         if self.kv is None:
-            self.kv = KV(s.consul_addr, s.consul_timeout_ms)
+            self.kv = KV(s.consul_addr, s.consul_timeout_ms, acl_tokens.consul_headers(s.consul_token_file))
         self.keys = KeyStore(self.kv, Quota(s.default_max_concurrent, s.default_runs_per_minute), s.key_cache_ttl_ms)
         self.admission = Admission(self.kv, s.consul_retry_after_ms)
         self.capacity = CapacityWatch(self.kv, s.runs_topic)

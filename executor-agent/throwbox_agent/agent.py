@@ -19,6 +19,7 @@ import logging
 import time
 from pathlib import Path
 
+from throwbox_common import acl_tokens
 from throwbox_common.capacity_meta import RuntimeCapacity
 from throwbox_common.event_log import EventLogReader
 from throwbox_common.runtimes import Registry
@@ -64,7 +65,8 @@ class Agent:
         self.signalled = asyncio.Event()        # SIGTERM/SIGINT
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
-        self._nomad = NomadClient(config.nomad_addr)
+        self._nomad = NomadClient(config.nomad_addr, config.nomad_namespace,
+                                  acl_tokens.nomad_headers(config.nomad_token_file))
         self._docker = DockerClient(config.docker_socket)
         self._factory: NomadDockerFactory | None = None
         self._publisher = KafkaPublisher(lambda: new_producer(config))

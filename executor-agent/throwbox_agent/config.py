@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from throwbox_common import acl_tokens, settings, topics
 from throwbox_common import env as read
 from throwbox_common import runtimes as runtime_registry
-from throwbox_common import settings, topics
 from throwbox_common.settings import Setting
 
 from .errors import ConfigError
@@ -32,6 +32,10 @@ SETTINGS: dict[str, str] = {
     "KAFKA_BOOTSTRAP": "Kafka bootstrap servers, host:port[,host:port]",
     "CONSUL_ADDR": "Consul HTTP address",
     "NOMAD_ADDR": "Nomad HTTP address",
+    "CONSUL_TOKEN_FILE": acl_tokens.CONSUL_TOKEN_HELP + " (the agent's: register its service, read agents' health)",
+    "NOMAD_TOKEN_FILE": acl_tokens.NOMAD_TOKEN_HELP + " (the agent's: its sandbox jobs in NOMAD_NAMESPACE, its node)",
+    "NOMAD_NAMESPACE": "Nomad namespace of the sandbox jobs (the secured cluster's: throwbox-sandboxes, where only "
+                       "the docker driver is enabled and the agent's token may submit jobs)",
     "DOCKER_SOCKET": "path of the Docker Engine unix socket",
     "NAME": "agent name, [a-z0-9-], <= 40 chars (default: from the hostname)",
     "NODE_ID": "Nomad node id the sandboxes are constrained to (default: the local Nomad client's)",
@@ -72,7 +76,7 @@ SETTINGS: dict[str, str] = {
 }
 # Dependencies have one name across components: THROWBOX_<KEY>; THROWBOX_AGENT_<KEY> still works
 # (with a warning) for one release.
-SHARED = ("KAFKA_BOOTSTRAP", "CONSUL_ADDR", "NOMAD_ADDR")
+SHARED = ("KAFKA_BOOTSTRAP", "CONSUL_ADDR", "NOMAD_ADDR", "CONSUL_TOKEN_FILE", "NOMAD_TOKEN_FILE")
 UNITS = {"POOL_BURST": "sandboxes", "POOL_WINDOW_S": "s", "SANDBOX_REPLACE_S": "s", "TMPFS_MB": "MiB",
          "SHM_MB": "MiB", "SANDBOX_CPU_MHZ": "MHz", "ACQUIRE_TIMEOUT_MS": "ms",
          "DRAIN_TIMEOUT_S": "s", "START_RATE_PRIOR_PER_S": "per s", "MAX_IN_FLIGHT": "runs", "LOOKAHEAD": "runs"}
@@ -112,6 +116,9 @@ class AgentConfig:
     kafka_bootstrap: str = "127.0.0.1:9092"
     consul_addr: str = "http://127.0.0.1:8500"
     nomad_addr: str = "http://127.0.0.1:4646"
+    consul_token_file: str = ""             # paths, never the tokens (a config may be logged)
+    nomad_token_file: str = ""
+    nomad_namespace: str = "default"
     docker_socket: str = "/var/run/docker.sock"
     name: str = "agent"
     node_id: str | None = None
@@ -208,6 +215,7 @@ _NAMES = {
     "NODE_ID": ("node_id", r"^[0-9a-f-]{36}$", "is not a Nomad node id (uuid)"),
     "DATACENTER": ("datacenter", r"^[\w-]+$", "is not a datacenter name"),
     "RUNS_TOPIC": ("runs_topic", r"^[\w.-]+$", "is not a topic name"),
+    "NOMAD_NAMESPACE": ("nomad_namespace", r"^[a-zA-Z0-9-]{1,128}$", "is not a Nomad namespace name"),
 }
 
 
@@ -228,6 +236,8 @@ def _parse(key: str, name: str, text: str, registry: runtime_registry.Registry) 
             return {"kafka_bootstrap": text}
         case "CONSUL_ADDR" | "NOMAD_ADDR":
             return {key.lower(): read.http_address(name, text)}
+        case "CONSUL_TOKEN_FILE" | "NOMAD_TOKEN_FILE":
+            return {key.lower(): read.token_file(name, text)}
         case "DOCKER_SOCKET":
             return {"docker_socket": text}
         case "METRICS_LISTEN":

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 
-from throwbox_common import capacity_meta
+from throwbox_common import acl_tokens, capacity_meta
 from throwbox_common.capacity_meta import RuntimeCapacity
 
 from .config import AgentConfig
@@ -65,7 +65,8 @@ class ConsulService:
         self._http: aiohttp.ClientSession | None = None
 
     def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
+                                           headers=acl_tokens.consul_headers(self.config.consul_token_file))
 
     async def close(self) -> None:
         if self._http is not None:

@@ -47,12 +47,17 @@ def live_allocs_filter(parent_ids: list[str]) -> str:
 
 
 class NomadClient:
-    def __init__(self, addr: str):
+    """Jobs and allocations are the sandboxes', in `namespace` (the agent's token may submit jobs
+    there only); nodes and the agent's own endpoint have none."""
+
+    def __init__(self, addr: str, namespace: str = "default", headers: dict[str, str] | None = None):
         self._addr = addr.rstrip("/")
+        self._ns = "namespace=" + quote(namespace, safe="")
+        self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), headers=self._headers)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -72,8 +77,10 @@ class NomadClient:
             raise NomadError(f"{method} {path}: {e!r}") from e
 
     async def open_stream(self, path: str, read_timeout_s: float) -> aiohttp.ClientResponse:
-        """A long-lived GET (the event stream): the open response, for the caller to read and close."""
+        """A long-lived GET (the event stream, of the sandboxes' namespace): the open response,
+        for the caller to read and close."""
         assert self._session is not None, "NomadClient.start() first"
+        path += ("&" if "?" in path else "?") + self._ns
         try:
             resp = await self._session.get(self._addr + path, timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=10, sock_read=read_timeout_s))
@@ -95,12 +102,12 @@ class NomadClient:
 
     async def register_job(self, job: dict) -> int:
         """Register or update; returns the job's modify index (allocs created before it are older)."""
-        data, _ = await self._call("POST", "/v1/jobs", {"Job": job})
+        data, _ = await self._call("POST", f"/v1/jobs?{self._ns}", {"Job": job})
         return int(data.get("JobModifyIndex") or 0)
 
     async def job(self, job_id: str) -> dict | None:
         try:
-            data, _ = await self._call("GET", f"/v1/job/{quote(job_id, safe='')}")
+            data, _ = await self._call("GET", f"/v1/job/{quote(job_id, safe='')}?{self._ns}")
         except NomadError as e:
             if " 404 " in str(e):
                 return None
@@ -109,17 +116,17 @@ class NomadClient:
 
     async def stop_job(self, job_id: str, purge: bool = False) -> None:
         """Deregister (a dispatched job's ID has a slash: it is escaped)."""
-        await self._call("DELETE", f"/v1/job/{quote(job_id, safe='')}?purge={'true' if purge else 'false'}")
+        await self._call("DELETE", f"/v1/job/{quote(job_id, safe='')}?purge={'true' if purge else 'false'}&{self._ns}")
 
     async def dispatch(self, job_id: str) -> str:
         """A new job from a parameterized one (no payload, no meta); returns its ID."""
-        data, _ = await self._call("POST", f"/v1/job/{quote(job_id, safe='')}/dispatch", {})
+        data, _ = await self._call("POST", f"/v1/job/{quote(job_id, safe='')}/dispatch?{self._ns}", {})
         return data["DispatchedJobID"]
 
     async def live_allocs(self, parent_ids: list[str]) -> tuple[list[AllocStub], int]:
         """Allocs dispatched from these jobs that are pending/running with desired status run,
         and the index they are current at."""
-        q = f"/v1/allocations?task_states=false&filter={quote(live_allocs_filter(parent_ids))}"
+        q = f"/v1/allocations?{self._ns}&task_states=false&filter={quote(live_allocs_filter(parent_ids))}"
         data, headers = await self._call("GET", q)
         new_index = int(headers.get("X-Nomad-Index") or 0)
         # The filter's "contains" is a substring match: keep only exact parents.
@@ -128,10 +135,10 @@ class NomadClient:
 
     async def allocation(self, alloc_id: str) -> dict:
         """One allocation, whole (with its job): for the rare lookup, never in a loop."""
-        data, _ = await self._call("GET", f"/v1/allocation/{alloc_id}")
+        data, _ = await self._call("GET", f"/v1/allocation/{alloc_id}?{self._ns}")
         return data
 
     async def gc_alloc(self, alloc_id: str) -> None:
         """Remove a terminal alloc's directory on its client now, not 30 allocs later."""
-        await self._call("GET", f"/v1/client/allocation/{alloc_id}/gc")
+        await self._call("GET", f"/v1/client/allocation/{alloc_id}/gc?{self._ns}")
 

@@ -160,6 +160,7 @@ def render(config: AgentConfig, registry: Registry, runtime: Runtime, node_id: s
     return {
         "ID": jid,
         "Name": jid,
+        "Namespace": config.nomad_namespace,
         "Type": "batch",
         "ParameterizedJob": {"Payload": "forbidden", "MetaRequired": [], "MetaOptional": []},
         "Datacenters": [config.datacenter],

@@ -20,6 +20,16 @@ CLUSTER_WORKERS="${THROWBOX_CLUSTER_WORKERS:-2}"     # workers `make cluster` st
 CP_PORT=8080
 AGENT_METRICS_PORT=9464
 mkdir -p "$CLUSTER_DIR"
+# The cluster's ACL tokens and gossip keys (scripts/nomad/acl.py, docs/security.md): 0600 files
+# in a 0700 dir. The host's scripts act with the management tokens; each component gets its own.
+CLUSTER_SECRETS="$CLUSTER_DIR/secrets"
+export CLUSTER_SECRETS
+CLUSTER_TLS="$CLUSTER_SECRETS/tls"      # the RPC CA and certificates (scripts/nomad/tls.sh)
+ACL_PY="$REPO_DIR/scripts/nomad/acl.py"
+# nomad_api / consul_api PATH [CURL ARGS...]: s1's API with the management token (from a header
+# file: the token is never on a command line).
+nomad_api() { local p=$1; shift; curl -fsS -H @"$CLUSTER_SECRETS/nomad-management.header" "$@" "http://$(node_ip s1):4646$p"; }
+consul_api() { local p=$1; shift; curl -fsS -H @"$CLUSTER_SECRETS/consul-management.header" "$@" "http://$(node_ip s1):8500$p"; }
 
 # node_ip NODE: s1..s3 -> .11-13, c1..c2 -> .21-22, w1..w9 -> .31-39.
 node_ip() {
@@ -36,6 +46,7 @@ node_dir() { echo "$CLUSTER_DIR/$1"; }
 server_ips() { local s; for s in "${SERVERS[@]}"; do node_ip "$s"; done; }
 kafka_bootstrap() { server_ips | sed "s/$/:9092/" | paste -sd, -; }
 nomad_servers_addr() { server_ips | sed 's|^|http://|; s|$|:4646|' | paste -sd, -; }
+all_node_ips() { local n; for n in "${SERVERS[@]}" "${CONTROL_PLANES[@]}" "${WORKER_SLOTS[@]}"; do node_ip "$n"; done; }
 hcl_list() { printf '"%s", ' "$@" | sed 's/, $//'; }
 
 # in_node NODE CMD...: run CMD in NODE's network namespace.

@@ -17,6 +17,8 @@ write_consul_config() {
   dir=$(node_dir "$n"); ip=$(node_ip "$n")
   [[ $n == s* ]] && { server=true; expect="bootstrap_expect = ${#SERVERS[@]}"; }
   mkdir -p "$dir/consul/data"
+  # It carries tokens and the gossip key: 0600.
+  (umask 077 && : >"$dir/consul/consul.hcl") && chmod 600 "$dir/consul/consul.hcl"
   cat >"$dir/consul/consul.hcl" <<HCL
 # Written by scripts/cluster/node.sh on every start: edit the script, not this file.
 node_name            = "$n"
@@ -31,6 +33,8 @@ log_level            = "INFO"
 disable_update_check = true
 ui_config { enabled = false }
 performance { raft_multiplier = 1 }
+$(consul_acl_block "$CLUSTER_SECRETS" $server)
+$(consul_tls_block "$CLUSTER_TLS" "$([ $server = true ] && echo server || echo client)")
 HCL
 }
 
@@ -38,8 +42,9 @@ write_nomad_config() {
   local n=$1 dir ip role
   dir=$(node_dir "$n"); ip=$(node_ip "$n")
   mkdir -p "$dir/nomad/data"
+  (umask 077 && : >"$dir/nomad/agent.hcl") && chmod 600 "$dir/nomad/agent.hcl"
   if [[ $n == s* ]]; then
-    role=$(nomad_server_block "${#SERVERS[@]}" $(server_ips))
+    role=$(NOMAD_GOSSIP_KEY=$(head -n1 "$CLUSTER_SECRETS/nomad-gossip.key") nomad_server_block "${#SERVERS[@]}" $(server_ips))
   else
     role="client {
   enabled           = true
@@ -67,8 +72,13 @@ advertise {
 
 $role
 
+$(nomad_acl_block)
+
+$(nomad_tls_block "$CLUSTER_TLS" "$([[ $n == s* ]] && echo server || echo client)")
+
 consul {
   address = "127.0.0.1:8500"
+$(nomad_consul_token "$CLUSTER_SECRETS")
 }
 
 # Prometheus (scripts/cluster/ops.sh) scrapes every Nomad agent: the worker-lost alert.
@@ -98,6 +108,7 @@ start_control_plane() {
   node_service "$n" start control-plane env \
     THROWBOX_KAFKA_BOOTSTRAP="$(kafka_bootstrap)" \
     THROWBOX_CONSUL_ADDR="http://127.0.0.1:8500" \
+    THROWBOX_CONSUL_TOKEN_FILE="$CLUSTER_SECRETS/consul-control-plane.token" \
     THROWBOX_NOMAD_ADDR="$(nomad_servers_addr)" \
     THROWBOX_CP_HOST=0.0.0.0 THROWBOX_CP_PORT="$CP_PORT" THROWBOX_CP_INSTANCE_ID="$n" \
     THROWBOX_CP_QUEUE_TIMEOUT_MS="${THROWBOX_CLUSTER_QUEUE_TIMEOUT_MS:-120000}" \

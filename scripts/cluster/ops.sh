@@ -40,6 +40,10 @@ PYTHON="$(command -v python3)"
 render() {
   local dir=$1 nomad_addr=$2
   mkdir -p "$dir/prometheus/rules" "$dir/sd" "$dir/autoscaler/policies"
+  # The autoscaler's Nomad token (node write, no job submission): its config is 0600.
+  local nomad_token=""
+  [ ! -f "$CLUSTER_SECRETS/nomad-ops.token" ] || nomad_token=$(head -n1 "$CLUSTER_SECRETS/nomad-ops.token")
+  (umask 077 && : >"$dir/autoscaler/agent.hcl") && chmod 600 "$dir/autoscaler/agent.hcl"
   rm -f "$dir/prometheus/rules/"*.yml
   cp "$OPS_SRC/prometheus/rules/"*.yml "$dir/prometheus/rules/"
   sed -e "s|@SD_DIR@|$dir/sd|g" -e "s|@RULES_DIR@|$dir/prometheus/rules|g" \
@@ -48,6 +52,7 @@ render() {
   sed -e "s|@PLUGIN_DIR@|$PLUGIN_DIR|g" -e "s|@BIND@|$BIND|g" -e "s|@AUTOSCALER_PORT@|$AS_PORT|g" \
       -e "s|@NOMAD_ADDR@|$nomad_addr|g" -e "s|@POLICY_DIR@|$dir/autoscaler/policies|g" \
       -e "s|@PROMETHEUS_ADDR@|$BIND:$PROM_PORT|g" -e "s|@WORKER_CMD@|$WORKER_CMD|g" \
+      -e "s|@NOMAD_TOKEN@|$nomad_token|g" \
       "$OPS_SRC/autoscaler/agent.hcl.in" >"$dir/autoscaler/agent.hcl"
   sed -e "s|@MIN_WORKERS@|${CLUSTER_MIN_WORKERS:-2}|g" -e "s|@MAX_WORKERS@|${CLUSTER_MAX_WORKERS:-3}|g" \
       -e "s|@COOLDOWN@|${CLUSTER_AUTOSCALE_COOLDOWN:-30s}|g" -e "s|@QUEUE_TARGET@|${CLUSTER_QUEUE_TARGET:-5}|g" \
@@ -90,7 +95,9 @@ first_nomad() {
 
 start_prometheus() {
   command -v prometheus >/dev/null || "$REPO_DIR/scripts/ensure-prometheus.sh"
-  start_service ops-file-sd "$PYTHON" "$OPS_SRC/consul_file_sd.py" --consul "$CONSUL_ADDR" \
+  local token=()
+  [ ! -f "$CLUSTER_SECRETS/consul-ops.token" ] || token=(--consul-token-file "$CLUSTER_SECRETS/consul-ops.token")
+  start_service ops-file-sd "$PYTHON" "$OPS_SRC/consul_file_sd.py" --consul "$CONSUL_ADDR" "${token[@]}" \
     --out "$OPS_DIR/etc/sd" --control-planes "$CP_TARGETS"
   start_service ops-prometheus prometheus --config.file="$OPS_DIR/etc/prometheus/prometheus.yml" \
     --storage.tsdb.path="$OPS_DIR/prometheus-data" --storage.tsdb.retention.time=2d \

@@ -14,7 +14,11 @@ NOMAD = f"http://{NET}.11:4646"
 
 
 def get(url: str):
-    with urllib.request.urlopen(url, timeout=3) as r:
+    # The cluster's management token (scripts/cluster/lib.sh exports where it is).
+    header = os.path.join(os.environ.get("CLUSTER_SECRETS", ""), "nomad-management.token")
+    token = open(header).readline().strip() if os.path.isfile(header) else ""
+    req = urllib.request.Request(url, headers={"X-Nomad-Token": token} if token else {})
+    with urllib.request.urlopen(req, timeout=3) as r:
         return json.load(r)
 
 

@@ -17,7 +17,7 @@ done
 for n in "${WORKER_SLOTS[@]}"; do
   [ -e "/run/netns/$(node_ns "$n")" ] || continue
   ip=$(node_ip "$n")
-  node=$(probe "http://$(node_ip s1):4646/v1/nodes" | "$VENV/bin/python" -c '
+  node=$(probe -H @"$CLUSTER_SECRETS/nomad-management.header" "http://$(node_ip s1):4646/v1/nodes" | "$VENV/bin/python" -c '
 import json, sys
 ns = sorted((n["CreateIndex"], n) for n in json.load(sys.stdin) if n["Name"] == sys.argv[1])
 n = ns[-1][1] if ns else None

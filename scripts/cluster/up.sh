@@ -17,10 +17,17 @@ for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/kafka/au
 "$S/build-images.sh"
 
 N="$S/cluster/node.sh"
+# ACLs (docs/security.md): the secrets the agents' configs carry, chosen before they start.
+"$VENV/bin/python" "$ACL_PY" init "$CLUSTER_SECRETS"
+# Mutual TLS for Nomad's and Consul's RPC: a CA of this cluster and its certificates.
+"$S/nomad/tls.sh" "$CLUSTER_TLS" "$CLUSTER_DC" global $(all_node_ips)
 for n in "${SERVERS[@]}"; do "$N" start "$n"; done
 s1=$(node_ip s1)
 wait_for "consul servers' leader" 90 bash -c "curl -fsS http://$s1:8500/v1/status/leader | grep -q '\"[^\"]'"
 wait_for "nomad servers' leader" 90 bash -c "curl -fsS http://$s1:4646/v1/status/leader | grep -q '\"[^\"]'"
+# Bootstrap both ACL systems, the sandboxes' namespace, the policies and every token (idempotent).
+"$VENV/bin/python" "$ACL_PY" apply "$CLUSTER_SECRETS" --consul "http://$s1:8500" --nomad "http://$s1:4646" \
+  || die "ACLs not applied (logs: $CLUSTER_DIR/s1/logs/)"
 for ip in $(server_ips); do wait_for "kafka broker $ip" 120 bash -c "exec 3<>/dev/tcp/$ip/9092"; done
 "$VENV/bin/python" "$S/create_topics.py" --bootstrap "$(kafka_bootstrap)" --wait-s 120 \
   --replication-factor 3 --min-insync-replicas 2 --runs-partitions 12 \
@@ -40,7 +47,8 @@ for n in "${CONTROL_PLANES[@]}"; do
 done
 key_file="$CLUSTER_DIR/dev-key"
 if [ ! -s "$key_file" ]; then
-  out=$(THROWBOX_CONSUL_ADDR="http://$s1:8500" "$VENV/bin/throwbox" keys create --tenant dev) || die "throwbox keys create failed"
+  out=$(THROWBOX_CONSUL_ADDR="http://$s1:8500" THROWBOX_CONSUL_TOKEN_FILE="$CLUSTER_SECRETS/consul-control-plane.token" \
+    "$VENV/bin/throwbox" keys create --tenant dev) || die "throwbox keys create failed"
   (umask 077 && printf '%s\n' "$out" | awk 'NF {last = $0} END {print last}' >"$key_file")
 fi
 # Prometheus and its alerts always; the autoscaler only when asked (THROWBOX_CLUSTER_AUTOSCALE=1):
@@ -50,6 +58,6 @@ fi
 log "cluster '$CLUSTER_NAME' up in $((SECONDS - started))s (state and logs: $CLUSTER_DIR/<node>/)"
 echo
 for n in "${CONTROL_PLANES[@]}"; do echo "  API ($n)     http://$(node_ip "$n"):$CP_PORT"; done
-echo "  Nomad UI/API http://$s1:4646    Consul http://$s1:8500"
+echo "  Nomad UI/API http://$s1:4646    Consul http://$s1:8500   (ACLs on: tokens in $CLUSTER_SECRETS)"
 echo "  dev key      $(cat "$key_file")"
 echo "  status       make cluster-status      down: make cluster-down"

@@ -13,12 +13,12 @@ CONSUL="http://$(node_ip s1):8500"
 # the slot (a reused name would otherwise collide with the old, down node).
 forget() {
   local id
-  for id in $(curl -fsS "$NOMAD_ADDR/v1/nodes" | "$VENV/bin/python" -c '
+  for id in $(nomad_api /v1/nodes | "$VENV/bin/python" -c '
 import json, sys
 print(" ".join(n["ID"] for n in json.load(sys.stdin) if n["Name"] == sys.argv[1]))' "$1"); do
-    curl -fsS -X POST "$NOMAD_ADDR/v1/node/$id/purge" >/dev/null || true
+    nomad_api "/v1/node/$id/purge" -X POST >/dev/null || true
   done
-  consul force-leave -http-addr="$CONSUL" -prune "$1" >/dev/null 2>&1 || true
+  consul force-leave -http-addr="$CONSUL" -token-file="$CLUSTER_SECRETS/consul-management.token" -prune "$1" >/dev/null 2>&1 || true
 }
 
 case ${1:-} in

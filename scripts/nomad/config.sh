@@ -1,7 +1,8 @@
 # Nomad agent configuration blocks shared by the single-node stack (scripts/start-nomad.sh)
 # and the local cluster (scripts/cluster): sourced, never run. Each function prints HCL.
 
-# nomad_server_block BOOTSTRAP_EXPECT [SERVER_ADDR ...]: the server stanza (retry_join when given).
+# nomad_server_block BOOTSTRAP_EXPECT [SERVER_ADDR ...]: the server stanza (retry_join when given;
+# gossip encrypted with NOMAD_GOSSIP_KEY when set).
 nomad_server_block() {
   local expect=$1; shift
   local join=""
@@ -11,6 +12,7 @@ server {
   enabled          = true
   bootstrap_expect = $expect
 $join
+$([ -z "${NOMAD_GOSSIP_KEY:-}" ] || echo "  encrypt          = \"$NOMAD_GOSSIP_KEY\"")
   # Every run ends a sandbox, a job of its own: collect dead jobs, their evaluations and
   # terminal allocations quickly (the eval GC itself runs every 5 min, fixed in Nomad 1.6).
   job_gc_interval         = "1m"
@@ -78,6 +80,71 @@ plugin "docker" {
 plugin "raw_exec" {
   config {
     enabled = true
+  }
+}
+HCL
+}
+
+# ACLs (docs/security.md). The secrets are those of scripts/nomad/acl.py in SECRETS_DIR; the
+# configs that carry them are written 0600 by their callers.
+
+# nomad_acl_block SECRETS_DIR: ACLs on (no anonymous policy exists: anonymous requests are
+# denied) and the Consul token the Nomad agent registers its services with (inside consul {}).
+nomad_acl_block() {
+  cat <<HCL
+acl {
+  enabled = true
+}
+HCL
+}
+nomad_consul_token() { echo "  token = \"$(head -n1 "$1/consul-nomad.token")\""; }
+
+# consul_acl_block SECRETS_DIR SERVER(true|false): default deny, the agent's own token, on
+# servers the initial management token; gossip encrypted.
+consul_acl_block() {
+  local d=$1 initial=""
+  [ "$2" = true ] && initial="    initial_management = \"$(head -n1 "$d/consul-management.token")\""
+  cat <<HCL
+encrypt = "$(head -n1 "$d/consul-gossip.key")"
+acl {
+  enabled                  = true
+  default_policy           = "deny"
+  enable_token_persistence = false
+  tokens {
+$initial
+    agent = "$(head -n1 "$d/consul-node.token")"
+  }
+}
+HCL
+}
+
+# RPC TLS (scripts/nomad/tls.sh's certificates in TLS_DIR): mutual TLS between agents; the HTTP
+# APIs stay plain HTTP (docs/security.md says why). ROLE: server or client.
+nomad_tls_block() {
+  cat <<HCL
+tls {
+  http                   = false
+  rpc                    = true
+  ca_file                = "$1/ca.pem"
+  cert_file              = "$1/nomad-$2.pem"
+  key_file               = "$1/nomad-$2-key.pem"
+  verify_server_hostname = true
+}
+HCL
+}
+
+consul_tls_block() {
+  cat <<HCL
+tls {
+  defaults {
+    ca_file         = "$1/ca.pem"
+    cert_file       = "$1/consul-$2.pem"
+    key_file        = "$1/consul-$2-key.pem"
+    verify_outgoing = true
+  }
+  internal_rpc {
+    verify_incoming        = true
+    verify_server_hostname = true
   }
 }
 HCL

@@ -25,6 +25,13 @@ SERVERS = ("s1", "s2", "s3")
 CONTROL_PLANES = ("c1", "c2")
 TERMINAL = ("completed", "failed", "cancelled")
 NOMAD = f"http://{NET}.11:4646"
+# ACLs (docs/security.md): the tests act as the operator, with the management tokens.
+SECRETS = CLUSTER_DIR / "secrets"
+
+
+def nomad_headers() -> dict[str, str]:
+    f = SECRETS / "nomad-management.token"
+    return {"X-Nomad-Token": f.read_text().split()[0]} if f.exists() else {}
 
 
 def ip(node: str) -> str:
@@ -62,7 +69,7 @@ def wait_until(check, timeout_s: float, what: str, every_s: float = 1.0):
 def nomad(path: str):
     for server in SERVERS:   # whichever server answers (one may be down in a test)
         try:
-            return httpx.get(f"http://{ip(server)}:4646{path}", timeout=5).json()
+            return httpx.get(f"http://{ip(server)}:4646{path}", headers=nomad_headers(), timeout=5).json()
         except (httpx.HTTPError, ValueError):
             continue
     raise AssertionError(f"no Nomad server answered {path}")

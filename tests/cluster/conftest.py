@@ -11,6 +11,7 @@ from cluster import (
     CLUSTER_DIR,
     CONTROL_PLANES,
     REPO_DIR,
+    SECRETS,
     SERVERS,
     Api,
     healthy,
@@ -46,7 +47,8 @@ def burst_api(cluster_up):
     """A tenant whose quota admits a burst beyond the dev tenant's 20 concurrent runs."""
     out = subprocess.run([str(REPO_DIR / ".venv/bin/throwbox"), "keys", "create", "--tenant", "burst",
                           "--max-concurrent", "200", "--runs-per-minute", "1000"], capture_output=True, text=True,
-                         timeout=60, env={**os.environ, "THROWBOX_CONSUL_ADDR": f"http://{ip('s1')}:8500"})
+                         timeout=60, env={**os.environ, "THROWBOX_CONSUL_ADDR": f"http://{ip('s1')}:8500",
+                                          "THROWBOX_CONSUL_TOKEN_FILE": str(SECRETS / "consul-control-plane.token")})
     assert out.returncode == 0, out.stderr
     return Api(out.stdout.strip().splitlines()[-1])
 

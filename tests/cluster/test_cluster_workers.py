@@ -10,6 +10,7 @@ from cluster import (
     in_flight,
     node,
     node_id,
+    nomad_headers,
     ready_workers,
     record,
     sandboxes_of,
@@ -49,12 +50,12 @@ def test_a_drained_worker_finishes_its_runs_hands_over_and_empties(api, restored
     wait_until(lambda: in_flight("w2") >= 1, 120, "a run in flight on w2")
     w2 = node_id("w2")
     drained = time.monotonic()
-    r = httpx.post(f"{NOMAD}/v1/node/{w2}/drain", timeout=10,
+    r = httpx.post(f"{NOMAD}/v1/node/{w2}/drain", timeout=10, headers=nomad_headers(),
                    json={"NodeID": w2, "DrainSpec": {"Deadline": 300 * 10**9, "IgnoreSystemJobs": False}})
     assert r.status_code == 200, r.text
     results = api.wait_all(ids, 300)
     assert all((r["status"], r["outcome"]) == ("completed", "ok") for r in results.values()), results
-    wait_until(lambda: not httpx.get(f"{NOMAD}/v1/node/{w2}", timeout=5).json()["Drain"], 300, "w2's drain complete")
+    wait_until(lambda: not httpx.get(f"{NOMAD}/v1/node/{w2}", headers=nomad_headers(), timeout=5).json()["Drain"], 300, "w2's drain complete")
     drain_s = time.monotonic() - drained
     assert agent_health("w2") is None, "w2's agent stopped"
     wait_until(lambda: not sandboxes_of(w2), 60, "w2's sandboxes destroyed")
@@ -62,7 +63,8 @@ def test_a_drained_worker_finishes_its_runs_hands_over_and_empties(api, restored
     assert {r["node"] for r in later.values()} == {"w1"}
     record("worker_drained", runs=len(ids), failed=0, drain_complete_s=drain_s)
     assert_ran_once(api, results)
-    httpx.post(f"{NOMAD}/v1/node/{w2}/eligibility", json={"NodeID": w2, "Eligibility": "eligible"}, timeout=10)
+    httpx.post(f"{NOMAD}/v1/node/{w2}/eligibility", json={"NodeID": w2, "Eligibility": "eligible"}, timeout=10,
+               headers=nomad_headers())
 
 
 def test_a_new_worker_joins_and_takes_runs(api, restored):
@@ -82,7 +84,8 @@ def test_a_new_worker_joins_and_takes_runs(api, restored):
         record("worker_joined", node_ready_s=ready_s, agent_ready_s=agent_s, first_run_s=time.monotonic() - began)
     finally:
         wid = node_id(name)
-        httpx.post(f"{NOMAD}/v1/node/{wid}/drain", timeout=10,
+        httpx.post(f"{NOMAD}/v1/node/{wid}/drain", timeout=10, headers=nomad_headers(),
                    json={"NodeID": wid, "DrainSpec": {"Deadline": 120 * 10**9, "IgnoreSystemJobs": False}})
-        wait_until(lambda: not httpx.get(f"{NOMAD}/v1/node/{wid}", timeout=5).json()["Drain"], 240, f"{name} drained")
+        wait_until(lambda: not httpx.get(f"{NOMAD}/v1/node/{wid}", headers=nomad_headers(), timeout=5).json()["Drain"],
+                   240, f"{name} drained")
         script("worker.sh", "remove", name)

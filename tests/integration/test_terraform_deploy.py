@@ -92,6 +92,12 @@ module "throwbox" {{
   control_plane_settings = var.control_plane_settings
   purge_data_on_destroy  = true
   timeout_s              = 900
+  # ACLs on (the module's default): the tokens scripts/nomad/acl.py wrote for the private cluster.
+  nomad_token                = trimspace(file("{secrets}/nomad-management.token"))
+  consul_token               = trimspace(file("{secrets}/consul-management.token"))
+  agent_nomad_token          = trimspace(file("{secrets}/nomad-agent.token"))
+  agent_consul_token         = trimspace(file("{secrets}/consul-agent.token"))
+  control_plane_consul_token = trimspace(file("{secrets}/consul-control-plane.token"))
 }}
 
 output "api_url" {{
@@ -112,7 +118,8 @@ class Deployment:
         return self.tofu.run(self.root, "plan", "-no-color", "-detailed-exitcode", *args)
 
     def nomad(self, path: str):
-        with urllib.request.urlopen(self.cluster.nomad_addr + path, timeout=10) as r:
+        req = urllib.request.Request(self.cluster.nomad_addr + path, headers=self.cluster.nomad_headers)
+        with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)
 
 
@@ -145,7 +152,7 @@ def deployment(artifacts, tmp_path_factory):
     require_image(next(r.image for r in runtimes.load().runtimes if r.language == "python"))
     tofu = ensure_tofu(tmp_path_factory.mktemp("tofu-deploy"))
     with private_kafka(port=KAFKA_PORT, name="kafka-tfacc") as kafka, \
-            private_nomad("tfacc", NOMAD_PORT, CONSUL_PORT, DYNAMIC_PORTS) as cluster:
+            private_nomad("tfacc", NOMAD_PORT, CONSUL_PORT, DYNAMIC_PORTS, acl=True) as cluster:
         root = tofu.workdir.parent / "root"
         root.mkdir()
         (root / "main.tf").write_text(ROOT.format(
@@ -153,7 +160,7 @@ def deployment(artifacts, tmp_path_factory):
             # project's nomad-jobs/ next to terraform/) resolves.
             module=os.path.relpath(tofu.workdir / "modules/throwbox", root), nomad=cluster.nomad_addr, consul=cluster.consul_addr,
             kafka=kafka.bootstrap, bundle_url=artifacts["url"], bundle_sha256=artifacts["sha256"],
-            https_port=HTTPS_PORT, metrics_port=AGENT_METRICS_PORT))
+            https_port=HTTPS_PORT, metrics_port=AGENT_METRICS_PORT, secrets=cluster.secrets))
         tofu.ok(root, "init", "-no-color")
         d = Deployment(tofu, root, cluster)
         try:
@@ -195,7 +202,8 @@ def test_apply_deploys_throwbox_from_the_bundle_and_serves_a_run_through_the_loa
     # A tenant key in the deployment's Consul, then a real run through the load balancer.
     out = subprocess.run([str(REPO_DIR / ".venv/bin/throwbox"), "keys", "create", "--tenant", "tfacc"],
                          capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "THROWBOX_CONSUL_ADDR": deployment.cluster.consul_addr})
+                         env={**os.environ, "THROWBOX_CONSUL_ADDR": deployment.cluster.consul_addr,
+                              "THROWBOX_CONSUL_TOKEN_FILE": str(deployment.cluster.token_file("consul-control-plane"))})
     assert out.returncode == 0, out.stderr
     deployment.key = out.stdout.strip().splitlines()[-1]
     status, body = http("POST", f"{API}/v1/runs?wait=true",
@@ -288,10 +296,12 @@ def test_functions_are_managed_as_code_through_the_load_balancer(deployment, tmp
 def test_destroy_leaves_no_job_allocation_or_kv_key(deployment):
     out = deployment.tofu.ok(deployment.root, "destroy", "-auto-approve", "-no-color", timeout_s=900)
     assert "Destroy complete! Resources: 1 destroyed." in out, out
-    assert deployment.nomad("/v1/jobs") == []
-    assert deployment.nomad("/v1/allocations") == []
+    assert deployment.nomad("/v1/jobs?namespace=*") == []
+    assert deployment.nomad("/v1/allocations?namespace=*") == []
     try:
-        with urllib.request.urlopen(f"{deployment.cluster.consul_addr}/v1/kv/?keys", timeout=10) as r:
+        req = urllib.request.Request(f"{deployment.cluster.consul_addr}/v1/kv/?keys",
+                                     headers=deployment.cluster.consul_headers)
+        with urllib.request.urlopen(req, timeout=10) as r:
             keys = json.load(r)
     except urllib.error.HTTPError as e:
         assert e.code == 404          # Consul: no key at all

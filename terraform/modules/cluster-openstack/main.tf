@@ -20,6 +20,8 @@ module "node_config" {
   server_addresses    = local.server_ips
   kafka_bootstrap     = var.kafka_bootstrap
   ssh_authorized_keys = var.ssh_authorized_keys
+  acl_enabled         = var.acl_enabled
+  cluster_secrets     = var.cluster_secrets
 }
 
 data "openstack_networking_network_v2" "external" {

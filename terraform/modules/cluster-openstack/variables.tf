@@ -191,3 +191,22 @@ variable "datacenter" {
   default     = "dc1"
   description = "Nomad and Consul datacenter of the cluster."
 }
+
+variable "acl_enabled" {
+  type        = bool
+  default     = true
+  description = "Nomad and Consul with ACLs and encrypted gossip (node-config's acl_enabled; docs/security.md); needs cluster_secrets."
+}
+
+variable "cluster_secrets" {
+  type = object({
+    consul_gossip_key       = string
+    nomad_gossip_key        = string
+    consul_management_token = string
+    consul_node_token       = string
+    consul_nomad_token      = string
+  })
+  default     = null
+  sensitive   = true
+  description = "The agents' gossip keys and pre-set Consul tokens from scripts/nomad/acl.py init (node-config's cluster_secrets); required with acl_enabled."
+}

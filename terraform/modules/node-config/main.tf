@@ -19,7 +19,14 @@ locals {
     { "throwbox.sandbox_runtime" = "runsc" },
   )
 
+  # Empty strings without ACLs: the templates render the ACL blocks only when acl is set.
+  secrets = var.acl_enabled ? var.cluster_secrets : {
+    consul_gossip_key = "", nomad_gossip_key = "", consul_management_token = "", consul_node_token = "", consul_nomad_token = ""
+  }
+
   common = {
+    acl            = var.acl_enabled
+    secrets        = local.secrets
     datacenter     = var.datacenter
     region         = var.region
     advertise_addr = var.advertise_addr
@@ -82,7 +89,8 @@ locals {
 
   server_cloud_config = {
     ssh_authorized_keys = var.ssh_authorized_keys
-    write_files         = [for path, content in local.server_files : { path = path, content = content, permissions = "0644" }]
+    # The agents' configs carry tokens and gossip keys: root only.
+    write_files = [for path, content in local.server_files : { path = path, content = content, permissions = endswith(path, ".hcl") ? "0600" : "0644" }]
     runcmd = concat(
       [["mkdir", "-p", local.nomad_data_dir, local.consul_data_dir]],
       local.start_agents,
@@ -94,7 +102,7 @@ locals {
     # A fresh image's apt lists are empty: update them before installing.
     package_update = var.install_packages
     packages       = var.install_packages ? ["docker.io", "runsc"] : []
-    write_files    = [for path, content in local.worker_files : { path = path, content = content, permissions = "0644" }]
+    write_files    = [for path, content in local.worker_files : { path = path, content = content, permissions = endswith(path, ".hcl") ? "0600" : "0644" }]
     runcmd = concat(
       [["mkdir", "-p", local.nomad_data_dir, local.consul_data_dir]],
       # dockerd reads daemon.json (runsc registered) only when it starts.

@@ -6,6 +6,8 @@ output "server" {
     files      = local.server_files
     user_data  = local.server_user_data
   }
+  # With ACLs the configs carry tokens and gossip keys.
+  sensitive = true
 }
 
 output "worker" {
@@ -17,6 +19,7 @@ output "worker" {
     files              = local.worker_files
     user_data          = local.worker_user_data
   }
+  sensitive = true
 }
 
 output "retry_join" {

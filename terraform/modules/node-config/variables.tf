@@ -155,3 +155,27 @@ variable "ssh_authorized_keys" {
     error_message = "Each SSH key must be a public key line (ssh-ed25519 ..., ssh-rsa ..., ecdsa-..., sk-...)."
   }
 }
+
+variable "acl_enabled" {
+  type        = bool
+  default     = true
+  description = "Nomad and Consul with ACLs (Consul default_policy deny, Nomad acl enabled: no anonymous access) and encrypted gossip, as the local cluster runs them (docs/security.md); needs cluster_secrets. false: open agents, development only."
+}
+
+variable "cluster_secrets" {
+  type = object({
+    consul_gossip_key       = string
+    nomad_gossip_key        = string
+    consul_management_token = string
+    consul_node_token       = string
+    consul_nomad_token      = string
+  })
+  default     = null
+  sensitive   = true
+  description = "The secrets the agents' configs carry, as scripts/nomad/acl.py init writes them (consul-gossip.key, nomad-gossip.key, consul-management.token, consul-node.token, consul-nomad.token); required with acl_enabled. After the agents start, acl.py apply bootstraps Nomad and creates the policies and tokens."
+
+  validation {
+    condition     = !var.acl_enabled || var.cluster_secrets != null
+    error_message = "With acl_enabled (the default), set cluster_secrets (scripts/nomad/acl.py init writes them)."
+  }
+}

@@ -22,6 +22,14 @@ locals {
     var.pool_sizes == "" ? {} : { THROWBOX_AGENT_POOL_SIZES = var.pool_sizes },
     var.agent_settings,
   )
+  sandbox_namespace = var.acl_enabled ? "throwbox-sandboxes" : "default"
+  # Each component's tokens, readable by its own job's tasks only (nomad/jobs/<job>).
+  nomad_variables = var.acl_enabled ? {
+    "nomad/jobs/${local.names.agent}" = jsonencode({
+      nomad_token = var.agent_nomad_token, consul_token = var.agent_consul_token
+    })
+    "nomad/jobs/${local.names.control_plane}" = jsonencode({ consul_token = var.control_plane_consul_token })
+  } : {}
   api_url   = "https://${var.load_balancer_address}:${var.https_port}"
   ready_url = "${local.api_url}/readyz"
   kv = merge(
@@ -39,6 +47,11 @@ resource "throwbox_deployment" "this" {
   nomad_addr  = var.nomad_addr
   consul_addr = var.consul_addr
   timeout_s   = var.timeout_s
+  # Empty: the provider's (NOMAD_TOKEN, CONSUL_HTTP_TOKEN).
+  nomad_token       = var.nomad_token == "" ? null : var.nomad_token
+  consul_token      = var.consul_token == "" ? null : var.consul_token
+  nomad_variables   = local.nomad_variables
+  sandbox_namespace = local.sandbox_namespace
 
   jobs = [
     {
@@ -54,12 +67,14 @@ resource "throwbox_deployment" "this" {
       name = local.names.agent
       hcl  = file("${local.jobs_dir}/executor-agent.nomad.hcl")
       variables = merge(local.source, {
-        job_name        = local.names.agent
-        kafka_bootstrap = var.kafka_bootstrap
-        consul_addr     = var.consul_addr
-        nomad_addr      = var.nomad_addr
-        metrics_listen  = var.agent_metrics_listen
-        drain_timeout_s = tostring(var.agent_drain_timeout_s)
+        job_name          = local.names.agent
+        kafka_bootstrap   = var.kafka_bootstrap
+        consul_addr       = var.consul_addr
+        nomad_addr        = var.nomad_addr
+        metrics_listen    = var.agent_metrics_listen
+        drain_timeout_s   = tostring(var.agent_drain_timeout_s)
+        acl_tokens        = tostring(var.acl_enabled)
+        sandbox_namespace = local.sandbox_namespace
       })
       raw_variables = { env = jsonencode(local.agent_env) }
     },
@@ -73,6 +88,7 @@ resource "throwbox_deployment" "this" {
         kafka_bootstrap = var.kafka_bootstrap
         consul_addr     = var.consul_addr
         nomad_addr      = var.nomad_addr
+        acl_tokens      = tostring(var.acl_enabled)
       })
       raw_variables = { env = jsonencode(var.control_plane_settings) }
     },
@@ -100,6 +116,10 @@ resource "throwbox_deployment" "this" {
     precondition {
       condition     = (var.bundle_url == "") != (var.repo_dir == "")
       error_message = "Set exactly one of bundle_url (versioned artifacts) and repo_dir (a checkout on every node)."
+    }
+    precondition {
+      condition     = !var.acl_enabled || (var.agent_nomad_token != "" && var.agent_consul_token != "" && var.control_plane_consul_token != "")
+      error_message = "With acl_enabled (the default), set agent_nomad_token, agent_consul_token and control_plane_consul_token (scripts/nomad/acl.py apply writes them; docs/security.md)."
     }
     precondition {
       condition     = (var.tls_cert_pem == "") == (var.tls_key_pem == "")

@@ -194,6 +194,47 @@ variable "timeout_s" {
   }
 }
 
+variable "acl_enabled" {
+  type        = bool
+  default     = true
+  description = "Nomad and Consul run with ACLs (docs/security.md; scripts/nomad/acl.py apply creates the throwbox-sandboxes namespace, the policies and the tokens): the agents and control planes get their own tokens through Nomad Variables readable by their job only, the sandboxes run in throwbox-sandboxes. false: a cluster without ACLs (development only)."
+}
+
+variable "nomad_token" {
+  type        = string
+  default     = ""
+  sensitive   = true
+  description = "Nomad token the deployment registers its jobs and writes their Nomad Variables with (management, or submit-job in default plus variables write on nomad/jobs/*); empty: the provider's (NOMAD_TOKEN)."
+}
+
+variable "consul_token" {
+  type        = string
+  default     = ""
+  sensitive   = true
+  description = "Consul token the deployment writes its KV keys with (write on throwbox/); empty: the provider's (CONSUL_HTTP_TOKEN)."
+}
+
+variable "agent_nomad_token" {
+  type        = string
+  default     = ""
+  sensitive   = true
+  description = "The executor agents' Nomad token (policy scripts/nomad/acl/nomad-agent.hcl; acl.py writes it to nomad-agent.token). Required with acl_enabled."
+}
+
+variable "agent_consul_token" {
+  type        = string
+  default     = ""
+  sensitive   = true
+  description = "The executor agents' Consul token (policy consul-agent.hcl; consul-agent.token). Required with acl_enabled."
+}
+
+variable "control_plane_consul_token" {
+  type        = string
+  default     = ""
+  sensitive   = true
+  description = "The control planes' Consul token (policy consul-control-plane.hcl; consul-control-plane.token). Required with acl_enabled."
+}
+
 variable "jobs_dir" {
   type        = string
   default     = ""

@@ -20,6 +20,13 @@ variables {
   worker_flavor         = "m1.xlarge"
   external_network_name = "public"
   kafka_bootstrap       = ["10.30.0.20:9092", "10.30.0.21:9092"]
+  cluster_secrets = {
+    consul_gossip_key       = "Y29uc3VsLWdvc3NpcC10ZXN0LWtleS0wMDAwMDAwMDA="
+    nomad_gossip_key        = "bm9tYWQtZ29zc2lwLXRlc3Qta2V5LTAwMDAwMDAwMDA="
+    consul_management_token = "00000000-0000-4000-8000-00000000000a"
+    consul_node_token       = "00000000-0000-4000-8000-00000000000b"
+    consul_nomad_token      = "00000000-0000-4000-8000-00000000000c"
+  }
 }
 
 run "three_servers_and_a_worker_group_of_the_requested_size" {

@@ -2,6 +2,53 @@
 
 variables {
   server_addresses = ["10.20.0.10", "10.20.0.11", "10.20.0.12"]
+  cluster_secrets = {
+    consul_gossip_key       = "Y29uc3VsLWdvc3NpcC10ZXN0LWtleS0wMDAwMDAwMDA="
+    nomad_gossip_key        = "bm9tYWQtZ29zc2lwLXRlc3Qta2V5LTAwMDAwMDAwMDA="
+    consul_management_token = "00000000-0000-4000-8000-00000000000a"
+    consul_node_token       = "00000000-0000-4000-8000-00000000000b"
+    consul_nomad_token      = "00000000-0000-4000-8000-00000000000c"
+  }
+}
+
+run "acls_and_gossip_encryption_are_on_by_default" {
+  command = plan
+  assert {
+    condition     = strcontains(output.server.consul_hcl, "default_policy           = \"deny\"") && strcontains(output.server.consul_hcl, "initial_management = \"00000000-0000-4000-8000-00000000000a\"") && strcontains(output.server.consul_hcl, "encrypt = ")
+    error_message = "Consul servers deny by default, hold the initial management token and encrypt gossip"
+  }
+  assert {
+    condition     = !strcontains(output.worker.consul_hcl, "initial_management") && strcontains(output.worker.consul_hcl, "agent = \"00000000-0000-4000-8000-00000000000b\"")
+    error_message = "a worker's Consul agent has its node token, never the management token"
+  }
+  assert {
+    condition     = strcontains(output.server.nomad_hcl, "acl {") && strcontains(output.worker.nomad_hcl, "acl {") && strcontains(output.server.nomad_hcl, "encrypt          = ") && strcontains(output.worker.nomad_hcl, "token   = \"00000000-0000-4000-8000-00000000000c\"")
+    error_message = "Nomad ACLs on everywhere, server gossip encrypted, Nomad's Consul token set"
+  }
+  assert {
+    condition     = alltrue([for f in yamldecode(trimprefix(output.worker.user_data, "#cloud-config\n")).write_files : f.permissions == (endswith(f.path, ".hcl") ? "0600" : "0644")])
+    error_message = "configs carrying secrets are written root-only"
+  }
+}
+
+run "acls_without_secrets_are_refused" {
+  command = plan
+  variables {
+    cluster_secrets = null
+  }
+  expect_failures = [var.cluster_secrets]
+}
+
+run "acls_off_renders_no_acl_block" {
+  command = plan
+  variables {
+    acl_enabled     = false
+    cluster_secrets = null
+  }
+  assert {
+    condition     = !strcontains(output.server.consul_hcl, "acl {") && !strcontains(output.worker.nomad_hcl, "acl {") && !strcontains(output.server.nomad_hcl, "encrypt")
+    error_message = "no ACL or gossip settings without ACLs"
+  }
 }
 
 run "workers_are_nomad_clients_of_the_worker_class_with_runsc_allowed" {

@@ -5,8 +5,53 @@
 mock_provider "throwbox" {}
 
 variables {
-  bundle_url    = "http://artifacts.example:8089/throwbox-bundle-0.1.0+habc.tar.gz"
-  bundle_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+  bundle_url                 = "http://artifacts.example:8089/throwbox-bundle-0.1.0+habc.tar.gz"
+  bundle_sha256              = "0000000000000000000000000000000000000000000000000000000000000000"
+  agent_nomad_token          = "TOKEN-AN-1"
+  agent_consul_token         = "TOKEN-AC-2"
+  control_plane_consul_token = "TOKEN-CP-3"
+}
+
+run "acls_are_on_by_default_and_each_job_gets_its_own_tokens_through_nomad_variables" {
+  command = plan
+  assert {
+    condition     = throwbox_deployment.this.jobs[1].variables["acl_tokens"] == "true" && throwbox_deployment.this.jobs[2].variables["acl_tokens"] == "true"
+    error_message = "agent and control plane read their tokens from their Nomad Variables"
+  }
+  assert {
+    condition     = throwbox_deployment.this.sandbox_namespace == "throwbox-sandboxes" && throwbox_deployment.this.jobs[1].variables["sandbox_namespace"] == "throwbox-sandboxes"
+    error_message = "sandboxes run in the namespace the agent's token is scoped to"
+  }
+  assert {
+    condition     = nonsensitive(jsondecode(throwbox_deployment.this.nomad_variables["nomad/jobs/throwbox-executor-agent"])) == { nomad_token = "TOKEN-AN-1", consul_token = "TOKEN-AC-2" } && nonsensitive(jsondecode(throwbox_deployment.this.nomad_variables["nomad/jobs/throwbox-control-plane"])) == { consul_token = "TOKEN-CP-3" }
+    error_message = "each job's variable holds its own tokens, and only those"
+  }
+  assert {
+    condition     = !strcontains(nonsensitive(jsonencode(throwbox_deployment.this.jobs)), "TOKEN-")
+    error_message = "no token in any job's variables (job specs are readable by every read-job token)"
+  }
+}
+
+run "acls_on_without_the_components_tokens_is_refused" {
+  command = plan
+  variables {
+    agent_nomad_token = ""
+  }
+  expect_failures = [throwbox_deployment.this]
+}
+
+run "acls_off_gives_no_tokens_and_the_default_namespace" {
+  command = plan
+  variables {
+    acl_enabled                = false
+    agent_nomad_token          = ""
+    agent_consul_token         = ""
+    control_plane_consul_token = ""
+  }
+  assert {
+    condition     = length(throwbox_deployment.this.nomad_variables) == 0 && throwbox_deployment.this.sandbox_namespace == "default" && throwbox_deployment.this.jobs[1].variables["acl_tokens"] == "false"
+    error_message = "no Nomad Variables, sandboxes in default"
+  }
 }
 
 run "jobs_are_registered_in_order_from_the_project_job_files" {

@@ -2,6 +2,7 @@ package throwbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -37,6 +38,10 @@ type deploymentModel struct {
 	KV               types.Map    `tfsdk:"kv"`
 	PurgeKVPrefixes  types.List   `tfsdk:"purge_kv_prefixes"`
 	SandboxJobPrefix types.String `tfsdk:"sandbox_job_prefix"`
+	SandboxNamespace types.String `tfsdk:"sandbox_namespace"`
+	NomadToken       types.String `tfsdk:"nomad_token"`
+	ConsulToken      types.String `tfsdk:"consul_token"`
+	NomadVariables   types.Map    `tfsdk:"nomad_variables"`
 	ReadyURL         types.String `tfsdk:"ready_url"`
 	ReadyInsecure    types.Bool   `tfsdk:"ready_insecure"`
 	TimeoutS         types.Int64  `tfsdk:"timeout_s"`
@@ -74,6 +79,15 @@ func (r *deployment) Schema(_ context.Context, _ resource.SchemaRequest, resp *r
 				Description: "Consul KV prefixes deleted recursively on destroy (e.g. throwbox/: keys, functions). Default none."},
 			"sandbox_job_prefix": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("throwbox-sandbox-"),
 				Description: "Job ID prefix of the agents' warm sandbox pools, purged on destroy after the agents stopped."},
+			"nomad_token": schema.StringAttribute{Optional: true, Sensitive: true,
+				Description: "Nomad ACL token for this deployment (default: the provider's nomad_token)."},
+			"consul_token": schema.StringAttribute{Optional: true, Sensitive: true,
+				Description: "Consul ACL token for kv (default: the provider's consul_token)."},
+			"sandbox_namespace": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("default"),
+				Description: "Nomad namespace of the sandbox pools (the agents' THROWBOX_AGENT_NOMAD_NAMESPACE; with ACLs throwbox-sandboxes)."},
+			"nomad_variables": schema.MapAttribute{Optional: true, Sensitive: true, ElementType: types.StringType,
+				Description: "Nomad Variables written (namespace default) before the jobs and deleted on destroy: path -> JSON object of items, " +
+					"e.g. the agents' tokens at nomad/jobs/<agent job> (only that job's tasks can read them)."},
 			"ready_url": schema.StringAttribute{Optional: true,
 				Description: "URL answering 200 once Throwbox serves (the load balancer's /readyz), polled after every apply."},
 			"ready_insecure": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
@@ -97,7 +111,18 @@ func (r *deployment) nomadFor(m *deploymentModel) *nomad {
 	if !m.NomadAddr.IsNull() && m.NomadAddr.ValueString() != "" {
 		addr = m.NomadAddr.ValueString()
 	}
-	return &nomad{addr: addr, client: httpClient(false)}
+	token := r.c.nomadToken
+	if !m.NomadToken.IsNull() && m.NomadToken.ValueString() != "" {
+		token = m.NomadToken.ValueString()
+	}
+	return &nomad{addr: addr, client: tokenClient("X-Nomad-Token", token)}
+}
+
+func (r *deployment) consulToken(m *deploymentModel) string {
+	if !m.ConsulToken.IsNull() && m.ConsulToken.ValueString() != "" {
+		return m.ConsulToken.ValueString()
+	}
+	return r.c.consulToken
 }
 
 func (r *deployment) consulFor(m *deploymentModel) string {
@@ -277,8 +302,20 @@ func (r *deployment) apply(ctx context.Context, plan *deploymentModel, deployed,
 		diags.AddError("Unknown job inputs", "every job's file and variables must be known at apply time")
 		return diags
 	}
+	n := r.nomadFor(plan)
+	for path, items := range stringMap(plan.NomadVariables) {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(items), &m); err != nil {
+			diags.AddError("Nomad Variable "+path, "its value must be a JSON object of strings: "+err.Error())
+			return diags
+		}
+		if err := n.putVariable(ctx, path, m); err != nil {
+			diags.AddError("Writing Nomad Variable "+path, err.Error())
+			return diags
+		}
+	}
 	consul := r.consulFor(plan)
-	kvClient := httpClient(false)
+	kvClient := tokenClient("X-Consul-Token", r.consulToken(plan))
 	newKV := stringMap(plan.KV)
 	for k, v := range newKV {
 		if err := call(ctx, kvClient, "PUT", consul+"/v1/kv/"+k, []byte(v), nil, nil); err != nil {
@@ -294,7 +331,6 @@ func (r *deployment) apply(ctx context.Context, plan *deploymentModel, deployed,
 			}
 		}
 	}
-	n := r.nomadFor(plan)
 	wanted := digestsOf(jobs)
 	order := make([]string, 0, len(jobs))
 	byName := map[string]parsedJob{}
@@ -417,21 +453,28 @@ func (r *deployment) Delete(ctx context.Context, req resource.DeleteRequest, res
 		resp.Diagnostics.AddError("Stopping Throwbox's jobs", err.Error())
 		return
 	}
-	sandboxes, err := n.jobIDs(ctx, state.SandboxJobPrefix.ValueString())
+	sn := &nomad{addr: n.addr, client: n.client, namespace: state.SandboxNamespace.ValueString()}
+	sandboxes, err := sn.jobIDs(ctx, state.SandboxJobPrefix.ValueString())
 	if err == nil && state.SandboxJobPrefix.ValueString() != "" {
-		err = r.stopAndWait(ctx, n, sandboxes)
+		err = r.stopAndWait(ctx, sn, sandboxes)
 	}
 	if err != nil {
 		resp.Diagnostics.AddError("Stopping the sandbox pools", err.Error())
 		return
 	}
-	all := append(names, sandboxes...)
-	for _, name := range all {
+	for _, name := range names {
 		if err := n.deregister(ctx, name, true); err != nil {
 			resp.Diagnostics.AddError("Purging job "+name, err.Error())
 			return
 		}
 	}
+	for _, name := range sandboxes {
+		if err := sn.deregister(ctx, name, true); err != nil {
+			resp.Diagnostics.AddError("Purging job "+name, err.Error())
+			return
+		}
+	}
+	all := append(names, sandboxes...)
 	gone := map[string]bool{}
 	for _, name := range all {
 		gone[name] = true
@@ -456,8 +499,14 @@ func (r *deployment) Delete(ctx context.Context, req resource.DeleteRequest, res
 		resp.Diagnostics.AddError("Collecting allocations", err.Error())
 		return
 	}
+	for path := range stringMap(state.NomadVariables) {
+		if err := n.deleteVariable(ctx, path); err != nil {
+			resp.Diagnostics.AddError("Deleting Nomad Variable "+path, err.Error())
+			return
+		}
+	}
 	consul := r.consulFor(&state)
-	kvClient := httpClient(false)
+	kvClient := tokenClient("X-Consul-Token", r.consulToken(&state))
 	for k := range stringMap(state.KV) {
 		if err := call(ctx, kvClient, "DELETE", consul+"/v1/kv/"+k, nil, nil, nil); err != nil && !isNotFound(err) {
 			resp.Diagnostics.AddError("Deleting Consul KV "+k, err.Error())

@@ -36,6 +36,27 @@ func httpClient(insecure bool) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: transport}
 }
 
+// withToken sends an ACL token (header X-Nomad-Token or X-Consul-Token) on every request of
+// the client; an empty token sends none (a cluster without ACLs).
+type withToken struct {
+	next          http.RoundTripper
+	header, token string
+}
+
+func (t withToken) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set(t.header, t.token)
+	return t.next.RoundTrip(req)
+}
+
+func tokenClient(header, token string) *http.Client {
+	c := httpClient(false)
+	if token != "" {
+		c.Transport = withToken{next: c.Transport, header: header, token: token}
+	}
+	return c
+}
+
 // call sends body (JSON, or raw bytes for a []byte) and decodes a JSON answer into out (when
 // not nil). headers are extra request headers.
 func call(ctx context.Context, client *http.Client, method, url string, body any, out any, headers map[string]string) error {

@@ -11,11 +11,37 @@ import (
 
 // nomad is the little of Nomad's HTTP API a deployment needs.
 type nomad struct {
-	addr   string
-	client *http.Client
+	addr      string
+	client    *http.Client
+	namespace string // of the jobs and allocations asked about; empty: Nomad's default
 }
 
-func (n *nomad) url(path string) string { return strings.TrimRight(n.addr, "/") + path }
+func (n *nomad) url(path string) string {
+	u := strings.TrimRight(n.addr, "/") + path
+	if n.namespace == "" {
+		return u
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return u + sep + "namespace=" + url.QueryEscape(n.namespace)
+}
+
+// putVariable writes a Nomad Variable (the agents' and control planes' tokens: a job's
+// tasks read nomad/jobs/<job>); deleteVariable removes it (gone already: fine).
+func (n *nomad) putVariable(ctx context.Context, path string, items map[string]string) error {
+	body := map[string]any{"Path": path, "Items": items}
+	return call(ctx, n.client, "PUT", n.url("/v1/var/"+path), body, nil, nil)
+}
+
+func (n *nomad) deleteVariable(ctx context.Context, path string) error {
+	err := call(ctx, n.client, "DELETE", n.url("/v1/var/"+path), nil, nil, nil)
+	if isNotFound(err) {
+		return nil
+	}
+	return err
+}
 
 // parse turns a job file and its variables into the job's JSON, as `nomad job run` would.
 func (n *nomad) parse(ctx context.Context, hcl string, vars, raw map[string]string) (map[string]any, error) {

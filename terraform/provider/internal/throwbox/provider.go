@@ -22,16 +22,20 @@ type throwboxProvider struct{ version string }
 
 // clients is what Configure hands to resources and data sources.
 type clients struct {
-	nomadAddr  string
-	consulAddr string
-	apiURL     string
-	apiKey     string
-	insecure   bool
+	nomadAddr   string
+	consulAddr  string
+	nomadToken  string
+	consulToken string
+	apiURL      string
+	apiKey      string
+	insecure    bool
 }
 
 type providerModel struct {
 	NomadAddr   types.String `tfsdk:"nomad_addr"`
 	ConsulAddr  types.String `tfsdk:"consul_addr"`
+	NomadToken  types.String `tfsdk:"nomad_token"`
+	ConsulToken types.String `tfsdk:"consul_token"`
 	APIURL      types.String `tfsdk:"api_url"`
 	APIKey      types.String `tfsdk:"api_key"`
 	APIInsecure types.Bool   `tfsdk:"api_insecure"`
@@ -50,6 +54,10 @@ func (p *throwboxProvider) Schema(_ context.Context, _ provider.SchemaRequest, r
 				Description: "HTTP URL of the Nomad API (default: $NOMAD_ADDR, else http://127.0.0.1:4646)."},
 			"consul_addr": schema.StringAttribute{Optional: true,
 				Description: "HTTP URL of the Consul API (default: $CONSUL_HTTP_ADDR, else http://127.0.0.1:8500)."},
+			"nomad_token": schema.StringAttribute{Optional: true, Sensitive: true,
+				Description: "Nomad ACL token that registers the jobs and writes their Nomad Variables (default: $NOMAD_TOKEN; none: Nomad without ACLs)."},
+			"consul_token": schema.StringAttribute{Optional: true, Sensitive: true,
+				Description: "Consul ACL token that writes and deletes the deployment's KV keys (default: $CONSUL_HTTP_TOKEN; none: Consul without ACLs)."},
 			"api_url": schema.StringAttribute{Optional: true,
 				Description: "Throwbox public API URL for throwbox_function and throwbox_runtimes (default: $THROWBOX_API_URL)."},
 			"api_key": schema.StringAttribute{Optional: true, Sensitive: true,
@@ -77,11 +85,13 @@ func (p *throwboxProvider) Configure(ctx context.Context, req provider.Configure
 		return
 	}
 	c := &clients{
-		nomadAddr:  orEnv(m.NomadAddr, "NOMAD_ADDR", "http://127.0.0.1:4646"),
-		consulAddr: orEnv(m.ConsulAddr, "CONSUL_HTTP_ADDR", "http://127.0.0.1:8500"),
-		apiURL:     orEnv(m.APIURL, "THROWBOX_API_URL", ""),
-		apiKey:     orEnv(m.APIKey, "THROWBOX_API_KEY", ""),
-		insecure:   !m.APIInsecure.IsNull() && m.APIInsecure.ValueBool(),
+		nomadAddr:   orEnv(m.NomadAddr, "NOMAD_ADDR", "http://127.0.0.1:4646"),
+		consulAddr:  orEnv(m.ConsulAddr, "CONSUL_HTTP_ADDR", "http://127.0.0.1:8500"),
+		nomadToken:  orEnv(m.NomadToken, "NOMAD_TOKEN", ""),
+		consulToken: orEnv(m.ConsulToken, "CONSUL_HTTP_TOKEN", ""),
+		apiURL:      orEnv(m.APIURL, "THROWBOX_API_URL", ""),
+		apiKey:      orEnv(m.APIKey, "THROWBOX_API_KEY", ""),
+		insecure:    !m.APIInsecure.IsNull() && m.APIInsecure.ValueBool(),
 	}
 	resp.ResourceData = c
 	resp.DataSourceData = c

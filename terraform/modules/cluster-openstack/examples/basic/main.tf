@@ -12,6 +12,18 @@ terraform {
   }
 }
 
+variable "cluster_secrets" {
+  type = object({
+    consul_gossip_key       = string
+    nomad_gossip_key        = string
+    consul_management_token = string
+    consul_node_token       = string
+    consul_nomad_token      = string
+  })
+  sensitive   = true
+  description = "The files of scripts/nomad/acl.py init (gossip keys, pre-set Consul tokens): Nomad and Consul run with ACLs."
+}
+
 provider "openstack" {}
 
 module "cluster" {
@@ -25,6 +37,7 @@ module "cluster" {
   worker_count          = 2
   kafka_bootstrap       = ["10.30.0.20:9092"]
   admin_cidrs           = ["203.0.113.7/32"]
+  cluster_secrets       = var.cluster_secrets
 }
 
 output "load_balancer_address" {

@@ -41,6 +41,24 @@ variable "kafka_bootstrap" {
   description = "The Kafka brokers."
 }
 
+variable "agent_nomad_token" {
+  type        = string
+  sensitive   = true
+  description = "The executor agents' Nomad token (nomad-agent.token of scripts/nomad/acl.py)."
+}
+
+variable "agent_consul_token" {
+  type        = string
+  sensitive   = true
+  description = "The executor agents' Consul token (consul-agent.token)."
+}
+
+variable "control_plane_consul_token" {
+  type        = string
+  sensitive   = true
+  description = "The control planes' Consul token (consul-control-plane.token)."
+}
+
 provider "throwbox" {}
 
 module "throwbox" {
@@ -52,6 +70,12 @@ module "throwbox" {
   bundle_url      = var.bundle_url
   bundle_sha256   = var.bundle_sha256
   pool_sizes      = "python=2,*=0"
+
+  # Nomad and Consul with ACLs (the default): the tokens of scripts/nomad/acl.py apply; the
+  # provider's own come from NOMAD_TOKEN and CONSUL_HTTP_TOKEN.
+  agent_nomad_token          = var.agent_nomad_token
+  agent_consul_token         = var.agent_consul_token
+  control_plane_consul_token = var.control_plane_consul_token
 }
 
 output "api_url" {

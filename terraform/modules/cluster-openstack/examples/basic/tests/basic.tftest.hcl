@@ -2,6 +2,16 @@
 
 mock_provider "openstack" {}
 
+variables {
+  cluster_secrets = {
+    consul_gossip_key       = "Y29uc3VsLWdvc3NpcC10ZXN0LWtleS0wMDAwMDAwMDA="
+    nomad_gossip_key        = "bm9tYWQtZ29zc2lwLXRlc3Qta2V5LTAwMDAwMDAwMDA="
+    consul_management_token = "00000000-0000-4000-8000-00000000000a"
+    consul_node_token       = "00000000-0000-4000-8000-00000000000b"
+    consul_nomad_token      = "00000000-0000-4000-8000-00000000000c"
+  }
+}
+
 run "the_example_applies_and_names_the_first_server_as_nomad_address" {
   command = apply
 

@@ -1,5 +1,11 @@
 mock_provider "throwbox" {}
 
+variables {
+  agent_nomad_token          = "agent-nomad"
+  agent_consul_token         = "agent-consul"
+  control_plane_consul_token = "cp-consul"
+}
+
 run "the_example_plans_a_bundle_deployment" {
   command = plan
   assert {
