@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from throwbox_common import polling
+from throwbox_common import kafka_client, polling
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -109,7 +109,7 @@ async def _create_runs_topic() -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**kafka_client.options(KAFKA_BOOTSTRAP), request_timeout_ms=10_000)
     await admin.start()
     try:
         if RUNS_TOPIC not in set(await admin.list_topics()):

@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 
 
 class TopicWatcher:
@@ -29,7 +29,7 @@ class TopicWatcher:
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> TopicWatcher:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+        self._consumer = AIOKafkaConsumer(**kafka_client.options(self.bootstrap), enable_auto_commit=False,
                                           fetch_max_wait_ms=50, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES)
         await self._consumer.start()
         parts = None
@@ -92,7 +92,7 @@ class TopicWatcher:
 
 async def send(bootstrap: str, *requests: dict | tuple[bytes | None, bytes]) -> None:
     """Produce invocations: a dict (key = its request_id) or a raw (key, value) pair."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**kafka_client.options(bootstrap), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         futures = []

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from throwbox_common import env as read
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 from throwbox_common.settings import Setting
 
 PREFIX = "THROWBOX_CP_"
@@ -134,6 +134,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             else:
                 value = read.non_empty(name, raw)
             values[f.name] = value
+        kafka_client.from_env(env)    # the credentials file must be there and private
     except read.SettingError as e:
         raise ConfigError(str(e)) from None
     settings = Settings(**values)  # type: ignore[arg-type]

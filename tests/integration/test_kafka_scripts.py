@@ -12,6 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from stack import REPO_DIR, missing
 
+from throwbox_common import kafka_client
 from throwbox_common.topics import TOPICS
 
 pytestmark = pytest.mark.timeout(240)
@@ -31,7 +32,7 @@ def pid_running(pid: int) -> bool:
 
 
 async def list_topics(bootstrap: str) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client.options(bootstrap))
     await admin.start()
     try:
         return set(await admin.list_topics())
