@@ -5,6 +5,7 @@
 #     -var ...    job variables over the stack's (the local cluster passes its addresses)
 # THROWBOX_AGENT_HEALTH_URL=- skips the wait (the cluster waits for each worker's agent).
 source "$(dirname "$0")/common.sh"
+source "$REPO_DIR/scripts/kafka/env.sh"    # the agents' Kafka credentials file
 AGENT_HEALTH_URL="${THROWBOX_AGENT_HEALTH_URL:-http://127.0.0.1:9464/healthz}"
 export NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}"
 JOB=throwbox-executor-agent
@@ -13,6 +14,7 @@ restart=false
 nomad job run -detach \
   -var "repo_dir=$REPO_DIR" \
   -var "kafka_bootstrap=${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}" \
+  -var "kafka_credentials_file=$KAFKA_CREDENTIALS_DIR/agent.properties" \
   -var "consul_addr=${THROWBOX_CONSUL_ADDR:-http://127.0.0.1:8500}" \
   -var "nomad_addr=$NOMAD_ADDR" \
   "$@" \

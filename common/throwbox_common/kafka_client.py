@@ -77,6 +77,7 @@ def from_env(env: Mapping[str, str]) -> Credentials | None:
 
 
 _configured: list[Credentials | None] = []
+_per_bootstrap: dict[str, Credentials] = {}
 
 
 def configure(env: Mapping[str, str] | None = None) -> Credentials | None:
@@ -86,11 +87,19 @@ def configure(env: Mapping[str, str] | None = None) -> Credentials | None:
     return creds
 
 
+def use_for(bootstrap: str, credentials: Credentials) -> None:
+    """From now on this process connects to `bootstrap` as `credentials` (a test's private broker
+    has its own admin)."""
+    _per_bootstrap[bootstrap] = credentials
+
+
 def options(bootstrap: str, credentials: Credentials | None | bool = True) -> dict:
     """aiokafka keyword arguments: bootstrap servers and, with credentials, SASL/SCRAM.
 
-    credentials=True: this process's (configure(), else read from the environment now);
-    None or False: unauthenticated; a Credentials: those (tests, a tenant's caller)."""
+    credentials=True: this process's (use_for(), else configure(), else read from the
+    environment now); None or False: unauthenticated; a Credentials: those (tests, a caller)."""
+    if credentials is True and bootstrap in _per_bootstrap:
+        credentials = _per_bootstrap[bootstrap]
     if credentials is True:
         if not _configured:
             configure()

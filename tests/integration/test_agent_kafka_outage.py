@@ -45,7 +45,8 @@ def kafka():
 @pytest.fixture(scope="module")
 def agent(kafka):
     # A short drain timeout: the drain test outlasts it while the broker is down.
-    a = AgentProcess({PYTHON: 1}, prefix="kafka-outage", kafka_bootstrap=kafka.bootstrap, drain_timeout_s=5)
+    a = AgentProcess({PYTHON: 1}, prefix="kafka-outage", kafka_bootstrap=kafka.bootstrap, drain_timeout_s=5,
+                     settings={"THROWBOX_KAFKA_CREDENTIALS_FILE": str(kafka.credentials_file())})
     asyncio.run(ensure_topic(kafka.bootstrap, a.runs_topic))
     a.start(timeout_s=240)
     try:
