@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from throwbox_common import kafka_access, kafka_client
 from throwbox_common.settings import Setting
@@ -26,16 +28,21 @@ KAFKA_BOOTSTRAP = Setting("THROWBOX_KAFKA_BOOTSTRAP", "127.0.0.1:9092",
                           "Kafka bootstrap servers `throwbox keys` provisions tenants' Kafka access on (as the "
                           "Kafka admin: THROWBOX_KAFKA_CREDENTIALS_FILE)")
 MARKER_PREFIX = "throwbox/kafka-tenants/"     # Consul: which tenants have Kafka access
+SETTLE_S = 30.0     # brokers apply new credentials and ACLs from the metadata log a moment later
 
 
 class KafkaAccessError(Exception):
     pass
 
 
+def _bootstrap() -> str:
+    return os.environ.get(KAFKA_BOOTSTRAP.env) or KAFKA_BOOTSTRAP.default
+
+
 def _admin() -> AIOKafkaAdminClient:
-    bootstrap = os.environ.get(KAFKA_BOOTSTRAP.env) or KAFKA_BOOTSTRAP.default
+    bootstrap = _bootstrap()
     try:
-        creds = kafka_client.configure()
+        creds = kafka_client.from_env(os.environ)
     except ValueError as e:
         raise KafkaAccessError(str(e)) from None
     if creds is None:
@@ -71,10 +78,42 @@ def grant(tenant: str, out: Path) -> kafka_client.Credentials:
     if out.exists():
         raise KafkaAccessError(f"{out} exists: credentials are written to a new file only")
     asyncio.run(_with_admin(lambda admin: kafka_access.provision_tenant(admin, tenant, creds.password)))
+    asyncio.run(_until_usable(tenant, creds))
     write_new_file(out, kafka_client.format_credentials(creds))
     return creds
 
 
+async def _until_usable(tenant: str, creds: kafka_client.Credentials) -> None:
+    """Handed-out credentials work: the tenant logs in and sees its two topics (the broker has
+    applied the credential and the ACLs; before that a first login may fail)."""
+    wanted = [kafka_access.invocations_topic(tenant), kafka_access.results_topic(tenant)]
+    deadline, last = time.monotonic() + SETTLE_S, ""
+    while time.monotonic() < deadline:
+        client = AIOKafkaAdminClient(**kafka_client.options(_bootstrap(), creds), request_timeout_ms=5_000)
+        try:
+            await asyncio.wait_for(client.start(), 10)
+            response = await client._send_request(MetadataRequest(wanted))     # noqa: SLF001
+            errors = {t[1]: t[0] for t in response.topics}
+            if all(errors.get(name) == 0 for name in wanted):
+                return
+            last = f"topic errors {errors}"
+        except (KafkaError, OSError, TimeoutError) as e:
+            last = repr(e)
+        finally:
+            await client.close()
+        await asyncio.sleep(0.3)
+    raise KafkaAccessError(f"the new credentials of {tenant!r} did not work within {SETTLE_S:.0f} s: {last}")
+
+
 def revoke(tenant: str) -> None:
-    """The tenant's principal, ACLs and topics (with any unread replies) are removed."""
-    asyncio.run(_with_admin(lambda admin: kafka_access.remove_tenant(admin, tenant)))
+    """The tenant's principal, ACLs and topics (with any unread replies) are removed; returns once
+    the broker answering has applied that (its metadata log is ordered: topics go last)."""
+    async def work(admin: AIOKafkaAdminClient) -> None:
+        await kafka_access.remove_tenant(admin, tenant)
+        names = {s.name for s in kafka_access.tenant_topics(tenant)}
+        deadline = time.monotonic() + SETTLE_S
+        while names & set(await admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise KafkaAccessError(f"the topics of {tenant!r} are still listed after {SETTLE_S:.0f} s")
+            await asyncio.sleep(0.3)
+    asyncio.run(_with_admin(work))
