@@ -22,7 +22,8 @@ s1=$(node_ip s1)
 wait_for "consul servers' leader" 90 bash -c "curl -fsS http://$s1:8500/v1/status/leader | grep -q '\"[^\"]'"
 wait_for "nomad servers' leader" 90 bash -c "curl -fsS http://$s1:4646/v1/status/leader | grep -q '\"[^\"]'"
 for ip in $(server_ips); do wait_for "kafka broker $ip" 120 bash -c "exec 3<>/dev/tcp/$ip/9092"; done
-"$VENV/bin/python" "$S/create_topics.py" --bootstrap "$(kafka_bootstrap)" --wait-s 120 \
+THROWBOX_KAFKA_CREDENTIALS_FILE="$THROWBOX_KAFKA_CREDENTIALS_DIR/admin.properties" \
+  "$VENV/bin/python" "$S/create_topics.py" --bootstrap "$(kafka_bootstrap)" --wait-s 120 \
   --replication-factor 3 --min-insync-replicas 2 --runs-partitions 12 \
   || die "kafka topics not created (logs: $CLUSTER_DIR/s*/logs/kafka.log)"
 for n in "${CONTROL_PLANES[@]}"; do "$N" start "$n"; done
