@@ -11,6 +11,7 @@ kafka_credentials
 props="$KAFKA_DIR/server.properties"
 (umask 077; kafka_properties 1 "$KAFKA_HOST" "1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT" "$KAFKA_DIR/data" 1 1 >"$props")
 chmod 600 "$props"
+kafka_check_storage "$props"
 if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
   kafka_format "$props" "$(kafka_cluster_id)" "$LOG_DIR/$KAFKA_NAME.log"
 fi

@@ -94,6 +94,17 @@ kafka_format() {
   log "formatting kafka storage of $props (cluster $cluster_id)"
   java "${KAFKA_JAVA_OPTS[@]}" "${KAFKA_CP[@]}" kafka.tools.StorageTool format --ignore-formatted \
     -t "$cluster_id" -c "$props" "${scram[@]}" >>"$logfile" 2>&1 || die "kafka storage format failed (see $logfile)"
+  touch "${props%/*}/scram-users-added"
+}
+
+# kafka_check_storage PROPS: die when PROPS's storage was formatted before the brokers were
+# secured (no SCRAM users: nobody, not even the brokers, could authenticate). The users can only
+# be added at format time or by an authenticated admin, so the data must go once.
+kafka_check_storage() {
+  local props=$1 data
+  data=$(sed -n 's/^log.dirs=//p' "$props")
+  [ -f "$data/meta.properties" ] && [ ! -e "${props%/*}/scram-users-added" ] || return 0
+  die "kafka storage $data was formatted before Kafka authentication (SASL/SCRAM) and has no users: stop the broker, remove $data (its topics and run history go) and start again"
 }
 
 # The broker's command line (after any namespace prefix): java ... kafka.Kafka PROPS.

@@ -72,3 +72,9 @@ def test_a_private_broker_starts_on_its_own_ports_with_the_topics_and_stops_agai
     assert stop.returncode == 0, stop.stdout + stop.stderr
     assert not pid_file.exists()
     assert not pid_running(pid)
+
+    # Storage formatted before the brokers were secured has no SCRAM users: refused, with the way out.
+    (tmp_path / "kafka-private" / "scram-users-added").unlink()
+    old = subprocess.run([REPO_DIR / "scripts/start-kafka.sh"], env=env, capture_output=True, text=True, timeout=120)
+    assert old.returncode != 0 and "before Kafka authentication" in old.stderr, old.stderr
+    assert not pid_file.exists()
