@@ -90,8 +90,8 @@ def private_kafka(port: int, name: str | None = None):
     """A started PrivateKafka on a fresh data dir; stopped and removed afterwards."""
     kafka = PrivateKafka(port, name)
     kafka.purge()              # a previous run's leftovers
-    kafka.start()
     try:
+        kafka.start()          # (a start that timed out may still bring the broker up later)
         yield kafka
     finally:
         kafka.purge()
