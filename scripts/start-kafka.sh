@@ -18,7 +18,7 @@ fi
 mapfile -d '' cmd < <(kafka_command "$props")
 start_service "$KAFKA_NAME" "${cmd[@]}"
 port_open() { (exec 3<>"/dev/tcp/$KAFKA_HOST/$KAFKA_PORT") 2>/dev/null; }
-wait_for "kafka on $KAFKA_BOOTSTRAP" 90 port_open
+wait_for "kafka on $KAFKA_BOOTSTRAP" 180 port_open   # a loaded 2-core machine: JVM start-up took >90 s
 THROWBOX_KAFKA_CREDENTIALS_FILE="$KAFKA_CREDENTIALS_DIR/admin.properties" \
   "$VENV/bin/python" "$REPO_DIR/scripts/create_topics.py" --bootstrap "$KAFKA_BOOTSTRAP" --wait-s 90 \
   || die "kafka topics not created (broker log: $LOG_DIR/$KAFKA_NAME.log)"
