@@ -36,7 +36,7 @@ from workloads import Api, hello_request, percentiles
 from throwbox_agent.container_starts import ALLOC_LABEL, started_alloc
 from throwbox_agent.docker_api import DockerClient
 from throwbox_agent.nomad_api import NomadClient
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 from throwbox_common.aio import cancel_and_wait
 from throwbox_common.runtimes import Registry
 
@@ -249,7 +249,7 @@ async def dependency_floors(n: int) -> dict:
                 index = (await r.json())[0]["ModifyIndex"] if ok.strip() == "true" else index
         async with s.delete(f"{CONSUL}/v1/kv/{key}"):
             pass
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP, acks="all", linger_ms=0)
+    producer = AIOKafkaProducer(**kafka_client.options(KAFKA_BOOTSTRAP), acks="all", linger_ms=0)
     await producer.start()
     try:
         for _ in range(n):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from throwbox_common import polling
+from throwbox_common import kafka_client, polling
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -33,6 +33,9 @@ NOMAD = os.environ.get("THROWBOX_NOMAD_ADDR", "http://127.0.0.1:4646")
 KAFKA_ENV = {"THROWBOX_KAFKA_NAME": "kafka-bench", "THROWBOX_KAFKA_PORT": "19092",
              "THROWBOX_KAFKA_CONTROLLER_PORT": "19093", "THROWBOX_KAFKA_HEAP": "512m"}
 KAFKA_BOOTSTRAP = "127.0.0.1:19092"
+# The bench broker is secured as the stack's; the bench, its control planes and agents connect as
+# its admin (their own runs topic has no component ACLs).
+KAFKA_ADMIN_FILE = STATE / KAFKA_ENV["THROWBOX_KAFKA_NAME"] / "credentials" / "admin.properties"
 # The bench's own runs topic: its agents register in Consul with it, and its control planes
 # count only their capacity (the deployed agent consumes `throwbox.runs` of the shared broker).
 RUNS_TOPIC = "throwbox.runs.bench"
@@ -102,6 +105,7 @@ def kafka_start(fresh: bool = True) -> None:
         _kafka_script("stop-kafka.sh")
         shutil.rmtree(STATE / KAFKA_ENV["THROWBOX_KAFKA_NAME"], ignore_errors=True)
     _kafka_script("start-kafka.sh")
+    kafka_client.use_for(KAFKA_BOOTSTRAP, kafka_client.read_credentials(KAFKA_ADMIN_FILE))
     asyncio.run(_create_runs_topic())
 
 
@@ -109,7 +113,7 @@ async def _create_runs_topic() -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**kafka_client.options(KAFKA_BOOTSTRAP), request_timeout_ms=10_000)
     await admin.start()
     try:
         if RUNS_TOPIC not in set(await admin.list_topics()):
@@ -182,6 +186,7 @@ class ControlPlane:
         env = {k: v for k, v in os.environ.items() if not k.startswith("THROWBOX_")}
         env.update({"THROWBOX_CP_HOST": "127.0.0.1", "THROWBOX_CP_PORT": str(self.port),
                     "THROWBOX_CP_INSTANCE_ID": f"bench-{self.port}", "THROWBOX_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
+                    "THROWBOX_KAFKA_CREDENTIALS_FILE": str(KAFKA_ADMIN_FILE),
                     "THROWBOX_CONSUL_ADDR": CONSUL, "THROWBOX_NOMAD_ADDR": NOMAD, "PYTHONUNBUFFERED": "1",
                     "THROWBOX_CP_LOG_LEVEL": "WARNING", "THROWBOX_CP_RUNS_TOPIC": RUNS_TOPIC})
         env.update({f"THROWBOX_CP_{k.upper()}": str(v) for k, v in self.settings.items()})
@@ -225,6 +230,7 @@ class Agent:
         env.update({
             "THROWBOX_AGENT_NAME": self.name, "THROWBOX_AGENT_METRICS_LISTEN": f"127.0.0.1:{self.port}",
             "THROWBOX_AGENT_POOL_SIZES": self.pool_sizes, "THROWBOX_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
+            "THROWBOX_KAFKA_CREDENTIALS_FILE": str(KAFKA_ADMIN_FILE),
             "THROWBOX_CONSUL_ADDR": CONSUL, "THROWBOX_NOMAD_ADDR": NOMAD,
             "THROWBOX_AGENT_STOP_POOLS_ON_EXIT": "true", "THROWBOX_AGENT_RUNS_TOPIC": RUNS_TOPIC,
             "THROWBOX_AGENT_CONSUMER_GROUP": "throwbox-agents-bench",

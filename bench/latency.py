@@ -26,7 +26,7 @@ from workloads import FLOOR_ENV, HELLO, STREAM_PROGRAM, Api, floor_command, hell
 
 from throwbox_agent import sandbox_job
 from throwbox_agent.config import DEFAULT_SECCOMP
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 from throwbox_common.messages import Output, run_event_decoder
 from throwbox_common.runtimes import Registry, Runtime
 
@@ -370,7 +370,7 @@ class KafkaTap:
     def __init__(self) -> None:
         self.since: dict[str, int] = {}      # run id -> only lines written after this (ns)
         self.lat: list[float] = []
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA_BOOTSTRAP, enable_auto_commit=False,
+        self._consumer = AIOKafkaConsumer(**kafka_client.options(KAFKA_BOOTSTRAP), enable_auto_commit=False,
                                           fetch_max_wait_ms=5)
         self._task: asyncio.Task | None = None
 

@@ -47,6 +47,12 @@ variable "kafka_bootstrap" {
   description = "Kafka bootstrap servers (comma-separated host:port)."
 }
 
+variable "kafka_credentials_file" {
+  type        = string
+  default     = ""
+  description = "Absolute path on every node of the control plane principal's Kafka SASL/SCRAM credentials file (username=, password=; mode 0600, readable by the Nomad client's user). Empty: unauthenticated, which the project's brokers refuse."
+}
+
 variable "consul_addr" {
   type        = string
   default     = "http://127.0.0.1:8500"
@@ -149,9 +155,10 @@ job "throwbox-control-plane" {
       }
 
       env {
-        THROWBOX_KAFKA_BOOTSTRAP = var.kafka_bootstrap
-        THROWBOX_CONSUL_ADDR     = var.consul_addr
-        THROWBOX_NOMAD_ADDR      = var.nomad_addr
+        THROWBOX_KAFKA_BOOTSTRAP        = var.kafka_bootstrap
+        THROWBOX_KAFKA_CREDENTIALS_FILE = var.kafka_credentials_file
+        THROWBOX_CONSUL_ADDR            = var.consul_addr
+        THROWBOX_NOMAD_ADDR             = var.nomad_addr
         # Relative to the task's dir (raw_exec's working directory).
         THROWBOX_CONSUL_TOKEN_FILE = var.acl_tokens ? "secrets/consul-token" : ""
         THROWBOX_CP_HOST           = "${NOMAD_IP_http}"

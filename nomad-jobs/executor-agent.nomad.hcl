@@ -40,6 +40,12 @@ variable "kafka_bootstrap" {
   description = "Kafka bootstrap servers (comma-separated host:port) the agent consumes throwbox.runs and throwbox.control from and writes throwbox.events to."
 }
 
+variable "kafka_credentials_file" {
+  type        = string
+  default     = ""
+  description = "Absolute path, on every client node, of the agent principal's Kafka SASL/SCRAM credentials file (username= and password= lines, mode 0600, readable by the Nomad client's user: raw_exec runs the agent as that user); the stack's is <kafka dir>/credentials/agent.properties. Empty: unauthenticated, which the project's brokers refuse."
+}
+
 variable "consul_addr" {
   type        = string
   default     = "http://127.0.0.1:8500"
@@ -154,9 +160,10 @@ job "throwbox-executor-agent" {
       }
 
       env {
-        THROWBOX_KAFKA_BOOTSTRAP = var.kafka_bootstrap
-        THROWBOX_CONSUL_ADDR     = var.consul_addr
-        THROWBOX_NOMAD_ADDR      = var.nomad_addr
+        THROWBOX_KAFKA_BOOTSTRAP        = var.kafka_bootstrap
+        THROWBOX_KAFKA_CREDENTIALS_FILE = var.kafka_credentials_file
+        THROWBOX_CONSUL_ADDR            = var.consul_addr
+        THROWBOX_NOMAD_ADDR             = var.nomad_addr
         # Relative to the task's dir (raw_exec's working directory).
         THROWBOX_NOMAD_TOKEN_FILE      = var.acl_tokens ? "secrets/nomad-token" : ""
         THROWBOX_CONSUL_TOKEN_FILE     = var.acl_tokens ? "secrets/consul-token" : ""

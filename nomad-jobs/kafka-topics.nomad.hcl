@@ -31,6 +31,12 @@ variable "kafka_bootstrap" {
   description = "Kafka bootstrap servers (comma-separated host:port)."
 }
 
+variable "kafka_credentials_file" {
+  type        = string
+  default     = ""
+  description = "Absolute path on the node of the Kafka admin's SASL/SCRAM credentials file (username=, password=; mode 0600): creating topics and the platform's ACLs needs the admin. Empty: unauthenticated, which the project's brokers refuse."
+}
+
 variable "replication_factor" {
   type        = number
   default     = 1
@@ -81,6 +87,10 @@ job "throwbox-kafka-topics" {
       config {
         command = local.command
         args    = concat(local.args, ["--bootstrap", var.kafka_bootstrap, "--wait-s", "120", "--replication-factor", "${var.replication_factor}"])
+      }
+
+      env {
+        THROWBOX_KAFKA_CREDENTIALS_FILE = var.kafka_credentials_file
       }
 
       resources {

@@ -1,7 +1,9 @@
-"""Create the project's Kafka topics (common/throwbox_common/topics.py) when missing.
+"""Create the project's Kafka topics (common/throwbox_common/topics.py) when missing, and the
+ACLs of the platform's principals (throwbox_common.kafka_access.platform_acls).
 
-Idempotent: existing topics are left as they are. Retries until the broker accepts admin
-requests or --wait-s runs out, so it doubles as the broker's readiness check.
+Idempotent: existing topics and ACLs are left as they are. Retries until the broker accepts
+admin requests or --wait-s runs out, so it doubles as the broker's readiness check. Connects as
+THROWBOX_KAFKA_CREDENTIALS_FILE says (the admin's: start-kafka.sh and the cluster pass it).
 """
 
 import argparse
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from throwbox_common import kafka_access, kafka_client
 from throwbox_common.topics import RUNS, TOPICS
 
 
@@ -39,7 +42,7 @@ class Layout:
 
 
 async def _create_missing(bootstrap: str, check_only: bool, layout: "Layout") -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**kafka_client.options(bootstrap), request_timeout_ms=10_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -55,6 +58,8 @@ async def _create_missing(bootstrap: str, check_only: bool, layout: "Layout") ->
                 # Another creator may win the race between list and create: that is fine.
                 if code not in (0, TopicAlreadyExistsError.errno):
                     raise KafkaError(f"creating {name} failed with error code {code}")
+        if not check_only and kafka_client.configure() is not None:
+            await kafka_access.create_acls(admin, kafka_access.platform_acls())
         return [s.name for s in missing]
     finally:
         await admin.close()

@@ -7,6 +7,7 @@
 # THROWBOX_ACL_SECRETS_DIR (scripts/nomad/acl.py's, e.g. the local cluster's): Nomad and Consul run
 # with ACLs; the agent's tokens go into the job's Nomad Variable, its sandboxes into their namespace.
 source "$(dirname "$0")/common.sh"
+source "$REPO_DIR/scripts/kafka/env.sh"    # the agents' Kafka credentials file
 AGENT_HEALTH_URL="${THROWBOX_AGENT_HEALTH_URL:-http://127.0.0.1:9464/healthz}"
 export NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}"
 JOB=throwbox-executor-agent
@@ -24,6 +25,7 @@ fi
 nomad job run -detach "${acl_vars[@]}" \
   -var "repo_dir=$REPO_DIR" \
   -var "kafka_bootstrap=${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}" \
+  -var "kafka_credentials_file=$KAFKA_CREDENTIALS_DIR/agent.properties" \
   -var "consul_addr=${THROWBOX_CONSUL_ADDR:-http://127.0.0.1:8500}" \
   -var "nomad_addr=$NOMAD_ADDR" \
   "$@" \

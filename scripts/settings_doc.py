@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from throwbox_agent import config as agent_config
+from throwbox_common.kafka_client import CREDENTIALS_FILE
 from throwbox_common.settings import Setting, markdown_table
 from throwbox_control import cli
 from throwbox_control import config as cp_config
@@ -22,6 +23,7 @@ SHARED = (
     Setting("THROWBOX_RUNTIMES_FILE", "runtimes/runtimes.toml", "the runtime registry (languages, images, limits) "
             "the control plane, the agent and the tests read; image tags are computed from "
             "images/ and launcher/ beside it"),
+    CREDENTIALS_FILE,
 )
 
 # Read by scripts/*.sh (defaults as there), the tests and the bench.
@@ -43,6 +45,10 @@ STACK = (
     Setting("THROWBOX_KAFKA_HEAP", "512m", "the broker's JVM heap (-Xmx)"),
     Setting("THROWBOX_KAFKA_DIR", "$THROWBOX_STATE_DIR/<name>", "the broker's server.properties and data"),
     Setting("THROWBOX_KAFKA_VERSION", "4.1.1", "Kafka release fetched from Maven Central"),
+    Setting("THROWBOX_KAFKA_CREDENTIALS_DIR", "$THROWBOX_KAFKA_DIR/credentials", "where the broker scripts write "
+            "(once, mode 0600) the SCRAM credentials of the admin, the control plane and the agents "
+            "(admin.properties, control-plane.properties, agent.properties); the cluster's is "
+            "$THROWBOX_CLUSTER_DIR/kafka-credentials"),
     Setting("THROWBOX_CONSUL_HTTP", "127.0.0.1:8500", "Consul's HTTP address (host:port) for start-consul.sh and "
             "start-nomad.sh"),
     Setting("THROWBOX_NOMAD_HTTP_PORT", "4646", "Nomad's HTTP port"),

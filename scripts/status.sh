@@ -4,6 +4,7 @@ source "$(dirname "$0")/common.sh"
 set +e
 NOMAD_ADDR="${THROWBOX_NOMAD_ADDR:-http://127.0.0.1:4646}"
 CONSUL_ADDR="${THROWBOX_CONSUL_ADDR:-http://127.0.0.1:8500}"
+source "$REPO_DIR/scripts/kafka/env.sh"    # KAFKA_CREDENTIALS_DIR: the check connects as the Kafka admin
 KAFKA_BOOTSTRAP="${THROWBOX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
 API_URL="${THROWBOX_API_URL:-http://127.0.0.1:8080}"
 AGENT_URL="${THROWBOX_AGENT_HEALTH_URL:-http://127.0.0.1:9464/healthz}"
@@ -38,7 +39,7 @@ print(f"{name}: gVisor {version}, platform {platform}")' "$SANDBOX_RUNTIME"
 }
 sandbox=$(sandbox_runtime)
 docker_ok() { [ -n "$sandbox" ]; }
-kafka_ok() { "$VENV/bin/python" "$REPO_DIR/scripts/create_topics.py" --bootstrap "$KAFKA_BOOTSTRAP" --check --wait-s 5; }
+kafka_ok() { THROWBOX_KAFKA_CREDENTIALS_FILE="$KAFKA_CREDENTIALS_DIR/admin.properties" "$VENV/bin/python" "$REPO_DIR/scripts/create_topics.py" --bootstrap "$KAFKA_BOOTSTRAP" --check --wait-s 5; }
 consul_ok() { curl -fsS -m 2 "$CONSUL_ADDR/v1/status/leader" | grep -q '"[^"]\+"'; }
 nomad_ok() {
   curl -fsS -m 2 "$NOMAD_ADDR/v1/nodes" | "$VENV/bin/python" -c '

@@ -1,35 +1,40 @@
 """Test helpers for event-driven callers: produce invocations, collect replies and dead letters.
 
-    async with TopicWatcher(KAFKA_BOOTSTRAP, "throwbox.results") as replies:
-        await send(KAFKA_BOOTSTRAP, {"request_id": rid, "tenant": t, "run": {...}})
+    async with TopicWatcher(KAFKA_BOOTSTRAP, "throwbox.results.<t>") as replies:
+        await send(KAFKA_BOOTSTRAP, {"request_id": rid, "tenant": t, "run": {...}})  # to t's request topic
         reply = await replies.wait(rid)
 
 A watcher reads every partition of its topic from the end as of `__aenter__`, so it sees only
-records written after it started (replies of other tests on the shared topic are ignored by key).
+records written after it started (other replies on the topic are ignored by key). Both connect
+as this process's Kafka principal (the stack's admin in tests) unless given `credentials`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
-from throwbox_common import topics
+from throwbox_common import kafka_access, kafka_client, topics
 
 
 class TopicWatcher:
-    def __init__(self, bootstrap: str, topic: str):
+    def __init__(self, bootstrap: str, topic: str, credentials: kafka_client.Credentials | bool = True):
         self.bootstrap = bootstrap
         self.topic = topic
+        self.credentials = credentials
         self.records: dict[bytes | None, list] = defaultdict(list)
         self._changed = asyncio.Condition()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> TopicWatcher:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+        self._consumer = AIOKafkaConsumer(**kafka_client.options(self.bootstrap, self.credentials),
+                                          enable_auto_commit=False,
                                           fetch_max_wait_ms=50, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES)
         await self._consumer.start()
         parts = None
@@ -90,18 +95,23 @@ class TopicWatcher:
         return [json.loads(r.value) for r in self.records[request_id.encode()]]
 
 
-async def send(bootstrap: str, *requests: dict | tuple[bytes | None, bytes]) -> None:
-    """Produce invocations: a dict (key = its request_id) or a raw (key, value) pair."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def send(bootstrap: str, *requests: dict | tuple[bytes | None, bytes], tenant: str | None = None,
+               credentials: kafka_client.Credentials | bool = True) -> None:
+    """Produce invocations to a tenant's request topic (`tenant`, else the one each dict names):
+    a dict (key = its request_id) or a raw (key, value) pair."""
+    producer = AIOKafkaProducer(**kafka_client.options(bootstrap, credentials), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         futures = []
         for r in requests:
             if isinstance(r, dict):
                 key, value = str(r.get("request_id", "")).encode() or None, json.dumps(r).encode()
+                to = tenant or r["tenant"]
             else:
                 key, value = r
-            futures.append(await producer.send(topics.INVOCATIONS, value=value, key=key))
+                assert tenant, "a raw record needs the tenant whose topic it goes to"
+                to = tenant
+            futures.append(await producer.send(topics.INVOCATIONS_PREFIX + to, value=value, key=key))
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -109,3 +119,15 @@ async def send(bootstrap: str, *requests: dict | tuple[bytes | None, bytes]) -> 
 
 def python_run(code: str, **fields) -> dict:
     return {"language": "python", "files": [{"name": "main.py", "content": code}], **fields}
+
+
+async def kafka_tenant(bootstrap: str, tenant: str) -> str:
+    """The tenant's request and reply topics, principal and ACLs (as `throwbox keys kafka`
+    provisions them; this process connects as the Kafka admin); its reply topic's name."""
+    admin = AIOKafkaAdminClient(**kafka_client.options(bootstrap), request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        await kafka_access.provision_tenant(admin, tenant, secrets.token_urlsafe(24))
+    finally:
+        await admin.close()
+    return kafka_access.results_topic(tenant)

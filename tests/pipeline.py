@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import TopicPartition
 
-from throwbox_common import runtimes, topics
+from throwbox_common import kafka_client, runtimes, topics
 from throwbox_common.messages import (
     ControlRecord,
     Finished,
@@ -47,7 +47,7 @@ def make_job(code: str, *, language: str = "python", version: str | None = None,
 
 
 async def ensure_topic(bootstrap: str, name: str, partitions: int = 2) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client.options(bootstrap))
     await admin.start()
     try:
         if name not in await admin.list_topics():
@@ -60,7 +60,7 @@ async def ensure_topic(bootstrap: str, name: str, partitions: int = 2) -> None:
 
 
 async def delete_topic(bootstrap: str, name: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client.options(bootstrap))
     await admin.start()
     try:
         await admin.delete_topics([name])
@@ -79,10 +79,10 @@ class Pipeline:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+        self._producer = AIOKafkaProducer(**kafka_client.options(self.bootstrap), acks="all",
                                           max_request_size=topics.MAX_RECORD_BYTES)
         await self._producer.start()
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+        self._consumer = AIOKafkaConsumer(**kafka_client.options(self.bootstrap), enable_auto_commit=False,
                                           fetch_max_wait_ms=20, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES)
         await self._consumer.start()
         parts = await self._event_partitions()

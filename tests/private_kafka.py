@@ -8,7 +8,8 @@ environment settings (scripts/kafka/env.sh), as bench/infra.py starts the benchm
         kafka.start()                            # same data dir: topics, offsets and records kept
 
 Pick a port nobody else uses (the shared broker is 9092, the benchmarks' 19092); the controller
-listens on port + 1.
+listens on port + 1. It is secured as the stack's is (SASL/SCRAM, ACLs): `kafka.credentials()`
+is its admin, `kafka.credentials_file("control-plane")` / `("agent")` the components'.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 
 from stack import REPO_DIR
 
+from throwbox_common import kafka_client
+
 SCRIPTS = REPO_DIR / "scripts"
 STATE_DIR = Path(os.environ.get("THROWBOX_STATE_DIR", REPO_DIR / ".state"))
 
@@ -32,11 +35,22 @@ class PrivateKafka:
         self.dir = data_dir or Path("/tmp") / f"throwbox-{self.name}"
         self.env = {**os.environ, "THROWBOX_KAFKA_NAME": self.name, "THROWBOX_KAFKA_PORT": str(port),
                     "THROWBOX_KAFKA_CONTROLLER_PORT": str(port + 1), "THROWBOX_KAFKA_DIR": str(self.dir),
-                    "THROWBOX_KAFKA_HEAP": heap}
+                    "THROWBOX_KAFKA_HEAP": heap, "THROWBOX_KAFKA_CREDENTIALS_DIR": str(self.dir / "credentials")}
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def credentials_file(self, who: str = "admin") -> Path:
+        """admin, control-plane or agent (scripts/kafka/broker.sh writes them)."""
+        return self.dir / "credentials" / f"{who}.properties"
+
+    def credentials(self, who: str = "admin") -> kafka_client.Credentials:
+        return kafka_client.read_credentials(self.credentials_file(who))
+
+    def options(self, who: str = "admin") -> dict:
+        """aiokafka keyword arguments of a client of this broker, as `who`."""
+        return kafka_client.options(self.bootstrap, self.credentials(who))
 
     @property
     def log_path(self) -> Path:
@@ -59,6 +73,7 @@ class PrivateKafka:
         """Start it (its data dir is formatted on first use) and wait until it has the project's
         topics (start-kafka.sh runs scripts/create_topics.py)."""
         self._script("start-kafka.sh")
+        kafka_client.use_for(self.bootstrap, self.credentials())   # this process's clients of it: as its admin
 
     def stop(self) -> None:
         """SIGTERM, SIGKILL after 60 s; returns once the process is gone."""
@@ -75,8 +90,8 @@ def private_kafka(port: int, name: str | None = None):
     """A started PrivateKafka on a fresh data dir; stopped and removed afterwards."""
     kafka = PrivateKafka(port, name)
     kafka.purge()              # a previous run's leftovers
-    kafka.start()
     try:
+        kafka.start()          # (a start that timed out may still bring the broker up later)
         yield kafka
     finally:
         kafka.purge()

@@ -22,6 +22,12 @@ REPO_DIR = Path(__file__).resolve().parents[1]
 CACHE_BIN = Path(os.environ.get("THROWBOX_CACHE_DIR", Path.home() / ".cache" / "throwbox")) / "bin"
 
 KAFKA_BOOTSTRAP = os.environ.get("THROWBOX_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+# The tests' own Kafka clients (and the components they start) connect as the stack's Kafka admin
+# unless told otherwise: the brokers refuse unauthenticated clients (scripts/kafka/broker.sh).
+STATE_DIR = Path(os.environ.get("THROWBOX_STATE_DIR", REPO_DIR / ".state"))
+KAFKA_ADMIN_CREDENTIALS = STATE_DIR / "kafka" / "credentials" / "admin.properties"
+if KAFKA_ADMIN_CREDENTIALS.exists():
+    os.environ.setdefault("THROWBOX_KAFKA_CREDENTIALS_FILE", str(KAFKA_ADMIN_CREDENTIALS))
 CONSUL_ADDR = os.environ.get("THROWBOX_CONSUL_ADDR", "http://127.0.0.1:8500")
 NOMAD_ADDR = os.environ.get("THROWBOX_NOMAD_ADDR", "http://127.0.0.1:4646")
 API_URL = os.environ.get("THROWBOX_API_URL", "http://127.0.0.1:8080")

@@ -5,8 +5,11 @@ from dataclasses import dataclass
 RUNS = "throwbox.runs"                # RunJob, key run id; agents consume as one group
 EVENTS = "throwbox.events"            # RunEventRecord, key run id; the record of every run
 CONTROL = "throwbox.control"          # ControlRecord, key run id; every agent reads all of it
-INVOCATIONS = "throwbox.invocations"  # public: event-driven callers' requests
-RESULTS = "throwbox.results"          # public: default reply topic
+# Event-driven callers (public): one request topic and one reply topic per tenant, created with
+# the tenant's Kafka principal (throwbox_common.kafka_access); the tenant is the topic's.
+INVOCATIONS_PREFIX = "throwbox.invocations."   # + tenant: only that tenant writes it
+RESULTS_PREFIX = "throwbox.results."           # + tenant: only that tenant reads it
+TENANT_TOPIC_PARTITIONS = 2
 DLQ = "throwbox.dlq"                  # invocations whose request_id could not be read
 
 AGENT_GROUP = "throwbox-agents"
@@ -24,7 +27,5 @@ TOPICS = (
     TopicSpec(RUNS, 4, {"retention.ms": str(24 * 3600 * 1000)}),
     TopicSpec(EVENTS, 4, {"retention.ms": str(7 * 24 * 3600 * 1000)}),
     TopicSpec(CONTROL, 4, {"retention.ms": str(3600 * 1000)}),
-    TopicSpec(INVOCATIONS, 4, {}),
-    TopicSpec(RESULTS, 4, {}),
     TopicSpec(DLQ, 1, {}),
 )

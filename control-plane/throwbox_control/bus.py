@@ -16,7 +16,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 from throwbox_common.aio import cancel_and_wait
 from throwbox_common.event_log import EventLogReader
 from throwbox_common.messages import ControlRecord, RunEventRecord, RunJob, run_event_decoder
@@ -70,13 +70,13 @@ class Bus:
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            **kafka_client.options(self.bootstrap), group_id=None, enable_auto_commit=False,
             fetch_max_wait_ms=5, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES,
             fetch_max_bytes=4 * topics.MAX_RECORD_BYTES, client_id="throwbox-control-plane-view")
 
     async def _connect(self) -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", linger_ms=0,
+            **kafka_client.options(self.bootstrap), acks="all", linger_ms=0,
             max_request_size=topics.MAX_RECORD_BYTES, request_timeout_ms=10_000,
             client_id="throwbox-control-plane")
         await producer.start()

@@ -1,6 +1,7 @@
 """`throwbox`: operator and user command line.
 
-keys …  talks to Consul directly (an operator tool: THROWBOX_CONSUL_ADDR).
+keys …  talks to Consul directly (an operator tool: THROWBOX_CONSUL_ADDR), and to Kafka as its
+        admin for a tenant's Kafka access (THROWBOX_KAFKA_BOOTSTRAP, THROWBOX_KAFKA_CREDENTIALS_FILE).
 run, fn …  talk to the API (THROWBOX_API_URL, THROWBOX_API_KEY).
 """
 
@@ -23,6 +24,7 @@ from throwbox_common import acl_tokens, settings
 from throwbox_common.env import SettingError
 from throwbox_common.settings import Setting
 
+from . import kafka_tenants
 from .auth import KEY_PREFIX, key_hash, new_key
 
 CONSUL_ADDR = Setting("THROWBOX_CONSUL_ADDR", "http://127.0.0.1:8500", "Consul HTTP address (`throwbox keys`)")
@@ -31,7 +33,7 @@ API_URL = Setting("THROWBOX_API_URL", "http://127.0.0.1:8080", "the API `throwbo
 API_KEY = Setting("THROWBOX_API_KEY", "", "the API key `throwbox run` and `fn` send")
 CONSUL_TOKEN_FILE = Setting(acl_tokens.CONSUL_TOKEN_FILE, "", acl_tokens.CONSUL_TOKEN_HELP + " (`throwbox keys`: "
                             "a token that may write throwbox/keys/)")
-SETTINGS = (CONSUL_ADDR, CONSUL_TOKEN_FILE, API_URL, API_KEY)
+SETTINGS = (CONSUL_ADDR, CONSUL_TOKEN_FILE, API_URL, API_KEY, kafka_tenants.KAFKA_BOOTSTRAP)
 
 SIGNALS = {s.name: int(s) for s in signal.Signals}
 
@@ -100,8 +102,50 @@ def keys_create(args) -> int:
     if status != 200 or body.strip() != b"true":
         raise CliError(f"could not store the key in Consul (HTTP {status})")
     print(f"created key for tenant {args.tenant!r} (shown once; stored hashed)", file=sys.stderr)
+    if args.kafka_credentials:
+        _kafka_grant(args.tenant, args.kafka_credentials)
     print(key)
     return 0
+
+
+def _kafka_grant(tenant: str, out: str) -> None:
+    try:
+        kafka_tenants.grant(tenant, Path(out))
+    except (kafka_tenants.KafkaAccessError, OSError) as e:
+        raise CliError(f"tenant {tenant!r}: Kafka access not granted: {e}") from None
+    status, body = _request("PUT", f"{_consul()}/v1/kv/{kafka_tenants.MARKER_PREFIX}{quote(tenant, safe='')}",
+                            json.dumps({"granted_at": datetime.now(UTC).isoformat(timespec="seconds")}).encode(),
+                            timeout_s=10)
+    if status != 200:
+        raise CliError(f"Kafka access granted but not recorded in Consul (HTTP {status}): `keys revoke` of the "
+                       f"tenant's last key will not remove it")
+    print(f"Kafka credentials of tenant {tenant!r} written to {out} (mode 0600; any earlier ones stop working): "
+          f"requests to {kafka_tenants.kafka_access.invocations_topic(tenant)}, replies on "
+          f"{kafka_tenants.kafka_access.results_topic(tenant)}", file=sys.stderr)
+
+
+def keys_kafka(args) -> int:
+    """Grant (or rotate) a tenant's Kafka access: it must have an API key (it must exist)."""
+    if not any(r.get("tenant") == args.tenant for _, r in _all_keys()):
+        raise CliError(f"tenant {args.tenant!r} has no API key: create one first (`keys create --tenant ...`)")
+    _kafka_grant(args.tenant, args.out)
+    return 0
+
+
+def _kafka_revoke_if_last(tenant: str) -> None:
+    """A tenant whose last key went loses its Kafka access too (when it had any)."""
+    if any(r.get("tenant") == tenant for _, r in _all_keys()):
+        return
+    marker = f"{_consul()}/v1/kv/{kafka_tenants.MARKER_PREFIX}{quote(tenant, safe='')}"
+    status, _ = _request("GET", marker, timeout_s=10)
+    if status == 404:
+        return
+    try:
+        kafka_tenants.revoke(tenant)
+    except kafka_tenants.KafkaAccessError as e:
+        raise CliError(f"key revoked, but tenant {tenant!r}'s Kafka access was not removed: {e}") from None
+    _request("DELETE", marker, timeout_s=10)
+    print(f"tenant {tenant!r} had no key left: its Kafka principal, ACLs and topics are removed", file=sys.stderr)
 
 
 def _all_keys() -> list[tuple[str, dict]]:
@@ -132,7 +176,8 @@ def keys_list(args) -> int:
 def keys_revoke(args) -> int:
     """Revoke by the key itself or by a unique hash prefix from `keys list`."""
     target = args.key
-    hashes = [h for h, _ in _all_keys()]
+    keys = _all_keys()
+    hashes = [h for h, _ in keys]
     if target in hashes:
         matches = [target]
     elif target.startswith("tbx_"):
@@ -141,11 +186,14 @@ def keys_revoke(args) -> int:
         matches = [h for h in hashes if h.startswith(target)] if len(target) >= 6 else []
     if len(matches) != 1:
         raise CliError("no such key" if not matches else "ambiguous hash prefix")
+    tenant = dict(keys).get(matches[0], {}).get("tenant")
     status, _ = _request("DELETE", f"{_consul()}/v1/kv/{KEY_PREFIX}{matches[0]}", headers=_consul_headers(),
                          timeout_s=10)
     if status != 200:
         raise CliError(f"Consul answered HTTP {status}")
     print(f"revoked {matches[0][:12]} (instances stop accepting it within their cache TTL)")
+    if tenant:
+        _kafka_revoke_if_last(tenant)
     return 0
 
 
@@ -305,7 +353,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--tenant", required=True)
     c.add_argument("--max-concurrent", type=int)
     c.add_argument("--runs-per-minute", type=int)
+    c.add_argument("--kafka-credentials", metavar="FILE",
+                   help="also grant the tenant Kafka access (its topics, principal, ACLs) and write its "
+                        "credentials to this new file (mode 0600); needs the Kafka admin's credentials")
     c.set_defaults(func=keys_create)
+    kk = ks.add_parser("kafka", help="grant or rotate a tenant's Kafka access (new credentials file)")
+    kk.add_argument("--tenant", required=True)
+    kk.add_argument("--out", required=True, metavar="FILE", help="the new credentials file (mode 0600)")
+    kk.set_defaults(func=keys_kafka)
     ls = ks.add_parser("list")
     ls.add_argument("--tenant")
     ls.set_defaults(func=keys_list)

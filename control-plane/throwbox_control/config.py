@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from throwbox_common import acl_tokens, topics
+from throwbox_common import acl_tokens, kafka_client, topics
 from throwbox_common import env as read
 from throwbox_common.settings import Setting
 
@@ -139,6 +139,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             else:
                 value = read.non_empty(name, raw)
             values[f.name] = value
+        kafka_client.from_env(env)    # the credentials file must be there and private
     except read.SettingError as e:
         raise ConfigError(str(e)) from None
     settings = Settings(**values)  # type: ignore[arg-type]

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from throwbox_common import kafka_client
+
 from . import metrics
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ class ReplicationWatch:
         if self._describe is not None:
             return await self._describe()
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5_000,
+            admin = AIOKafkaAdminClient(**kafka_client.options(self.bootstrap), request_timeout_ms=5_000,
                                         client_id="throwbox-control-plane-metadata")
             await admin.start()
             self._admin = admin

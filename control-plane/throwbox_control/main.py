@@ -6,7 +6,7 @@ import logging
 import socket
 import sys
 
-from throwbox_common import runtimes
+from throwbox_common import kafka_client, runtimes
 
 from . import config, logs
 
@@ -15,6 +15,7 @@ def main() -> int:
     try:
         settings = config.load()
         registry = runtimes.load()
+        kafka_client.configure()    # every Kafka client of this process authenticates so
     except (config.ConfigError, runtimes.RuntimeConfigError) as e:
         print(f"throwbox-control-plane: configuration error: {e}", file=sys.stderr)
         return 2

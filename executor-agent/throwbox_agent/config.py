@@ -16,6 +16,7 @@ from pathlib import Path
 
 from throwbox_common import acl_tokens, settings, topics
 from throwbox_common import env as read
+from throwbox_common import kafka_client, settings, topics
 from throwbox_common import runtimes as runtime_registry
 from throwbox_common.settings import Setting
 
@@ -196,6 +197,7 @@ def load(env: Mapping[str, str] | None = None,
          registry: runtime_registry.Registry | None = None) -> AgentConfig:
     env = os.environ if env is None else env
     try:
+        kafka_client.from_env(env)    # the credentials file must be there and private
         return _load(env, registry)
     except read.SettingError as e:
         raise ConfigError(str(e)) from None

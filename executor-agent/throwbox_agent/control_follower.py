@@ -9,7 +9,7 @@ import logging
 import msgspec
 from aiokafka import AIOKafkaConsumer
 
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 from throwbox_common.event_log import TopicMissing, topic_partitions
 from throwbox_common.messages import ControlRecord, control_decoder
 
@@ -33,7 +33,7 @@ class ControlFollower:
         self.ready = asyncio.Event()          # its position is known: runs may be taken
 
     async def follow(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.config.kafka_bootstrap, enable_auto_commit=False,
+        consumer = AIOKafkaConsumer(**kafka_client.options(self.config.kafka_bootstrap), enable_auto_commit=False,
                                     fetch_max_wait_ms=20)
         await consumer.start()
         try:

@@ -8,7 +8,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer
 
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 from throwbox_common.event_log import EventLogReader, TopicMissing
 
 from .config import AgentConfig
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def events_reader(config: AgentConfig, ledger: Ledger) -> EventLogReader:
     return EventLogReader(
-        lambda: AIOKafkaConsumer(bootstrap_servers=config.kafka_bootstrap, enable_auto_commit=False,
+        lambda: AIOKafkaConsumer(**kafka_client.options(config.kafka_bootstrap), enable_auto_commit=False,
                                  fetch_max_wait_ms=100, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES,
                                  fetch_max_bytes=4 * topics.MAX_RECORD_BYTES),
         topics.EVENTS, peek_decoder.decode, ledger.note,

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerFenced
 
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 from throwbox_common.messages import Output, RunEventRecord, encoder
 
 from .config import AgentConfig
@@ -101,7 +101,7 @@ async def new_producer(config: AgentConfig) -> AIOKafkaProducer:
     # No linger: Started and Finished are waited for on a run's path; output is already coalesced
     # per run, and what queues while a request is in flight goes out together in the next one.
     producer = AIOKafkaProducer(
-        bootstrap_servers=config.kafka_bootstrap, acks="all", enable_idempotence=True,
+        **kafka_client.options(config.kafka_bootstrap), acks="all", enable_idempotence=True,
         max_request_size=topics.MAX_RECORD_BYTES, max_batch_size=PRODUCE_BATCH_BYTES, linger_ms=0,
         client_id=f"throwbox-agent-{config.name}")
     try:

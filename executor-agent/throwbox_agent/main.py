@@ -12,6 +12,7 @@ import sys
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from throwbox_common import kafka_client
 from throwbox_common import runtimes as runtime_registry
 
 from . import config as agent_config
@@ -58,7 +59,9 @@ async def serve(cfg: agent_config.AgentConfig, registry) -> int:
 
 def _load() -> tuple[agent_config.AgentConfig, runtime_registry.Registry]:
     registry = runtime_registry.load()
-    return agent_config.load(registry=registry), registry
+    cfg = agent_config.load(registry=registry)
+    kafka_client.configure()    # every Kafka client of this process authenticates so
+    return cfg, registry
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.structs import TopicPartition
 
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 from throwbox_common.consuming import BoundedFetch
 from throwbox_common.messages import RunJob, run_job_decoder
 from throwbox_common.runtimes import Registry
@@ -69,7 +69,7 @@ class RunIntake:
     async def consume(self) -> None:
         """Fetch runs while there is room for them, until the agent stops."""
         self.commits.consumer = consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.config.kafka_bootstrap, group_id=self.config.consumer_group,
+            **kafka_client.options(self.config.kafka_bootstrap), group_id=self.config.consumer_group,
             enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=20,
             max_partition_fetch_bytes=topics.MAX_RECORD_BYTES, fetch_max_bytes=4 * topics.MAX_RECORD_BYTES,
             max_poll_interval_ms=600_000, session_timeout_ms=10_000, heartbeat_interval_ms=1_000,

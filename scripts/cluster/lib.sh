@@ -9,6 +9,8 @@
 # real worker has too; here the workers take turns on it, see docs/cluster.md).
 CLUSTER_NAME="${THROWBOX_CLUSTER_NAME:-tbx}"
 CLUSTER_DIR="${THROWBOX_CLUSTER_DIR:-$STATE_DIR/cluster}"
+# One set of Kafka credentials for the cluster's brokers, control planes and agents (kafka/env.sh).
+export THROWBOX_KAFKA_CREDENTIALS_DIR="${THROWBOX_KAFKA_CREDENTIALS_DIR:-$CLUSTER_DIR/kafka-credentials}"
 CLUSTER_NET="${THROWBOX_CLUSTER_NET:-10.77.0}"
 CLUSTER_BRIDGE="$CLUSTER_NAME-br"
 CLUSTER_DC="dc1"

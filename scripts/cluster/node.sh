@@ -96,7 +96,8 @@ start_kafka() {
   voters=$(for s in "${SERVERS[@]}"; do echo "${s#s}@$(node_ip "$s"):$KAFKA_CONTROLLER_PORT"; done | paste -sd, -)
   mkdir -p "$dir/kafka/data" "$dir/logs"
   props="$dir/kafka/server.properties"
-  kafka_properties "$id" "$ip" "$voters" "$dir/kafka/data" 3 2 >"$props"
+  kafka_credentials
+  (umask 077; kafka_properties "$id" "$ip" "$voters" "$dir/kafka/data" 3 2 >"$props"); chmod 600 "$props"
   [ -s "$CLUSTER_DIR/kafka-cluster-id" ] || kafka_cluster_id >"$CLUSTER_DIR/kafka-cluster-id"
   [ -f "$dir/kafka/data/meta.properties" ] || kafka_format "$props" "$(cat "$CLUSTER_DIR/kafka-cluster-id")" "$dir/logs/kafka.log"
   mapfile -d '' cmd < <(kafka_command "$props")
@@ -107,6 +108,7 @@ start_control_plane() {
   local n=$1
   node_service "$n" start control-plane env \
     THROWBOX_KAFKA_BOOTSTRAP="$(kafka_bootstrap)" \
+    THROWBOX_KAFKA_CREDENTIALS_FILE="$KAFKA_CREDENTIALS_DIR/control-plane.properties" \
     THROWBOX_CONSUL_ADDR="http://127.0.0.1:8500" \
     THROWBOX_CONSUL_TOKEN_FILE="$CLUSTER_SECRETS/consul-control-plane.token" \
     THROWBOX_NOMAD_ADDR="$(nomad_servers_addr)" \

@@ -29,7 +29,8 @@ wait_for "nomad servers' leader" 90 bash -c "curl -fsS http://$s1:4646/v1/status
 "$VENV/bin/python" "$ACL_PY" apply "$CLUSTER_SECRETS" --consul "http://$s1:8500" --nomad "http://$s1:4646" \
   || die "ACLs not applied (logs: $CLUSTER_DIR/s1/logs/)"
 for ip in $(server_ips); do wait_for "kafka broker $ip" 120 bash -c "exec 3<>/dev/tcp/$ip/9092"; done
-"$VENV/bin/python" "$S/create_topics.py" --bootstrap "$(kafka_bootstrap)" --wait-s 120 \
+THROWBOX_KAFKA_CREDENTIALS_FILE="$THROWBOX_KAFKA_CREDENTIALS_DIR/admin.properties" \
+  "$VENV/bin/python" "$S/create_topics.py" --bootstrap "$(kafka_bootstrap)" --wait-s 120 \
   --replication-factor 3 --min-insync-replicas 2 --runs-partitions 12 \
   || die "kafka topics not created (logs: $CLUSTER_DIR/s*/logs/kafka.log)"
 for n in "${CONTROL_PLANES[@]}"; do "$N" start "$n"; done

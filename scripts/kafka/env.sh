@@ -11,6 +11,9 @@ KAFKA_HOST="${THROWBOX_KAFKA_HOST:-127.0.0.1}"
 KAFKA_DIR="${THROWBOX_KAFKA_DIR:-$STATE_DIR/$KAFKA_NAME}"    # server.properties + data/
 KAFKA_HEAP="${THROWBOX_KAFKA_HEAP:-512m}"
 KAFKA_BOOTSTRAP="$KAFKA_HOST:$KAFKA_PORT"
+# The SCRAM credentials of the admin and of each component (scripts/kafka/broker.sh writes them
+# once, mode 0600): <dir>/admin.properties, control-plane.properties, agent.properties.
+KAFKA_CREDENTIALS_DIR="${THROWBOX_KAFKA_CREDENTIALS_DIR:-$KAFKA_DIR/credentials}"
 # A Kafka distribution ($KAFKA_HOME/libs) wins over the jars resolved from Maven Central.
 if [ -n "${KAFKA_HOME:-}" ]; then
   KAFKA_LIB="$KAFKA_HOME/libs"

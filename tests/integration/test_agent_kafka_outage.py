@@ -22,7 +22,7 @@ from pipeline import Pipeline, ensure_topic, make_job
 from private_kafka import private_kafka
 from stack import require_image, require_stack
 
-from throwbox_common import runtimes
+from throwbox_common import kafka_client, runtimes
 from throwbox_common.messages import Finished, Output, Started
 
 REGISTRY = runtimes.load()
@@ -45,7 +45,8 @@ def kafka():
 @pytest.fixture(scope="module")
 def agent(kafka):
     # A short drain timeout: the drain test outlasts it while the broker is down.
-    a = AgentProcess({PYTHON: 1}, prefix="kafka-outage", kafka_bootstrap=kafka.bootstrap, drain_timeout_s=5)
+    a = AgentProcess({PYTHON: 1}, prefix="kafka-outage", kafka_bootstrap=kafka.bootstrap, drain_timeout_s=5,
+                     settings={"THROWBOX_KAFKA_CREDENTIALS_FILE": str(kafka.credentials_file())})
     asyncio.run(ensure_topic(kafka.bootstrap, a.runs_topic))
     a.start(timeout_s=240)
     try:
@@ -66,7 +67,7 @@ def metric_sum(agent: AgentProcess, name: str) -> float:
 
 async def committed_runs(kafka, agent: AgentProcess) -> int:
     """Records of the agent's runs topic its consumer group has committed (all partitions)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client.options(kafka.bootstrap))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(f"throwbox-agents-{agent.name}")

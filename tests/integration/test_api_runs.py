@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from cp_stack import Api, ControlPlane, control_plane, tenant_key  # noqa: F401 - fixtures
 from stack import KAFKA_BOOTSTRAP, require_stack
 
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 from throwbox_common.messages import run_job_decoder
 
 pytestmark = pytest.mark.timeout(180)
@@ -28,7 +28,7 @@ class TopicTail:
         self.topic = topic
 
     async def __aenter__(self) -> TopicTail:
-        self.consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=KAFKA_BOOTSTRAP, group_id=None,
+        self.consumer = AIOKafkaConsumer(self.topic, **kafka_client.options(KAFKA_BOOTSTRAP), group_id=None,
                                          enable_auto_commit=False, fetch_max_wait_ms=50,
                                          auto_offset_reset="latest")
         await self.consumer.start()

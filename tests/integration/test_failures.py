@@ -25,7 +25,7 @@ import pytest
 from agent_process import sandbox_allocs
 from aiokafka.partitioner import DefaultPartitioner
 from cp_stack import Api, ControlPlane, tenant_key  # noqa: F401 - fixtures
-from kafka_callers import TopicWatcher, python_run, send
+from kafka_callers import TopicWatcher, kafka_tenant, python_run, send
 from stack import KAFKA_BOOTSTRAP, NOMAD_ADDR, require_stack
 from stack_control import (
     AgentProcess,
@@ -167,6 +167,7 @@ async def test_an_agent_killed_mid_run_ends_its_runs_as_agent_lost_and_its_sandb
 
 async def test_a_kafka_restart_under_load_loses_no_accepted_run_and_refuses_only_with_503(cp, tenant_key):
     tenant, key = tenant_key(max_concurrent=60, runs_per_minute=100_000)
+    replies = await kafka_tenant(KAFKA_BOOTSTRAP, tenant)
     api = Api(cp.url, key)
     accepted: list[str] = []
     refused: list[str] = []     # 503 overloaded: could not be accepted (allowed)
@@ -197,7 +198,7 @@ async def test_a_kafka_restart_under_load_loses_no_accepted_run_and_refuses_only
     owed = [f"kafka-restart-{uuid.uuid4().hex}" for _ in range(2)]
     workers: list[asyncio.Task] = []
     try:
-        async with TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results:
+        async with TopicWatcher(KAFKA_BOOTSTRAP, replies) as results:
             # Replies owed across the restart: runs that are still going when the broker stops.
             await send(KAFKA_BOOTSTRAP, *({"request_id": r, "tenant": tenant,
                                           "run": python_run("import time\ntime.sleep(4)\nprint('owed')")}
@@ -242,6 +243,7 @@ async def test_a_kafka_restart_under_load_loses_no_accepted_run_and_refuses_only
 async def test_a_control_plane_restart_keeps_in_flight_runs_and_their_results_readable(tenant_key):
     require_stack("docker", "kafka", "consul", "nomad", "agent")
     tenant, key = tenant_key()
+    replies = await kafka_tenant(KAFKA_BOOTSTRAP, tenant)
     first = await asyncio.to_thread(lambda: ControlPlane(**CP_SETTINGS).start())
     second = None
     try:
@@ -253,7 +255,7 @@ async def test_a_control_plane_restart_keeps_in_flight_runs_and_their_results_re
             assert r.status == 202, r
             run_ids.append(r.json["id"])
         request_id = f"cp-restart-{uuid.uuid4().hex}"
-        async with TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results:
+        async with TopicWatcher(KAFKA_BOOTSTRAP, replies) as results:
             await send(KAFKA_BOOTSTRAP, {"request_id": request_id, "tenant": tenant, "run": python_run(code)})
             kafka_run = invocation_run_id(tenant, request_id)
 
@@ -342,8 +344,8 @@ async def test_a_nomad_restart_leaves_no_run_hanging_and_the_pools_refill(cp, te
 
 
 def same_partition_id(request_id: str, prefix: str) -> str:
-    """A new request id whose record lands in the same invocations partition as request_id's."""
-    partitions = list(range(next(t.partitions for t in topics.TOPICS if t.name == topics.INVOCATIONS)))
+    """A new request id whose record lands in the same partition of a tenant's request topic as request_id's."""
+    partitions = list(range(topics.TENANT_TOPIC_PARTITIONS))
     target = DefaultPartitioner()(request_id.encode(), partitions, partitions)
     while True:
         candidate = f"{prefix}-{uuid.uuid4().hex}"
@@ -353,11 +355,12 @@ def same_partition_id(request_id: str, prefix: str) -> str:
 
 async def test_without_consul_runs_on_warm_capacity_keep_working_and_readyz_says_consul_is_down(cp, tenant_key):
     tenant, key = tenant_key()
+    replies = await kafka_tenant(KAFKA_BOOTSTRAP, tenant)
     api = Api(cp.url, key)
     warm = await api.submit("print('warm up')")   # the key is now in the instance's cache
     assert warm.status == 202, warm
     await final_result(api, warm.json["id"])
-    async with TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results:
+    async with TopicWatcher(KAFKA_BOOTSTRAP, replies) as results:
         request_id = f"no-consul-{uuid.uuid4().hex}"
         # Every control-plane instance in the group (the stack's and this test's) holds some
         # invocation partitions: warm up the one that will take the request during the outage.

@@ -16,11 +16,12 @@ import uuid
 
 import pytest
 from cp_stack import Api, ControlPlane, tenant_key  # noqa: F401 - a fixture
-from kafka_callers import TopicWatcher, python_run, send
-from pipeline import delete_topic, ensure_topic
+from kafka_callers import TopicWatcher, kafka_tenant, python_run, send
+from pipeline import delete_topic
 from stack import KAFKA_BOOTSTRAP, REPO_DIR, require_stack
 
 from throwbox_common import topics
+from throwbox_control import kafka_tenants
 from throwbox_control.invocations.consumer import invocation_run_id
 
 pytestmark = pytest.mark.timeout(420)
@@ -39,14 +40,15 @@ def cp():
     c.stop()
 
 
-async def test_a_function_invoked_over_kafka_replies_on_the_default_topic_with_its_run(cp, tenant_key):
+async def test_a_function_invoked_over_kafka_replies_on_the_tenants_topic_with_its_run(cp, tenant_key):
     tenant, key = tenant_key()
+    replies = await kafka_tenant(KAFKA_BOOTSTRAP, tenant)
     api = Api(cp.url, key)
     r = await api.call("PUT", "/v1/functions/add", {"language": "python", "files": [{
         "name": "main.py", "content": "import json, sys\nd = json.load(sys.stdin)\nprint(d['a'] + d['b'])\n"}]})
     assert r.status == 201, r
     request_id = rid()
-    async with TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results:
+    async with TopicWatcher(KAFKA_BOOTSTRAP, replies) as results:
         await send(KAFKA_BOOTSTRAP, {"request_id": request_id, "tenant": tenant, "function": "add",
                                      "input": {"a": 2, "b": 40}})
         reply = await results.reply(request_id, REPLY_S)
@@ -69,12 +71,13 @@ async def test_a_function_invoked_over_kafka_replies_on_the_default_topic_with_i
 
 async def test_a_request_sent_again_yields_the_same_run_and_the_same_result(cp, tenant_key):
     tenant, _ = tenant_key()
+    replies = await kafka_tenant(KAFKA_BOOTSTRAP, tenant)
     request_id = rid()
     # A fresh random token per run: a second run would print a different one.
     req = {"request_id": request_id, "tenant": tenant,
            "run": python_run("import uuid, time\ntime.sleep(1)\nprint(uuid.uuid4())")}
     run_id = invocation_run_id(tenant, request_id)
-    async with TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results, \
+    async with TopicWatcher(KAFKA_BOOTSTRAP, replies) as results, \
             TopicWatcher(KAFKA_BOOTSTRAP, topics.EVENTS) as events:
         await send(KAFKA_BOOTSTRAP, req, req)   # a producer retry: the same request twice at once
         first, second = await results.wait(request_id, REPLY_S, count=2)
@@ -90,9 +93,11 @@ async def test_a_request_sent_again_yields_the_same_run_and_the_same_result(cp, 
 
 async def test_bad_requests_get_failed_results_with_the_contract_error_codes(cp, tenant_key):
     tenant, _ = tenant_key()
+    replies = await kafka_tenant(KAFKA_BOOTSTRAP, tenant)
     cases = {
         rid("json"): ((None, b"{this is not json"), "invalid_request"),
-        rid("tenant"): ({"tenant": f"no-such-tenant-{uuid.uuid4().hex[:8]}", "run": python_run("print(1)")},
+        # A record names another tenant than its topic's: never acted on as that tenant.
+        rid("tenant"): ({"tenant": f"another-tenant-{uuid.uuid4().hex[:8]}", "run": python_run("print(1)")},
                         "unauthorized"),
         rid("fn"): ({"tenant": tenant, "function": "does-not-exist", "input": 1}, "not_found"),
         rid("fname"): ({"tenant": tenant, "function": "Bad_Name!", "input": 1}, "not_found"),
@@ -107,6 +112,8 @@ async def test_bad_requests_get_failed_results_with_the_contract_error_codes(cp,
         rid("both"): ({"tenant": tenant, "function": "f", "run": python_run("print(1)")}, "invalid_request"),
         rid("reply"): ({"tenant": tenant, "run": python_run("print(1)"), "reply_to": topics.EVENTS},
                        "invalid_request"),
+        rid("other-replies"): ({"run": python_run("print(1)"), "reply_to": topics.RESULTS_PREFIX + "someone-else"},
+                               "invalid_request"),
     }
     records = []
     for request_id, (body, _) in cases.items():
@@ -114,12 +121,12 @@ async def test_bad_requests_get_failed_results_with_the_contract_error_codes(cp,
             records.append((request_id.encode(), body[1]))  # unreadable value: the key is the request_id
         else:
             records.append({"request_id": request_id, **body})
-    async with TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results:
-        await send(KAFKA_BOOTSTRAP, *records)
-        replies = {r: await results.reply(r, REPLY_S) for r in cases}
+    async with TopicWatcher(KAFKA_BOOTSTRAP, replies) as results:
+        await send(KAFKA_BOOTSTRAP, *records, tenant=tenant)
+        answers = {r: await results.reply(r, REPLY_S) for r in cases}
     for request_id, (_, code) in cases.items():
-        result = replies[request_id]["result"]
-        assert replies[request_id]["request_id"] == request_id
+        result = answers[request_id]["result"]
+        assert answers[request_id]["request_id"] == request_id
         assert result["status"] == "failed", (request_id, result)
         assert result["error"]["code"] == code, (request_id, result["error"])
         assert result["error"]["message"]
@@ -127,13 +134,14 @@ async def test_bad_requests_get_failed_results_with_the_contract_error_codes(cp,
 
 async def test_unreadable_records_go_to_the_dead_letter_topic_and_the_consumer_keeps_serving(cp, tenant_key):
     tenant, _ = tenant_key()
+    replies = await kafka_tenant(KAFKA_BOOTSTRAP, tenant)
     garbage = b"\x00\xffnot json at all " + uuid.uuid4().hex.encode()
     no_id = json.dumps({"tenant": tenant, "run": python_run("print(1)"), "note": uuid.uuid4().hex}).encode()
     after = rid()
     async with TopicWatcher(KAFKA_BOOTSTRAP, topics.DLQ) as dlq, \
-            TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results:
+            TopicWatcher(KAFKA_BOOTSTRAP, replies) as results:
         await send(KAFKA_BOOTSTRAP, (None, garbage), (None, no_id),
-                   {"request_id": after, "tenant": tenant, "run": python_run("print('still here')")})
+                   {"request_id": after, "tenant": tenant, "run": python_run("print('still here')")}, tenant=tenant)
         dead = await dlq.wait(None, REPLY_S, count=2)
         reply = await results.reply(after, REPLY_S)
     values = {r.value for r in dlq.records[None]}
@@ -141,26 +149,27 @@ async def test_unreadable_records_go_to_the_dead_letter_topic_and_the_consumer_k
     for rec in dead:
         headers = dict(rec.headers)
         assert headers["throwbox-dlq-reason"], headers
-        assert headers["throwbox-dlq-source"].startswith(topics.INVOCATIONS.encode() + b"/")
+        assert headers["throwbox-dlq-source"].startswith((topics.INVOCATIONS_PREFIX + tenant).encode() + b"/")
     assert reply["result"]["status"] == "completed" and reply["result"]["stdout"] == "still here\n"
 
 
-async def test_a_reply_to_a_topic_that_does_not_exist_is_dead_lettered_with_the_reason(cp, tenant_key):
+async def test_a_reply_whose_topic_is_gone_is_dead_lettered_with_the_reason(cp, tenant_key):
     tenant, _ = tenant_key()
+    replies = await kafka_tenant(KAFKA_BOOTSTRAP, tenant)
+    await delete_topic(KAFKA_BOOTSTRAP, replies)     # as when the tenant's Kafka access is revoked mid-request
     request_id = rid()
-    missing = f"throwbox-it-missing-{uuid.uuid4().hex[:8]}"
     async with TopicWatcher(KAFKA_BOOTSTRAP, topics.DLQ) as dlq:
-        await send(KAFKA_BOOTSTRAP, {"request_id": request_id, "tenant": tenant, "reply_to": missing,
-                                     "run": python_run("print(7)")})
+        await send(KAFKA_BOOTSTRAP, {"request_id": request_id, "run": python_run("print(7)")}, tenant=tenant)
         rec = (await dlq.wait(request_id, REPLY_S))[0]
-    assert missing.encode() in dict(rec.headers)["throwbox-dlq-reason"]
+    assert replies.encode() in dict(rec.headers)["throwbox-dlq-reason"]
     assert json.loads(rec.value)["result"]["stdout"] == "7\n"   # the reply itself is kept
 
 
 async def test_a_tenant_over_its_quota_waits_and_every_request_still_completes(cp, tenant_key):
     tenant, _ = tenant_key(max_concurrent=1)
+    replies = await kafka_tenant(KAFKA_BOOTSTRAP, tenant)
     ids = [rid("quota") for _ in range(3)]
-    async with TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results:
+    async with TopicWatcher(KAFKA_BOOTSTRAP, replies) as results:
         await send(KAFKA_BOOTSTRAP, *({"request_id": r, "tenant": tenant,
                                        "run": python_run("import time\ntime.sleep(1.5)\nprint('done')")}
                                       for r in ids))
@@ -172,19 +181,18 @@ async def test_a_tenant_over_its_quota_waits_and_every_request_still_completes(c
         assert after["created_at"] >= before["finished_at"], (before, after)
 
 
-async def test_the_documented_example_caller_runs_against_the_stack(cp, tenant_key):
+async def test_the_documented_example_caller_runs_against_the_stack(cp, tenant_key, tmp_path, monkeypatch):
     tenant, _ = tenant_key()
-    reply_topic = f"throwbox-it-replies-{uuid.uuid4().hex[:8]}"
-    await ensure_topic(KAFKA_BOOTSTRAP, reply_topic)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(REPO_DIR / "docs" / "examples" / "kafka_caller.py"),
-            "--bootstrap", KAFKA_BOOTSTRAP, "--tenant", tenant, "--python", "print('hello from kafka')",
-            "--reply-to", reply_topic, "--timeout-s", str(REPLY_S),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate(), REPLY_S + 30)
-    finally:
-        await delete_topic(KAFKA_BOOTSTRAP, reply_topic)
+    # As the operator hands a tenant its Kafka credentials (`throwbox keys kafka`).
+    monkeypatch.setenv("THROWBOX_KAFKA_BOOTSTRAP", KAFKA_BOOTSTRAP)
+    credentials = tmp_path / "tenant.properties"
+    await asyncio.to_thread(kafka_tenants.grant, tenant, credentials)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(REPO_DIR / "docs" / "examples" / "kafka_caller.py"),
+        "--bootstrap", KAFKA_BOOTSTRAP, "--credentials", str(credentials), "--tenant", tenant,
+        "--python", "print('hello from kafka')", "--timeout-s", str(REPLY_S),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), REPLY_S + 30)
     assert proc.returncode == 0, (out, err)
     reply = json.loads(out)
     assert reply["result"]["stdout"] == "hello from kafka\n"
@@ -192,12 +200,13 @@ async def test_the_documented_example_caller_runs_against_the_stack(cp, tenant_k
 
 async def test_a_run_or_a_function_invoked_over_kafka_takes_tests(cp, tenant_key):
     tenant, key = tenant_key()
+    replies = await kafka_tenant(KAFKA_BOOTSTRAP, tenant)
     api = Api(cp.url, key)
     r = await api.call("PUT", "/v1/functions/double", {"language": "python", "files": [{
         "name": "main.py", "content": "print(2 * int(input()))\n"}]})
     assert r.status == 201, r
     by_function, by_run = rid(), rid()
-    async with TopicWatcher(KAFKA_BOOTSTRAP, topics.RESULTS) as results:
+    async with TopicWatcher(KAFKA_BOOTSTRAP, replies) as results:
         await send(KAFKA_BOOTSTRAP,
                    {"request_id": by_function, "tenant": tenant, "function": "double",
                     "tests": [{"stdin": "2", "expected_stdout": "4"}, {"stdin": "3", "expected_stdout": "7"}]},

@@ -12,6 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from stack import REPO_DIR, missing
 
+from throwbox_common import kafka_client
 from throwbox_common.topics import TOPICS
 
 pytestmark = pytest.mark.timeout(240)
@@ -30,8 +31,8 @@ def pid_running(pid: int) -> bool:
         return False
 
 
-async def list_topics(bootstrap: str) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def list_topics(bootstrap: str, credentials: kafka_client.Credentials) -> set[str]:
+    admin = AIOKafkaAdminClient(**kafka_client.options(bootstrap, credentials))
     await admin.start()
     try:
         return set(await admin.list_topics())
@@ -54,7 +55,14 @@ def test_a_private_broker_starts_on_its_own_ports_with_the_topics_and_stops_agai
         pid = int(pid_file.read_text().split()[0])
         assert (tmp_path / "kafka-private" / "data" / "meta.properties").is_file()
 
-        assert {spec.name for spec in TOPICS} <= asyncio.run(list_topics(f"127.0.0.1:{port}"))
+        # Its secrets are its own: credentials (read_credentials refuses a readable file) and the
+        # broker's properties, which hold the admin's password.
+        secrets = tmp_path / "kafka-private" / "credentials"
+        admin = kafka_client.read_credentials(secrets / "admin.properties")
+        assert {kafka_client.read_credentials(secrets / f"{who}.properties").username
+                for who in ("admin", "control-plane", "agent")} == {"admin", "throwbox-control-plane", "throwbox-agent"}
+        assert (tmp_path / "kafka-private" / "server.properties").stat().st_mode & 0o077 == 0
+        assert {spec.name for spec in TOPICS} <= asyncio.run(list_topics(f"127.0.0.1:{port}", admin))
 
         again = subprocess.run([REPO_DIR / "scripts/start-kafka.sh"], env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stdout + again.stderr
@@ -64,3 +72,9 @@ def test_a_private_broker_starts_on_its_own_ports_with_the_topics_and_stops_agai
     assert stop.returncode == 0, stop.stdout + stop.stderr
     assert not pid_file.exists()
     assert not pid_running(pid)
+
+    # Storage formatted before the brokers were secured has no SCRAM users: refused, with the way out.
+    (tmp_path / "kafka-private" / "scram-users-added").unlink()
+    old = subprocess.run([REPO_DIR / "scripts/start-kafka.sh"], env=env, capture_output=True, text=True, timeout=120)
+    assert old.returncode != 0 and "before Kafka authentication" in old.stderr, old.stderr
+    assert not pid_file.exists()

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from stack import CONSUL_ADDR, KAFKA_BOOTSTRAP, NOMAD_ADDR, SANDBOX_RUNTIME, require_image, require_stack
 
+from throwbox_common import kafka_client
 from throwbox_common.polling import wait_until
 from throwbox_common.runtimes import load as load_runtimes
 from throwbox_common.topics import MAX_RECORD_BYTES, TOPICS
@@ -28,7 +29,7 @@ async def private_topic():
     """A topic of this test alone (auto-creation is off on the broker), deleted afterwards."""
     require_stack("kafka")
     name = f"throwbox-test.smoke-{uuid.uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
+    admin = AIOKafkaAdminClient(**kafka_client.options(KAFKA_BOOTSTRAP))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, 1, 1)])
@@ -40,7 +41,7 @@ async def private_topic():
 
 async def test_the_project_topics_exist_with_their_partition_counts():
     require_stack("kafka")
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
+    admin = AIOKafkaAdminClient(**kafka_client.options(KAFKA_BOOTSTRAP))
     await admin.start()
     try:
         described = await admin.describe_topics([spec.name for spec in TOPICS])
@@ -53,7 +54,7 @@ async def test_the_project_topics_exist_with_their_partition_counts():
 async def test_a_record_of_the_largest_allowed_size_makes_a_kafka_round_trip(private_topic):
     # A 16 MiB value: the broker's message.max.bytes must leave room for the batch around it.
     value = os.urandom(MAX_RECORD_BYTES)
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP, max_request_size=MAX_RECORD_BYTES + 65536)
+    producer = AIOKafkaProducer(**kafka_client.options(KAFKA_BOOTSTRAP), max_request_size=MAX_RECORD_BYTES + 65536)
     await producer.start()
     try:
         await producer.send_and_wait(private_topic, b"small", key=b"k1")
@@ -61,7 +62,7 @@ async def test_a_record_of_the_largest_allowed_size_makes_a_kafka_round_trip(pri
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(
-        private_topic, bootstrap_servers=KAFKA_BOOTSTRAP, auto_offset_reset="earliest",
+        private_topic, **kafka_client.options(KAFKA_BOOTSTRAP), auto_offset_reset="earliest",
         enable_auto_commit=False, fetch_max_wait_ms=100, fetch_max_bytes=2 * MAX_RECORD_BYTES,
         max_partition_fetch_bytes=2 * MAX_RECORD_BYTES,
     )

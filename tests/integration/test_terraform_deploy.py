@@ -83,6 +83,7 @@ module "throwbox" {{
   nomad_addr             = "{nomad}"
   consul_addr            = "{consul}"
   kafka_bootstrap        = "{kafka}"
+  kafka_credentials_dir  = "{kafka_credentials}"
   bundle_url             = "{bundle_url}"
   bundle_sha256          = "{bundle_sha256}"
   https_port             = {https_port}
@@ -159,8 +160,9 @@ def deployment(artifacts, tmp_path_factory):
             # A relative local path: tofu uses the module in place, so its default jobs_dir (the
             # project's nomad-jobs/ next to terraform/) resolves.
             module=os.path.relpath(tofu.workdir / "modules/throwbox", root), nomad=cluster.nomad_addr, consul=cluster.consul_addr,
-            kafka=kafka.bootstrap, bundle_url=artifacts["url"], bundle_sha256=artifacts["sha256"],
-            https_port=HTTPS_PORT, metrics_port=AGENT_METRICS_PORT, secrets=cluster.secrets))
+            kafka=kafka.bootstrap, kafka_credentials=kafka.credentials_file().parent, bundle_url=artifacts["url"],
+            bundle_sha256=artifacts["sha256"], https_port=HTTPS_PORT, metrics_port=AGENT_METRICS_PORT,
+            secrets=cluster.secrets))
         tofu.ok(root, "init", "-no-color")
         d = Deployment(tofu, root, cluster)
         try:

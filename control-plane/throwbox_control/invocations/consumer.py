@@ -1,7 +1,10 @@
-"""The throwbox.invocations consumer of one control-plane instance.
+"""The consumer of every tenant's request topic (throwbox.invocations.<tenant>) in one
+control-plane instance.
 
-Every instance joins the consumer group `throwbox-invocations`, so the instances share the
-topic's partitions. One record → one handler task:
+Every instance joins the consumer group `throwbox-invocations` and subscribes by pattern, so a
+tenant provisioned later is picked up at the next metadata refresh and the instances share all
+the topics' partitions (round robin: a tenant's topic has few partitions). The tenant of a
+record is its topic's. One record → one handler task:
 
   parse → (dead letter | failed result | tenant → checked run → run id → submit once → result)
   → reply produced and acknowledged → offset done → committed (at-least-once).
@@ -26,11 +29,12 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from prometheus_client import Counter, Gauge
 
-from throwbox_common import topics
+from throwbox_common import kafka_client, topics
 from throwbox_common.aio import cancel_and_wait
 from throwbox_common.consuming import BoundedFetch, commit_done
 from throwbox_common.offsets import OffsetTracker
@@ -47,6 +51,7 @@ log = logging.getLogger("throwbox.invocations")
 GROUP = "throwbox-invocations"
 RETRY_MAX_S = 5.0
 RECONNECT_S = 2.0
+NEW_TOPICS_AFTER_MS = 5_000    # a newly provisioned tenant's topic is consumed within this
 
 handled = Counter("throwbox_invocations_total",
                   "Invocation records handled, by how they ended (result, invalid, dead_letter)",
@@ -56,11 +61,9 @@ in_flight = Gauge("throwbox_invocations_in_flight", "Invocation records being ha
 
 
 class InvocationConsumer:
-    def __init__(self, svc: Services, max_in_flight: int = 1000, topic: str = topics.INVOCATIONS,
-                 group: str = GROUP):
+    def __init__(self, svc: Services, max_in_flight: int = 1000, group: str = GROUP):
         self.svc = svc
         self.max_in_flight = max_in_flight
-        self.topic = topic
         self.group = group
         self.tenants = TenantDirectory(svc.kv, svc.keys.default_quota, svc.settings.key_cache_ttl_ms / 1000)
         self._handler = InvocationHandler(svc, self.tenants)
@@ -98,19 +101,20 @@ class InvocationConsumer:
     async def _connect(self) -> None:
         bootstrap = self.svc.settings.kafka_bootstrap
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0,
+            **kafka_client.options(bootstrap), acks="all", enable_idempotence=True, linger_ms=0,
             request_timeout_ms=10_000, max_request_size=topics.MAX_RECORD_BYTES,
             client_id="throwbox-control-plane-invocations")
         await producer.start()
         self._producer = producer
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=self.group, enable_auto_commit=False,
+            **kafka_client.options(bootstrap), group_id=self.group, enable_auto_commit=False,
             auto_offset_reset="earliest", fetch_max_wait_ms=50, session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000, max_partition_fetch_bytes=topics.MAX_RECORD_BYTES,
-            fetch_max_bytes=4 * topics.MAX_RECORD_BYTES, client_id="throwbox-control-plane-invocations")
+            fetch_max_bytes=4 * topics.MAX_RECORD_BYTES, client_id="throwbox-control-plane-invocations",
+            metadata_max_age_ms=NEW_TOPICS_AFTER_MS, partition_assignment_strategy=(RoundRobinPartitionAssignor,))
         await consumer.start()
         self._consumer = consumer
-        consumer.subscribe([self.topic], listener=_Listener(self))
+        consumer.subscribe(pattern=wire.REQUEST_TOPICS.pattern, listener=_Listener(self))
 
     async def _disconnect(self) -> None:
         await self._cancel_handlers(None)
@@ -179,7 +183,10 @@ class InvocationConsumer:
     # ------------------------------------------------------------------ one request
 
     async def _process(self, rec) -> str:
-        parsed = wire.parse(rec.key, rec.value)
+        tenant = wire.tenant_of(rec.topic)
+        if tenant is None:          # the pattern matched it: cannot happen, but never guess a tenant
+            raise AssertionError(f"record on {rec.topic}, not a tenant's request topic")
+        parsed = wire.parse(rec.key, rec.value, tenant)
         match parsed:
             case wire.Dead(reason=reason):
                 log.warning("invocation dead-lettered", extra={"partition": rec.partition, "offset": rec.offset,
@@ -204,7 +211,8 @@ class InvocationConsumer:
 
     async def _produce(self, topic: str, key: bytes | None, value: bytes | None,
                        headers: list[tuple[str, bytes]] | None = None) -> None:
-        """Until Kafka acknowledges it. A reply topic that does not exist → the reply is dead-lettered."""
+        """Until Kafka acknowledges it. A reply topic that does not exist (its tenant was revoked)
+        → the reply is dead-lettered."""
         delay = 0.2
         while True:
             producer = self._producer

@@ -52,16 +52,18 @@ class InvocationHandler:
 
     async def execute(self, req: wire.Request) -> bytes:
         """The request's result (encoded RunResult): its run's, or a failed one."""
-        quota = await self._retrying(lambda: self.tenants.quota(req.tenant), "tenant lookup")
+        tenant = req.tenant
+        assert tenant, "wire.parse sets the topic's tenant"
+        quota = await self._retrying(lambda: self.tenants.quota(tenant), "tenant lookup")
         if quota is None:
-            return wire.failed_result("unauthorized", f"tenant {req.tenant!r} is unknown (it has no API key)")
-        principal = Principal(req.tenant, quota)
+            return wire.failed_result("unauthorized", f"tenant {tenant!r} is unknown (it has no API key)")
+        principal = Principal(tenant, quota)
         language = req.run.language if req.run is not None else ""
         try:
             checked = await self._check(req)
         except ApiError as e:
             return wire.failed_result(e.code, _message(e), language)
-        run_id = invocation_run_id(req.tenant, req.request_id)
+        run_id = invocation_run_id(tenant, req.request_id)
         # One check-and-submit at a time per run id: the same request twice in one batch is one run.
         derived = run_id
         lock = self._submitting.setdefault(derived, asyncio.Lock())
@@ -87,7 +89,7 @@ class InvocationHandler:
         name = req.function or ""
         if not FUNCTION_NAME.match(name):
             raise not_found("function not found")
-        fn = await self._retrying(lambda: self.svc.functions.get(req.tenant, name), "function lookup")
+        fn = await self._retrying(lambda: self.svc.functions.get(req.tenant or "", name), "function lookup")
         if fn is None:
             raise not_found("function not found")
         stdin = None if req.input is msgspec.UNSET else json.dumps(req.input)

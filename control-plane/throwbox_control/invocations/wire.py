@@ -1,10 +1,15 @@
 """The public Kafka wire format of event-driven callers (docs/kafka-callers.md, api-v1.md).
 
-`parse` turns one throwbox.invocations record into exactly one of:
-- `Request`: a well-formed request (tenant, function or run request still to be checked);
-- `Invalid`: the request_id could be read, the rest is wrong → a failed result to reply_to;
+`parse` turns one record of a tenant's request topic (throwbox.invocations.<tenant>) into
+exactly one of:
+- `Request`: a well-formed request of the topic's tenant (function or run still to be checked);
+- `Invalid`: the request_id could be read, the rest is wrong → a failed result to the tenant's
+  reply topic (a record naming another tenant is `unauthorized`);
 - `Dead`: not even a request_id → the record goes to throwbox.dlq with the reason.
 It never raises on bad input: a consumer must not die on what a caller wrote.
+
+The tenant is the topic's, never the record's: only the tenant's Kafka principal may write its
+topic (the brokers' ACLs), while anyone who can write a record can write any name in it.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ from throwbox_common.messages import (
 from ..validation import field_of
 
 MAX_REQUEST_ID_CHARS = 256
-TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-# A caller may not make the control plane write its replies into the platform's own topics.
-RESERVED_TOPICS = frozenset({topics.RUNS, topics.EVENTS, topics.CONTROL, topics.INVOCATIONS, topics.DLQ})
+TENANT_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"     # as config.TENANT_NAME
+# Every tenant's request topic, and only those (the control plane subscribes by this pattern).
+REQUEST_TOPICS = re.compile("^" + re.escape(topics.INVOCATIONS_PREFIX) + TENANT_NAME + "$")
 
 # Kafka headers on a dead-lettered record (key and value are the original bytes).
 H_REASON = "throwbox-dlq-reason"
@@ -36,10 +41,11 @@ H_SOURCE = "throwbox-dlq-source"   # "topic/partition/offset" of the original re
 
 
 class Invocation(Struct):
-    """The value of a throwbox.invocations record; unknown fields are an error (as over HTTP)."""
+    """The value of a request record; unknown fields are an error (as over HTTP). `tenant` is
+    optional: when given it must be the topic's."""
 
     request_id: str
-    tenant: str
+    tenant: str | None = None
     function: str | None = None
     input: Any = msgspec.UNSET
     run: RunRequest | None = None
@@ -50,8 +56,8 @@ class Invocation(Struct):
     stop_on_first_failure: bool | None = None
 
 
-# A valid request: the Invocation with its request_id (from the value, else the record key) and
-# its reply topic (reply_to, else throwbox.results) settled.
+# A valid request: the Invocation with its tenant (the topic's), request_id (from the value, else
+# the record key) and reply topic (the tenant's) settled.
 Request = Invocation
 
 
@@ -71,11 +77,16 @@ class Dead:
 Parsed = Request | Invalid | Dead
 
 
-def reply_topic_problem(name: object) -> str | None:
-    if not isinstance(name, str) or not TOPIC_NAME.match(name) or name in (".", ".."):
-        return "reply_to: not a valid Kafka topic name"
-    if name in RESERVED_TOPICS or name.startswith("__"):
-        return f"reply_to: {name} is reserved for the platform"
+def tenant_of(topic: str) -> str | None:
+    """The tenant whose request topic this is, None for any other topic."""
+    return topic[len(topics.INVOCATIONS_PREFIX):] if REQUEST_TOPICS.match(topic) else None
+
+
+def reply_topic_problem(name: object, tenant: str) -> str | None:
+    """A tenant's replies go to its own reply topic only: only it can read that one."""
+    own = topics.RESULTS_PREFIX + tenant
+    if name != own:
+        return f"reply_to: must be {own} (your reply topic) or left out"
     return None
 
 
@@ -97,19 +108,21 @@ def _key_text(key: bytes | None) -> str | None:
     return text if _request_id_problem(text) is None else None
 
 
-def parse(key: bytes | None, value: bytes | None) -> Parsed:
-    """The request_id comes from the value, else from the record key (the contract keys by it)."""
+def parse(key: bytes | None, value: bytes | None, tenant: str) -> Parsed:
+    """A record of `tenant`'s request topic. The request_id comes from the value, else from the
+    record key (the contract keys by it)."""
+    own_replies = topics.RESULTS_PREFIX + tenant
     key_id = _key_text(key)
     try:
         obj = msgspec.json.decode(value or b"")
     except msgspec.DecodeError:
         if key_id is None:
             return Dead("value is not JSON and the record key is not a usable request_id")
-        return Invalid(key_id, topics.RESULTS, "invalid_request", "the value is not valid JSON")
+        return Invalid(key_id, own_replies, "invalid_request", "the value is not valid JSON")
     if not isinstance(obj, dict):
         if key_id is None:
             return Dead("value is not a JSON object and the record key is not a usable request_id")
-        return Invalid(key_id, topics.RESULTS, "invalid_request", "the value must be a JSON object")
+        return Invalid(key_id, own_replies, "invalid_request", "the value must be a JSON object")
     raw_id = obj.get("request_id")
     id_problem = _request_id_problem(raw_id)
     if id_problem is not None:
@@ -119,10 +132,15 @@ def parse(key: bytes | None, value: bytes | None) -> Parsed:
     else:
         request_id = raw_id
     raw_reply = obj.get("reply_to")
-    reply_problem = None if raw_reply is None else reply_topic_problem(raw_reply)
-    reply_to = raw_reply if raw_reply is not None and reply_problem is None else topics.RESULTS
+    reply_problem = None if raw_reply is None else reply_topic_problem(raw_reply, tenant)
+    reply_to = own_replies
     if id_problem is not None:
         return Invalid(request_id, reply_to, "invalid_request", id_problem)
+    named = obj.get("tenant")
+    if named is not None and named != tenant:
+        return Invalid(request_id, reply_to, "unauthorized",
+                       f"tenant {named!r} is not this topic's: a record on {topics.INVOCATIONS_PREFIX}{tenant} "
+                       f"acts as {tenant!r} only")
     if reply_problem is not None:
         return Invalid(request_id, reply_to, "invalid_request", reply_problem)
     try:
@@ -136,9 +154,7 @@ def parse(key: bytes | None, value: bytes | None) -> Parsed:
         return Invalid(request_id, reply_to, "invalid_request", "input: only with function (a run has stdin)")
     if inv.run is not None and (inv.tests, inv.compare, inv.stop_on_first_failure) != (None, None, None):
         return Invalid(request_id, reply_to, "invalid_request", "tests: inside run, or with function")
-    if not inv.tenant:
-        return Invalid(request_id, reply_to, "invalid_request", "tenant: must be a non-empty string")
-    return msgspec.structs.replace(inv, request_id=request_id, reply_to=reply_to)
+    return msgspec.structs.replace(inv, tenant=tenant, request_id=request_id, reply_to=reply_to)
 
 
 # ---------------------------------------------------------------- replies

@@ -11,6 +11,13 @@ locals {
     bundle_sha256 = var.bundle_sha256
     repo_dir      = var.bundle_url == "" ? var.repo_dir : ""
   } : k => v if v != "" }
+  # Each job's Kafka principal: <dir>/admin.properties (topics and ACLs), agent, control-plane
+  # (scripts/kafka/broker.sh writes them); no dir: unauthenticated.
+  kafka_credentials = { for who, file in {
+    admin         = "admin.properties"
+    agent         = "agent.properties"
+    control_plane = "control-plane.properties"
+  } : who => var.kafka_credentials_dir == "" ? "" : "${var.kafka_credentials_dir}/${file}" }
   names = {
     topics        = "${var.name_prefix}-kafka-topics"
     agent         = "${var.name_prefix}-executor-agent"
@@ -58,23 +65,25 @@ resource "throwbox_deployment" "this" {
       name = local.names.topics
       hcl  = file("${local.jobs_dir}/kafka-topics.nomad.hcl")
       variables = merge(local.source, {
-        job_name           = local.names.topics
-        kafka_bootstrap    = var.kafka_bootstrap
-        replication_factor = tostring(var.kafka_replication_factor)
+        job_name               = local.names.topics
+        kafka_bootstrap        = var.kafka_bootstrap
+        kafka_credentials_file = local.kafka_credentials.admin
+        replication_factor     = tostring(var.kafka_replication_factor)
       })
     },
     {
       name = local.names.agent
       hcl  = file("${local.jobs_dir}/executor-agent.nomad.hcl")
       variables = merge(local.source, {
-        job_name          = local.names.agent
-        kafka_bootstrap   = var.kafka_bootstrap
-        consul_addr       = var.consul_addr
-        nomad_addr        = var.nomad_addr
-        metrics_listen    = var.agent_metrics_listen
-        drain_timeout_s   = tostring(var.agent_drain_timeout_s)
-        acl_tokens        = tostring(var.acl_enabled)
-        sandbox_namespace = local.sandbox_namespace
+        job_name               = local.names.agent
+        kafka_bootstrap        = var.kafka_bootstrap
+        kafka_credentials_file = local.kafka_credentials.agent
+        consul_addr            = var.consul_addr
+        nomad_addr             = var.nomad_addr
+        metrics_listen         = var.agent_metrics_listen
+        drain_timeout_s        = tostring(var.agent_drain_timeout_s)
+        acl_tokens             = tostring(var.acl_enabled)
+        sandbox_namespace      = local.sandbox_namespace
       })
       raw_variables = { env = jsonencode(local.agent_env) }
     },
@@ -82,13 +91,14 @@ resource "throwbox_deployment" "this" {
       name = local.names.control_plane
       hcl  = file("${local.jobs_dir}/control-plane.nomad.hcl")
       variables = merge(local.source, {
-        job_name        = local.names.control_plane
-        service_name    = local.api_service
-        instances       = tostring(var.control_plane_instances)
-        kafka_bootstrap = var.kafka_bootstrap
-        consul_addr     = var.consul_addr
-        nomad_addr      = var.nomad_addr
-        acl_tokens      = tostring(var.acl_enabled)
+        job_name               = local.names.control_plane
+        service_name           = local.api_service
+        instances              = tostring(var.control_plane_instances)
+        kafka_bootstrap        = var.kafka_bootstrap
+        kafka_credentials_file = local.kafka_credentials.control_plane
+        consul_addr            = var.consul_addr
+        nomad_addr             = var.nomad_addr
+        acl_tokens             = tostring(var.acl_enabled)
       })
       raw_variables = { env = jsonencode(var.control_plane_settings) }
     },

@@ -28,6 +28,16 @@ variable "kafka_bootstrap" {
   }
 }
 
+variable "kafka_credentials_dir" {
+  type        = string
+  default     = ""
+  description = "Absolute path, on every node, of the directory with the Kafka SASL/SCRAM credentials files admin.properties (the topics job), agent.properties and control-plane.properties (mode 0600; the stack's is <checkout>/.state/kafka/credentials). Empty: the jobs connect unauthenticated, which the project's brokers refuse."
+  validation {
+    condition     = var.kafka_credentials_dir == "" || startswith(var.kafka_credentials_dir, "/")
+    error_message = "kafka_credentials_dir must be an absolute path (or empty)."
+  }
+}
+
 variable "kafka_replication_factor" {
   type        = number
   default     = 1

@@ -59,17 +59,24 @@ variable "control_plane_consul_token" {
   description = "The control planes' Consul token (consul-control-plane.token)."
 }
 
+variable "kafka_credentials_dir" {
+  type        = string
+  default     = ""
+  description = "Absolute path of the brokers' credentials files (the stack's: <checkout>/.state/kafka/credentials)."
+}
+
 provider "throwbox" {}
 
 module "throwbox" {
   source = "../.."
 
-  nomad_addr      = var.nomad_addr
-  consul_addr     = var.consul_addr
-  kafka_bootstrap = var.kafka_bootstrap
-  bundle_url      = var.bundle_url
-  bundle_sha256   = var.bundle_sha256
-  pool_sizes      = "python=2,*=0"
+  nomad_addr            = var.nomad_addr
+  consul_addr           = var.consul_addr
+  kafka_bootstrap       = var.kafka_bootstrap
+  kafka_credentials_dir = var.kafka_credentials_dir
+  bundle_url            = var.bundle_url
+  bundle_sha256         = var.bundle_sha256
+  pool_sizes            = "python=2,*=0"
 
   # Nomad and Consul with ACLs (the default): the tokens of scripts/nomad/acl.py apply; the
   # provider's own come from NOMAD_TOKEN and CONSUL_HTTP_TOKEN.
