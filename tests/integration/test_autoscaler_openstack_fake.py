@@ -5,13 +5,17 @@ its openstack mode, which authenticates and talks Nova through gophercloud to a 
 Keystone + Nova (this file: no OpenStack is reachable from here), with a private Nomad server
 on ports 581xx.
 
-The fake cloud starts with one fixed worker (group metadata only) and the policy's min is 2: the
-autoscaler scales up to its minimum, and the plugin creates exactly one server with the
-settings the module renders and the worker user data file."""
+Scale-out: the fake cloud has one fixed worker (group metadata only) and the policy's min is 2:
+the autoscaler scales up to its minimum, and the plugin creates exactly one server with the
+settings the module renders and the worker user data file. Scale-in: the group has a fixed
+worker and one the autoscaler added, whose address is that of a real Nomad client (loopback)
+of class throwbox-worker, and the policy's max is 1: the SDK drains that client through Nomad,
+the plugin deletes exactly its server, and the node is purged."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import json
 import os
@@ -57,11 +61,44 @@ consul {{
 """
 
 
+CLIENT_HCL = """
+data_dir  = "{dir}/client"
+name      = "as-client"
+bind_addr = "127.0.0.1"
+ports {{
+  http = {http}
+  rpc  = {rpc}
+  serf = {serf}
+}}
+advertise {{
+  http = "127.0.0.1"
+  rpc  = "127.0.0.1"
+  serf = "127.0.0.1"
+}}
+client {{
+  enabled           = true
+  node_class        = "throwbox-worker"
+  cgroup_parent     = "/throwbox-autoscaler-openstack-test"
+  servers           = ["127.0.0.1:{server_rpc}"]
+  network_interface = "lo"
+  options = {{
+    "driver.denylist" = "docker,exec,java,qemu,raw_exec"
+  }}
+}}
+consul {{
+  address          = "127.0.0.1:1"
+  auto_advertise   = false
+  client_auto_join = false
+}}
+"""
+
+
 class FakeCloud(http.server.BaseHTTPRequestHandler):
     """Keystone v3 tokens and the Nova calls the plugin makes, over a class-level server table."""
 
     servers: dict[str, dict] = {}
     creates: list[dict] = []
+    deletes: list[str] = []
     auths: list[dict] = []
     lock = threading.Lock()
 
@@ -119,6 +156,15 @@ class FakeCloud(http.server.BaseHTTPRequestHandler):
             else:
                 self.reply(404, {"error": self.path})
 
+    def do_DELETE(self) -> None:
+        with self.lock:
+            m = re.fullmatch(r"/compute/v2.1/servers/([\w-]+)", self.path)
+            if m and self.headers.get("X-Auth-Token") == "tok" and FakeCloud.servers.pop(m.group(1), None):
+                FakeCloud.deletes.append(m.group(1))
+                self.reply(204, None)
+            else:
+                self.reply(404, {"itemNotFound": {}})
+
 
 def render_agent(target_config: dict[str, str], values: dict[str, str]) -> str:
     """The module's agent template with its one loop and placeholders filled as tofu would."""
@@ -162,18 +208,24 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-def test_the_real_autoscaler_scales_the_fake_clouds_worker_group_up_to_its_minimum(tmp_path):
+def get_json(url: str):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def run_autoscaler(tmp_path: Path, servers: dict[str, dict], min_workers: int, max_workers: int,
+                   done, with_client: bool = False) -> str:
+    """Nomad (and a client), the fake cloud holding servers and the real agent with the rendered
+    files until done() holds, then 15 s more (no second action: 5 m cooldown). Returns the
+    agent's log."""
     nomad = binary("nomad")
     if not nomad:
         missing("nomad is not built (scripts/ensure-nomad.sh)")
     built = subprocess.run([str(REPO_DIR / "scripts/ensure-autoscaler.sh")], capture_output=True, text=True, timeout=1500)
     assert built.returncode == 0, built.stderr[-3000:]
     autoscaler = CACHE_DIR / "bin" / "nomad-autoscaler"
-    plugin_dir = CACHE_DIR / "autoscaler-plugins"
 
-    FakeCloud.servers = {"tf-0": {"id": "tf-0", "name": "tb-worker-0", "status": "ACTIVE", "addr": "10.20.0.32",
-                                  "metadata": {"throwbox-worker-group": "tb-workers", "throwbox-role": "worker"}}}
-    FakeCloud.creates, FakeCloud.auths = [], []
+    FakeCloud.servers, FakeCloud.creates, FakeCloud.deletes, FakeCloud.auths = servers, [], [], []
     cloud = http.server.ThreadingHTTPServer(("127.0.0.1", CLOUD_PORT), FakeCloud)
     threading.Thread(target=cloud.serve_forever, daemon=True).start()
 
@@ -181,35 +233,55 @@ def test_the_real_autoscaler_scales_the_fake_clouds_worker_group_up_to_its_minim
     user_data.write_text("#cloud-config\nruncmd: [[echo, throwbox]]\n")
     (tmp_path / "policies").mkdir()
     (tmp_path / "nomad.hcl").write_text(NOMAD_HCL.format(dir=tmp_path, http=NOMAD_HTTP, rpc=NOMAD_HTTP + 1, serf=NOMAD_HTTP + 2))
+    (tmp_path / "client.hcl").write_text(CLIENT_HCL.format(dir=tmp_path, http=NOMAD_HTTP + 10, rpc=NOMAD_HTTP + 11,
+                                                           serf=NOMAD_HTTP + 12, server_rpc=NOMAD_HTTP + 1))
     agent = render_agent(
         {"mode": "openstack", "group": "tb-workers", "flavor_id": "flavor-xl", "image_id": "image-deb12",
          "network_id": "net-1", "security_groups": "sg-workers", "user_data_file": str(user_data)},
-        {"plugin_dir": str(plugin_dir), "nomad_addr": f"http://127.0.0.1:{NOMAD_HTTP}",
+        {"plugin_dir": str(CACHE_DIR / "autoscaler-plugins"), "nomad_addr": f"http://127.0.0.1:{NOMAD_HTTP}",
          "policy_dir": str(tmp_path / "policies"), "prometheus": "http://127.0.0.1:1"})
     (tmp_path / "agent.hcl").write_text(agent + f'\nhttp {{\n  bind_address = "127.0.0.1"\n  bind_port = {AUTOSCALER_PORT}\n}}\n')
     (tmp_path / "policies" / "throwbox-workers.hcl").write_text(render_policy(
-        {"min_workers": "2", "max_workers": "3", "cooldown": "5m", "queue_target": "5", "cpu_target": "70",
-         "node_class": "throwbox-worker", "datacenter": "dc1", "drain_deadline": "3m"}))
+        {"min_workers": str(min_workers), "max_workers": str(max_workers), "cooldown": "5m", "queue_target": "5",
+         "cpu_target": "70", "node_class": "throwbox-worker", "datacenter": "dc1", "drain_deadline": "10s"}))
 
     env = dict(os.environ, OS_AUTH_URL=f"http://127.0.0.1:{CLOUD_PORT}/identity/v3",
                OS_APPLICATION_CREDENTIAL_ID="ac-id", OS_APPLICATION_CREDENTIAL_SECRET="ac-secret",
                OS_REGION_NAME="RegionOne")
-    nomad_proc = subprocess.Popen([nomad, "agent", "-config", str(tmp_path / "nomad.hcl")], stdout=open(tmp_path / "nomad.log", "w"),
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-    agent_proc = None
+    procs = [subprocess.Popen([nomad, "agent", "-config", str(tmp_path / "nomad.hcl")], stdout=open(tmp_path / "nomad.log", "w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)]
     try:
-        until("the private Nomad", 60, lambda: urllib.request.urlopen(f"http://127.0.0.1:{NOMAD_HTTP}/v1/status/leader", timeout=2).read() != b'""')
-        agent_proc = subprocess.Popen([str(autoscaler), "agent", "-config", str(tmp_path / "agent.hcl")], env=env,
-                                      stdout=open(tmp_path / "agent.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
-        until("a server created", 120, lambda: len(FakeCloud.creates) >= 1)
-        time.sleep(15)   # two more evaluations (30 s interval, 5 m cooldown): no second server
-        log = (tmp_path / "agent.log").read_text()
+        until("the private Nomad", 60, lambda: get_json(f"http://127.0.0.1:{NOMAD_HTTP}/v1/status/leader") != "")
+        if with_client:
+            procs.append(subprocess.Popen([nomad, "agent", "-config", str(tmp_path / "client.hcl")],
+                                          stdout=open(tmp_path / "client.log", "w"), stderr=subprocess.STDOUT, start_new_session=True))
+            until("the client ready", 90, lambda: [n["Status"] for n in get_json(f"http://127.0.0.1:{NOMAD_HTTP}/v1/nodes")] == ["ready"])
+        procs.append(subprocess.Popen([str(autoscaler), "agent", "-config", str(tmp_path / "agent.hcl")], env=env,
+                                      stdout=open(tmp_path / "agent.log", "w"), stderr=subprocess.STDOUT, start_new_session=True))
+        until("the scaling action", 180, done)
+        time.sleep(15)
+        return (tmp_path / "agent.log").read_text()
     finally:
-        if agent_proc:
-            stop(agent_proc)
-        stop(nomad_proc)
+        for proc in reversed(procs):
+            stop(proc)
         cloud.shutdown()
         cloud.server_close()
+        for cgroup in Path("/sys/fs/cgroup").glob("*/throwbox-autoscaler-openstack-test"):
+            for sub in sorted(cgroup.rglob("*"), key=lambda p: len(p.parts), reverse=True) + [cgroup]:
+                if sub.is_dir():
+                    with contextlib.suppress(OSError):
+                        sub.rmdir()
+        left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+        assert left.stdout == "", f"left running: {left.stdout}"
+
+
+def fixed_worker() -> dict:
+    return {"id": "tf-0", "name": "tb-worker-0", "status": "ACTIVE", "addr": "10.20.0.32",
+            "metadata": {"throwbox-worker-group": "tb-workers", "throwbox-role": "worker"}}
+
+
+def test_the_real_autoscaler_scales_the_fake_clouds_worker_group_up_to_its_minimum(tmp_path):
+    log = run_autoscaler(tmp_path, {"tf-0": fixed_worker()}, 2, 3, lambda: len(FakeCloud.creates) >= 1)
 
     assert len(FakeCloud.creates) == 1, FakeCloud.creates
     server = FakeCloud.creates[0]
@@ -218,8 +290,21 @@ def test_the_real_autoscaler_scales_the_fake_clouds_worker_group_up_to_its_minim
     assert server["networks"] == [{"uuid": "net-1"}]
     assert server["security_groups"] == [{"name": "sg-workers"}]
     assert server["metadata"] == {"throwbox-worker-group": "tb-workers", "throwbox-autoscaled": "true", "throwbox-role": "worker"}
-    assert base64.b64decode(server["user_data"]).decode() == user_data.read_text()
+    assert base64.b64decode(server["user_data"]).decode() == (tmp_path / "worker-user-data").read_text()
     assert FakeCloud.auths[0]["auth"]["identity"]["application_credential"] == {"id": "ac-id", "secret": "ac-secret"}
     assert "lower than policy min value of 2" in log, log[-3000:]
-    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
-    assert left.stdout == "", f"left running: {left.stdout}"
+    assert FakeCloud.deletes == []
+
+
+def test_the_real_autoscaler_drains_the_real_nomad_node_of_an_added_server_and_deletes_only_that(tmp_path):
+    added = {"id": "as-1", "name": "tb-workers-as-0000abcd", "status": "ACTIVE", "addr": "127.0.0.1",
+             "metadata": {"throwbox-worker-group": "tb-workers", "throwbox-autoscaled": "true"}}
+    log = run_autoscaler(tmp_path, {"tf-0": fixed_worker(), "as-1": added}, 1, 1,
+                         lambda: FakeCloud.deletes != [] and get_json(f"http://127.0.0.1:{NOMAD_HTTP}/v1/nodes") == [],
+                         with_client=True)
+
+    assert FakeCloud.deletes == ["as-1"], log[-3000:]
+    assert list(FakeCloud.servers) == ["tf-0"]
+    assert FakeCloud.creates == []
+    assert "greater than policy max value of 1" in log
+    assert "triggering drain on node" in log and "successfully purged Nomad node" in log, log[-3000:]
