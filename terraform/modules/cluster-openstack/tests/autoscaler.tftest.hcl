@@ -43,7 +43,7 @@ run "without_autoscaler_max_workers_nothing_is_rendered_and_the_subnet_is_unchan
 
   assert {
     condition = (output.autoscaler_agent_hcl == null && output.autoscaler_policy_hcl == null
-    && output.autoscaler_target_config == null && length(data.openstack_compute_flavor_v2.worker) == 0)
+      && output.autoscaler_target_config == null && length(data.openstack_compute_flavor_v2.worker) == 0)
     error_message = "no autoscaler configuration without autoscaler_max_workers"
   }
   assert {
