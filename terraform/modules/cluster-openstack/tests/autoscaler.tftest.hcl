@@ -43,7 +43,7 @@ run "without_autoscaler_max_workers_nothing_is_rendered_and_the_subnet_is_unchan
 
   assert {
     condition = (output.autoscaler_agent_hcl == null && output.autoscaler_policy_hcl == null
-      && output.autoscaler_target_config == null && length(data.openstack_compute_flavor_v2.worker) == 0)
+    && output.autoscaler_target_config == null && length(data.openstack_compute_flavor_v2.worker) == 0)
     error_message = "no autoscaler configuration without autoscaler_max_workers"
   }
   assert {
@@ -106,7 +106,7 @@ run "the_autoscaler_targets_the_worker_group_with_the_local_policys_checks" {
   }
   assert {
     condition = (length(openstack_networking_subnet_v2.cluster.allocation_pool) == 3
-      && contains([for p in openstack_networking_subnet_v2.cluster.allocation_pool : "${p.start}-${p.end}"], "10.20.0.128-10.20.0.254"))
+    && contains([for p in openstack_networking_subnet_v2.cluster.allocation_pool : "${p.start}-${p.end}"], "10.20.0.128-10.20.0.254"))
     error_message = "added workers get addresses from the subnet's upper half"
   }
 }
