@@ -87,7 +87,7 @@ run "the_autoscaler_targets_the_worker_group_with_the_local_policys_checks" {
     error_message = "the agent must run the plugin's openstack mode against the first server and the Prometheus"
   }
   assert {
-    condition     = !strcontains(lower(output.autoscaler_agent_hcl), "secret") && !strcontains(lower(output.autoscaler_agent_hcl), "password =")
+    condition     = alltrue([for key in ["auth_url", "application_credential_id", "application_credential_secret", "username", "password"] : !strcontains(output.autoscaler_agent_hcl, "${key} =")])
     error_message = "credentials never go into the rendered agent configuration"
   }
   assert {
