@@ -7,6 +7,10 @@ source "$(dirname "$0")/common.sh"
 AUTOSCALER_VERSION=v0.3.7
 PLUGIN_DIR="$CACHE_DIR/autoscaler-plugins"
 mkdir -p "$PLUGIN_DIR"
+# Two callers at once (worktrees sharing the cache) must not build into the same .tmp file: seen
+# here, three concurrent builds, one failing at its mv.
+exec 9>"$PLUGIN_DIR/.lock"
+flock 9
 
 if [ ! -x "$BIN_DIR/nomad-autoscaler" ]; then
   log "building nomad-autoscaler $AUTOSCALER_VERSION from the Go module proxy (once, ~70 s)"
@@ -20,11 +24,15 @@ if [ ! -x "$BIN_DIR/nomad-autoscaler" ]; then
   log "nomad-autoscaler built: $("$BIN_DIR/nomad-autoscaler" version 2>&1 | head -1)"
 fi
 
-# The plugin: rebuilt when its sources are newer than the binary.
+# The plugin: rebuilt whenever its sources differ from those it was built from (their hash is
+# kept next to it; mtimes would let a checkout with older sources use another's newer build).
 plugin="$PLUGIN_DIR/throwbox-nodes"
 src_dir="$REPO_DIR/autoscaler/throwbox-nodes"
-if [ ! -x "$plugin" ] || [ -n "$(find "$src_dir" -newer "$plugin" \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print -quit)" ]; then
+inputs=$(cd "$src_dir" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort |
+  xargs sha256sum | sha256sum | cut -c1-16)
+if [ ! -x "$plugin" ] || [ "$(cat "$plugin.inputs" 2>/dev/null)" != "$inputs" ]; then
   log "building the throwbox-nodes autoscaler target plugin"
   (cd "$src_dir" && CGO_ENABLED=0 go build -p 2 -trimpath -o "$plugin.tmp" .)
   mv "$plugin.tmp" "$plugin"
+  echo "$inputs" >"$plugin.inputs"
 fi

@@ -1,8 +1,9 @@
 module throwbox/autoscaler/throwbox-nodes
 
-go 1.21
+go 1.25.0
 
 require (
+	github.com/gophercloud/gophercloud/v2 v2.16.0
 	github.com/hashicorp/go-hclog v0.16.0
 	github.com/hashicorp/nomad-autoscaler v0.3.7
 	github.com/hashicorp/nomad/api v0.0.0-20220519231241-2b054e38e91a
@@ -39,7 +40,7 @@ require (
 	github.com/oklog/run v1.0.0 // indirect
 	github.com/zclconf/go-cty v1.8.2 // indirect
 	golang.org/x/net v0.0.0-20220425223048-2871e0cb64e4 // indirect
-	golang.org/x/sys v0.0.0-20220503163025-988cb79eb6c6 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.3.7 // indirect
 	google.golang.org/genproto v0.0.0-20220505152158-f39f71e6c8f3 // indirect
 	google.golang.org/grpc v1.46.0 // indirect

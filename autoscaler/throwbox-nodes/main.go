@@ -1,5 +1,8 @@
-// Command throwbox-nodes is a nomad-autoscaler (v0.3.7) target plugin that adds and removes the
-// local cluster's worker nodes (scripts/cluster/worker.sh) for a cluster scaling policy.
+// Command throwbox-nodes is a nomad-autoscaler (v0.3.7) target plugin for the Throwbox worker
+// fleet. One binary, two modes chosen by the agent's target block (config key "mode"):
+//   - "local" (the default): adds and removes the local cluster's workers through a command
+//     (scripts/cluster/worker.sh), plugin.go;
+//   - "openstack": creates and deletes Nova servers of a worker group, openstack.go.
 package main
 
 import (
@@ -8,5 +11,5 @@ import (
 )
 
 func main() {
-	plugins.Serve(func(log hclog.Logger) interface{} { return NewPlugin(log) })
+	plugins.Serve(func(log hclog.Logger) interface{} { return NewTarget(log) })
 }

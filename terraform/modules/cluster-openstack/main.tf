@@ -10,6 +10,9 @@ locals {
   server_ips        = [for i in range(var.server_count) : cidrhost(var.subnet_cidr, local.first_server_host + i)]
   worker_ips        = [for i in range(var.worker_count) : cidrhost(var.subnet_cidr, local.first_worker_host + i)]
   lb_source_cidr    = coalesce(var.load_balancer_source_cidr, var.subnet_cidr)
+  # The worker group (Nova metadata throwbox-worker-group): the fixed workers below and the
+  # servers the autoscaler adds (autoscaler.tf) are its members.
+  worker_group = "${var.name}-workers"
 }
 
 module "node_config" {
@@ -50,6 +53,15 @@ resource "openstack_networking_subnet_v2" "cluster" {
   allocation_pool {
     start = cidrhost(var.subnet_cidr, local.first_server_host + 7)
     end   = cidrhost(var.subnet_cidr, local.first_worker_host - 1)
+  }
+  # With autoscaling, the upper half of the subnet for the workers the autoscaler adds: Neutron
+  # gives them addresses there (autoscaler.tf).
+  dynamic "allocation_pool" {
+    for_each = local.autoscaling ? [local.autoscaled_pool] : []
+    content {
+      start = allocation_pool.value.start
+      end   = allocation_pool.value.end
+    }
   }
 }
 
@@ -189,7 +201,13 @@ resource "openstack_compute_instance_v2" "worker" {
   flavor_name = var.worker_flavor
   key_pair    = var.key_pair
   user_data   = module.node_config.worker.user_data
-  metadata    = { "throwbox-role" = "worker", "nomad-node-class" = module.node_config.worker_node_class }
+  # The group key makes the autoscaler count this worker; without "throwbox-autoscaled" it never
+  # deletes it.
+  metadata = {
+    "throwbox-role"         = "worker"
+    "nomad-node-class"      = module.node_config.worker_node_class
+    "throwbox-worker-group" = local.worker_group
+  }
 
   network {
     port = openstack_networking_port_v2.worker[count.index].id

@@ -33,6 +33,32 @@ output "worker_node_class" {
   value       = module.node_config.worker_node_class
 }
 
+output "worker_group" {
+  description = "Name of the worker group: Nova metadata throwbox-worker-group of every worker, the fixed ones and those the autoscaler adds."
+  value       = local.worker_group
+}
+
+output "autoscaler_target_config" {
+  description = "Settings of the throwbox-nodes plugin's openstack mode (the agent's target block config, credentials excluded); null without autoscaler_max_workers."
+  value       = local.autoscaler_target_config
+}
+
+output "autoscaler_agent_hcl" {
+  description = "nomad-autoscaler v0.3.7 agent configuration for the worker group (OpenStack credentials from the agent's OS_* environment); null without autoscaler_max_workers."
+  value       = local.autoscaler_agent_hcl
+}
+
+output "autoscaler_policy_hcl" {
+  description = "Cluster scaling policy of the worker group (queue depth and CPU checks of the local policy), for autoscaler_config_dir/policies; null without autoscaler_max_workers."
+  value       = local.autoscaler_policy_hcl
+}
+
+output "autoscaler_worker_user_data" {
+  description = "User data of the workers the autoscaler adds (node-config's worker user data), for autoscaler_config_dir/worker-user-data; null without autoscaler_max_workers."
+  value       = local.autoscaling ? module.node_config.worker.user_data : null
+  sensitive   = true
+}
+
 output "security_group_ids" {
   description = "IDs of the servers' and the workers' security groups (keys servers, workers)."
   value       = local.security_group_ids

@@ -53,7 +53,7 @@ variable "server_count" {
 variable "worker_count" {
   type        = number
   default     = 2
-  description = "Number of worker nodes. The size of the worker group: set by hand today, by the autoscaler once it has an OpenStack target."
+  description = "Number of fixed worker nodes (Terraform's, the load balancer's members). With autoscaler_max_workers set, the autoscaler adds workers above them and never removes these."
 
   validation {
     condition     = var.worker_count == floor(var.worker_count) && var.worker_count >= 0
@@ -64,6 +64,119 @@ variable "worker_count" {
     # Workers take the hosts from .32 (local.first_worker_host in main.tf) up to the broadcast address.
     condition     = var.worker_count <= pow(2, 32 - tonumber(split("/", var.subnet_cidr)[1])) - 32 - 1
     error_message = "worker_count does not fit in subnet_cidr: choose a larger subnet."
+  }
+}
+
+variable "autoscaler_max_workers" {
+  type        = number
+  default     = null
+  description = "Largest size of the worker group (fixed workers included) for nomad-autoscaler's OpenStack target; null renders no autoscaler configuration and leaves the group at worker_count."
+
+  validation {
+    condition = var.autoscaler_max_workers == null ? true : (
+      var.autoscaler_max_workers == floor(var.autoscaler_max_workers) && var.autoscaler_max_workers >= max(var.worker_count, 1)
+    )
+    error_message = "autoscaler_max_workers must be a whole number, at least worker_count and 1."
+  }
+
+  validation {
+    # Fixed workers take .32 up; added workers the subnet's upper half (autoscaler.tf).
+    condition = var.autoscaler_max_workers == null ? true : (
+      32 + var.worker_count <= pow(2, 32 - tonumber(split("/", var.subnet_cidr)[1])) / 2
+      && var.autoscaler_max_workers - var.worker_count <= pow(2, 32 - tonumber(split("/", var.subnet_cidr)[1])) / 2 - 1
+    )
+    error_message = "with autoscaling, the fixed workers must fit below the subnet's upper half and the added ones in it: choose a larger subnet_cidr or fewer workers."
+  }
+}
+
+variable "autoscaler_min_workers" {
+  type        = number
+  default     = null
+  description = "Smallest size of the worker group the autoscaler keeps (fixed workers included); null means worker_count (at least 1: nomad-autoscaler v0.3.7 refuses a cluster minimum of 0)."
+
+  validation {
+    condition = var.autoscaler_min_workers == null ? true : (
+      var.autoscaler_min_workers == floor(var.autoscaler_min_workers) && var.autoscaler_min_workers >= max(var.worker_count, 1)
+      && (var.autoscaler_max_workers == null ? true : var.autoscaler_min_workers <= var.autoscaler_max_workers)
+    )
+    error_message = "autoscaler_min_workers must be a whole number from max(worker_count, 1) to autoscaler_max_workers: the autoscaler never removes the fixed workers."
+  }
+}
+
+variable "autoscaler_prometheus_address" {
+  type        = string
+  default     = null
+  description = "URL of the Prometheus that scrapes the control planes' /metrics (the queue depth check), e.g. http://10.20.0.5:9090; required with autoscaler_max_workers."
+
+  validation {
+    condition     = var.autoscaler_max_workers == null ? true : can(regex("^https?://[^/\\s]+", coalesce(var.autoscaler_prometheus_address, "-")))
+    error_message = "autoscaler_prometheus_address must be an http(s) URL when autoscaler_max_workers is set."
+  }
+}
+
+variable "autoscaler_queue_target" {
+  type        = number
+  default     = 5
+  description = "Queued runs per cluster the queue depth check aims at (target-value strategy), as the local policy's CLUSTER_QUEUE_TARGET."
+
+  validation {
+    condition     = var.autoscaler_queue_target > 0
+    error_message = "autoscaler_queue_target must be positive."
+  }
+}
+
+variable "autoscaler_cpu_target" {
+  type        = number
+  default     = 70
+  description = "Percentage of the workers' CPU allocated by Nomad that the CPU check aims at, as the local policy's CLUSTER_CPU_TARGET."
+
+  validation {
+    condition     = var.autoscaler_cpu_target > 0 && var.autoscaler_cpu_target <= 100
+    error_message = "autoscaler_cpu_target must be a percentage above 0."
+  }
+}
+
+variable "autoscaler_cooldown" {
+  type        = string
+  default     = "5m"
+  description = "Pause after each scaling action of the worker group (a new server needs minutes to boot and join Nomad)."
+
+  validation {
+    condition     = can(regex("^[0-9]+(s|m|h)$", var.autoscaler_cooldown))
+    error_message = "autoscaler_cooldown must be a duration such as 90s or 5m."
+  }
+}
+
+variable "autoscaler_drain_deadline" {
+  type        = string
+  default     = "3m"
+  description = "Nomad drain deadline of a worker the autoscaler removes: the executor agent finishes its runs in flight first."
+
+  validation {
+    condition     = can(regex("^[0-9]+(s|m|h)$", var.autoscaler_drain_deadline))
+    error_message = "autoscaler_drain_deadline must be a duration such as 90s or 3m."
+  }
+}
+
+variable "autoscaler_config_dir" {
+  type        = string
+  default     = "/etc/nomad-autoscaler"
+  description = "Directory on the autoscaler's host holding worker-user-data (output autoscaler_worker_user_data) and policies/ (output autoscaler_policy_hcl)."
+
+  validation {
+    condition     = startswith(var.autoscaler_config_dir, "/")
+    error_message = "autoscaler_config_dir must be an absolute path."
+  }
+}
+
+variable "autoscaler_plugin_dir" {
+  type        = string
+  default     = "/opt/nomad-autoscaler/plugins"
+  description = "Directory on the autoscaler's host holding the throwbox-nodes plugin binary (scripts/ensure-autoscaler.sh builds it)."
+
+  validation {
+    condition     = startswith(var.autoscaler_plugin_dir, "/")
+    error_message = "autoscaler_plugin_dir must be an absolute path."
   }
 }
 
