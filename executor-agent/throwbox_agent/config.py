@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from throwbox_common import acl_tokens, settings, topics
+from throwbox_common import acl_tokens, kafka_client, settings, topics
 from throwbox_common import env as read
-from throwbox_common import kafka_client, settings, topics
 from throwbox_common import runtimes as runtime_registry
 from throwbox_common.settings import Setting
 
