@@ -36,6 +36,14 @@ variables {
   external_network_name = "public"
   kafka_bootstrap       = ["10.30.0.20:9092"]
   worker_count          = 2
+  # ACLs and gossip encryption are on by default (docs/security.md): test secrets.
+  cluster_secrets = {
+    consul_gossip_key       = "Y29uc3VsLWdvc3NpcC10ZXN0LWtleS0wMDAwMDAwMDA="
+    nomad_gossip_key        = "bm9tYWQtZ29zc2lwLXRlc3Qta2V5LTAwMDAwMDAwMDA="
+    consul_management_token = "00000000-0000-4000-8000-00000000000a"
+    consul_node_token       = "00000000-0000-4000-8000-00000000000b"
+    consul_nomad_token      = "00000000-0000-4000-8000-00000000000c"
+  }
 }
 
 run "without_autoscaler_max_workers_nothing_is_rendered_and_the_subnet_is_unchanged" {
