@@ -391,6 +391,9 @@ def markdown(data: dict, images: list[str]) -> str:
     if s.get("gvisor") and "error" not in s["gvisor"]:
         import gvisor  # its imports (docker, Kafka clients) only when there is such a result
         L += gvisor.markdown(s["gvisor"])
+    if s.get("pools") and "error" not in s["pools"]:
+        import demand_pools
+        L += demand_pools.markdown(s["pools"])
     if s.get("cluster") and "error" not in s["cluster"]:
         import cluster
         L += cluster.markdown(s["cluster"])

@@ -12,6 +12,8 @@ keys and labels say "runsc" for gVisor)
               accepted-then-failed (target 0), time to 503, per-tenant completion spread
   cost        host memory per warm sandbox at several pool sizes
   judging     one run with 100 test cases of a C program vs the same 100 inputs as 100 runs
+  pools       demand-following warm pools vs fixed pools of the same total under a changing
+              language mix: runs that waited for a cold sandbox, demand/fixed
   cluster     (only with --only; needs `make cluster`) runs/s with 2 workers, then 1, and the
               host CPU per run of servers, control planes, workers and the rest
   gvisor      Debian's runsc (the fallback) vs runsc-go (the default, a current gVisor) in one
@@ -40,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import capacity  # noqa: E402
 import cluster  # noqa: E402
 import cost  # noqa: E402
+import demand_pools  # noqa: E402
 import dockerio  # noqa: E402
 import gvisor  # noqa: E402
 import infra  # noqa: E402
@@ -51,7 +54,7 @@ from workloads import Api  # noqa: E402
 
 from throwbox_common import runtimes as runtime_registry  # noqa: E402
 
-SECTIONS = ["latency", "streaming", "cold", "throughput", "judging", "admission", "overload", "cost", "gvisor"]
+SECTIONS = ["latency", "streaming", "cold", "throughput", "pools", "judging", "admission", "overload", "cost", "gvisor"]
 OPT_IN = ["cluster"]          # sections only run when named with --only (cluster: needs make cluster)
 DOCKER_ONLY = {"gvisor", "cluster"}  # sections that need no Kafka, control plane or agent
 ALIASES = {"warm": "latency", "floor": "latency", "memory": "cost", "stream": "streaming"}
@@ -80,13 +83,14 @@ class Bench:
         if self.cp is None:
             self.cp = infra.ControlPlane(self.results_dir).start()
 
-    def ensure_agent(self, pools: str) -> infra.Agent:
-        if self.agent is not None and self.agent.pool_sizes == pools:
+    def ensure_agent(self, pools: str, env: dict[str, str] | None = None) -> infra.Agent:
+        env = env or {}
+        if self.agent is not None and self.agent.pool_sizes == pools and self.agent.extra_env == env:
             return self.agent
         if self.agent is not None:
             self.agent.stop()
         infra.log(f"starting a private agent with pools {pools}")
-        self.agent = infra.Agent(self.results_dir, pools).start()
+        self.agent = infra.Agent(self.results_dir, pools, env).start()
         return self.agent
 
     def stop_agent(self) -> None:
@@ -96,7 +100,7 @@ class Bench:
 
     async def section(self, name: str) -> dict:
         q = self.quick
-        if name in NEEDS_AGENT or name == "throughput":
+        if name in NEEDS_AGENT or name in ("throughput", "pools"):
             self.ensure_cp()
             if self.api is None:
                 self.api = Api(self.cp.url, self.key)
@@ -109,6 +113,9 @@ class Bench:
                 return await latency.streaming(self.api, agent, self.registry, q)
             case "cold":
                 return await latency.cold(self.api, self.ensure_agent(NEEDS_AGENT[name]), self.registry, q)
+            case "pools":
+                self.stop_agent()
+                return await demand_pools.measure(self, q)
             case "judging":
                 return await judging.tests_vs_runs(self.api, self.ensure_agent(NEEDS_AGENT[name]), q)
             case "throughput":
