@@ -3,7 +3,7 @@ its pool stays dormant (no sandbox created), the agent's Consul capacity leaves 
 control planes do not offer it) and a run of it ends `unknown_runtime`; once the image is there
 (here: tagged by the test, as build-images.sh would create it) the pool fills, the runtime is
 advertised and runs of it complete. The control plane's side (offered = advertised by a live
-agent) is tests/unit/test_runtime_availability.py."""
+agent) is tests/unit/test_runtime_offered_decision.py."""
 
 from __future__ import annotations
 
