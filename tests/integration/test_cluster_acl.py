@@ -206,6 +206,20 @@ def test_the_agents_tokens_do_what_the_agent_does(acl_stack, tmp_path):
     asyncio.run(go())
 
 
+async def grant_agent(runs_topic: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from throwbox_common import kafka_access, kafka_client
+    admin = AIOKafkaAdminClient(**kafka_client.options(KAFKA_BOOTSTRAP))
+    await admin.start()
+    try:
+        agent = kafka_access.user(kafka_access.AGENT)
+        await kafka_access.create_acls(admin, [a for a in kafka_access.platform_acls(runs_topic, runs_topic)
+                                               if a.principal == agent])
+    finally:
+        await admin.close()
+
+
 def test_an_agent_deployed_with_acls_runs_a_program(acl_stack):
     """The executor agent's system job, deployed by scripts/deploy-agent.sh as on the cluster:
     its tokens come from its Nomad Variable, its sandboxes run in their namespace, a run goes
@@ -220,6 +234,9 @@ def test_an_agent_deployed_with_acls_runs_a_program(acl_stack):
     assert (REPO_DIR / ".venv" / "bin" / "throwbox-agent").exists(), "no .venv in the checkout (make up)"
     runs_topic = f"throwbox.runs.acltest-{uuid.uuid4().hex[:6]}"
     asyncio.run(ensure_topic(KAFKA_BOOTSTRAP, runs_topic))
+    # Kafka authorises too (kafka_access): the agent's principal may consume this private runs
+    # topic with its group, as it may the platform's (granted as the stack's admin).
+    asyncio.run(grant_agent(runs_topic))
     env = {**os.environ, "THROWBOX_NOMAD_ADDR": s.nomad_addr, "THROWBOX_CONSUL_ADDR": s.consul_addr,
            "THROWBOX_KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP, "THROWBOX_ACL_SECRETS_DIR": str(s.secrets),
            "THROWBOX_AGENT_HEALTH_URL": f"http://127.0.0.1:{AGENT_METRICS_PORT}/healthz"}
