@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the sandbox images: the static launcher, the debootstrap base image, and one image per
-# runtime of runtimes/runtimes.toml (its `image` names the directory runtimes/images/<name>/).
+# Build the sandbox images: the static launcher, the debootstrap base images, and one image per
+# image name of runtimes/runtimes.toml (a runtime's `image` names the directory
+# runtimes/images/<name>/; several runtimes may share one image, built once).
 # Only images that are missing, or whose inputs changed, are built: the inputs hash (Dockerfile
 # directory + launcher binary + base image id) is stored in the label org.throwbox.inputs.
 #   scripts/build-images.sh            every runtime
@@ -13,6 +14,7 @@ source "$(dirname "$0")/common.sh"
 BASE_REVISION=1   # bump to rebuild every base (and so every image) from a fresh debootstrap
 IMAGES_DIR="$REPO_DIR/runtimes/images"
 LAUNCHER="$REPO_DIR/runtimes/launcher/throwbox-launcher"
+CHECK_VERSIONS="$IMAGES_DIR/throwbox-check-versions"   # copied into every build context
 LABEL=org.throwbox.inputs
 JOBS=${THROWBOX_BUILD_JOBS:-3}
 export DOCKER_BUILDKIT=0   # classic builder: a local FROM needs no registry
@@ -62,39 +64,83 @@ build_base() {
     "$tarball" "$image" >/dev/null
 }
 
-# runtime_images: "name image version" per runtime of runtimes.toml.
+# runtime_images: "name image language=version ..." per image of runtimes.toml, in file order.
+# Several runtimes may share one image (one directory runtimes/images/<name>/): the image is
+# built once and checks every version it serves (build args RUNTIME_VERSIONS, and
+# RUNTIME_VERSION when it serves one runtime).
 runtime_images() {
   local py=python3
   [ -x "$VENV/bin/python" ] && py="$VENV/bin/python"
   "$py" - "$REPO_DIR/runtimes/runtimes.toml" <<'PY'
 import sys, tomllib
 with open(sys.argv[1], "rb") as f:
-    for r in tomllib.load(f)["runtime"]:
-        image = r["image"]
-        print(image.split(":")[0].split("/")[-1], image, r["version"])
+    runtimes = tomllib.load(f)["runtime"]
+images: dict[str, list[str]] = {}
+tags: dict[str, str] = {}
+for r in runtimes:
+    image = r["image"]
+    name = image.split(":")[0].split("/")[-1]
+    if tags.setdefault(name, image) != image:
+        sys.exit(f"runtimes.toml: {r['language']} uses {image}, another runtime {tags[name]}: "
+                 "one directory runtimes/images/<name>/ builds one tag")
+    images.setdefault(name, []).append(f"{r['language']}={r['version']}")
+for name, versions in images.items():
+    print(name, tags[name], *versions)
 PY
 }
 
+# maven_jars NAME CTX: the jars that runtimes/images/NAME/maven.txt lists ("<dir> <group>:<artifact>:<version>"
+# per line), each with its dependencies, fetched once by mvn into the cache and copied to CTX/<dir>/
+# (the build containers need no route to Maven Central; nothing is fetched at run time).
+maven_jars() {
+  local name=$1 ctx=$2 dir coord cache pom
+  [ -f "$IMAGES_DIR/$name/maven.txt" ] || return 0
+  while read -r dir coord; do
+    [ -n "$dir" ] && [ "${dir:0:1}" != "#" ] || continue
+    cache="$CACHE_DIR/maven/$(echo "$coord" | tr ':' '_')"
+    if [ ! -f "$cache/.complete" ]; then
+      command -v mvn >/dev/null || apt-get install -y -q maven >/dev/null || die "mvn is missing (apt-get install maven)"
+      IFS=: read -r group artifact version <<<"$coord"
+      pom=$(mktemp -d /var/tmp/throwbox-mvn.XXXXXX)
+      cat >"$pom/pom.xml" <<XML
+<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>throwbox</groupId><artifactId>jars</artifactId><version>1</version><packaging>pom</packaging>
+<dependencies><dependency><groupId>$group</groupId><artifactId>$artifact</artifactId><version>$version</version></dependency></dependencies></project>
+XML
+      rm -rf "$cache"
+      (cd "$pom" && mvn -q -B dependency:copy-dependencies -DoutputDirectory="$cache") >"$LOG_DIR/maven-$artifact.log" 2>&1 ||
+        { tail -20 "$LOG_DIR/maven-$artifact.log"; rm -rf "$pom"; die "fetching $coord from Maven Central failed"; }
+      rm -rf "$pom"
+      touch "$cache/.complete"
+    fi
+    mkdir -p "$ctx/$dir"
+    cp "$cache"/*.jar "$ctx/$dir/"
+  done <"$IMAGES_DIR/$name/maven.txt"
+}
+
 inputs_hash() {
-  local name=$1 image=$2 version=$3
+  local name=$1 image=$2 versions=$3
   {
-    echo "$image $version"
+    echo "$image $versions"
     docker image inspect -f '{{.Id}}' "$(base_of "$name")"
-    sha256sum "$LAUNCHER" | cut -d' ' -f1
+    sha256sum "$LAUNCHER" "$CHECK_VERSIONS" | cut -d' ' -f1
     (cd "$IMAGES_DIR/$name" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
   } | sha256sum | cut -d' ' -f1
 }
 
-# build_one NAME IMAGE VERSION HASH: classic build in a temporary context (the runtime's
-# directory plus the launcher binary).
+# build_one NAME IMAGE HASH VERSIONS: classic build in a temporary context (the image's
+# directory, the launcher binary, the version checker, Maven jars if any).
 build_one() {
-  local name=$1 image=$2 version=$3 hash=$4 ctx start rc=0
+  local name=$1 image=$2 hash=$3 versions=$4 ctx start rc=0 single=""
   ctx=$(mktemp -d /var/tmp/throwbox-ctx.XXXXXX)
   cp -r "$IMAGES_DIR/$name/." "$ctx/"
   cp "$LAUNCHER" "$ctx/throwbox-launcher"
+  cp "$CHECK_VERSIONS" "$ctx/throwbox-check-versions"
+  maven_jars "$name" "$ctx" || { rm -rf "$ctx"; touch "$FAILED_DIR/$name"; return 1; }
+  [[ "$versions" == *" "* ]] || single=${versions#*=}
   start=$SECONDS
-  docker build $NO_CACHE --label "$LABEL=$hash" --build-arg "RUNTIME_VERSION=$version" -t "$image" "$ctx" \
-    >"$LOG_DIR/build-$name.log" 2>&1 || rc=$?
+  docker build $NO_CACHE --label "$LABEL=$hash" --build-arg "RUNTIME_VERSION=$single" \
+    --build-arg "RUNTIME_VERSIONS=$versions" -t "$image" "$ctx" >"$LOG_DIR/build-$name.log" 2>&1 || rc=$?
   rm -rf "$ctx"
   if [ $rc -ne 0 ]; then
     log "FAILED $image (log: $LOG_DIR/build-$name.log)"
@@ -108,30 +154,31 @@ build_one() {
 main() {
   NO_CACHE=""
   if [ "${1:-}" = "--force" ]; then NO_CACHE="--no-cache"; shift; fi
-  local wanted=("$@") name image version hash have selected=0
+  local wanted=("$@") name image versions hash have selected=0 rows
   FAILED_DIR=$(mktemp -d /var/tmp/throwbox-failed.XXXXXX)
   trap 'rm -rf "$FAILED_DIR"' EXIT
   build_launcher
+  rows=$(runtime_images) || die "runtimes.toml: images are not consistent"
   local -a selected_rows=()
-  while read -r name image version; do
+  while read -r name image versions; do
     if [ ${#wanted[@]} -gt 0 ] && [[ " ${wanted[*]} " != *" $name "* ]]; then continue; fi
     [ -f "$IMAGES_DIR/$name/Dockerfile" ] || die "no $IMAGES_DIR/$name/Dockerfile for $image"
-    selected_rows+=("$name $image $version")
-  done < <(runtime_images)
+    selected_rows+=("$name $image $versions")
+  done <<<"$rows"
   # Every base the selected images stand on, before any image build starts.
   local suite
   for suite in $(for row in "${selected_rows[@]}"; do base_of "${row%% *}"; done | sort -u | sed 's|.*:||; s|-[0-9]*$||'); do
     build_base "$suite"
   done
   for row in "${selected_rows[@]}"; do
-    read -r name image version <<<"$row"
+    read -r name image versions <<<"$row"
     selected=$((selected + 1))
-    hash=$(inputs_hash "$name" "$image" "$version")
+    hash=$(inputs_hash "$name" "$image" "$versions")
     have=$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$image" 2>/dev/null || true)
     [ "$have" = "$hash" ] && [ -z "$NO_CACHE" ] && continue
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
     log "building $image"
-    build_one "$name" "$image" "$version" "$hash" &
+    build_one "$name" "$image" "$hash" "$versions" &
   done
   [ ${#wanted[@]} -eq 0 ] || [ "$selected" -eq ${#wanted[@]} ] || die "unknown image name in: ${wanted[*]}"
   wait

@@ -166,7 +166,12 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else 0 for p in version.replace("-", ".").split("."))
 
 
-def _limits(table: dict, where: str) -> Limits:
+def _limits(table: dict, where: str, defaults: Limits | None = None) -> Limits:
+    """A complete limits table; with `defaults`, any subset of the fields (the rest from them)."""
+    if not isinstance(table, dict):
+        raise RuntimeConfigError(f"{where} must be a table")
+    if defaults is not None:
+        table = {**{name: getattr(defaults, name) for name in LIMIT_FIELDS}, **table}
     unknown = set(table) - set(LIMIT_FIELDS)
     missing = set(LIMIT_FIELDS) - set(table)
     if unknown or missing:
@@ -243,7 +248,8 @@ def load(path: str | os.PathLike | None = None) -> Registry:
                 extension=entry["extension"], run=_command(entry["run"], f"{where}.run"),
                 compile=_command(entry["compile"], f"{where}.compile") if "compile" in entry else (),
                 aliases=tuple(entry.get("aliases", ())),
-                default_limits=_limits(entry["limits"], f"{where}.limits") if "limits" in entry else None,
+                default_limits=(_limits(entry["limits"], f"{where}.limits", default_limits)
+                                if "limits" in entry else None),
                 warm=int(entry.get("warm", 1)),
                 entrypoint=_entry_name(entry.get("entrypoint", f"main.{entry['extension']}"), where),
                 sources=_globs(entry["sources"], f"{where}.sources") if "sources" in entry else (),
@@ -254,6 +260,11 @@ def load(path: str | os.PathLike | None = None) -> Registry:
             raise RuntimeConfigError(f"{where}: missing {e}") from e
         if runtime.image.endswith(":latest") or ":" not in runtime.image:
             raise RuntimeConfigError(f"{where}: image needs a version tag, never latest")
+        if runtime.default_limits is not None:
+            over = [name for name in LIMIT_FIELDS
+                    if getattr(runtime.default_limits, name) > getattr(server_max, name)]
+            if over:
+                raise RuntimeConfigError(f"{where}.limits: {', '.join(over)} above server_max")
         if runtime.warm < 1:
             raise RuntimeConfigError(f"{where}: warm must be at least 1")
         commands = [runtime.run, runtime.compile, *(cmd for _, cmd in runtime.compile_if_file)]
