@@ -27,13 +27,14 @@ WINDOW_S = 15                # the demand pools' arrival window (THROWBOX_AGENT_
 WAITED_SANDBOX_MS = 100      # timings.sandbox_ms at or above this: the run waited for a sandbox
 
 
-def fixed_pools() -> str:
-    each = TOTAL // len(LANGUAGES)
-    return ",".join(f"{lang}={each}" for lang in LANGUAGES) + ",*=0"
+def fixed_pools(keys: list[str]) -> str:
+    """By runtime key: a language name would cover every version of it (docs/settings.md)."""
+    each = TOTAL // len(keys)
+    return ",".join(f"{key}={each}" for key in keys) + ",*=0"
 
 
-def demand_pools() -> str:
-    return ",".join(f"{lang}=1" for lang in LANGUAGES) + ",*=0"
+def demand_pools(keys: list[str]) -> str:
+    return ",".join(f"{key}=1" for key in keys) + ",*=0"
 
 
 def schedule(phase_s: float, seed: int) -> list[tuple[float, str]]:
@@ -76,7 +77,7 @@ async def one_mode(api: Api, agent: infra.Agent, registry, arrivals) -> dict:
         while True:
             pools = await asyncio.to_thread(agent.pools)
             sizes_seen.append({"t_s": round(time.monotonic() - t0, 1),
-                               **{k.split("-")[0]: v.get("size") for k, v in pools.items()}})
+                               **{k: v.get("size") for k, v in pools.items() if v.get("size")}})
             await asyncio.sleep(2)
 
     watcher = asyncio.create_task(watch_sizes())
@@ -99,8 +100,9 @@ async def measure(bench, quick: bool) -> dict:
     """Both modes back to back on the same arrivals; bench is run.Bench (its CP, key, agents)."""
     phase_s = 25.0 if quick else 60.0
     arrivals = schedule(phase_s, seed=7)
-    modes = {"fixed": (fixed_pools(), {"THROWBOX_AGENT_POOL_BURST": "0"}),
-             "demand": (demand_pools(), {"THROWBOX_AGENT_POOL_BURST": str(TOTAL - len(LANGUAGES)),
+    keys = [bench.registry.resolve(lang).key for lang in LANGUAGES]
+    modes = {"fixed": (fixed_pools(keys), {"THROWBOX_AGENT_POOL_BURST": "0"}),
+             "demand": (demand_pools(keys), {"THROWBOX_AGENT_POOL_BURST": str(TOTAL - len(LANGUAGES)),
                                          "THROWBOX_AGENT_POOL_WINDOW_S": str(WINDOW_S)})}
     out = {"languages": list(LANGUAGES), "total_warm": TOTAL, "rate_per_s": RATE_PER_S, "hot_share": HOT_SHARE,
            "phase_s": phase_s, "arrivals": len(arrivals)}
