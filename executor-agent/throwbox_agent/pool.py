@@ -172,6 +172,25 @@ class RuntimePool:
             if not fut.done():
                 fut.set_result(None)
 
+    def wake_one(self) -> None:
+        """The run waiting longest (and still waiting) looks now."""
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def set_dormant(self, dormant: bool) -> bool:
+        """True when that changed the pool's state."""
+        changed, self.dormant = dormant != self.dormant, dormant
+        return changed
+
+    def snapshot(self) -> dict:
+        return {"size": self.size, "dormant": self.dormant, "idle": len(self.view.idle), "in_use": len(self.held),
+                "pending": self.view.pending, "creating": len(self.creating) + self.create_calls,
+                "stopping": len(self.stop_requested), "job": self.job_id,
+                "idle_allocs": list(self.view.idle), "held_allocs": sorted(self.held)}
+
 
 class PoolKeeper:
     """Creates and destroys the pools' sandboxes through the factory (the only path that
@@ -371,13 +390,9 @@ class WarmPool:
     def set_dormant(self, keys: set[str]) -> list[str]:
         """The pools of `keys` become dormant (their image is missing), the others active and
         filled; returns the keys whose state changed."""
-        changed = []
-        for key, p in self.pools.items():
-            dormant = key in keys
-            if dormant != p.dormant:
-                p.dormant = dormant
-                changed.append(key)
-                self._keeper.refill(p)
+        changed = [key for key, p in self.pools.items() if p.set_dormant(key in keys)]
+        for key in changed:
+            self._keeper.refill(self.pools[key])
         return changed
 
     def active(self, key: str) -> bool:
@@ -480,11 +495,7 @@ class WarmPool:
         its next probe (up to STARTING_PROBE_S later)."""
         for p in self.pools.values():
             if alloc_id in p.view.starting:
-                while p.waiters:
-                    fut = p.waiters.popleft()
-                    if not fut.done():
-                        fut.set_result(None)
-                        return
+                p.wake_one()
                 return
 
     async def _take_started(self, p: RuntimePool) -> tuple[str, str] | None:
@@ -541,8 +552,4 @@ class WarmPool:
             f"destroy-{sandbox.alloc_id}")
 
     def snapshot(self) -> dict[str, dict]:
-        return {k: {"size": p.size, "dormant": p.dormant, "idle": len(p.view.idle), "in_use": len(p.held),
-                    "pending": p.view.pending, "creating": len(p.creating) + p.create_calls,
-                    "stopping": len(p.stop_requested), "job": p.job_id,
-                    "idle_allocs": list(p.view.idle), "held_allocs": sorted(p.held)}
-                for k, p in self.pools.items()}
+        return {k: p.snapshot() for k, p in self.pools.items()}
