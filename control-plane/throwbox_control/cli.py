@@ -132,6 +132,18 @@ def keys_kafka(args) -> int:
     return 0
 
 
+def kafka_rotate(args) -> int:
+    """A platform component's Kafka password (control plane or agents), in place."""
+    try:
+        creds = kafka_tenants.rotate_component(Path(args.file))
+    except kafka_tenants.KafkaAccessError as e:
+        raise CliError(f"not rotated: {e}") from None
+    print(f"new password of {creds.username!r} set on the brokers and written to {args.file}; "
+          f"restart its instances (scripts/start-control-plane.sh --restart, scripts/deploy-agent.sh --restart): "
+          f"connected ones keep working until they reconnect", file=sys.stderr)
+    return 0
+
+
 def _kafka_revoke_if_last(tenant: str) -> None:
     """A tenant whose last key went loses its Kafka access too (when it had any)."""
     if any(r.get("tenant") == tenant for _, r in _all_keys()):
@@ -367,6 +379,12 @@ def parser() -> argparse.ArgumentParser:
     rv = ks.add_parser("revoke", help="revoke by key or by hash prefix (see keys list)")
     rv.add_argument("key")
     rv.set_defaults(func=keys_revoke)
+
+    kafka = sub.add_parser("kafka", help="the platform's Kafka principals (operator; as the Kafka admin)")
+    kas = kafka.add_subparsers(dest="kafka_command", required=True)
+    kr = kas.add_parser("rotate", help="a new password for the control plane's or the agents' principal")
+    kr.add_argument("file", help="its credentials file, replaced in place (e.g. .state/kafka/credentials/agent.properties)")
+    kr.set_defaults(func=kafka_rotate)
 
     r = sub.add_parser("run", help="run files in a sandbox")
     r.add_argument("files", nargs="+")

@@ -86,7 +86,11 @@ def grant(tenant: str, out: Path) -> kafka_client.Credentials:
 async def _until_usable(tenant: str, creds: kafka_client.Credentials) -> None:
     """Handed-out credentials work: the tenant logs in and sees its two topics (the broker has
     applied the credential and the ACLs; before that a first login may fail)."""
-    wanted = [kafka_access.invocations_topic(tenant), kafka_access.results_topic(tenant)]
+    await _until_login(creds, [kafka_access.invocations_topic(tenant), kafka_access.results_topic(tenant)], tenant)
+
+
+async def _until_login(creds: kafka_client.Credentials, wanted: list[str], who: str) -> None:
+    """`creds` log in and see every topic of `wanted` (none: the login alone)."""
     deadline, last = time.monotonic() + SETTLE_S, ""
     while time.monotonic() < deadline:
         client = AIOKafkaAdminClient(**kafka_client.options(_bootstrap(), creds), request_timeout_ms=5_000)
@@ -102,7 +106,33 @@ async def _until_usable(tenant: str, creds: kafka_client.Credentials) -> None:
         finally:
             await client.close()
         await asyncio.sleep(0.3)
-    raise KafkaAccessError(f"the new credentials of {tenant!r} did not work within {SETTLE_S:.0f} s: {last}")
+    raise KafkaAccessError(f"the new credentials of {who!r} did not work within {SETTLE_S:.0f} s: {last}")
+
+
+# The platform principals whose password `rotate_component` may change. Not the admin: its
+# password is also each broker's inter-broker and controller secret (a rolling restart with two
+# passwords at once, which the controllers' static PLAIN entry cannot hold; docs/security.md).
+ROTATABLE = (kafka_access.CONTROL_PLANE, kafka_access.AGENT)
+
+
+def rotate_component(path: Path) -> kafka_client.Credentials:
+    """A new password for the component whose credentials file `path` is: set on the brokers
+    (as the admin), checked by a login, then `path` replaced atomically (mode 0600). Instances
+    already connected keep working until they reconnect; restart them to read the new file."""
+    try:
+        old = kafka_client.read_credentials(path)
+    except (ValueError, OSError) as e:
+        raise KafkaAccessError(str(e)) from None
+    if old.username not in ROTATABLE:
+        raise KafkaAccessError(f"{path} is {old.username!r}'s; only {', '.join(ROTATABLE)} are rotated this way")
+    creds = kafka_client.Credentials(old.username, secrets.token_urlsafe(30))
+    asyncio.run(_with_admin(lambda admin: kafka_access.set_scram(admin, creds.username, creds.password)))
+    asyncio.run(_until_login(creds, [], creds.username))
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.unlink(missing_ok=True)
+    write_new_file(tmp, kafka_client.format_credentials(creds))
+    os.replace(tmp, path)
+    return creds
 
 
 def revoke(tenant: str) -> None:

@@ -197,6 +197,15 @@ def node_id(worker: str) -> str:
     return workers()[worker]["ID"]
 
 
+def make_eligible(worker: str) -> None:
+    """Cancel a drain (one a failed test left) and let the scheduler place work on it again."""
+    wid = node_id(worker)
+    for path, body in ((f"/v1/node/{wid}/drain", {"NodeID": wid, "DrainSpec": None}),
+                       (f"/v1/node/{wid}/eligibility", {"NodeID": wid, "Eligibility": "eligible"})):
+        r = httpx.post(f"{NOMAD}{path}", json=body, headers=nomad_headers(), timeout=10)
+        assert r.status_code == 200, r.text
+
+
 def in_flight(worker: str) -> int:
     return (agent_health(worker) or {}).get("in_flight", 0)
 

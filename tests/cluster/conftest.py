@@ -16,6 +16,7 @@ from cluster import (
     Api,
     healthy,
     ip,
+    make_eligible,
     node,
     pools_full,
     ready_workers,
@@ -59,6 +60,8 @@ def restore() -> None:
         node("start", n)
     for extra in set(up_workers()) - set(BASE_WORKERS):   # one an autoscaler test left
         script("worker.sh", "remove", extra)
+    for w in set(BASE_WORKERS) & set(up_workers()) - set(ready_workers()):   # a drain a failed test left
+        make_eligible(w)
     wait_until(lambda: set(BASE_WORKERS) <= set(ready_workers()), 180, "base workers ready")
     wait_until(lambda: healthy()[0], 240, "cluster healthy")
     for w in BASE_WORKERS:

@@ -20,7 +20,7 @@ from kafka_callers import TopicWatcher, python_run, send
 from private_kafka import private_kafka
 
 from throwbox_common import kafka_access, kafka_client, topics
-from throwbox_control import kafka_tenants
+from throwbox_control import cli, kafka_tenants
 
 pytestmark = pytest.mark.timeout(420)
 KAFKA_PORT = 56110          # this module's broker (+1: its controller); shared 9092, outage test 19192
@@ -224,3 +224,30 @@ async def test_granting_again_rotates_and_revoking_removes_login_acls_and_topics
         assert not {s.name for s in kafka_access.tenant_topics(name)} & set(await admin.list_topics())
     finally:
         await admin.close()
+
+
+async def test_a_components_password_is_rotated_in_place_and_the_admins_is_not(kafka, tmp_path, monkeypatch):
+    """`throwbox kafka rotate FILE`: the agents' principal gets a new password, its file is
+    replaced (0600), the old password is refused; the admin's file is refused with a reason."""
+    monkeypatch.setenv("THROWBOX_KAFKA_BOOTSTRAP", kafka.bootstrap)
+    monkeypatch.setenv("THROWBOX_KAFKA_CREDENTIALS_FILE", str(kafka.credentials_file()))
+    original = kafka_client.read_credentials(kafka.credentials_file("agent"))
+    path = tmp_path / "agent.properties"
+    path.write_text(kafka_client.format_credentials(original))
+    path.chmod(0o600)
+    try:
+        assert await asyncio.to_thread(cli.main, ["kafka", "rotate", str(path)]) == 0
+        rotated = kafka_client.read_credentials(path)
+        assert rotated.username == original.username and rotated.password != original.password
+        assert os.stat(path).st_mode & 0o077 == 0
+        assert await connects(kafka, rotated)
+        assert not await connects(kafka, original)
+        assert await asyncio.to_thread(cli.main, ["kafka", "rotate", str(kafka.credentials_file())]) == 1
+        assert await connects(kafka, kafka_client.read_credentials(kafka.credentials_file()))
+    finally:        # the module's broker keeps the agent's password its file holds
+        admin = AIOKafkaAdminClient(**kafka.options())
+        await admin.start()
+        try:
+            await kafka_access.set_scram(admin, original.username, original.password)
+        finally:
+            await admin.close()
