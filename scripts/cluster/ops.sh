@@ -18,7 +18,10 @@
 #   CLUSTER_MIN_WORKERS / CLUSTER_MAX_WORKERS                    [2 / 3]
 #   CLUSTER_AUTOSCALE_COOLDOWN  after each scale action          [30s]
 #   CLUSTER_QUEUE_TARGET     queued runs the queue check aims at [5]
-#   CLUSTER_CPU_TARGET       % CPU allocated the CPU check aims at [70]
+#   CLUSTER_CPU_TARGET       % CPU allocated the CPU check aims at [80]: target-value rounds up,
+#                            so leaving n workers for n-1 needs allocated < target x (n-1)/n
+#                            (53 % from 3 to 2 at 80), and an idle worker here reserves ~49 % for
+#                            its agent and warm pools (20 sandboxes); at 70 the fleet never shrank
 #   CLUSTER_OPS_BIND         listen address of both             [127.0.0.1]
 #   CLUSTER_PROMETHEUS_PORT / CLUSTER_AUTOSCALER_PORT            [19090 / 18080]
 source "$(dirname "$0")/../common.sh"
@@ -56,7 +59,7 @@ render() {
       "$OPS_SRC/autoscaler/agent.hcl.in" >"$dir/autoscaler/agent.hcl"
   sed -e "s|@MIN_WORKERS@|${CLUSTER_MIN_WORKERS:-2}|g" -e "s|@MAX_WORKERS@|${CLUSTER_MAX_WORKERS:-3}|g" \
       -e "s|@COOLDOWN@|${CLUSTER_AUTOSCALE_COOLDOWN:-30s}|g" -e "s|@QUEUE_TARGET@|${CLUSTER_QUEUE_TARGET:-5}|g" \
-      -e "s|@CPU_TARGET@|${CLUSTER_CPU_TARGET:-70}|g" \
+      -e "s|@CPU_TARGET@|${CLUSTER_CPU_TARGET:-80}|g" \
       "$OPS_SRC/autoscaler/policies/throwbox-workers.hcl.in" >"$dir/autoscaler/policies/throwbox-workers.hcl"
   for f in "$dir/prometheus/prometheus.yml" "$dir/autoscaler/agent.hcl" "$dir/autoscaler/policies/throwbox-workers.hcl"; do
     if grep -q '@[A-Z_]*@' "$f"; then die "unrendered placeholder in $f"; fi
