@@ -260,3 +260,13 @@ def test_jvm_and_beam_runtimes_get_more_memory_and_tasks_than_the_default(regist
     for language in ("kotlin", "scala", "clojure", "erlang", "elixir"):
         limits = registry.effective_limits(registry.resolve(language), None)
         assert limits.memory_mb > registry.default_limits.memory_mb and limits.pids > registry.default_limits.pids
+
+
+def test_every_runtimes_sandbox_pids_cgroup_fits_the_docker_plugins_cap():
+    # scripts/nomad/config.sh and the node-config module set the docker plugin's pids_limit to
+    # 1024; Nomad refuses a task above it. gVisor needs ~8 host tasks per guest task.
+    from throwbox_agent.sandbox_job import RUNSC_HOST_TASKS_PER_GUEST_TASK, RUNSC_PIDS_HEADROOM
+    registry = runtimes.load()
+    for runtime in registry.runtimes:
+        pids = registry.effective_limits(runtime, None).pids
+        assert RUNSC_PIDS_HEADROOM + RUNSC_HOST_TASKS_PER_GUEST_TASK * pids <= 1024, runtime.key
