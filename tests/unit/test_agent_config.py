@@ -47,7 +47,7 @@ def test_the_health_url_the_stack_scripts_use_is_not_mistaken_for_a_typo():
     ("NODE_ID", "node-1", "not a Nomad node id"),
     ("NOMAD_ADDR", "127.0.0.1:4646", "http"),
     ("POOL_SIZES", "python", "NAME=COUNT"),
-    ("POOL_SIZES", "cobol=2", "no runtime"),
+    ("POOL_SIZES", "intercal=2", "no runtime"),
     ("POOL_SIZES", "*=0", "no runtime with a pool"),
     ("SECCOMP_PROFILE", "runtimes/seccomp/sandbox.json", "absolute"),
     ("SECCOMP_PROFILE", "/nonexistent/profile.json", "does not exist"),
