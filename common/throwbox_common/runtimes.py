@@ -38,7 +38,7 @@ class Runtime:
     compile: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     default_limits: Limits | None = None
-    warm: int = 1
+    warm: int = 1      # idle sandboxes per agent; 0: one is created when a run of it arrives
     entrypoint: str = ""  # default entry file name; load() sets "main.<extension>" if not given
     sources: tuple[str, ...] = ()   # globs over the request's file names that make `{sources}`
     # (file name, command): when the request has that file, compile with that command instead
@@ -303,8 +303,8 @@ def load(path: str | os.PathLike | None = None) -> Registry:
                     if getattr(runtime.default_limits, name) > getattr(server_max, name)]
             if over:
                 raise RuntimeConfigError(f"{where}.limits: {', '.join(over)} above server_max")
-        if runtime.warm < 1:
-            raise RuntimeConfigError(f"{where}: warm must be at least 1")
+        if not isinstance(entry.get("warm", 0), int) or runtime.warm < 0:
+            raise RuntimeConfigError(f"{where}: warm must be a whole number, 0 or more")
         commands = [runtime.run, runtime.compile, *(cmd for _, cmd in runtime.compile_if_file)]
         if any("{sources}" in cmd for cmd in commands) and not runtime.sources:
             raise RuntimeConfigError(f"{where}: {{sources}} is used but `sources` (globs) is not given")

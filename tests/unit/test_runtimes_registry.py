@@ -104,9 +104,9 @@ WARM = {"python": 2, "javascript": 1, "c": 1, "cpp": 1, "go": 1, "java": 1, "rus
 def test_popular_defaults_keep_warm_sandboxes_and_the_rest_start_on_demand(registry):
     """Idle sandboxes per agent stay few: a language's default version keeps WARM of them (0 if
     not listed); an older version keeps none (a run of it starts one on demand)."""
-    defaults = {registry.resolve(r.language) for r in registry.runtimes}
+    defaults = {registry.resolve(r.language).key for r in registry.runtimes}
     assert {r.key: r.warm for r in registry.runtimes} == {
-        r.key: WARM.get(r.language, 0) if r in defaults else 0 for r in registry.runtimes}
+        r.key: WARM.get(r.language, 0) if r.key in defaults else 0 for r in registry.runtimes}
     assert sum(r.warm for r in registry.runtimes) <= 16
 
 
