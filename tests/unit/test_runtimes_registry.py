@@ -270,3 +270,30 @@ def test_every_runtimes_sandbox_pids_cgroup_fits_the_docker_plugins_cap():
     for runtime in registry.runtimes:
         pids = registry.effective_limits(runtime, None).pids
         assert RUNSC_PIDS_HEADROOM + RUNSC_HOST_TASKS_PER_GUEST_TASK * pids <= 1024, runtime.key
+
+
+def command_rows(doc: str) -> dict[str, list[str]]:
+    """docs/runtimes.md's command tables: language -> its rows (`| runtime | compile | run |`)."""
+    rows: dict[str, list[str]] = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and line.startswith("| ") and cells[0].isidentifier():
+            rows.setdefault(cells[0], []).append(line)
+    return rows
+
+
+def command_pattern(command: tuple[str, ...]) -> str:
+    """A command as docs/runtimes.md writes it: each placeholder as some `<...>`."""
+    parts = [r"<[^>`]+>" if any(p in part for p in runtimes.PLACEHOLDERS) else re.escape(part) for part in command]
+    return "`" + r" ".join(parts) + "`"
+
+
+def test_docs_runtimes_gives_every_runtimes_exact_compile_and_run_command_lines(registry):
+    rows = command_rows((REPO / "docs" / "runtimes.md").read_text())
+    for runtime in registry.runtimes:
+        row = " ".join(rows.get(runtime.language, []))
+        assert row, f"docs/runtimes.md has no command row for {runtime.language}"
+        assert re.search(command_pattern(runtime.run), row), (runtime.key, "run", command_pattern(runtime.run))
+        for command in (runtime.compile, *(cmd for _, cmd in runtime.compile_if_file)):
+            if command:
+                assert re.search(command_pattern(command), row), (runtime.key, "compile", command_pattern(command))
