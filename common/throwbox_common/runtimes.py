@@ -37,7 +37,8 @@ class Runtime:
     run: tuple[str, ...]
     compile: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
-    default_limits: Limits | None = None
+    # Not hashed (a msgspec Struct is not hashable); still compared: a Runtime is a dict key.
+    default_limits: Limits | None = field(default=None, hash=False)
     warm: int = 1      # idle sandboxes per agent; 0: one is created when a run of it arrives
     entrypoint: str = ""  # default entry file name; load() sets "main.<extension>" if not given
     sources: tuple[str, ...] = ()   # globs over the request's file names that make `{sources}`

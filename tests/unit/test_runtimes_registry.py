@@ -297,3 +297,9 @@ def test_docs_runtimes_gives_every_runtimes_exact_compile_and_run_command_lines(
         for command in (runtime.compile, *(cmd for _, cmd in runtime.compile_if_file)):
             if command:
                 assert re.search(command_pattern(command), row), (runtime.key, "compile", command_pattern(command))
+
+
+def test_every_runtime_can_key_a_dict_even_with_its_own_limits(registry):
+    pools = {r: r.warm for r in registry.runtimes}
+    assert len(pools) == len(registry.runtimes)
+    assert any(r.default_limits is not None for r in pools)
