@@ -128,13 +128,14 @@ class AgentProcess:
     def __init__(self, runtimes: dict[Runtime, int] | str, prefix: str = "test", start_timeout_s: float = 240, *,
                  own_topic: bool = True, sandbox_cpu_mhz: int = 20, drain_timeout_s: int = 20,
                  kafka_bootstrap: str = KAFKA_BOOTSTRAP, settings: dict[str, str] | None = None):
-        """`runtimes`: warm sandboxes per runtime (every other runtime gets none), or the text of
+        """`runtimes`: warm sandboxes per runtime (0: an on-demand pool, which creates a sandbox
+        only for a waiting run; every other runtime gets no pool), or the text of
         THROWBOX_AGENT_POOL_SIZES. The default CPU reservation is small: the node is shared
         with the deployed agent's pools. `kafka_bootstrap`: the stack's broker, or a private one
         (tests/private_kafka.py) that must have the project's topics and the runs topic.
         `settings`: more THROWBOX_AGENT_* settings."""
         self.pool_sizes = runtimes if isinstance(runtimes, str) else (
-            ",".join(f"{r.key}={n}" for r, n in runtimes.items()) + ",*=0")
+            ",".join(f"{r.key}={n or 'demand'}" for r, n in runtimes.items()) + ",*=0")
         self.start_timeout_s = start_timeout_s
         self.sandbox_cpu_mhz = sandbox_cpu_mhz
         self.drain_timeout_s = drain_timeout_s

@@ -140,5 +140,5 @@ class AgentProcess(agent_process.AgentProcess):
     """A second executor agent on the same topic and consumer group as the deployed one
     (every runtime, like it), with its own name, metrics port and pool jobs."""
 
-    def __init__(self, pool_sizes: str = "python=2,*=1"):
+    def __init__(self, pool_sizes: str = "python=2"):   # the others: runtimes.toml warm (0: on demand)
         super().__init__(pool_sizes, prefix="failover", own_topic=False, sandbox_cpu_mhz=100, drain_timeout_s=30)

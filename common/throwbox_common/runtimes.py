@@ -37,8 +37,9 @@ class Runtime:
     run: tuple[str, ...]
     compile: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
-    default_limits: Limits | None = None
-    warm: int = 1
+    # Not hashed (a msgspec Struct is not hashable); still compared: a Runtime is a dict key.
+    default_limits: Limits | None = field(default=None, hash=False)
+    warm: int = 1      # idle sandboxes per agent; 0: one is created when a run of it arrives
     entrypoint: str = ""  # default entry file name; load() sets "main.<extension>" if not given
     sources: tuple[str, ...] = ()   # globs over the request's file names that make `{sources}`
     # (file name, command): when the request has that file, compile with that command instead
@@ -183,7 +184,12 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else 0 for p in version.replace("-", ".").split("."))
 
 
-def _limits(table: dict, where: str) -> Limits:
+def _limits(table: dict, where: str, defaults: Limits | None = None) -> Limits:
+    """A complete limits table; with `defaults`, any subset of the fields (the rest from them)."""
+    if not isinstance(table, dict):
+        raise RuntimeConfigError(f"{where} must be a table")
+    if defaults is not None:
+        table = {**{name: getattr(defaults, name) for name in LIMIT_FIELDS}, **table}
     unknown = set(table) - set(LIMIT_FIELDS)
     missing = set(LIMIT_FIELDS) - set(table)
     if unknown or missing:
@@ -237,17 +243,20 @@ def _entry_name(value: object, where: str) -> str:
     return value
 
 
-def _with_image_tag(runtime: Runtime, runtimes_dir: Path, where: str) -> Runtime:
+def _with_image_tag(runtime: Runtime, runtimes_dir: Path, where: str,
+                    served: list[tuple[str, str]]) -> Runtime:
     """`image` names a repository (`throwbox/python`): its tag is computed from the inputs in
-    runtimes/images/<name>/ (image_tags). A tagged `image` is taken as it is (the inputs digest
-    is still computed when the directory exists: build-images.sh labels the image with it)."""
+    runtimes/images/<name>/ (image_tags); `served` (language, version) of every runtime naming
+    the same image (a shared image has one tag for them all). A tagged `image` is taken as it
+    is (the inputs digest is still computed when the directory exists: build-images.sh labels
+    the image with it)."""
     try:
-        image, name, digest = image_tags.reference(runtime.image, runtime.version, runtimes_dir)
+        ref = image_tags.reference(runtime.image, runtime.language, runtime.version, runtimes_dir, served)
     except ValueError as e:
         raise RuntimeConfigError(f"{where}: {e}") from e
     except OSError as e:
         raise RuntimeConfigError(f"{where}: the inputs of image {runtime.image} cannot be read: {e}") from e
-    return replace(runtime, image=image, image_dir=name, image_inputs=digest)
+    return replace(runtime, image=ref.image, image_dir=ref.directory, image_inputs=ref.digest)
 
 
 def load(path: str | os.PathLike | None = None) -> Registry:
@@ -261,6 +270,10 @@ def load(path: str | os.PathLike | None = None) -> Registry:
         raise RuntimeConfigError(f"{path}: unknown keys {sorted(unknown)}")
     server_max = _limits(data.get("server_max", {}), "server_max")
     default_limits = _limits(data.get("default_limits", {}), "default_limits")
+    served: dict[object, list[tuple[str, str]]] = {}   # image -> (language, version) naming it
+    for entry in data.get("runtime", []):
+        if isinstance(entry, dict) and isinstance(entry.get("image"), str):
+            served.setdefault(entry["image"], []).append((str(entry.get("language")), str(entry.get("version"))))
     runtimes = []
     for i, entry in enumerate(data.get("runtime", [])):
         where = f"runtime[{i}]"
@@ -273,7 +286,8 @@ def load(path: str | os.PathLike | None = None) -> Registry:
                 extension=entry["extension"], run=_command(entry["run"], f"{where}.run"),
                 compile=_command(entry["compile"], f"{where}.compile") if "compile" in entry else (),
                 aliases=tuple(entry.get("aliases", ())),
-                default_limits=_limits(entry["limits"], f"{where}.limits") if "limits" in entry else None,
+                default_limits=(_limits(entry["limits"], f"{where}.limits", default_limits)
+                                if "limits" in entry else None),
                 warm=int(entry.get("warm", 1)),
                 entrypoint=_entry_name(entry.get("entrypoint", f"main.{entry['extension']}"), where),
                 sources=_globs(entry["sources"], f"{where}.sources") if "sources" in entry else (),
@@ -282,11 +296,16 @@ def load(path: str | os.PathLike | None = None) -> Registry:
             )
         except KeyError as e:
             raise RuntimeConfigError(f"{where}: missing {e}") from e
-        runtime = _with_image_tag(runtime, path.parent, where)
+        runtime = _with_image_tag(runtime, path.parent, where, served[entry["image"]])
         if runtime.image.endswith(":latest") or ":" not in runtime.image.rsplit("/", 1)[-1]:
             raise RuntimeConfigError(f"{where}: image needs a version tag, never latest")
-        if runtime.warm < 1:
-            raise RuntimeConfigError(f"{where}: warm must be at least 1")
+        if runtime.default_limits is not None:
+            over = [name for name in LIMIT_FIELDS
+                    if getattr(runtime.default_limits, name) > getattr(server_max, name)]
+            if over:
+                raise RuntimeConfigError(f"{where}.limits: {', '.join(over)} above server_max")
+        if not isinstance(entry.get("warm", 0), int) or runtime.warm < 0:
+            raise RuntimeConfigError(f"{where}: warm must be a whole number, 0 or more")
         commands = [runtime.run, runtime.compile, *(cmd for _, cmd in runtime.compile_if_file)]
         if any("{sources}" in cmd for cmd in commands) and not runtime.sources:
             raise RuntimeConfigError(f"{where}: {{sources}} is used but `sources` (globs) is not given")

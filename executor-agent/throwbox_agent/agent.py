@@ -124,7 +124,8 @@ class Agent:
         self._spawn(images.follow_images(self._docker, self.pool, self._stop), "images")
         self._spawn(watch_node_drain(self._nomad, self.node_id, self._stop, self._drain_for_node), "node-drain")
         if self.config.pool_burst > 0:
-            self._spawn(follow_demand(self.pool, self.intake.arrivals, self.config, self._stop), "pool-sizing")
+            self._spawn(follow_demand(self.pool, self.intake.arrivals, self.config, self._stop,
+                                      self.intake.waiting), "pool-sizing")
         if self.config.register_consul:
             self._spawn(self._consul.follow(self.service_meta, lambda: self.status == "draining"), "consul")
 
@@ -151,8 +152,8 @@ class Agent:
     def _pools(self) -> dict[str, RuntimePool]:
         pools = {}
         for r in self.registry.runtimes:
-            size = self.config.pool_sizes.get(r.key, 0)
-            if size > 0:
+            size = self.config.pool_sizes.get(r.key)
+            if size is not None:     # 0: on demand (a sandbox only for a waiting run)
                 pools[r.key] = RuntimePool(r, size, sandbox_job.job_id(self.config.name, r))
         return pools
 

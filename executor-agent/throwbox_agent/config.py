@@ -41,8 +41,9 @@ SETTINGS: dict[str, str] = {
     "NODE_ID": "Nomad node id the sandboxes are constrained to (default: the local Nomad client's)",
     "DATACENTER": "Nomad datacenter of the sandbox jobs",
     "METRICS_LISTEN": "host:port of /healthz and /metrics",
-    "POOL_SIZES": 'warm sandboxes per runtime, e.g. "python=3,*=1" (default: runtimes.toml warm): each pool\'s '
-                  "floor",
+    "POOL_SIZES": 'warm sandboxes per runtime, e.g. "python=3,lua=demand,*=0" (default: runtimes.toml warm): each '
+                  "pool's floor; 0 = no pool (this agent takes no runs of it), demand = a pool of floor 0 that "
+                  "starts a sandbox only for a waiting run (runtimes.toml warm = 0)",
     "POOL_BURST": "extra warm sandboxes the agent gives to the runtimes whose recent arrivals need more than "
                   "their floor (pools follow demand); 0 = fixed pools",
     "POOL_WINDOW_S": "the window of recent arrivals the pools follow",
@@ -51,8 +52,8 @@ SETTINGS: dict[str, str] = {
     "OCI_RUNTIME": "dockerd runtime of the sandboxes: runsc-go (a current gVisor, scripts/ensure-runsc-go.sh), "
                    "runsc (Debian's gVisor) or runc; Nomad node meta throwbox.sandbox_runtime overrides; the agent "
                    "stops at start-up when dockerd has it not registered",
-    "MAX_IN_FLIGHT": "runs started or starting at once (default: total warm capacity); a runtime's own are at "
-                     "most its pool size",
+    "MAX_IN_FLIGHT": "runs started or starting at once (default: total warm capacity, an on-demand pool "
+                     "counting 1); a runtime's own are at most its pool size (at least 1)",
     "LOOKAHEAD": "runs taken from Kafka and held back beyond those in flight, started fairly across tenants "
                  "(round robin per runtime)",
     "START_RATE_PRIOR_PER_S": "runs per second per warm sandbox this agent is assumed to start of a runtime "
@@ -83,7 +84,7 @@ UNITS = {"POOL_BURST": "sandboxes", "POOL_WINDOW_S": "s", "SANDBOX_REPLACE_S": "
 DEFAULT_TEXT = {"NAME": "the hostname, made safe", "NODE_ID": "the local Nomad client's",
                 "METRICS_LISTEN": "127.0.0.1:9464", "POOL_SIZES": "runtimes.toml `warm`",
                 "POOL_BURST": "4, or 0 when POOL_SIZES is given (fixed pools)",
-                "MAX_IN_FLIGHT": "the sum of the pool floors plus the burst",
+                "MAX_IN_FLIGHT": "the sum of the pool floors (an on-demand pool: 1) plus the burst",
                 "SECCOMP_PROFILE": "<checkout>/runtimes/seccomp/sandbox.json"}
 
 
@@ -125,7 +126,8 @@ class AgentConfig:
     datacenter: str = "dc1"
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
-    pool_sizes: dict[str, int] = field(default_factory=dict)   # runtime key -> warm count (its floor)
+    # runtime key -> warm count (its floor; 0: on demand) of the runtimes this agent has a pool for
+    pool_sizes: dict[str, int] = field(default_factory=dict)
     pool_burst: int = 4
     pool_window_s: int = 30
     sandbox_replace_s: float = 4.0
@@ -160,20 +162,26 @@ def default_agent_name(hostname: str | None = None) -> str:
     return name or "agent"
 
 
+ON_DEMAND = "demand"     # POOL_SIZES count: a pool that keeps no idle sandbox (runtimes.toml `warm = 0`)
+NO_POOL = -1
+
+
 def parse_pool_sizes(text: str, registry: runtime_registry.Registry) -> dict[str, int]:
-    """'python=3,*=1' -> {runtime key: count}; a language name covers all its versions,
-    a runtime key (python-3.11.2) one version, '*' every runtime not named."""
+    """'python=3,lua=demand,*=0' -> {runtime key: floor} of the runtimes this agent has a pool
+    for; a language name covers all its versions, a runtime key (python-3.11.2) one version,
+    '*' every runtime not named (not given: its runtimes.toml `warm`). A count of 0 leaves the
+    runtime out (this agent takes no runs of it); `demand` gives it a pool of floor 0, which
+    creates a sandbox only for a run waiting for one (runtimes.toml `warm = 0`)."""
     explicit: dict[str, int] = {}
     star: int | None = None
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
         name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or not value.strip().isdigit():
-            raise ConfigError(f"{PREFIX}POOL_SIZES: {part!r} is not NAME=COUNT")
-        count = int(value)
-        # 0 = this agent keeps no pool for it (and takes no runs of it).
+        name, value = name.strip(), value.strip()
+        if not sep or not (value.isdigit() or value == ON_DEMAND):
+            raise ConfigError(f"{PREFIX}POOL_SIZES: {part!r} is not NAME=COUNT (COUNT: a number or {ON_DEMAND})")
+        count = 0 if value == ON_DEMAND else int(value) or NO_POOL
         if name == "*":
             star = count
             continue
@@ -186,8 +194,10 @@ def parse_pool_sizes(text: str, registry: runtime_registry.Registry) -> dict[str
                 explicit[key] = count
     sizes = {}
     for r in registry.runtimes:
-        sizes[r.key] = explicit.get(r.key, star if star is not None else r.warm)
-    if not any(sizes.values()):
+        size = explicit.get(r.key, star if star is not None else r.warm)
+        if size != NO_POOL:
+            sizes[r.key] = size
+    if not sizes:
         raise ConfigError(f"{PREFIX}POOL_SIZES: {text!r} leaves no runtime with a pool")
     return sizes
 
@@ -301,5 +311,6 @@ def _load(env: Mapping[str, str], registry: runtime_registry.Registry | None) ->
     if not profile.is_file():
         raise ConfigError(f"{PREFIX}SECCOMP_PROFILE: {profile} does not exist (sandboxes never run without it)")
     burst = values.get("pool_burst", AgentConfig.pool_burst)
-    values.setdefault("max_in_flight", sum(values["pool_sizes"].values()) + burst)
+    # An on-demand pool (floor 0) still runs one run at a time.
+    values.setdefault("max_in_flight", sum(max(1, n) for n in values["pool_sizes"].values()) + burst)
     return AgentConfig(**values)

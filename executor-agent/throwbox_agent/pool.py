@@ -3,7 +3,9 @@
 The decisions are pure functions over plain data (`reconcile`, `stale_allocs`, `shortfall`);
 `WarmPool` applies them to the live view a background watch keeps fresh from Nomad. A sandbox
 is handed out at most once, ever: after its run the factory destroys it and the pool has the
-factory create a new one, so the pool keeps `size` sandboxes idle, starting or in use.
+factory create a new one, so the pool keeps `size` sandboxes idle, starting or in use, and at
+least one for each run that holds or waits for one: a pool of size 0 (runtimes.toml `warm = 0`,
+a rarely used runtime) keeps none idle and creates one when a run of it arrives.
 """
 
 from __future__ import annotations
@@ -123,10 +125,24 @@ def needs_stop(live_ids: set[str], handed: set[str], held: set[str], stop_reques
     return out
 
 
-def shortfall(size: int, view: PoolView, held: int, creating: int) -> int:
-    """How many sandboxes to create now: the pool holds `size` that are idle, starting, in a
+def target(size: int, held: int, wanting: int) -> int:
+    """How many sandboxes a pool keeps (idle, starting, in a run or being created): its size, and
+    at least one per run that holds one (`held`) or waits for one (`wanting`). A pool of size 0
+    has sandboxes only while runs want them."""
+    return max(size, held + wanting)
+
+
+def shortfall(size: int, view: PoolView, held: int, creating: int, wanting: int = 0) -> int:
+    """How many sandboxes to create now: the pool holds `target` that are idle, starting, in a
     run or being created (a used one being destroyed no longer counts)."""
-    return max(0, size - len(view.idle) - len(view.starting) - held - creating)
+    return max(0, target(size, held, wanting) - len(view.idle) - len(view.starting) - held - creating)
+
+
+def surplus_idle(size: int, view: PoolView, held: int, creating: int, wanting: int = 0) -> list[str]:
+    """The idle sandboxes beyond the pool's target, to stop: the newest (the oldest have waited
+    longest and are handed out first)."""
+    surplus = len(view.idle) + len(view.starting) + held + creating - target(size, held, wanting)
+    return view.idle[-surplus:] if surplus > 0 else []
 
 
 def backoff_s(failures: int) -> float:
@@ -150,6 +166,7 @@ class RuntimePool:
         self.view = PoolView()
         self.excluded: set[str] = set()      # stale or dead: stopped, never handed out
         self.waiters: deque[asyncio.Future[None]] = deque()
+        self.wanting = 0                           # runs in acquire(): waiting for a sandbox
         self.registered_index = 0
         self.held: set[str] = set()                # handed to a run and not released yet
         self.stop_requested: dict[str, float] = {}  # alloc id -> when we last destroyed it
@@ -187,6 +204,7 @@ class RuntimePool:
 
     def snapshot(self) -> dict:
         return {"size": self.size, "dormant": self.dormant, "idle": len(self.view.idle), "in_use": len(self.held),
+                "wanting": self.wanting,
                 "pending": self.view.pending, "creating": len(self.creating) + self.create_calls,
                 "stopping": len(self.stop_requested), "job": self.job_id,
                 "idle_allocs": list(self.view.idle), "held_allocs": sorted(self.held)}
@@ -245,7 +263,7 @@ class PoolKeeper:
     def refill(self, p: RuntimePool) -> None:
         if self.closing or p.dormant:
             return
-        missing = shortfall(p.size, p.view, len(p.held), len(p.creating) + p.create_calls)
+        missing = shortfall(p.size, p.view, len(p.held), len(p.creating) + p.create_calls, p.wanting)
         if not missing:
             return
         wait_s = p.create_after - time.monotonic()
@@ -382,8 +400,11 @@ class WarmPool:
             for alloc in p.view.idle:
                 if alloc not in before_idle:
                     self._keeper.running(p, alloc, now)
-            self._metrics.pool_idle.labels(key).set(len(p.view.idle))
             p.wake()
+            # Idle ones beyond the target (an on-demand sandbox whose run gave up before it ran);
+            # creates under way are not counted here: their allocations may be these.
+            self._trim(p, creating=0)
+            self._metrics.pool_idle.labels(key).set(len(p.view.idle))
             self._keeper.refill(p)
         self._ready.set()
 
@@ -408,18 +429,38 @@ class WarmPool:
             return
         p.size = size
         self._metrics.pool_size.labels(key).set(size)
-        surplus = len(p.view.idle) + len(p.view.starting) + len(p.held) + len(p.creating) + p.create_calls - size
-        for alloc in reversed(p.view.idle[-surplus:] if surplus > 0 else []):
+        self._trim(p)
+        self._keeper.refill(p)
+
+    def _trim(self, p: RuntimePool, creating: int | None = None) -> None:
+        """Stop the idle sandboxes beyond the pool's target (a smaller size, or an on-demand
+        sandbox whose run gave up waiting before it started)."""
+        creating = len(p.creating) + p.create_calls if creating is None else creating
+        for alloc in reversed(surplus_idle(p.size, p.view, len(p.held), creating, p.wanting)):
             p.view.idle.remove(alloc)
             p.excluded.add(alloc)
             self._keeper.request_stop(p, alloc)
-        self._keeper.refill(p)
 
     # ---- handing out and taking back
 
     async def acquire(self, runtime_key: str, timeout_s: float) -> Sandbox:
-        """An idle running sandbox, at once if there is one; never one handed out before."""
+        """An idle running sandbox, at once if there is one; never one handed out before. While
+        the run waits, the pool counts it: one with no sandbox idle or starting for it (an
+        on-demand pool, or a burst) has one created."""
         p = self.pools[runtime_key]
+        p.wanting += 1
+        self._keeper.refill(p)
+        got = False
+        try:
+            sandbox = await self._acquire(p, runtime_key, timeout_s)
+            got = True
+            return sandbox
+        finally:
+            p.wanting -= 1
+            if not got:
+                self._trim(p)
+
+    async def _acquire(self, p: RuntimePool, runtime_key: str, timeout_s: float) -> Sandbox:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + timeout_s

@@ -5,7 +5,8 @@ times. On top of the floors the agent has a budget of burst sandboxes (THROWBOX_
 that go to the runtimes whose recent arrivals need more than their floor: a runtime receiving
 `rate` runs/s needs about `rate x replace_s` warm sandboxes so that no run waits for a cold
 one while used ones are replaced (Little's law). When the arrivals stop, the runtime shrinks
-back to its floor.
+back to its floor. A runtime whose floor is 0 (runtimes.toml `warm = 0`) keeps at least one
+while runs of it wait (taken from Kafka, not finished starting), burst budget or not.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ class ArrivalMeter:
 
 
 def target_sizes(floors: dict[str, int], rates_per_s: dict[str, float], replace_s: float,
-                 burst: int) -> dict[str, int]:
+                 burst: int, waiting: dict[str, int] | None = None) -> dict[str, int]:
     """Floors plus the burst budget, shared in proportion to what each runtime lacks (largest
-    remainder; never more than it lacks)."""
+    remainder; never more than it lacks); at least 1 for a runtime with runs `waiting`."""
+    waiting = waiting or {}
     lack = {k: max(0, math.ceil(rates_per_s.get(k, 0.0) * replace_s) - floor) for k, floor in floors.items()}
     total = sum(lack.values())
     if total <= burst:
@@ -47,4 +49,4 @@ def target_sizes(floors: dict[str, int], rates_per_s: dict[str, float], replace_
         left = burst - sum(extra.values())
         for k in sorted(shares, key=lambda k: (extra[k] - shares[k], k))[:left]:
             extra[k] += 1
-    return {k: floors[k] + extra[k] for k in floors}
+    return {k: max(floors[k] + extra[k], 1 if waiting.get(k, 0) > 0 else 0) for k in floors}

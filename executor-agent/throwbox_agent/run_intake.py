@@ -61,7 +61,7 @@ class RunIntake:
 
     def use_pool(self, pool: WarmPool) -> None:
         self.pool = pool
-        self.start_rates = {k: StartRateMeter(self.config.start_rate_prior_per_s * p.size)
+        self.start_rates = {k: StartRateMeter(self.config.start_rate_prior_per_s * max(1, p.size))
                             for k, p in pool.pools.items()}
 
     # ------------------------------------------------------------------ the consumer
@@ -138,6 +138,13 @@ class RunIntake:
         key = f"{job.language}-{job.version}"
         self.arrivals.note(key, time.monotonic())
         self.held_back.push(key, job.tenant, (tp, rec.offset, job))
+
+    def waiting(self) -> dict[str, int]:
+        """Runs per runtime key taken and not started: held back, or in flight wanting a sandbox."""
+        counts = dict(self.flight.wanting_sandbox())
+        for key in self.held_back.runtimes():
+            counts[key] = counts.get(key, 0) + self.held_back.waiting(key)
+        return counts
 
     def runtime_room(self, runtime_key: str, in_flight: dict[str, int]) -> int:
         """How many more runs of this runtime may be in flight: its pool's size, counting those

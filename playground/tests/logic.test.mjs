@@ -62,12 +62,13 @@ test("a result reads as outcome, exit code, time and memory", () => {
 
 test("every deployed language has an example that names its entry file", () => {
   for (const [lang, file] of [["python", "main.py"], ["javascript", "main.js"], ["c", "main.c"], ["cpp", "main.cpp"],
-    ["go", "main.go"], ["java", "Main.java"], ["rust", "main.rs"], ["ruby", "main.rb"], ["bash", "main.sh"]]) {
+    ["go", "main.go"], ["java", "Main.java"], ["rust", "main.rs"], ["ruby", "main.rb"], ["bash", "main.sh"],
+    ["typescript", "main.ts"], ["kotlin", "main.kt"], ["cobol", "main.cob"], ["csharp", "main.cs"], ["haskell", "main.hs"]]) {
     const ex = exampleFor(lang);
     assert.equal(ex.name, file);
     assert.match(ex.content, /Nice to meet you/);
   }
-  assert.equal(exampleFor("cobol").name, "main.txt");
+  assert.equal(exampleFor("intercal").name, "main.txt");
 });
 
 test("file names follow the API's rules", async () => {

@@ -107,7 +107,7 @@ async def test_a_body_that_is_not_json_is_415(control_plane, tenant_key):
 
 async def test_an_unknown_runtime_is_422(control_plane, tenant_key):
     api = Api(control_plane.url, tenant_key()[1])
-    assert_error(await api.call("POST", "/v1/runs", {**RUN, "language": "cobol"}), 422, "unknown_runtime", "language")
+    assert_error(await api.call("POST", "/v1/runs", {**RUN, "language": "intercal"}), 422, "unknown_runtime", "language")
     assert_error(await api.call("POST", "/v1/runs", {**RUN, "version": "0.0.1"}), 422, "unknown_runtime", "version")
 
 

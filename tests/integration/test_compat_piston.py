@@ -29,7 +29,7 @@ def test_piston_client_reads_the_runtimes_and_runs_several_languages_with_piston
         {"method": "execute", "language": "javascript", "code": "console.error('oops'); process.exit(3)"},
         {"method": "execute", "language": "c", "code": "int main(void) { return missing; }"},
         {"method": "execute", "language": "python", "code": "while True:\n    pass", "config": {"runTimeout": 1500}},
-        {"method": "execute", "language": "cobol", "code": "x", "config": {"version": "1.0"}},
+        {"method": "execute", "language": "intercal", "code": "x", "config": {"version": "1.0"}},
     ]
     runtimes, py, cpp, js, c_error, spin, cobol = piston_client(compat_plane.url, calls)
     assert {"python", "javascript", "c", "cpp"} <= {r["language"] for r in runtimes}
@@ -51,7 +51,7 @@ def test_piston_client_reads_the_runtimes_and_runs_several_languages_with_piston
 
     assert (spin["run"]["status"], spin["run"]["signal"]) == ("TO", "SIGKILL")
 
-    assert cobol == {"message": "cobol-1.0 runtime is unknown"}
+    assert cobol == {"message": "intercal-1.0 runtime is unknown"}
 
 
 async def call(url: str, path: str, body: bytes | str, headers: dict | None = None) -> tuple[int, dict]:
@@ -166,7 +166,7 @@ async def test_a_kill_signal_ends_the_program_with_sigkill(compat_plane):
      "Can only write to stdin"),
     (init("python", ECHO_TWO_LINES), {"type": "signal", "signal": "NOPE"}, 4005, "Invalid signal"),
     (init("python", ECHO_TWO_LINES), {"type": "signal", "signal": "SIGUSR1"}, 4005, "Invalid signal"),
-    (init("cobol", "x"), None, 4002, "Notified Error"),
+    (init("intercal", "x"), None, 4002, "Notified Error"),
 ])
 async def test_protocol_mistakes_close_with_pistons_codes(compat_plane, first, then, code, reason):
     async with aiohttp.ClientSession() as s, s.ws_connect(compat_plane.url + "/api/v2/connect") as ws:

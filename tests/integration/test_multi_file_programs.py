@@ -3,8 +3,12 @@ private executor agent of this checkout, built and run in warm gVisor sandboxes 
 
 Each case is built exactly as docs/runtimes.md says (C: every `*.c`; C++: every
 `*.cpp`/`*.cc`/`*.cxx`; Go: the top-level files, or a module when a go.mod is given; Java: every
-`*.java`; Rust: the crate root and its `mod` tree; interpreted languages: the entry file, which
-imports the others). Headers and data files sit beside the sources, some in subdirectories.
+`*.java`; Rust: the crate root and its `mod` tree; TypeScript, Fortran, D, COBOL, Erlang, Kotlin,
+Scala, C#: every source file of the language; OCaml: the top-level `*.ml` in dependency order;
+Haskell, Ada, Pascal, Crystal: the entry file and what it imports; interpreted languages: the
+entry file, which imports the others). Headers and data files sit beside the sources, some in
+subdirectories. Every language of the registry has a case; the runtimes with `warm = 0` get
+on-demand pools, as on a deployed agent, so their runs start a sandbox each.
 """
 
 from __future__ import annotations
@@ -12,14 +16,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import msgspec
 import pytest
 from agent_process import private_agent, private_pipeline
-from pipeline import DEFAULT_LIMITS
 
 from throwbox_common import runtimes
-from throwbox_common.messages import JobFile, Limits, RunJob, now_ms
+from throwbox_common.messages import JobFile, RunJob, now_ms
 
-BUILD_LIMITS = {**DEFAULT_LIMITS, "wall_time_ms": 60_000, "cpu_time_ms": 60_000}
 REGISTRY = runtimes.load()
 
 pytestmark = pytest.mark.timeout(600)
@@ -33,14 +36,17 @@ class Program:
     entrypoint: str | None = None      # default: the runtime's
 
     def job(self, runtime: runtimes.Runtime | None = None) -> RunJob:
-        # The server's maximum wall and CPU time: these tests check that several files build,
-        # not how fast (rustc under gVisor took over 10 s on a loaded machine in a CI rehearsal).
+        # The runtime's default limits with the server's maximum wall and CPU time: these tests
+        # check that several files build, not how fast (rustc under gVisor took over 10 s on a
+        # loaded machine in a CI rehearsal; kotlinc and scalac need several seconds of CPU).
         runtime = runtime or REGISTRY.resolve(self.language)
+        limits = msgspec.structs.replace(REGISTRY.effective_limits(runtime, None), wall_time_ms=REGISTRY.server_max.wall_time_ms,
+                                         cpu_time_ms=REGISTRY.server_max.cpu_time_ms)
         return RunJob(
             run_id=f"t-{uuid.uuid4().hex[:20]}", tenant="multi-file-tests", language=runtime.language,
             version=runtime.version, entrypoint=self.entrypoint or runtime.entrypoint,
             files=[JobFile(name=n, content=c.encode()) for n, c in self.files.items()],
-            limits=Limits(**BUILD_LIMITS), created_at_ms=now_ms(), args=["x"])
+            limits=limits, created_at_ms=now_ms(), args=["x"])
 
 
 PROGRAMS = {
@@ -108,6 +114,134 @@ PROGRAMS = {
         "main.sh": 'source "$(dirname "$0")/lib/shout.sh"\nshout bash "$1"\n',
         "lib/shout.sh": 'shout() { echo "${1^^}! $2"; }\n',
     }, "BASH! x\n"),
+    # The languages of the trixie images.
+    "typescript: a module imported from the entry file (every *.ts compiled)": Program("typescript", {
+        "main.ts": 'import { shout } from "./lib/shout";\n\nconsole.log(shout("typescript"), process.argv[2]);\n',
+        "lib/shout.ts": "export function shout(s: string): string {\n  return s.toUpperCase() + \"!\";\n}\n",
+    }, "TYPESCRIPT! x\n"),
+    "php: a file required from a subdirectory": Program("php", {
+        "main.php": "<?php\nrequire __DIR__ . '/lib/shout.php';\necho shout('php') . ' ' . $argv[1] . \"\\n\";\n",
+        "lib/shout.php": "<?php\nfunction shout(string $s): string { return strtoupper($s) . '!'; }\n",
+    }, "PHP! x\n"),
+    "perl: a module found by use on -I.": Program("perl", {
+        "main.pl": "use strict;\nuse Shout;\nprint Shout::it('perl'), \" $ARGV[0]\\n\";\n",
+        "Shout.pm": "package Shout;\nsub it { return uc($_[0]) . '!'; }\n1;\n",
+    }, "PERL! x\n"),
+    "lua: a module required from a subdirectory": Program("lua", {
+        "main.lua": 'local shout = require("lib.shout")\nprint(shout("lua") .. " " .. arg[1])\n',
+        "lib/shout.lua": "return function(s) return s:upper() .. \"!\" end\n",
+    }, "LUA! x\n"),
+    "sqlite3: a script read from the entry script": Program("sqlite3", {
+        "main.sql": ".read lib/words.sql\nSELECT upper(word) || '! ' || (SELECT arg FROM args WHERE n = 1) FROM words;\n",
+        "lib/words.sql": "CREATE TABLE words(word TEXT);\nINSERT INTO words VALUES ('sqlite3');\n",
+    }, "SQLITE3! x\n"),
+    "tcl: a file sourced from the entry script": Program("tcl", {
+        "main.tcl": "source [file join [file dirname [info script]] lib shout.tcl]\nputs \"[shout tcl] [lindex $argv 0]\"\n",
+        "lib/shout.tcl": "proc shout {s} { return \"[string toupper $s]!\" }\n",
+    }, "TCL! x\n"),
+    "awk: a library @included": Program("awk", {
+        "main.awk": '@include "lib/shout.awk"\nBEGIN { print shout("awk") " " ARGV[1]; exit 0 }\n',
+        "lib/shout.awk": 'function shout(s) { return toupper(s) "!" }\n',
+    }, "AWK! x\n"),
+    "scheme: a Guile module under the run directory": Program("scheme", {
+        "main.scm": "(use-modules (lib shout))\n(display (string-append (shout \"scheme\") \" \" (cadr (command-line))))\n"
+                    "(newline)\n",
+        "lib/shout.scm": "(define-module (lib shout) #:export (shout))\n"
+                         "(define (shout s) (string-append (string-upcase s) \"!\"))\n",
+    }, "SCHEME! x\n"),
+    "r: a file sourced from the entry script": Program("r", {
+        "main.r": 'source("lib/shout.r")\ncat(shout("r"), " ", commandArgs(trailingOnly = TRUE)[1], "\\n", sep = "")\n',
+        "lib/shout.r": 'shout <- function(s) paste0(toupper(s), "!")\n',
+    }, "R! x\n"),
+    "fortran: a module used by the program (compiled first)": Program("fortran", {
+        "main.f90": "program main\n  use shout_mod\n  character(len=32) :: arg\n  call get_command_argument(1, arg)\n"
+                    "  print '(A)', shout('fortran') // ' ' // trim(arg)\nend program main\n",
+        "shout_mod.f90": "module shout_mod\ncontains\n  function shout(s) result(r)\n    character(len=*), intent(in) :: s\n"
+                         "    character(len=len(s)+1) :: r\n    integer :: i\n    r = s // '!'\n    do i = 1, len(s)\n"
+                         "      if (r(i:i) >= 'a' .and. r(i:i) <= 'z') r(i:i) = achar(iachar(r(i:i)) - 32)\n"
+                         "    end do\n  end function shout\nend module shout_mod\n",
+    }, "FORTRAN! x\n"),
+    "ada: a package spec and body with'ed by the main procedure": Program("ada", {
+        "main.adb": "with Ada.Text_IO;\nwith Ada.Command_Line;\nwith Shout;\nprocedure Main is\nbegin\n"
+                    "   Ada.Text_IO.Put_Line (Shout.It (\"ada\") & \" \" & Ada.Command_Line.Argument (1));\nend Main;\n",
+        "shout.ads": "package Shout is\n   function It (S : String) return String;\nend Shout;\n",
+        "shout.adb": "with Ada.Characters.Handling;\npackage body Shout is\n   function It (S : String) return String is\n"
+                     "   begin\n      return Ada.Characters.Handling.To_Upper (S) & \"!\";\n   end It;\nend Shout;\n",
+    }, "ADA! x\n"),
+    "pascal: a unit used by the program": Program("pascal", {
+        "main.pas": "program Main;\nuses shout;\nbegin\n  writeln(ShoutIt('pascal'), ' ', ParamStr(1));\nend.\n",
+        "shout.pas": "unit shout;\ninterface\nfunction ShoutIt(s: string): string;\nimplementation\nuses SysUtils;\n"
+                     "function ShoutIt(s: string): string;\nbegin\n  ShoutIt := UpperCase(s) + '!';\nend;\nend.\n",
+    }, "PASCAL! x\n"),
+    "d: a module in a subdirectory": Program("d", {
+        "main.d": "import std.stdio;\nimport lib.shout;\n\nvoid main(string[] args) { writeln(shout(\"d\"), \" \", args[1]); }\n",
+        "lib/shout.d": "module lib.shout;\nimport std.uni : toUpper;\n\nstring shout(string s) { return s.toUpper ~ \"!\"; }\n",
+    }, "D! x\n"),
+    "cobol: a subprogram CALLed by the main program": Program("cobol", {
+        "main.cob": "       IDENTIFICATION DIVISION.\n       PROGRAM-ID. MAIN.\n       DATA DIVISION.\n"
+                    "       WORKING-STORAGE SECTION.\n       01 WORD PIC X(5) VALUE \"cobol\".\n"
+                    "       01 ARG  PIC X(8).\n       PROCEDURE DIVISION.\n           CALL \"SHOUT\" USING WORD\n"
+                    "           ACCEPT ARG FROM ARGUMENT-VALUE\n           DISPLAY WORD \"! \" FUNCTION TRIM(ARG)\n"
+                    "           STOP RUN.\n",
+        "shout.cob": "       IDENTIFICATION DIVISION.\n       PROGRAM-ID. SHOUT.\n       DATA DIVISION.\n"
+                     "       LINKAGE SECTION.\n       01 WORD PIC X(5).\n       PROCEDURE DIVISION USING WORD.\n"
+                     "           MOVE FUNCTION UPPER-CASE(WORD) TO WORD\n           GOBACK.\n",
+    }, "COBOL! x\n"),
+    "crystal: a file required from a subdirectory": Program("crystal", {
+        "main.cr": 'require "./lib/shout"\n\nputs "#{Shout.it("crystal")} #{ARGV[0]}"\n',
+        "lib/shout.cr": "module Shout\n  def self.it(s : String) : String\n    s.upcase + \"!\"\n  end\nend\n",
+    }, "CRYSTAL! x\n"),
+    "erlang: two modules": Program("erlang", {
+        "main.erl": "-module(main).\n-export([main/1]).\n\nmain([Arg | _]) -> io:format(\"~s ~s~n\", [shout:it(\"erlang\"), Arg]).\n",
+        "shout.erl": "-module(shout).\n-export([it/1]).\n\nit(S) -> string:uppercase(S) ++ \"!\".\n",
+    }, "ERLANG! x\n"),
+    "elixir: a module of an .ex file used by the script": Program("elixir", {
+        "main.exs": "[arg | _] = System.argv()\nIO.puts(\"#{Shout.it(\"elixir\")} #{arg}\")\n",
+        "lib/shout.ex": "defmodule Shout do\n  def it(s), do: String.upcase(s) <> \"!\"\nend\n",
+    }, "ELIXIR! x\n"),
+    "kotlin: two files, one in a package": Program("kotlin", {
+        "main.kt": "import util.shout\n\nfun main(args: Array<String>) {\n    println(shout(\"kotlin\") + \" \" + args[0])\n}\n",
+        "util/Shout.kt": "package util\n\nfun shout(s: String): String = s.uppercase() + \"!\"\n",
+    }, "KOTLIN! x\n"),
+    "scala: two files": Program("scala", {
+        "main.scala": "@main def run(arg: String): Unit = println(s\"${Shout.it(\"scala\")} $arg\")\n",
+        "util/Shout.scala": "object Shout:\n  def it(s: String): String = s.toUpperCase + \"!\"\n",
+    }, "SCALA! x\n"),
+    "clojure: a namespace required from the class path": Program("clojure", {
+        "main.clj": "(require '[lib.shout :as s])\n(println (s/it \"clojure\") (first *command-line-args*))\n",
+        "lib/shout.clj": "(ns lib.shout (:require [clojure.string :as str]))\n(defn it [s] (str (str/upper-case s) \"!\"))\n",
+    }, "CLOJURE! x\n"),
+    "ocaml: two modules": Program("ocaml", {
+        "main.ml": "let () = Printf.printf \"%s %s\\n\" (Shout.it \"ocaml\") Sys.argv.(1)\n",
+        "shout.ml": "let it s = String.uppercase_ascii s ^ \"!\"\n",
+    }, "OCAML! x\n"),
+    "lisp: a file loaded from a subdirectory": Program("lisp", {
+        "main.lisp": "(load \"lib/shout.lisp\")\n(format t \"~a ~a~%\" (shout \"lisp\") (second sb-ext:*posix-argv*))\n",
+        "lib/shout.lisp": "(defun shout (s) (concatenate 'string (string-upcase s) \"!\"))\n",
+    }, "LISP! x\n"),
+    "racket: a module required from a subdirectory": Program("racket", {
+        "main.rkt": "#lang racket/base\n(require \"lib/shout.rkt\")\n"
+                    "(printf \"~a ~a\\n\" (shout \"racket\") (vector-ref (current-command-line-arguments) 0))\n",
+        "lib/shout.rkt": "#lang racket/base\n(provide shout)\n(define (shout s) (string-append (string-upcase s) \"!\"))\n",
+    }, "RACKET! x\n"),
+    "prolog: a module used from a subdirectory": Program("prolog", {
+        "main.pl": ":- use_module(lib/shout).\n:- initialization(main, main).\n\n"
+                   "main([Arg|_]) :- shout(prolog, S), format(\"~w ~w~n\", [S, Arg]).\n",
+        "lib/shout.pl": ":- module(shout, [shout/2]).\n\n"
+                        "shout(Word, S) :- upcase_atom(Word, Up), atom_concat(Up, '!', S).\n",
+    }, "PROLOG! x\n"),
+    "haskell: a hierarchical module imported by Main": Program("haskell", {
+        "main.hs": "import Lib.Shout (shout)\nimport System.Environment (getArgs)\n\n"
+                   "main :: IO ()\nmain = do\n  args <- getArgs\n  putStrLn (shout \"haskell\" ++ \" \" ++ head args)\n",
+        "Lib/Shout.hs": "module Lib.Shout (shout) where\n\nimport Data.Char (toUpper)\n\n"
+                        "shout :: String -> String\nshout s = map toUpper s ++ \"!\"\n",
+    }, "HASKELL! x\n"),
+    "csharp: two files, one class in a namespace": Program("csharp", {
+        "main.cs": "using System;\n\npublic class Program {\n    public static void Main(string[] args) {\n"
+                   "        Console.WriteLine(Lib.Shout.It(\"csharp\") + \" \" + args[0]);\n    }\n}\n",
+        "Lib/Shout.cs": "namespace Lib {\n    public static class Shout {\n"
+                        "        public static string It(string s) { return s.ToUpper() + \"!\"; }\n    }\n}\n",
+    }, "CSHARP! x\n"),
 }
 
 
@@ -115,10 +249,15 @@ PROGRAMS = {
 CASES = [(case, r) for case, program in PROGRAMS.items() for r in REGISTRY.runtimes if r.language == program.language]
 
 
+def test_every_language_of_the_registry_has_a_multi_file_program():
+    assert {r.language for r in REGISTRY.runtimes} == {p.language for p in PROGRAMS.values()}
+
+
 @pytest.fixture(scope="module")
 def agent():
-    with private_agent(dict.fromkeys(sorted({r for _, r in CASES}, key=lambda r: r.key), 1), prefix="multi",
-                       start_timeout_s=300) as a:
+    # One warm sandbox for the runtimes that keep one, an on-demand pool for those with warm = 0.
+    pools = {r: min(r.warm, 1) for r in sorted({r for _, r in CASES}, key=lambda r: r.key)}
+    with private_agent(pools, prefix="multi", start_timeout_s=300) as a:
         yield a
 
 

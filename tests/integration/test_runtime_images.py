@@ -33,10 +33,22 @@ def example_files(runtime: Runtime) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def run_runtime(runtime: Runtime, files: dict[str, bytes | str], stdin: bytes = b"", **kwargs):
+def runtime_limits(runtime: Runtime) -> dict[str, int]:
+    """The launcher limits and container memory a run of the runtime gets by default (its tuned
+    defaults: JVMs, the BEAM and heavy compilers get more time, memory and tasks)."""
+    limits = REGISTRY.effective_limits(runtime, None)
+    return {"memory_mb": limits.memory_mb, "nproc": limits.pids, "cpu_time_s": -(-limits.cpu_time_ms // 1000),
+            "timeout_s": max(120, 2 * limits.wall_time_ms / 1000)}
+
+
+def run_runtime(runtime: Runtime, files: dict[str, bytes | str], stdin: bytes = b"", args: list[str] | None = None,
+                **kwargs):
     require_image(runtime.image)
-    return run_program(runtime.image, files, runtime.run_command(runtime.entrypoint, []),
-                       compile=runtime.compile_command(runtime.entrypoint), stdin=stdin, **kwargs)
+    names = list(files)
+    entrypoint = runtime.entrypoint if runtime.entrypoint in files else names[0]
+    return run_program(runtime.image, files, runtime.run_command(entrypoint, args or [], names),
+                       compile=runtime.compile_command(entrypoint, names), stdin=stdin,
+                       **{**runtime_limits(runtime), **kwargs})
 
 
 def assert_clean_exit(result) -> None:
@@ -47,8 +59,8 @@ def assert_clean_exit(result) -> None:
 
 
 @pytest.mark.parametrize("runtime", REGISTRY.runtimes, ids=lambda r: r.key)
-def test_every_runtimes_hello_example_reads_stdin_and_greets_within_256_mb(runtime):
-    result = run_runtime(runtime, example_files(runtime), stdin=b"throwbox\n", memory_mb=256)
+def test_every_runtimes_hello_example_reads_stdin_and_greets_within_its_default_limits(runtime):
+    result = run_runtime(runtime, example_files(runtime), stdin=b"throwbox\n")
     assert_clean_exit(result)
     assert result.stdout == "Hello, throwbox!\n"
     assert result.stderr_text == ""
@@ -57,6 +69,60 @@ def test_every_runtimes_hello_example_reads_stdin_and_greets_within_256_mb(runti
         assert result.kinds.index("C") < result.kinds.index("o")
     else:
         assert "C" not in result.kinds
+
+
+# SQL has no exit status of its own: the sqlite3 example prints the same lines and ends with 0.
+EXIT_CODE = {"sqlite3": 0}
+UNICODE_LINE = "Grüße, 世界 ✓"
+
+
+@pytest.mark.parametrize("runtime", REGISTRY.runtimes, ids=lambda r: r.key)
+def test_every_runtimes_example_prints_its_args_and_unicode_and_exits_with_code_3(runtime):
+    result = run_runtime(runtime, example_files(runtime), stdin="wörld\nsecond line\n".encode(), args=["a b", "-v"])
+    assert result.launch_error is None, result.launch_error
+    assert result.compiled in (None, {"exit_code": 0, "signal": None}), result.compile_output
+    assert result.stdout == f"Hello, wörld!\narg: a b\narg: -v\n{UNICODE_LINE}\n", (result.stdout, result.stderr_text)
+    assert result.exited["exit_code"] == EXIT_CODE.get(runtime.language, 3), (result.exited, result.stderr_text)
+    assert result.exited["signal"] is None
+
+
+# A program that does not compile, per compiled language: the compiler's message names the culprit.
+COMPILE_ERRORS = {
+    "c": ("int main(void) { return missing_symbol; }\n", "missing_symbol"),
+    "cpp": ("int main() { return missing_symbol; }\n", "missing_symbol"),
+    "go": ("package main\n\nfunc main() { missingSymbol() }\n", "missingSymbol"),
+    "java": ("public class Main { public static void main(String[] a) { missingSymbol(); } }\n", "missingSymbol"),
+    "rust": ("fn main() { missing_symbol(); }\n", "missing_symbol"),
+    "typescript": ("const n: number = missingSymbol;\n", "missingSymbol"),
+    "fortran": ("program main\n  call missing_symbol(\nend program main\n", "rror"),
+    "ada": ("procedure Main is\nbegin\n   Missing_Symbol;\nend Main;\n", "Missing_Symbol"),
+    "pascal": ("program Main;\nbegin\n  MissingSymbol;\nend.\n", "MissingSymbol"),
+    "d": ("void main() { missingSymbol(); }\n", "missingSymbol"),
+    "cobol": ("       IDENTIFICATION DIVISION.\n       PROGRAM-ID. MAIN.\n       PROCEDURE DIVISION.\n"
+              "           MOVE MISSING-SYMBOL TO X.\n", "MISSING-SYMBOL"),
+    "crystal": ("missing_symbol\n", "missing_symbol"),
+    "erlang": ("-module(main).\n-export([main/1]).\nmain(_) -> missing_symbol(.\n", "syntax error"),
+    "kotlin": ("fun main() { missingSymbol() }\n", "missingSymbol"),
+    "scala": ("@main def run(): Unit = missingSymbol()\n", "missingSymbol"),
+    "ocaml": ("let () = missing_symbol ()\n", "missing_symbol"),
+    "haskell": ("main :: IO ()\nmain = missingSymbol\n", "missingSymbol"),
+    "csharp": ("class P { static void Main() { MissingSymbol(); } }\n", "MissingSymbol"),
+}
+
+
+def test_every_compiled_runtime_has_a_compile_error_case():
+    assert {r.language for r in COMPILED} == set(COMPILE_ERRORS)
+
+
+@pytest.mark.parametrize("runtime", COMPILED, ids=lambda r: r.key)
+def test_a_program_that_does_not_compile_reports_a_failed_compile_and_does_not_run(runtime):
+    source, culprit = COMPILE_ERRORS[runtime.language]
+    result = run_runtime(runtime, {runtime.entrypoint: source}, stdin=b"x\n")
+    assert result.launch_error is None, result.launch_error
+    assert result.kinds[-2:] == ["C", "X"] and "o" not in result.kinds, result.kinds
+    assert result.compiled["exit_code"] not in (0, None), result.compiled
+    assert culprit in result.compile_output, result.compile_output
+    assert result.exited == {"exit_code": None, "signal": None, "wall_ms": 0}
 
 
 @pytest.mark.parametrize("runtime", COMPILED, ids=lambda r: r.key)

@@ -22,8 +22,11 @@ def test_defaults_come_from_the_registry_and_the_documented_addresses():
     assert (cfg.metrics_host, cfg.metrics_port) == ("127.0.0.1", 9464)
     assert cfg.oci_runtime == "runsc-go"
     assert cfg.pool_sizes == {r.key: r.warm for r in REGISTRY.runtimes}
-    # Pools follow demand by default: the floors plus a burst of 4 may be in flight.
-    assert (cfg.pool_burst, cfg.max_in_flight) == (4, sum(r.warm for r in REGISTRY.runtimes) + 4)
+    # Every runtime has a pool, an on-demand one (floor 0) for those with warm = 0.
+    assert any(r.warm == 0 for r in REGISTRY.runtimes)
+    # Pools follow demand by default: the floors (an on-demand pool counting 1) plus a burst of 4
+    # may be in flight.
+    assert (cfg.pool_burst, cfg.max_in_flight) == (4, sum(max(1, r.warm) for r in REGISTRY.runtimes) + 4)
     assert cfg.run_cpu_shares == 4096 and load(RUN_CPU_SHARES="2048").run_cpu_shares == 2048
     assert cfg.sandboxes_cpu_shares == 8192 and load(SANDBOXES_CPU_SHARES="0").sandboxes_cpu_shares == 0
 
@@ -47,8 +50,9 @@ def test_the_health_url_the_stack_scripts_use_is_not_mistaken_for_a_typo():
     ("NODE_ID", "node-1", "not a Nomad node id"),
     ("NOMAD_ADDR", "127.0.0.1:4646", "http"),
     ("POOL_SIZES", "python", "NAME=COUNT"),
-    ("POOL_SIZES", "cobol=2", "no runtime"),
+    ("POOL_SIZES", "intercal=2", "no runtime"),
     ("POOL_SIZES", "*=0", "no runtime with a pool"),
+    ("POOL_SIZES", "python=lots", "a number or demand"),
     ("SECCOMP_PROFILE", "runtimes/seccomp/sandbox.json", "absolute"),
     ("SECCOMP_PROFILE", "/nonexistent/profile.json", "does not exist"),
     ("STOP_POOLS_ON_EXIT", "maybe", "true/false"),
@@ -82,8 +86,21 @@ def test_a_runtime_key_wins_over_its_language_whatever_the_order():
 
 def test_a_pool_size_of_zero_means_no_pool_for_that_runtime():
     cfg = load(POOL_SIZES="python=2,*=0")
-    assert [k for k, n in cfg.pool_sizes.items() if n] == PYTHONS
+    assert list(cfg.pool_sizes) == PYTHONS
     assert cfg.max_in_flight == 2 * len(PYTHONS)
+
+
+def test_demand_gives_a_pool_of_floor_zero_that_runs_one_at_a_time():
+    lua = REGISTRY.resolve("lua").key
+    cfg = load(POOL_SIZES="python=2,lua=demand,*=0")
+    assert cfg.pool_sizes == dict.fromkeys(PYTHONS, 2) | {lua: 0}
+    assert cfg.max_in_flight == 2 * len(PYTHONS) + 1
+    assert load(POOL_SIZES="*=demand").pool_sizes == {r.key: 0 for r in REGISTRY.runtimes}
+
+
+def test_runtimes_not_named_get_their_registry_warm_count_and_warm_0_is_an_on_demand_pool():
+    cfg = load(POOL_SIZES="python=3")
+    assert cfg.pool_sizes == {r.key: 3 if r.language == "python" else r.warm for r in REGISTRY.runtimes}
 
 
 def test_runc_is_selectable_and_max_in_flight_can_be_set():

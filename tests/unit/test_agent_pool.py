@@ -19,7 +19,9 @@ from throwbox_agent.pool import (
     reconcile,
     shortfall,
     stale_allocs,
+    surplus_idle,
     take_idle,
+    target,
 )
 from throwbox_common import runtimes
 from throwbox_common.runtimes import Runtime
@@ -81,6 +83,29 @@ def test_the_pool_creates_what_idle_starting_held_and_creating_sandboxes_leave_s
     assert shortfall(5, view, held=1, creating=1) == 1      # "d": handed, released, being destroyed
     assert shortfall(3, view, held=1, creating=1) == 0
     assert shortfall(0, PoolView(), held=0, creating=0) == 0
+
+
+def test_a_pool_keeps_its_size_and_one_sandbox_more_for_each_run_beyond_it():
+    assert target(2, held=1, wanting=0) == 2
+    assert target(0, held=0, wanting=0) == 0                # on demand: nothing while nobody asks
+    assert target(0, held=0, wanting=1) == 1
+    assert target(0, held=1, wanting=1) == 2
+    assert target(3, held=1, wanting=1) == 3
+
+
+def test_an_on_demand_pool_creates_a_sandbox_for_a_waiting_run_and_none_for_one_already_starting():
+    assert shortfall(0, PoolView(), held=0, creating=0, wanting=1) == 1
+    assert shortfall(0, PoolView(), held=0, creating=1, wanting=1) == 0
+    assert shortfall(0, PoolView(starting=["s"]), held=0, creating=0, wanting=1) == 0
+    assert shortfall(0, PoolView(), held=1, creating=0, wanting=0) == 0     # no successor after a run
+
+
+def test_idle_sandboxes_beyond_the_target_are_the_newest_and_a_waiting_run_keeps_its_own():
+    view = PoolView(idle=["old", "mid", "new"])
+    assert surplus_idle(1, view, held=0, creating=0) == ["mid", "new"]
+    assert surplus_idle(0, PoolView(idle=["a"]), held=0, creating=0, wanting=1) == []
+    assert surplus_idle(0, PoolView(idle=["a"]), held=0, creating=0, wanting=0) == ["a"]
+    assert surplus_idle(2, view, held=0, creating=0, wanting=3) == []
 
 
 def test_creating_backs_off_doubling_up_to_a_ceiling_after_failures():
@@ -577,3 +602,32 @@ async def test_a_created_sandbox_that_ends_before_it_runs_is_no_longer_timed():
         factory.changed.set()
         await settle()
         assert job not in pool.pools[PYTHON.key].created_at
+
+
+async def test_an_on_demand_pool_keeps_nothing_idle_and_creates_a_sandbox_for_a_waiting_run():
+    factory = FakeFactory([])
+    async with running_pool(factory, size=0) as (pool, metrics):
+        await settle()
+        assert factory.created == []                 # no run, no sandbox
+        waiting = asyncio.create_task(pool.acquire(PYTHON.key, 5))
+        await settle()
+        assert len(factory.created) == 1 and pool.snapshot()[PYTHON.key]["wanting"] == 1
+        factory.place(alloc("n", index=150, job=factory.created[0]))
+        sb = await waiting
+        assert sb.alloc_id == "n" and metrics.cold_starts.labels(PYTHON.key)._value.get() == 1
+        sb.end("test")
+        await settle()
+        assert len(factory.created) == 1 and factory.destroyed == ["n"]     # no successor
+
+
+async def test_an_on_demand_sandbox_whose_run_gave_up_waiting_is_stopped_once_it_runs():
+    factory = FakeFactory([])
+    async with running_pool(factory, size=0) as (pool, _):
+        with pytest.raises(SandboxUnavailable):
+            await pool.acquire(PYTHON.key, 0.05)
+        [job] = factory.created
+        factory.place(alloc("late", index=150, job=job))
+        await settle()
+        await settle()
+        assert factory.destroyed == ["late"] and pool.snapshot()[PYTHON.key]["idle"] == 0
+        assert len(factory.created) == 1

@@ -28,3 +28,12 @@ def test_the_meter_forgets_arrivals_older_than_its_window():
     assert m.rates_per_s(9.5)["python"] == 0.4
     assert m.rates_per_s(11.5)["python"] == 0.2
     assert m.rates_per_s(30)["python"] == 0.0
+
+
+def test_an_on_demand_runtime_keeps_one_sandbox_while_runs_of_it_wait_even_with_no_budget_left():
+    floors = {"python": 1, "lua": 0, "tcl": 0}
+    assert target_sizes(floors, {}, replace_s=4, burst=0) == {"python": 1, "lua": 0, "tcl": 0}
+    sizes = target_sizes(floors, {"python": 5.0, "lua": 0.1}, replace_s=4, burst=2, waiting={"lua": 1})
+    assert sizes == {"python": 3, "lua": 1, "tcl": 0}      # the budget went to python; lua still gets 1
+    assert target_sizes(floors, {"lua": 1.0}, replace_s=4, burst=8, waiting={"lua": 2})["lua"] == 4
+    assert target_sizes(floors, {}, replace_s=4, burst=0, waiting={"python": 3})["python"] == 1

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from throwbox_common import runtimes
 from throwbox_common.messages import CompileResult, ErrorInfo, RunResult, Usage
 from throwbox_common.runtimes import Limits, Registry, Runtime
 from throwbox_control import config
@@ -53,6 +54,21 @@ def test_installed_languages_have_judge0_ces_ids_and_their_installed_version_in_
     assert ids[62] == "Java (OpenJDK 17.0.19)"
     assert 70 not in ids   # Python 2 is another language: not mapped onto Python 3
     assert 63 not in ids   # not installed in this registry
+
+
+# Judge0 CE 1.13.1's ids of the languages the langs runtimes added.
+JUDGE0_CE_IDS = {51: "csharp", 55: "lisp", 56: "d", 57: "elixir", 58: "erlang", 59: "fortran", 61: "haskell",
+                 64: "lua", 65: "ocaml", 67: "pascal", 68: "php", 69: "prolog", 74: "typescript", 77: "cobol",
+                 78: "kotlin", 80: "r", 81: "scala", 82: "sqlite3", 85: "perl", 86: "clojure"}
+
+
+def test_the_committed_registry_serves_judge0_ces_ids_of_every_installed_language_it_has_one_for():
+    served = {i: r for i, r in judge0.languages(runtimes.load())}
+    assert {i: served[i].language for i in JUDGE0_CE_IDS} == JUDGE0_CE_IDS
+    assert judge0.language_name(served[78]).startswith("Kotlin (") and judge0.language_name(served[51]).startswith("C# (Mono")
+    assert len(served) == 14 + len(JUDGE0_CE_IDS)
+    ids = [i for i, _ in judge0.LANGUAGE_IDS]
+    assert len(ids) == len(set(ids)) and 89 not in ids     # 89: Judge0's multi-file program, not a language
 
 
 def test_a_language_id_runs_the_installed_runtime_with_its_own_file_name():

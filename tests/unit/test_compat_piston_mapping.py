@@ -52,8 +52,8 @@ def test_a_wildcard_or_missing_version_picks_the_newest_and_a_prefix_selects():
 
 
 def test_an_unknown_runtime_is_pistons_400_with_its_message():
-    e = refusal(language="cobol", version="1")
-    assert (piston.error_status(e), e.message) == (400, "cobol-1 runtime is unknown")
+    e = refusal(language="intercal", version="1")
+    assert (piston.error_status(e), e.message) == (400, "intercal-1 runtime is unknown")
 
 
 def test_stdin_gets_a_final_newline_and_args_pass_through_as_piston_does():

@@ -138,7 +138,7 @@ def test_duplicate_file_names_are_refused():
 
 
 def test_an_unknown_language_or_version_is_422_unknown_runtime():
-    e = error_of(b'{"language":"cobol","files":[{"name":"a","content":""}]}')
+    e = error_of(b'{"language":"intercal","files":[{"name":"a","content":""}]}')
     assert (e.status, e.code, e.details[0]["field"]) == (422, "unknown_runtime", "language")
     e = error_of(b'{"language":"python","version":"2","files":[{"name":"a","content":""}]}')
     assert (e.status, e.details[0]["field"]) == (422, "version")

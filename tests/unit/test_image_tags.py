@@ -103,4 +103,76 @@ def test_the_command_line_lists_what_build_images_builds():
                          capture_output=True, text=True, timeout=60, env=env, check=True).stdout
     rows = [line.split() for line in out.splitlines()]
     registry = runtimes.load(REPO / "runtimes" / "runtimes.toml")
-    assert rows == [[r.image_dir, r.image, r.version, r.image_inputs] for r in registry.runtimes]
+    users = {r.image: [u for u in registry.runtimes if u.image == r.image] for r in registry.runtimes}
+    assert rows == [[r.image_dir, r.image, r.image.rsplit(":", 1)[1][:-13], r.image_inputs,
+                     *(sorted(f"{u.language}={u.version}" for u in users[r.image])
+                       if "ARG RUNTIME_VERSIONS" in (REPO / "runtimes/images" / r.image_dir / "Dockerfile").read_text()
+                       else [])]
+                    for r in registry.runtimes]
+    assert {row[0] for row in rows if row[2] == "trixie"} == {"scripting", "native", "beam", "jvm", "functional"}
+
+
+SHARED = "FROM throwbox/base:trixie-1\nARG RUNTIME_VERSIONS\nCOPY throwbox-check-versions /x\n"
+
+
+@pytest.fixture
+def shared_tree(tree: Path) -> Path:
+    """runtimes/images/jvm: an image that checks the versions it serves."""
+    (tree / "images" / "jvm").mkdir()
+    (tree / "images" / "jvm" / "Dockerfile").write_text(SHARED)
+    (tree / "images" / image_tags.CHECKER).write_text("#!/bin/sh\n")
+    return tree
+
+
+def jvm(tree: Path, *served: tuple[str, str]) -> list[image_tags.ImageRef]:
+    return image_tags.references([("throwbox/jvm", language, version) for language, version in served], tree)
+
+
+def test_a_shared_image_has_one_tag_for_every_runtime_it_serves_named_by_its_suite(shared_tree):
+    refs = jvm(shared_tree, ("kotlin", "2.1.0"), ("scala", "3.3.4"), ("clojure", "1.12.0"))
+    assert len({r.image for r in refs}) == 1
+    assert re.fullmatch(r"throwbox/jvm:trixie-[0-9a-f]{12}", refs[0].image)
+    assert refs[0].versions == "clojure=1.12.0 kotlin=2.1.0 scala=3.3.4"     # sorted: file order is no input
+    assert jvm(shared_tree, ("scala", "3.3.4"), ("clojure", "1.12.0"), ("kotlin", "2.1.0"))[0] == refs[0]
+
+
+@pytest.mark.parametrize("change", [
+    lambda t: (t / "images/jvm/Dockerfile").write_text(SHARED + "RUN true\n"),
+    lambda t: (t / "images/jvm/maven.txt").write_text("kotlin org.jetbrains.kotlin:kotlin-compiler:2.1.0\n"),
+    lambda t: (t / "images" / image_tags.CHECKER).write_text("#!/bin/sh\nexit 0\n"),
+    lambda t: (t / "launcher/main.go").write_text("package main\n// changed\n"),
+], ids=["dockerfile", "image-file", "version-checker", "launcher-source"])
+def test_a_shared_images_tag_follows_its_directory_the_checker_and_the_launcher(shared_tree, change):
+    before = jvm(shared_tree, ("kotlin", "2.1.0"), ("scala", "3.3.4"))[0].image
+    change(shared_tree)
+    assert jvm(shared_tree, ("kotlin", "2.1.0"), ("scala", "3.3.4"))[0].image != before
+
+
+def test_a_shared_images_tag_follows_every_version_and_language_it_serves(shared_tree):
+    base = jvm(shared_tree, ("kotlin", "2.1.0"), ("scala", "3.3.4"))[0].image
+    assert jvm(shared_tree, ("kotlin", "2.1.1"), ("scala", "3.3.4"))[0].image != base
+    assert jvm(shared_tree, ("kotlin", "2.1.0"), ("scala", "3.3.4"), ("clojure", "1.12.0"))[0].image != base
+
+
+def test_the_version_checker_is_no_input_of_an_image_that_does_not_use_it(shared_tree):
+    before = digest(shared_tree)
+    (shared_tree / "images" / image_tags.CHECKER).write_text("#!/bin/sh\nexit 1\n")
+    assert digest(shared_tree) == before
+    ref = image_tags.reference("throwbox/python", "python", "3.13.5", shared_tree)
+    assert ref.image == f"throwbox/python:3.13.5-{before[:12]}" and ref.versions == ""
+
+
+def test_an_image_of_one_runtime_that_checks_its_version_keeps_the_version_as_its_label(shared_tree):
+    ref = jvm(shared_tree, ("clojure", "1.12.0"))[0]
+    assert re.fullmatch(r"throwbox/jvm:1\.12\.0-[0-9a-f]{12}", ref.image) and ref.versions == "clojure=1.12.0"
+
+
+def test_the_registry_gives_every_runtime_of_a_shared_image_the_same_tag(shared_tree):
+    toml = (REPO / "runtimes" / "runtimes.toml").read_text()
+    head = toml[:toml.index("[[runtime]]")]
+    path = shared_tree / "runtimes.toml"
+    path.write_text(head + "".join(
+        f'[[runtime]]\nlanguage = "{lang}"\nversion = "{v}"\nimage = "throwbox/jvm"\nextension = "{lang}"\nrun = ["x"]\n'
+        for lang, v in (("kotlin", "2.1.0"), ("scala", "3.3.4"))))
+    images = {r.image for r in runtimes.load(path).runtimes}
+    assert images == {jvm(shared_tree, ("kotlin", "2.1.0"), ("scala", "3.3.4"))[0].image}

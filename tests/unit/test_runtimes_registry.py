@@ -12,6 +12,12 @@ from throwbox_common.runtimes import RuntimeConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 LANGUAGES = {"python", "javascript", "c", "cpp", "go", "java", "rust", "ruby", "bash"}
+# Debian trixie runtimes in shared images (several runtimes per image).
+TRIXIE_LANGUAGES = {"typescript", "php", "perl", "lua", "sqlite3", "tcl", "awk", "scheme", "r", "fortran", "ada",
+                    "pascal", "d", "cobol", "crystal", "erlang", "elixir", "kotlin", "scala", "clojure", "ocaml",
+                    "lisp", "racket", "prolog", "haskell", "csharp"}
+COMPILED = {"c", "cpp", "go", "java", "rust", "typescript", "fortran", "ada", "pascal", "d", "cobol", "crystal",
+            "erlang", "kotlin", "scala", "ocaml", "haskell", "csharp"}
 
 MINIMAL = """
 [server_max]
@@ -52,8 +58,12 @@ TRIXIE_AND_BOOKWORM = {"python": ("3.13", "3.11"), "javascript": ("20", "18"), "
                        "rust": ("1.85", "1.63"), "ruby": ("3.3", "3.1"), "bash": ("5.2.37", "5.2.15")}
 
 
-def test_the_committed_registry_offers_the_nine_languages_in_two_versions_each(registry):
-    assert {r.language for r in registry.runtimes} == LANGUAGES
+def test_the_committed_registry_offers_at_least_thirty_languages(registry):
+    assert {r.language for r in registry.runtimes} == LANGUAGES | TRIXIE_LANGUAGES
+    assert len({r.language for r in registry.runtimes}) >= 30
+
+
+def test_the_committed_registry_offers_the_nine_first_languages_in_two_versions_each(registry):
     assert len({r.key for r in registry.runtimes}) == len(registry.runtimes)
     for language, (trixie, bookworm) in TRIXIE_AND_BOOKWORM.items():
         default = registry.resolve(language)
@@ -87,20 +97,47 @@ def test_every_alias_resolves_to_its_languages_newest_version(registry):
     assert registry.resolve("java", "17").version.startswith("17.")
 
 
-def test_python_keeps_two_warm_sandboxes_for_its_default_and_every_other_runtime_one(registry):
-    default_python = registry.resolve("python")
+WARM = {"python": 2, "javascript": 1, "c": 1, "cpp": 1, "go": 1, "java": 1, "rust": 1, "ruby": 1, "bash": 1,
+        "typescript": 1, "php": 1, "csharp": 1, "kotlin": 1}
+
+
+def test_popular_defaults_keep_warm_sandboxes_and_the_rest_start_on_demand(registry):
+    """Idle sandboxes per agent stay few: a language's default version keeps WARM of them (0 if
+    not listed); an older version keeps none (a run of it starts one on demand)."""
+    defaults = {registry.resolve(r.language).key for r in registry.runtimes}
     assert {r.key: r.warm for r in registry.runtimes} == {
-        r.key: 2 if r is default_python else 1 for r in registry.runtimes}
+        r.key: WARM.get(r.language, 0) if r.key in defaults else 0 for r in registry.runtimes}
+    assert sum(r.warm for r in registry.runtimes) <= 16
 
 
 def test_every_image_is_tagged_with_its_version_and_inputs_digest_from_its_directory(registry):
+    users: dict[str, list[str]] = {}
+    for runtime in registry.runtimes:
+        users.setdefault(runtime.image, []).append(runtime.language)
     for runtime in registry.runtimes:
         match = re.fullmatch(r"throwbox/([a-z0-9-]+):(.+)-([0-9a-f]{12})", runtime.image)
         assert match, runtime.image
-        assert match.group(2) == runtime.version, f"{runtime.image} does not carry version {runtime.version}"
+        # A shared image carries its Debian suite; an image of one runtime, that runtime's version.
+        wanted = "trixie" if len(users[runtime.image]) > 1 else runtime.version
+        assert match.group(2) == wanted, f"{runtime.image} does not carry {wanted}"
         assert match.group(1) == runtime.image_dir
         assert runtime.image_inputs.startswith(match.group(3))
         assert (REPO / "runtimes" / "images" / match.group(1) / "Dockerfile").is_file()
+
+
+def test_one_image_directory_builds_one_tag(registry):
+    tags: dict[str, set[str]] = {}
+    for runtime in registry.runtimes:
+        tags.setdefault(runtime.image_dir, set()).add(runtime.image)
+    assert all(len(t) == 1 for t in tags.values()), tags
+    assert len({r.image for r in registry.runtimes}) < len(registry.runtimes)   # some are shared
+
+
+def test_a_shared_image_tells_the_version_of_every_runtime_it_serves(registry):
+    for runtime in registry.runtimes:
+        versions = REPO / "runtimes" / "images" / runtime.image_dir / "throwbox-versions"
+        if versions.is_file():
+            assert re.search(rf'^echo "{re.escape(runtime.language)} ', versions.read_text(), re.M), runtime.language
 
 
 def test_the_offered_runtimes_limit_resolution_and_the_catalogue(tmp_path):
@@ -122,8 +159,8 @@ def test_every_runtime_has_a_hello_example_under_its_default_entrypoint(registry
         assert (REPO / "runtimes" / "examples" / runtime.language / runtime.entrypoint).is_file()
 
 
-def test_compiled_runtimes_are_exactly_the_five_with_a_compile_step(registry):
-    assert {r.language for r in registry.runtimes if r.compiled} == {"c", "cpp", "go", "java", "rust"}
+def test_compiled_runtimes_are_exactly_those_with_a_compile_step(registry):
+    assert {r.language for r in registry.runtimes if r.compiled} == COMPILED
 
 
 def test_the_entrypoint_defaults_to_main_dot_extension_and_java_names_its_class(registry):
@@ -187,3 +224,82 @@ def test_docs_runtimes_lists_every_runtime_and_version(registry):
     doc = (REPO / "docs" / "runtimes.md").read_text()
     for runtime in registry.runtimes:
         assert f"| {runtime.language} | {runtime.version}" in doc, f"docs/runtimes.md has no row for {runtime.key}"
+
+
+def test_a_runtimes_limits_table_may_give_some_fields_and_inherits_the_others(tmp_path):
+    registry = load_text(tmp_path, 'run = ["./a.out"]\nlimits = { memory_mb = 512, pids = 128 }\n')
+    c = registry.runtimes[0]
+    assert c.default_limits == runtimes.Limits(wall_time_ms=10000, cpu_time_ms=10000, memory_mb=512, pids=128,
+                                               output_bytes=1048576)
+    assert registry.effective_limits(c, None) == c.default_limits
+
+
+def test_a_request_may_lower_a_tuned_runtime_default_but_not_exceed_it(tmp_path):
+    registry = load_text(tmp_path, 'run = ["./a.out"]\nlimits = { memory_mb = 512 }\n')
+    c = registry.runtimes[0]
+    lowered = registry.effective_limits(c, runtimes.LimitsRequest(memory_mb=300, pids=10))
+    assert (lowered.memory_mb, lowered.pids, lowered.wall_time_ms) == (300, 10, 10000)
+    with pytest.raises(runtimes.LimitError, match="memory_mb may be at most 512"):
+        registry.effective_limits(c, runtimes.LimitsRequest(memory_mb=513))
+    with pytest.raises(runtimes.LimitError, match="pids may be at most 64"):
+        registry.effective_limits(c, runtimes.LimitsRequest(pids=65))
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ("{ memory_mb = 2048 }", "memory_mb above server_max"),
+    ("{ colour = 1 }", "unknown"),
+    ("{ pids = 0 }", "positive integer"),
+    ('"big"', "must be a table"),
+])
+def test_bad_runtime_limits_are_rejected(tmp_path, table, message):
+    with pytest.raises(RuntimeConfigError, match=message):
+        load_text(tmp_path, f'run = ["./a.out"]\nlimits = {table}\n')
+
+
+def test_jvm_and_beam_runtimes_get_more_memory_and_tasks_than_the_default(registry):
+    for language in ("kotlin", "scala", "clojure", "erlang", "elixir"):
+        limits = registry.effective_limits(registry.resolve(language), None)
+        assert limits.memory_mb > registry.default_limits.memory_mb and limits.pids > registry.default_limits.pids
+
+
+def test_every_runtimes_sandbox_pids_cgroup_fits_the_docker_plugins_cap():
+    # scripts/nomad/config.sh and the node-config module set the docker plugin's pids_limit to
+    # 1024; Nomad refuses a task above it. gVisor needs ~8 host tasks per guest task.
+    from throwbox_agent.sandbox_job import RUNSC_HOST_TASKS_PER_GUEST_TASK, RUNSC_PIDS_HEADROOM
+    registry = runtimes.load()
+    for runtime in registry.runtimes:
+        pids = registry.effective_limits(runtime, None).pids
+        assert RUNSC_PIDS_HEADROOM + RUNSC_HOST_TASKS_PER_GUEST_TASK * pids <= 1024, runtime.key
+
+
+def command_rows(doc: str) -> dict[str, list[str]]:
+    """docs/runtimes.md's command tables: language -> its rows (`| runtime | compile | run |`)."""
+    rows: dict[str, list[str]] = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and line.startswith("| ") and cells[0].isidentifier():
+            rows.setdefault(cells[0], []).append(line)
+    return rows
+
+
+def command_pattern(command: tuple[str, ...]) -> str:
+    """A command as docs/runtimes.md writes it: each placeholder as some `<...>`."""
+    parts = [r"<[^>`]+>" if any(p in part for p in runtimes.PLACEHOLDERS) else re.escape(part) for part in command]
+    return "`" + r" ".join(parts) + "`"
+
+
+def test_docs_runtimes_gives_every_runtimes_exact_compile_and_run_command_lines(registry):
+    rows = command_rows((REPO / "docs" / "runtimes.md").read_text())
+    for runtime in registry.runtimes:
+        row = " ".join(rows.get(runtime.language, []))
+        assert row, f"docs/runtimes.md has no command row for {runtime.language}"
+        assert re.search(command_pattern(runtime.run), row), (runtime.key, "run", command_pattern(runtime.run))
+        for command in (runtime.compile, *(cmd for _, cmd in runtime.compile_if_file)):
+            if command:
+                assert re.search(command_pattern(command), row), (runtime.key, "compile", command_pattern(command))
+
+
+def test_every_runtime_can_key_a_dict_even_with_its_own_limits(registry):
+    pools = {r: r.warm for r in registry.runtimes}
+    assert len(pools) == len(registry.runtimes)
+    assert any(r.default_limits is not None for r in pools)

@@ -33,13 +33,23 @@ MAX_BATCH = 20           # Judge0's default max_submission_batch_size
 KB = 1024
 
 # Judge0 CE's ids (1.13.1) of the languages Throwbox installs; every one runs the installed version.
+# Judge0 CE has no id for tcl, awk, scheme, ada, crystal or racket: they are not offered here.
 LANGUAGE_IDS: tuple[tuple[int, str], ...] = (
     (46, "bash"), (48, "c"), (49, "c"), (50, "c"), (75, "c"), (52, "cpp"), (53, "cpp"), (54, "cpp"),
     (60, "go"), (62, "java"), (63, "javascript"), (71, "python"), (72, "ruby"), (73, "rust"),
+    (51, "csharp"), (55, "lisp"), (56, "d"), (57, "elixir"), (58, "erlang"), (59, "fortran"), (61, "haskell"),
+    (64, "lua"), (65, "ocaml"), (67, "pascal"), (68, "php"), (69, "prolog"), (74, "typescript"), (77, "cobol"),
+    (78, "kotlin"), (80, "r"), (81, "scala"), (82, "sqlite3"), (85, "perl"), (86, "clojure"),
 )
 DISPLAY = {"bash": "Bash ({v})", "c": "C (GCC {v})", "cpp": "C++ (GCC {v})", "go": "Go ({v})",
            "java": "Java (OpenJDK {v})", "javascript": "JavaScript (Node.js {v})", "python": "Python ({v})",
-           "ruby": "Ruby ({v})", "rust": "Rust ({v})"}
+           "ruby": "Ruby ({v})", "rust": "Rust ({v})", "csharp": "C# (Mono {v})", "lisp": "Common Lisp (SBCL {v})",
+           "d": "D (GDC {v})", "elixir": "Elixir ({v})", "erlang": "Erlang (OTP {v})",
+           "fortran": "Fortran (GFortran {v})", "haskell": "Haskell (GHC {v})", "lua": "Lua ({v})",
+           "ocaml": "OCaml ({v})", "pascal": "Pascal (FPC {v})", "php": "PHP ({v})",
+           "prolog": "Prolog (SWI-Prolog {v})", "typescript": "TypeScript ({v})", "cobol": "COBOL (GnuCOBOL {v})",
+           "kotlin": "Kotlin ({v})", "r": "R ({v})", "scala": "Scala ({v})", "sqlite3": "SQL (SQLite {v})",
+           "perl": "Perl ({v})", "clojure": "Clojure ({v})"}
 
 STATUSES = {
     1: "In Queue", 2: "Processing", 3: "Accepted", 4: "Wrong Answer", 5: "Time Limit Exceeded",

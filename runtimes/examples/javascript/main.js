@@ -1,4 +1,8 @@
-let input = "";
-process.stdin.setEncoding("utf8");
-process.stdin.on("data", (chunk) => { input += chunk; });
-process.stdin.on("end", () => { console.log(`Hello, ${input.trim()}!`); });
+const name = require("fs").readFileSync(0, "utf8").split("\n")[0].trim();
+console.log(`Hello, ${name}!`);
+const args = process.argv.slice(2);
+if (args.length > 0) {
+  for (const arg of args) console.log(`arg: ${arg}`);
+  console.log("Grüße, 世界 ✓");
+  process.exitCode = 3;
+}

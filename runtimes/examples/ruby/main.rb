@@ -1,2 +1,7 @@
-name = $stdin.read.to_s.strip
+name = ($stdin.gets || "").strip
 puts "Hello, #{name}!"
+unless ARGV.empty?
+  ARGV.each { |arg| puts "arg: #{arg}" }
+  puts "Grüße, 世界 ✓"
+  exit 3
+end
