@@ -8,86 +8,19 @@
 #                               kafka, control-plane): SIGTERM, SIGKILL, start
 source "$(dirname "$0")/../common.sh"
 source "$REPO_DIR/scripts/cluster/lib.sh"
-source "$REPO_DIR/scripts/nomad/config.sh"
 source "$REPO_DIR/scripts/kafka/env.sh"
 source "$REPO_DIR/scripts/kafka/broker.sh"
 
+# Nomad's and Consul's configuration come from terraform/modules/node-config, the module cloud
+# clusters are rendered by too (scripts/cluster/render.sh; up.sh renders every node first).
 write_consul_config() {
-  local n=$1 dir ip server=false expect=""
-  dir=$(node_dir "$n"); ip=$(node_ip "$n")
-  [[ $n == s* ]] && { server=true; expect="bootstrap_expect = ${#SERVERS[@]}"; }
-  mkdir -p "$dir/consul/data"
-  # It carries tokens and the gossip key: 0600.
-  (umask 077 && : >"$dir/consul/consul.hcl") && chmod 600 "$dir/consul/consul.hcl"
-  cat >"$dir/consul/consul.hcl" <<HCL
-# Written by scripts/cluster/node.sh on every start: edit the script, not this file.
-node_name            = "$n"
-datacenter           = "$CLUSTER_DC"
-server               = $server
-$expect
-data_dir             = "$dir/consul/data"
-bind_addr            = "$ip"
-client_addr          = "127.0.0.1 $ip"
-retry_join           = [$(hcl_list $(server_ips))]
-log_level            = "INFO"
-disable_update_check = true
-ui_config { enabled = false }
-performance { raft_multiplier = 1 }
-$(consul_acl_block "$CLUSTER_SECRETS" $server)
-$(consul_tls_block "$CLUSTER_TLS" "$([ $server = true ] && echo server || echo client)")
-HCL
+  mkdir -p "$(node_dir "$1")/consul/data"
+  "$REPO_DIR/scripts/cluster/render.sh" write "$1" consul
 }
 
 write_nomad_config() {
-  local n=$1 dir ip role
-  dir=$(node_dir "$n"); ip=$(node_ip "$n")
-  mkdir -p "$dir/nomad/data"
-  (umask 077 && : >"$dir/nomad/agent.hcl") && chmod 600 "$dir/nomad/agent.hcl"
-  if [[ $n == s* ]]; then
-    role=$(NOMAD_GOSSIP_KEY=$(head -n1 "$CLUSTER_SECRETS/nomad-gossip.key") nomad_server_block "${#SERVERS[@]}" $(server_ips))
-  else
-    role="client {
-  enabled           = true
-  servers           = [$(hcl_list $(server_ips))]
-  node_class        = \"$WORKER_CLASS\"
-  network_interface = \"eth0\"
-$(nomad_client_tuning "nomad-$CLUSTER_NAME-$n" "$SANDBOX_RUNTIME")
-}
-
-$(nomad_client_plugins false)"
-  fi
-  cat >"$dir/nomad/agent.hcl" <<HCL
-# Written by scripts/cluster/node.sh on every start: edit the script, not this file.
-name                 = "$n"
-datacenter           = "$CLUSTER_DC"
-data_dir             = "$dir/nomad/data"
-bind_addr            = "0.0.0.0"
-log_level            = "INFO"
-disable_update_check = true
-advertise {
-  http = "$ip"
-  rpc  = "$ip"
-  serf = "$ip"
-}
-
-$role
-
-$(nomad_acl_block)
-
-$(nomad_tls_block "$CLUSTER_TLS" "$([[ $n == s* ]] && echo server || echo client)")
-
-consul {
-  address = "127.0.0.1:8500"
-$(nomad_consul_token "$CLUSTER_SECRETS")
-}
-
-# Prometheus (scripts/cluster/ops.sh) scrapes every Nomad agent: the worker-lost alert.
-telemetry {
-  prometheus_metrics         = true
-  publish_node_metrics       = true
-  publish_allocation_metrics = false
-}
-HCL
+  mkdir -p "$(node_dir "$1")/nomad/data"
+  "$REPO_DIR/scripts/cluster/render.sh" write "$1" nomad
 }
 
 start_kafka() {

@@ -12,7 +12,8 @@ command -v nomad >/dev/null || { "$S/ensure-nomad.sh" & pids+=($!); }
 command -v consul >/dev/null || { "$S/ensure-consul.sh" & pids+=($!); }
 "$S/ensure-kafka.sh" & pids+=($!)
 "$S/ensure-autoscaler.sh" >/dev/null & pids+=($!)   # nomad-autoscaler and the target plugin (cached)
-for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/kafka/autoscaler failed (see above)"; done
+"$S/ensure-tofu.sh" >/dev/null & pids+=($!)         # renders the agents' configuration (cached)
+for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/kafka/autoscaler/tofu failed (see above)"; done
 "$S/start-docker.sh"
 "$S/build-images.sh"
 
@@ -21,6 +22,8 @@ N="$S/cluster/node.sh"
 "$VENV/bin/python" "$ACL_PY" init "$CLUSTER_SECRETS"
 # Mutual TLS for Nomad's and Consul's RPC: a CA of this cluster and its certificates.
 "$S/nomad/tls.sh" "$CLUSTER_TLS" "$CLUSTER_DC" global $(all_node_ips)
+# Every node's Nomad and Consul configuration, from terraform/modules/node-config.
+"$S/cluster/render.sh" apply
 for n in "${SERVERS[@]}"; do "$N" start "$n"; done
 s1=$(node_ip s1)
 wait_for "consul servers' leader" 90 bash -c "curl -fsS http://$s1:8500/v1/status/leader | grep -q '\"[^\"]'"

@@ -1,5 +1,8 @@
-# Nomad agent configuration blocks shared by the single-node stack (scripts/start-nomad.sh)
-# and the local cluster (scripts/cluster): sourced, never run. Each function prints HCL.
+# Nomad agent configuration blocks of the single-node stack (scripts/start-nomad.sh) and the
+# tests' private Nomad (tests/private_nomad.py): sourced, never run. Each function prints HCL.
+# The local cluster renders its agents through terraform/modules/node-config instead
+# (scripts/cluster/render.sh); tests/integration/test_terraform.py checks that these blocks say
+# what node-config says.
 
 # nomad_server_block BOOTSTRAP_EXPECT [SERVER_ADDR ...]: the server stanza (retry_join when given;
 # gossip encrypted with NOMAD_GOSSIP_KEY when set).

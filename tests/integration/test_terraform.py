@@ -10,8 +10,10 @@ lands in the checkout.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -189,3 +191,87 @@ def test_every_variable_and_output_is_described_and_listed_in_the_readme(relativ
         if m["kind"] == "variable":
             assert re.search(r"^\s*type\s*=", m["body"], re.M), f"variable {m['name']} has no type"
         assert f"`{m['name']}`" in readme, f"{relative}/README.md does not list {m['kind']} {m['name']}"
+
+
+# The local cluster (`make cluster`) renders its agents through node-config
+# (modules/cluster-local, scripts/cluster/render.sh): its files, with a real CA and certificates
+# from scripts/nomad/tls.sh and secrets from scripts/nomad/acl.py init, must pass the real
+# validators, and the blocks scripts/nomad/config.sh still renders for the single-node stack and
+# the tests' private Nomad must say what node-config says.
+CLUSTER_LOCAL = Path("modules/cluster-local")
+
+
+@pytest.fixture(scope="module")
+def cluster_rendered(tofu, tmp_path_factory) -> dict[str, str]:
+    state = tmp_path_factory.mktemp("cluster")
+    secrets, tls = state / "secrets", state / "secrets" / "tls"
+    subprocess.run([sys.executable, str(REPO_DIR / "scripts/nomad/acl.py"), "init", str(secrets)],
+                   check=True, capture_output=True, timeout=60)
+    subprocess.run([str(REPO_DIR / "scripts/nomad/tls.sh"), str(tls), "dc1", "global", "10.79.0.11", "10.79.0.31"],
+                   check=True, capture_output=True, timeout=120)
+    root = state / "root"
+    root.mkdir()
+    (root / "main.tf.json").write_text(json.dumps({
+        "module": {"cluster": {
+            # Relative: an absolute source is copied as a package without node-config beside it.
+            "source": os.path.relpath(tofu.workdir / CLUSTER_LOCAL, root), "cluster_name": "tbxv", "cluster_dir": str(state),
+            "servers": {"s1": "10.79.0.11"}, "control_planes": {"c1": "10.79.0.21"}, "workers": {"w1": "10.79.0.31"},
+            "secrets_dir": str(secrets), "tls_dir": str(tls)}},
+        "output": {"files": {"value": "${module.cluster.files}", "sensitive": True}},
+    }))
+    tofu.ok(root, "init", "-no-color")
+    tofu.ok(root, "apply", "-auto-approve", "-no-color")
+    files = json.loads(tofu.ok(root, "output", "-json", "files"))
+    return {str(Path(p).relative_to(state)): text for p, text in files.items()} | {"_tls": str(tls), "_secrets": str(secrets)}
+
+
+@pytest.mark.parametrize("name", ["s1/nomad/agent.hcl", "w1/nomad/agent.hcl"])
+def test_the_local_clusters_nomad_configs_pass_nomad_config_validate(cluster_rendered, name, tmp_path):
+    path = tmp_path / "agent.hcl"
+    path.write_text(cluster_rendered[name])
+    out = subprocess.run([validator("nomad"), "config", "validate", str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "tls {" in cluster_rendered[name] and "acl {" in cluster_rendered[name]
+
+
+@pytest.mark.parametrize("name", ["s1/consul/consul.hcl", "c1/consul/consul.hcl", "w1/consul/consul.hcl"])
+def test_the_local_clusters_consul_configs_pass_consul_validate(cluster_rendered, name, tmp_path):
+    path = tmp_path / "consul.hcl"
+    path.write_text(cluster_rendered[name])
+    out = subprocess.run([validator("consul"), "validate", str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Configuration is valid!" in out.stdout
+
+
+def _hcl_block(text: str, opener: str) -> str:
+    """The block that starts at `opener` (e.g. 'tls {'), braces balanced, comments and
+    whitespace removed."""
+    start = text.index(opener)
+    depth, i = 0, start
+    while True:
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+        if depth == 0 and text[i - 1] == "}":
+            break
+    body = "\n".join(line.split("#")[0] for line in text[start:i].splitlines())
+    return re.sub(r"\s+", "", body)
+
+
+def _config_sh(function: str, *args: str) -> str:
+    out = subprocess.run(["bash", "-c", f'source "$0"/scripts/nomad/config.sh; {function} "$@"', str(REPO_DIR), *args],
+                         capture_output=True, text=True, check=True, timeout=30)
+    return out.stdout
+
+
+@pytest.mark.parametrize(("node", "role"), [("s1", "server"), ("w1", "client")])
+def test_config_sh_renders_the_tls_and_acl_blocks_node_config_renders(cluster_rendered, node, role):
+    tls, secrets = cluster_rendered["_tls"], cluster_rendered["_secrets"]
+    nomad, consul = cluster_rendered[f"{node}/nomad/agent.hcl"], cluster_rendered[f"{node}/consul/consul.hcl"]
+    assert _hcl_block(_config_sh("nomad_tls_block", tls, role), "tls {") == _hcl_block(nomad, "tls {")
+    assert _hcl_block(_config_sh("consul_tls_block", tls, role), "tls {") == _hcl_block(consul, "tls {")
+    assert _hcl_block(_config_sh("nomad_acl_block"), "acl {") == _hcl_block(nomad, "acl {")
+    acl_sh = _config_sh("consul_acl_block", secrets, "true" if role == "server" else "false")
+    assert _hcl_block(acl_sh, "acl {") == _hcl_block(consul, "acl {")
+    assert _settings(acl_sh)["encrypt"] == _settings(consul)["encrypt"]
+    token_line = re.sub(r"\s+", "", _config_sh("nomad_consul_token", secrets))
+    assert token_line.startswith('token="') and token_line in _hcl_block(nomad, "consul {")

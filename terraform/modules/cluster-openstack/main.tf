@@ -25,6 +25,8 @@ module "node_config" {
   ssh_authorized_keys = var.ssh_authorized_keys
   acl_enabled         = var.acl_enabled
   cluster_secrets     = var.cluster_secrets
+  rpc_tls_enabled     = var.rpc_tls_enabled
+  rpc_tls             = var.rpc_tls
 }
 
 data "openstack_networking_network_v2" "external" {

@@ -323,3 +323,31 @@ variable "cluster_secrets" {
   sensitive   = true
   description = "The agents' gossip keys and pre-set Consul tokens from scripts/nomad/acl.py init (node-config's cluster_secrets); required with acl_enabled."
 }
+
+variable "rpc_tls_enabled" {
+  type        = bool
+  default     = true
+  description = "Mutual TLS on Nomad's and Consul's RPC (node-config's rpc_tls_enabled; docs/security.md); needs rpc_tls."
+}
+
+variable "rpc_tls" {
+  type = object({
+    ca_pem                 = string
+    consul_server_cert_pem = string
+    consul_server_key_pem  = string
+    consul_client_cert_pem = string
+    consul_client_key_pem  = string
+    nomad_server_cert_pem  = string
+    nomad_server_key_pem   = string
+    nomad_client_cert_pem  = string
+    nomad_client_key_pem   = string
+  })
+  default     = null
+  sensitive   = true
+  description = "PEM contents of the cluster CA and the RPC certificates, e.g. the files of scripts/nomad/tls.sh DIR <datacenter> global <server addresses>; written by the user data into /etc/throwbox/tls (keys 0600). Required with rpc_tls_enabled."
+
+  validation {
+    condition     = !var.rpc_tls_enabled || var.rpc_tls != null
+    error_message = "With rpc_tls_enabled (the default), set rpc_tls (scripts/nomad/tls.sh writes a CA and the certificates)."
+  }
+}

@@ -27,6 +27,17 @@ variables {
     consul_node_token       = "00000000-0000-4000-8000-00000000000b"
     consul_nomad_token      = "00000000-0000-4000-8000-00000000000c"
   }
+  rpc_tls = {
+    ca_pem                 = "-----BEGIN CERTIFICATE-----\ntest-ca\n-----END CERTIFICATE-----\n"
+    consul_server_cert_pem = "-----BEGIN CERTIFICATE-----\ntest-consul-server\n-----END CERTIFICATE-----\n"
+    consul_server_key_pem  = "-----BEGIN PRIVATE KEY-----\ntest-consul-server-key\n-----END PRIVATE KEY-----\n"
+    consul_client_cert_pem = "-----BEGIN CERTIFICATE-----\ntest-consul-client\n-----END CERTIFICATE-----\n"
+    consul_client_key_pem  = "-----BEGIN PRIVATE KEY-----\ntest-consul-client-key\n-----END PRIVATE KEY-----\n"
+    nomad_server_cert_pem  = "-----BEGIN CERTIFICATE-----\ntest-nomad-server\n-----END CERTIFICATE-----\n"
+    nomad_server_key_pem   = "-----BEGIN PRIVATE KEY-----\ntest-nomad-server-key\n-----END PRIVATE KEY-----\n"
+    nomad_client_cert_pem  = "-----BEGIN CERTIFICATE-----\ntest-nomad-client\n-----END CERTIFICATE-----\n"
+    nomad_client_key_pem   = "-----BEGIN PRIVATE KEY-----\ntest-nomad-client-key\n-----END PRIVATE KEY-----\n"
+  }
 }
 
 run "three_servers_and_a_worker_group_of_the_requested_size" {

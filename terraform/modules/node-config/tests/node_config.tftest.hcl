@@ -9,6 +9,17 @@ variables {
     consul_node_token       = "00000000-0000-4000-8000-00000000000b"
     consul_nomad_token      = "00000000-0000-4000-8000-00000000000c"
   }
+  rpc_tls = {
+    ca_pem                 = "-----BEGIN CERTIFICATE-----\ntest-ca\n-----END CERTIFICATE-----\n"
+    consul_server_cert_pem = "-----BEGIN CERTIFICATE-----\ntest-consul-server\n-----END CERTIFICATE-----\n"
+    consul_server_key_pem  = "-----BEGIN PRIVATE KEY-----\ntest-consul-server-key\n-----END PRIVATE KEY-----\n"
+    consul_client_cert_pem = "-----BEGIN CERTIFICATE-----\ntest-consul-client\n-----END CERTIFICATE-----\n"
+    consul_client_key_pem  = "-----BEGIN PRIVATE KEY-----\ntest-consul-client-key\n-----END PRIVATE KEY-----\n"
+    nomad_server_cert_pem  = "-----BEGIN CERTIFICATE-----\ntest-nomad-server\n-----END CERTIFICATE-----\n"
+    nomad_server_key_pem   = "-----BEGIN PRIVATE KEY-----\ntest-nomad-server-key\n-----END PRIVATE KEY-----\n"
+    nomad_client_cert_pem  = "-----BEGIN CERTIFICATE-----\ntest-nomad-client\n-----END CERTIFICATE-----\n"
+    nomad_client_key_pem   = "-----BEGIN PRIVATE KEY-----\ntest-nomad-client-key\n-----END PRIVATE KEY-----\n"
+  }
 }
 
 run "acls_and_gossip_encryption_are_on_by_default" {
@@ -26,8 +37,8 @@ run "acls_and_gossip_encryption_are_on_by_default" {
     error_message = "Nomad ACLs on everywhere, server gossip encrypted, Nomad's Consul token set"
   }
   assert {
-    condition     = alltrue([for f in yamldecode(trimprefix(output.worker.user_data, "#cloud-config\n")).write_files : f.permissions == (endswith(f.path, ".hcl") ? "0600" : "0644")])
-    error_message = "configs carrying secrets are written root-only"
+    condition     = alltrue([for f in yamldecode(trimprefix(output.worker.user_data, "#cloud-config\n")).write_files : f.permissions == (endswith(f.path, ".hcl") || endswith(f.path, "-key.pem") ? "0600" : "0644")])
+    error_message = "configs carrying secrets and TLS keys are written root-only"
   }
 }
 
@@ -262,4 +273,148 @@ run "an_image_with_docker_and_runsc_gets_no_package_installs" {
     condition     = yamldecode(output.worker.user_data).packages == [] && !yamldecode(output.worker.user_data).package_update
     error_message = "install_packages = false must install nothing"
   }
+}
+
+run "rpc_mutual_tls_is_on_by_default_with_each_roles_own_certificate" {
+  command = plan
+  assert {
+    condition     = strcontains(output.server.nomad_hcl, "cert_file              = \"/etc/throwbox/tls/nomad-server.pem\"") && strcontains(output.worker.nomad_hcl, "cert_file              = \"/etc/throwbox/tls/nomad-client.pem\"")
+    error_message = "Nomad servers present the server certificate, clients the client certificate"
+  }
+  assert {
+    condition     = strcontains(output.server.consul_hcl, "cert_file       = \"/etc/throwbox/tls/consul-server.pem\"") && strcontains(output.worker.consul_hcl, "key_file        = \"/etc/throwbox/tls/consul-client-key.pem\"")
+    error_message = "Consul servers and clients each use their own role's certificate"
+  }
+  assert {
+    condition     = strcontains(output.worker.consul_hcl, "verify_incoming        = true") && strcontains(output.worker.consul_hcl, "verify_outgoing = true") && strcontains(output.worker.consul_hcl, "verify_server_hostname = true") && strcontains(output.worker.nomad_hcl, "verify_server_hostname = true")
+    error_message = "every certificate check is on by default"
+  }
+  assert {
+    condition     = strcontains(output.server.nomad_hcl, "rpc                    = true") && strcontains(output.server.nomad_hcl, "http                   = false")
+    error_message = "TLS on RPC, the HTTP API stays plain HTTP"
+  }
+}
+
+run "given_pem_contents_the_user_data_writes_them_keys_root_only" {
+  command = plan
+  assert {
+    condition = alltrue([
+      for f in yamldecode(trimprefix(output.worker.user_data, "#cloud-config\n")).write_files : f.permissions == "0600"
+      if endswith(f.path, "-key.pem")
+    ]) && length([for f in yamldecode(trimprefix(output.worker.user_data, "#cloud-config\n")).write_files : f if startswith(f.path, "/etc/throwbox/tls/")]) == 5
+    error_message = "a worker gets the CA, its two certificates and its two keys, keys 0600"
+  }
+  assert {
+    condition     = strcontains(output.worker.files["/etc/throwbox/tls/nomad-client.pem"], "test-nomad-client") && !contains(keys(output.worker.files), "/etc/throwbox/tls/nomad-server-key.pem")
+    error_message = "a worker never receives a server key"
+  }
+  assert {
+    condition     = strcontains(output.server.files["/etc/throwbox/tls/consul-server-key.pem"], "test-consul-server-key") && output.server.files["/etc/throwbox/tls/ca.pem"] == var.rpc_tls.ca_pem
+    error_message = "a server gets the server certificates and the CA"
+  }
+}
+
+run "without_pem_contents_the_configs_point_at_files_provisioned_in_tls_dir" {
+  command = plan
+  variables {
+    rpc_tls = null
+    tls_dir = "/srv/cluster/tls"
+  }
+  assert {
+    condition     = strcontains(output.worker.nomad_hcl, "ca_file                = \"/srv/cluster/tls/ca.pem\"") && length([for p in keys(output.worker.files) : p if endswith(p, ".pem")]) == 0
+    error_message = "the configs name tls_dir and the user data writes no PEM file"
+  }
+}
+
+run "tls_off_renders_no_tls_block" {
+  command = plan
+  variables {
+    rpc_tls_enabled = false
+  }
+  assert {
+    condition     = !strcontains(output.server.nomad_hcl, "tls {") && !strcontains(output.worker.consul_hcl, "tls {") && length([for p in keys(output.server.files) : p if endswith(p, ".pem")]) == 0
+    error_message = "no TLS settings and no PEM files without TLS"
+  }
+}
+
+run "verify_flags_are_rendered_as_given" {
+  command = plan
+  variables {
+    tls_verify = { verify_incoming = false, verify_server_hostname = false }
+  }
+  assert {
+    condition     = strcontains(output.server.consul_hcl, "verify_incoming        = false") && strcontains(output.server.consul_hcl, "verify_outgoing = true") && strcontains(output.server.nomad_hcl, "verify_server_hostname = false")
+    error_message = "each verify flag follows tls_verify, unset ones stay on"
+  }
+}
+
+run "server_hostname_checks_without_outgoing_verification_are_refused" {
+  command = plan
+  variables {
+    tls_verify = { verify_outgoing = false }
+  }
+  expect_failures = [var.tls_verify]
+}
+
+run "pem_inputs_that_are_not_pem_are_refused" {
+  command = plan
+  variables {
+    rpc_tls = {
+      ca_pem                 = "/etc/ssl/ca.pem"
+      consul_server_cert_pem = "x"
+      consul_server_key_pem  = "x"
+      consul_client_cert_pem = "x"
+      consul_client_key_pem  = "x"
+      nomad_server_cert_pem  = "x"
+      nomad_server_key_pem   = "x"
+      nomad_client_cert_pem  = "x"
+      nomad_client_key_pem   = "x"
+    }
+  }
+  expect_failures = [var.rpc_tls]
+}
+
+run "one_nodes_files_carry_its_name_dirs_interface_cgroup_and_runtime" {
+  command = plan
+  variables {
+    node_name               = "w3"
+    nomad_data_dir          = "/state/w3/nomad/data"
+    consul_data_dir         = "/state/w3/consul/data"
+    consul_client_addr      = ["127.0.0.1", "10.77.0.33"]
+    nomad_network_interface = "eth0"
+    nomad_cgroup_parent     = "nomad-tbx-w3"
+    sandbox_runtime         = "runsc-go"
+  }
+  assert {
+    condition     = strcontains(output.worker.nomad_hcl, "name                 = \"w3\"") && strcontains(output.worker.consul_hcl, "node_name            = \"w3\"")
+    error_message = "the agents carry the node's name"
+  }
+  assert {
+    condition     = strcontains(output.worker.nomad_hcl, "data_dir             = \"/state/w3/nomad/data\"") && strcontains(output.worker.consul_hcl, "data_dir             = \"/state/w3/consul/data\"")
+    error_message = "the data dirs are the node's own"
+  }
+  assert {
+    condition     = strcontains(output.worker.consul_hcl, "client_addr          = \"127.0.0.1 10.77.0.33\"") && strcontains(output.worker.nomad_hcl, "network_interface = \"eth0\"") && strcontains(output.worker.nomad_hcl, "cgroup_parent        = \"nomad-tbx-w3\"")
+    error_message = "client_addr, network_interface and cgroup_parent as given"
+  }
+  assert {
+    condition     = strcontains(output.worker.nomad_hcl, "\"throwbox.sandbox_runtime\" = \"runsc-go\"")
+    error_message = "the sandbox runtime meta follows sandbox_runtime"
+  }
+}
+
+run "without_a_node_name_agents_use_the_hostname" {
+  command = plan
+  assert {
+    condition     = !strcontains(output.worker.nomad_hcl, "name                 =") && !strcontains(output.server.consul_hcl, "node_name")
+    error_message = "no name is rendered for a whole role"
+  }
+}
+
+run "an_unknown_sandbox_runtime_is_refused" {
+  command = plan
+  variables {
+    sandbox_runtime = "runc"
+  }
+  expect_failures = [var.sandbox_runtime]
 }

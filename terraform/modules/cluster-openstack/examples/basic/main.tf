@@ -24,6 +24,22 @@ variable "cluster_secrets" {
   description = "The files of scripts/nomad/acl.py init (gossip keys, pre-set Consul tokens): Nomad and Consul run with ACLs."
 }
 
+variable "rpc_tls" {
+  type = object({
+    ca_pem                 = string
+    consul_server_cert_pem = string
+    consul_server_key_pem  = string
+    consul_client_cert_pem = string
+    consul_client_key_pem  = string
+    nomad_server_cert_pem  = string
+    nomad_server_key_pem   = string
+    nomad_client_cert_pem  = string
+    nomad_client_key_pem   = string
+  })
+  sensitive   = true
+  description = "PEM contents of scripts/nomad/tls.sh DIR dc1 global 10.20.0.10 10.20.0.11 10.20.0.12 (ca.pem, {consul,nomad}-{server,client}.pem and -key.pem): mutual TLS on Nomad's and Consul's RPC."
+}
+
 provider "openstack" {}
 
 module "cluster" {
@@ -38,6 +54,7 @@ module "cluster" {
   kafka_bootstrap       = ["10.30.0.20:9092"]
   admin_cidrs           = ["203.0.113.7/32"]
   cluster_secrets       = var.cluster_secrets
+  rpc_tls               = var.rpc_tls
 }
 
 output "load_balancer_address" {
