@@ -59,6 +59,13 @@ if docker info >/dev/null 2>&1; then
   fi
   exit 0
 fi
+# Our dockerd without an answering socket is shutting down (it stops every container first, which
+# takes minutes with many sandboxes under load): wait for it to end, or it would count as running.
+if pid_alive "$RUN_DIR/dockerd.pid"; then
+  log "dockerd (pid $(pid_of "$RUN_DIR/dockerd.pid")) does not answer: waiting for it to end before starting another"
+  for ((i = 0; i < 300; i++)); do pid_alive "$RUN_DIR/dockerd.pid" || break; sleep 1; done
+  pid_alive "$RUN_DIR/dockerd.pid" && die "dockerd (pid file $RUN_DIR/dockerd.pid) neither answers nor ends after 300 s"
+fi
 rm -f /var/run/docker.pid
 start_service dockerd dockerd --host unix:///var/run/docker.sock
 wait_for dockerd 60 docker info
