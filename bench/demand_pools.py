@@ -121,7 +121,7 @@ async def measure(bench, quick: bool) -> dict:
 def markdown(s: dict) -> list[str]:
     f, d = s["fixed"], s["demand"]
     return [
-        "## Warm pools that follow demand (`pools`)", "",
+        "", "## Warm pools that follow demand (`pools`)", "",
         f"{s['arrivals']} runs of {', '.join(s['languages'])} at {s['rate_per_s']} runs/s (open loop), in "
         f"{len(s['languages'])} phases of {s['phase_s']:.0f} s, each with {s['hot_share']:.0%} of its arrivals "
         f"going to one runtime; {s['total_warm']} warm sandboxes in both modes (fixed: split evenly; demand: one "
