@@ -2,8 +2,8 @@
 # Rehearse CI without touching the shared stack: clone the committed HEAD (what CI sees) into
 # a temporary directory and run its .ci/run in a private network namespace, where 127.0.0.1
 # and every port are its own. dockerd (a unix socket), the images and ~/.cache/throwbox are
-# shared; the namespace has no internet, so the clone's .venv and playground bundle are
-# installed before entering.
+# shared; the namespace has no internet, so the clone's .venv, playground bundle and the
+# artifacts' wheels are installed before entering.
 # Afterwards the clone's stack is stopped; exits with .ci/run's status.
 #   scripts/ci-rehearsal.sh                   the whole CI run
 #   ARGS='-k smoke' scripts/ci-rehearsal.sh   pytest arguments (through `make test`)
@@ -15,6 +15,9 @@ log "rehearsing CI on $(git -C "$dir/repo" log --oneline -1) in $dir/repo"
 "$dir/repo/scripts/ensure-venv.sh"
 "$dir/repo/scripts/ensure-playground.sh"   # npm ci needs the registry too
 "$dir/repo/scripts/ensure-compat-clients.sh"
+# The artifacts' pinned wheels (test_terraform_deploy builds the bundle): downloaded once into
+# the shared cache, which the build then reads without an index.
+"$dir/repo/scripts/build-artifacts.sh" --no-images "$dir/artifacts-warmup" >/dev/null
 # `unshare -n`, not `ip netns exec`: the latter remounts /sys and hides the cgroup hierarchy.
 # Another cgroup parent keeps the two Nomad clients' cpuset partitions apart.
 set +e
