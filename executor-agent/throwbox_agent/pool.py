@@ -302,6 +302,15 @@ class PoolKeeper:
         task.add_done_callback(self.background.discard)
         return task
 
+    def trim(self, p: RuntimePool, creating: int | None = None) -> None:
+        """Stop the idle sandboxes beyond the pool's target (a smaller size, or an on-demand
+        sandbox whose run gave up waiting before it started)."""
+        creating = len(p.creating) + p.create_calls if creating is None else creating
+        for alloc in reversed(surplus_idle(p.size, p.view, len(p.held), creating, p.wanting)):
+            p.view.idle.remove(alloc)
+            p.excluded.add(alloc)
+            self.request_stop(p, alloc)
+
     def request_stop(self, p: RuntimePool, alloc_id: str) -> None:
         p.stop_requested[alloc_id] = time.monotonic()
         self.in_background(self.destroy_quietly(alloc_id, p.jobs.get(alloc_id, "")), f"stop-{alloc_id}")
@@ -403,7 +412,7 @@ class WarmPool:
             p.wake()
             # Idle ones beyond the target (an on-demand sandbox whose run gave up before it ran);
             # creates under way are not counted here: their allocations may be these.
-            self._trim(p, creating=0)
+            self._keeper.trim(p, creating=0)
             self._metrics.pool_idle.labels(key).set(len(p.view.idle))
             self._keeper.refill(p)
         self._ready.set()
@@ -429,17 +438,8 @@ class WarmPool:
             return
         p.size = size
         self._metrics.pool_size.labels(key).set(size)
-        self._trim(p)
+        self._keeper.trim(p)
         self._keeper.refill(p)
-
-    def _trim(self, p: RuntimePool, creating: int | None = None) -> None:
-        """Stop the idle sandboxes beyond the pool's target (a smaller size, or an on-demand
-        sandbox whose run gave up waiting before it started)."""
-        creating = len(p.creating) + p.create_calls if creating is None else creating
-        for alloc in reversed(surplus_idle(p.size, p.view, len(p.held), creating, p.wanting)):
-            p.view.idle.remove(alloc)
-            p.excluded.add(alloc)
-            self._keeper.request_stop(p, alloc)
 
     # ---- handing out and taking back
 
@@ -458,7 +458,7 @@ class WarmPool:
         finally:
             p.wanting -= 1
             if not got:
-                self._trim(p)
+                self._keeper.trim(p)
 
     async def _acquire(self, p: RuntimePool, runtime_key: str, timeout_s: float) -> Sandbox:
         loop = asyncio.get_running_loop()

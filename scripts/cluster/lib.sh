@@ -49,7 +49,6 @@ server_ips() { local s; for s in "${SERVERS[@]}"; do node_ip "$s"; done; }
 kafka_bootstrap() { server_ips | sed "s/$/:9092/" | paste -sd, -; }
 nomad_servers_addr() { server_ips | sed 's|^|http://|; s|$|:4646|' | paste -sd, -; }
 all_node_ips() { local n; for n in "${SERVERS[@]}" "${CONTROL_PLANES[@]}" "${WORKER_SLOTS[@]}"; do node_ip "$n"; done; }
-hcl_list() { printf '"%s", ' "$@" | sed 's/, $//'; }
 
 # in_node NODE CMD...: run CMD in NODE's network namespace.
 in_node() { local n=$1; shift; nsenter --net="/run/netns/$(node_ns "$n")" "$@"; }
