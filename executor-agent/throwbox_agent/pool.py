@@ -5,7 +5,8 @@ The decisions are pure functions over plain data (`reconcile`, `stale_allocs`, `
 is handed out at most once, ever: after its run the factory destroys it and the pool has the
 factory create a new one, so the pool keeps `size` sandboxes idle, starting or in use, and at
 least one for each run that holds or waits for one: a pool of size 0 (runtimes.toml `warm = 0`,
-a rarely used runtime) keeps none idle and creates one when a run of it arrives.
+a rarely used runtime) keeps none idle and creates one when a run of it arrives. `PoolKeeper`
+creates and destroys sandboxes; the steps of a run claiming one are in pool_claims.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .errors import AgentError, SandboxUnavailable
 from .factory import SandboxFactory
 from .metrics import AgentMetrics
 from .nomad_api import AllocStub, parent_job
+from .pool_claims import SandboxClaims
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,6 @@ CREATE_TIMEOUT_S = 30.0   # a created sandbox with no allocation by then is stop
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
 CLOSE_WAIT_S = 10.0       # at close, how long teardowns and creates still under way may take
-# A run waiting for a sandbox probes the placed ones this often: Nomad reports "running" only up
-# to 200 ms after the container started (its client batches allocation updates).
-STARTING_PROBE_S = 0.05
 
 
 class SandboxOwner(Protocol):
@@ -335,6 +334,7 @@ class WarmPool:
         self.pools = pools
         self._job_to_pool = {p.job_id: p for p in pools.values()}
         self._keeper = PoolKeeper(factory, metrics)     # creates and destroys
+        self._claims = SandboxClaims(factory, self._keeper)   # hands out
         self._watch_task: asyncio.Task | None = None
         self._ready = asyncio.Event()
         factory.on_container_started = self._container_started
@@ -470,66 +470,21 @@ class WarmPool:
             self._metrics.pool_idle.labels(runtime_key).set(len(p.view.idle))
             if alloc is None:
                 cold = True
-                taken = await self._take_started(p)
+                taken = await self._claims.take_started(p)
                 if taken is not None:
                     alloc, container = taken
                     self._metrics.cold_starts.labels(runtime_key).inc()
                     self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
                     return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic(), self)
-                await self._wait(p, deadline, f"no {runtime_key} sandbox became ready within {timeout_s:.0f}s")
+                await self._claims.wait(p, deadline, f"no {runtime_key} sandbox became ready within {timeout_s:.0f}s")
                 continue
-            container = await self._hold(p, alloc)
+            container = await self._claims.hold(p, alloc)
             if container is None:
                 continue
             if cold:
                 self._metrics.cold_starts.labels(runtime_key).inc()
             self._metrics.acquire_seconds.labels(runtime_key).observe(loop.time() - started)
             return Sandbox(alloc, p.jobs.get(alloc, ""), container, runtime_key, time.monotonic(), self)
-
-    async def _wait(self, p: RuntimePool, deadline: float, unavailable: str) -> None:
-        """Until woken (Nomad reports a sandbox running) or the next look for a placed one whose
-        container already runs (see _take_started); SandboxUnavailable(`unavailable`) at `deadline`."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        p.waiters.append(fut)
-        remaining = deadline - loop.time()
-        try:
-            if remaining <= 0:
-                raise TimeoutError
-            await asyncio.wait_for(asyncio.shield(fut), min(remaining, STARTING_PROBE_S))
-        except TimeoutError:
-            if loop.time() >= deadline:
-                raise SandboxUnavailable(unavailable) from None
-        finally:
-            if fut in p.waiters:
-                p.waiters.remove(fut)
-            elif fut.done() and not fut.cancelled():
-                p.wake()    # woken but leaving (timeout/cancel): pass the wake-up on
-
-    async def _hold(self, p: RuntimePool, alloc: str) -> str | None:
-        """An idle sandbox taken: its running container, or None (it is skipped and stopped)."""
-        p.held.add(alloc)    # from here on ours: the leak guard must not stop it under us
-        try:
-            container = await self._factory.live_container(alloc)
-        except AgentError as e:
-            container = None
-            log.warning("sandbox %s unusable: %s", alloc, e)
-        except asyncio.CancelledError:
-            # The run was cancelled while we checked the container: the sandbox was never
-            # used, so it goes back to idle (else it stays "handed" forever and the pool shrinks).
-            p.held.discard(alloc)
-            p.view.handed.discard(alloc)
-            p.view.idle.insert(0, alloc)
-            p.wake()
-            raise
-        if container is None:
-            # Its container died (launcher crashed, killed): skip it; the pool makes another.
-            log.info("sandbox %s has no running container: skipped and stopped", alloc)
-            p.held.discard(alloc)
-            p.excluded.add(alloc)
-            self._keeper.request_stop(p, alloc)
-            self._keeper.refill(p)
-        return container
 
     def _container_started(self, alloc_id: str) -> None:
         """Docker started a placed sandbox's container: the run waiting longest looks now, not at
@@ -538,42 +493,6 @@ class WarmPool:
             if alloc_id in p.view.starting:
                 p.wake_one()
                 return
-
-    async def _take_started(self, p: RuntimePool) -> tuple[str, str] | None:
-        """A placed sandbox whose container already runs, for a run that would otherwise wait:
-        Nomad lists it as pending until its client's next status sync (up to 200 ms later).
-        Taken (handed, held) only if nobody else took it while its container was checked."""
-        now = time.monotonic()
-        for alloc in list(p.view.starting):
-            if alloc in p.probing or alloc in p.view.handed or alloc in p.excluded:
-                continue
-            if self._factory.container_started(alloc) is False:
-                continue               # Docker's start events say its container is not started yet
-            if now - p.probed_at.get(alloc, 0.0) < STARTING_PROBE_S:
-                break                  # checked a moment ago; younger ones are even less likely ready
-            # Only the oldest placed sandbox (that Docker reports started, when it is known) is
-            # checked: at most one Docker inspect per pool per interval.
-            p.probed_at = {a: t for a, t in p.probed_at.items() if a in p.view.starting}
-            p.probed_at[alloc] = now
-            p.probing.add(alloc)
-            try:
-                container = await self._factory.live_container(alloc)
-            except AgentError:
-                container = None       # not there yet (or gone): Nomad's watch decides
-            finally:
-                p.probing.discard(alloc)
-            view = p.view              # the watch may have replaced the view meanwhile
-            if container is None or alloc in view.handed or alloc in p.excluded:
-                return None
-            self._keeper.running(p, alloc, time.monotonic())
-            if alloc in view.idle:     # reported running meanwhile: take it from idle instead
-                view.idle.remove(alloc)
-            if alloc in view.starting:
-                view.starting.remove(alloc)
-            view.handed.add(alloc)
-            p.held.add(alloc)
-            return alloc, container
-        return None
 
     def release(self, sandbox: Sandbox, reason: str) -> asyncio.Task[None]:
         """Have a used sandbox destroyed (it is never handed out again) and its successor created;

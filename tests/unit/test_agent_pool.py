@@ -7,6 +7,7 @@ import inspect
 import pytest
 
 from throwbox_agent import pool as pool_module
+from throwbox_agent import pool_claims
 from throwbox_agent.errors import NomadError, SandboxUnavailable
 from throwbox_agent.factory import NomadDockerFactory, SandboxFactory
 from throwbox_agent.metrics import AgentMetrics
@@ -569,7 +570,7 @@ async def test_a_sandbox_ended_twice_is_released_once_and_its_end_is_done_when_t
 
 
 async def test_a_waiting_run_looks_as_soon_as_docker_reports_its_sandbox_started_not_at_its_next_probe(monkeypatch):
-    monkeypatch.setattr(pool_module, "STARTING_PROBE_S", 30.0)
+    monkeypatch.setattr(pool_claims, "STARTING_PROBE_S", 30.0)
 
     class StartEvents(FakeFactory):
         on_container_started = None
