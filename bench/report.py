@@ -210,6 +210,12 @@ def _pct(p: dict | None) -> str:
     return f"{p['p50']:.0f} / {p['p95']:.0f} / {p['p99']:.0f}"
 
 
+def sandbox_version(m: dict) -> str:
+    """" (its version)" when the run recorded it (runs before 2026-12-08 did not)."""
+    v = m.get("sandbox_runtime_version")
+    return f" ({v})" if v else ""
+
+
 def markdown(data: dict, images: list[str]) -> str:
     s, m = data["sections"], data["machine"]
     L = ["# Benchmarks", "",
@@ -217,8 +223,8 @@ def markdown(data: dict, images: list[str]) -> str:
          "hand-written parts come from `bench/notes.md` and `bench/peers.md`. Raw data of every run",
          "stays in `bench/results/` (not committed).", "",
          f"Machine: {m.get('cpus')} vCPU ({m.get('cpu_model')}), {m.get('mem_gib')} GiB, kernel {m.get('kernel')}, "
-         f"Docker {m.get('docker')}, {' '.join(m.get('runsc') or [])} (Debian's); sandbox runtime "
-         f"{m.get('sandbox_runtime') or 'runsc'}; containers' cgroup parent cpu.shares "
+         f"Docker {m.get('docker')}, Debian's {' '.join(m.get('runsc') or [])} (the fallback); sandbox runtime "
+         f"{m.get('sandbox_runtime') or 'runsc'}{sandbox_version(m)}; containers' cgroup parent cpu.shares "
          f"{m.get('containers_cpu_shares') or 'unknown'}; commit {m.get('commit')}.", "",
          "| section | run | started (UTC) | load avg before → after | duration |", "|---|---|---|---|---|"]
     for name, sec in s.items():

@@ -198,9 +198,19 @@ def machine() -> dict:
             "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "kernel": os.uname().release, "runsc": sh(["runsc", "--version"]).splitlines()[:2],
             "sandbox_runtime": dockerio.SANDBOX_OCI,
+            "sandbox_runtime_version": runtime_version(sh, dockerio.SANDBOX_OCI),
             "docker": sh(["docker", "version", "--format", "{{.Server.Version}}"]),
             "containers_cpu_shares": sh(["cat", str(dockerio.CONTAINERS_CPU_SHARES)]),
             "commit": sh(["git", "-C", str(infra.REPO), "rev-parse", "--short", "HEAD"])}
+
+
+def runtime_version(sh, name: str) -> str:
+    """The first line of `--version` of the binary dockerd runs as OCI runtime `name`."""
+    try:
+        path = (json.loads(sh(["docker", "info", "--format", "{{json .Runtimes}}"]) or "{}").get(name) or {}).get("path")
+    except ValueError:
+        path = None
+    return (sh([path or name, "--version"]).splitlines() or [""])[0]
 
 
 def parse_args(argv):
