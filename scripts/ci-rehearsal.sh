@@ -2,8 +2,8 @@
 # Rehearse CI without touching the shared stack: clone the committed HEAD (what CI sees) into
 # a temporary directory and run its .ci/run in a private network namespace, where 127.0.0.1
 # and every port are its own. dockerd (a unix socket), the images and ~/.cache/throwbox are
-# shared; the namespace has no internet, so the clone's .venv, playground bundle and the
-# artifacts' wheels are installed before entering.
+# shared; the namespace has no internet, so the clone's .venv, playground bundle, the
+# artifacts' wheels and the Go builds and modules are installed before entering.
 # Afterwards the clone's stack is stopped; exits with .ci/run's status.
 #   scripts/ci-rehearsal.sh                   the whole CI run
 #   ARGS='-k smoke' scripts/ci-rehearsal.sh   pytest arguments (through `make test`)
@@ -18,6 +18,14 @@ log "rehearsing CI on $(git -C "$dir/repo" log --oneline -1) in $dir/repo"
 # The artifacts' pinned wheels (test_terraform_deploy builds the bundle): downloaded once into
 # the shared cache, which the build then reads without an index.
 "$dir/repo/scripts/build-artifacts.sh" --no-images "$dir/artifacts-warmup" >/dev/null
+# What the tests and the cluster build from the Go module proxy: tofu and its provider mirror,
+# nomad-autoscaler and its plugin, the Go modules' dependencies (a fresh machine has none cached).
+"$dir/repo/scripts/ensure-tofu.sh" >/dev/null
+"$dir/repo/scripts/ensure-autoscaler.sh" >/dev/null
+"$dir/repo/scripts/ensure-prometheus.sh"
+for mod in $(cd "$dir/repo" && git ls-files '*go.mod'); do
+  (cd "$dir/repo/$(dirname "$mod")" && GOTOOLCHAIN=local go mod download) || die "go mod download in $(dirname "$mod") failed"
+done
 # `unshare -n`, not `ip netns exec`: the latter remounts /sys and hides the cgroup hierarchy.
 # Another cgroup parent keeps the two Nomad clients' cpuset partitions apart.
 set +e
