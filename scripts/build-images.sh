@@ -10,6 +10,7 @@
 #   scripts/build-images.sh python go  a subset (by directory name)
 #   scripts/build-images.sh --force    rebuild from scratch (no layer cache), e.g. to pick up
 #                                      a Debian point release
+#   scripts/build-images.sh --rootfs   only the Debian suites' debootstrap tarballs (no Docker)
 #   THROWBOX_BUILD_JOBS=N              parallel builds (default 3)
 source "$(dirname "$0")/common.sh"
 
@@ -36,34 +37,47 @@ base_of() {
   base_image "$from"
 }
 
-# build_base SUITE: a minbase debootstrap of the Debian SUITE without docs, imported once; the
-# rootfs tarball is cached so a removed image is re-imported in a second.
-build_base() {
-  local suite=$1 image tarball
-  image=$(base_image "$suite")
+# make_rootfs SUITE: a minbase debootstrap of the Debian SUITE without docs, as a tarball in the
+# cache (no Docker needed: `make up` makes them while its Go builds run, `--rootfs`).
+make_rootfs() {
+  local suite=$1 tarball dir lock
   tarball="$CACHE_DIR/rootfs-$suite-minbase-$BASE_REVISION.tar"
+  exec {lock}>"$tarball.lock"   # one debootstrap per suite, whoever else (a worktree) wants it
+  flock "$lock"
+  [ -f "$tarball" ] && return 0
+  dir=$(mktemp -d /var/tmp/throwbox-rootfs.XXXXXX)
+  log "debootstrap $suite (about a minute)"
+  debootstrap --variant=minbase "$suite" "$dir" http://deb.debian.org/debian >"$LOG_DIR/debootstrap-$suite.log" 2>&1 ||
+    { tail -20 "$LOG_DIR/debootstrap-$suite.log"; rm -rf "$dir"; die "debootstrap $suite failed"; }
+  # No docs/man pages/locales in later installs; no recommends.
+  printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' \
+    'path-exclude=/usr/share/info/*' 'path-exclude=/usr/share/locale/*' \
+    'path-include=/usr/share/locale/locale.alias' >"$dir/etc/dpkg/dpkg.cfg.d/throwbox-nodoc"
+  printf '%s\n' 'APT::Install-Recommends "false";' 'APT::Install-Suggests "false";' \
+    >"$dir/etc/apt/apt.conf.d/90throwbox"
+  rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* \
+    "$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/info/*
+  tar --numeric-owner -C "$dir" -cf "$tarball.tmp" .
+  mv "$tarball.tmp" "$tarball"
+  rm -rf "$dir"
+}
+
+# build_base SUITE: the base image of SUITE, imported once from its rootfs tarball (so a
+# removed image is re-imported in a second).
+build_base() {
+  local suite=$1 image
+  image=$(base_image "$suite")
   docker image inspect "$image" >/dev/null 2>&1 && return 0
-  if [ ! -f "$tarball" ]; then
-    local dir
-    dir=$(mktemp -d /var/tmp/throwbox-rootfs.XXXXXX)
-    log "debootstrap $suite (about a minute)"
-    debootstrap --variant=minbase "$suite" "$dir" http://deb.debian.org/debian >"$LOG_DIR/debootstrap-$suite.log" 2>&1 ||
-      { tail -20 "$LOG_DIR/debootstrap-$suite.log"; rm -rf "$dir"; die "debootstrap $suite failed"; }
-    # No docs/man pages/locales in later installs; no recommends.
-    printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' \
-      'path-exclude=/usr/share/info/*' 'path-exclude=/usr/share/locale/*' \
-      'path-include=/usr/share/locale/locale.alias' >"$dir/etc/dpkg/dpkg.cfg.d/throwbox-nodoc"
-    printf '%s\n' 'APT::Install-Recommends "false";' 'APT::Install-Suggests "false";' \
-      >"$dir/etc/apt/apt.conf.d/90throwbox"
-    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* \
-      "$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/info/*
-    tar --numeric-owner -C "$dir" -cf "$tarball.tmp" .
-    mv "$tarball.tmp" "$tarball"
-    rm -rf "$dir"
-  fi
+  make_rootfs "$suite"
   log "importing $image"
   docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    "$tarball" "$image" >/dev/null
+    "$CACHE_DIR/rootfs-$suite-minbase-$BASE_REVISION.tar" "$image" >/dev/null
+}
+
+# suites_of NAME...: the Debian suites the images NAME stand on, once each.
+suites_of() {
+  local name
+  for name in "$@"; do base_of "$name"; done | sort -u | sed 's|.*:||; s|-[0-9]*$||'
 }
 
 # runtime_images: "dir image version digest [language=version ...]" per image of runtimes.toml
@@ -132,6 +146,14 @@ build_one() {
 }
 
 main() {
+  if [ "${1:-}" = "--rootfs" ]; then   # only the suites' debootstrap tarballs
+    local suite pid rows
+    local -a pids=()
+    rows=$(runtime_images) || die "runtimes/runtimes.toml: cannot list the images (see above)"
+    for suite in $(suites_of $(cut -d' ' -f1 <<<"$rows")); do make_rootfs "$suite" & pids+=($!); done
+    for pid in "${pids[@]}"; do wait "$pid" || die "a debootstrap failed (see above)"; done
+    return 0
+  fi
   NO_CACHE=""
   if [ "${1:-}" = "--force" ]; then NO_CACHE="--no-cache"; shift; fi
   local wanted=("$@") name image version hash versions have selected=0
@@ -149,7 +171,7 @@ main() {
   # (mostly downloads) of several suites at once.
   local suite pid
   local -a base_pids=()
-  for suite in $(for row in "${selected_rows[@]}"; do base_of "${row%% *}"; done | sort -u | sed 's|.*:||; s|-[0-9]*$||'); do
+  for suite in $(suites_of "${selected_rows[@]%% *}"); do
     build_base "$suite" &
     base_pids+=($!)
   done

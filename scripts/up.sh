@@ -14,14 +14,15 @@ sysctl -qw net.ipv4.ip_local_reserved_ports=54000-59999 || log "could not reserv
 "$S/ensure-venv.sh"
 "$S/ensure-compat-clients.sh"
 
-# Binaries: the Go builds (minutes each, cold: Nomad, Consul and the sandbox runtime runsc-go)
-# and the Kafka jars in parallel.
+# Binaries: the Go builds (minutes each, cold: Nomad, Consul and the sandbox runtime runsc-go),
+# the Kafka jars and the images' Debian roots (debootstrap: mostly downloads) in parallel.
 pids=()
+"$S/build-images.sh" --rootfs & pids+=($!)
 command -v nomad >/dev/null || { "$S/ensure-nomad.sh" & pids+=($!); }
 command -v consul >/dev/null || { "$S/ensure-consul.sh" & pids+=($!); }
 [ "$SANDBOX_RUNTIME" != runsc-go ] || { "$S/ensure-runsc-go.sh" >/dev/null & pids+=($!); }
 "$S/ensure-kafka.sh" & pids+=($!)
-for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/runsc-go/kafka failed (see above)"; done
+for pid in "${pids[@]}"; do wait "$pid" || die "installing nomad/consul/runsc-go/kafka or a debootstrap failed (see above)"; done
 
 "$S/start-docker.sh"
 "$S/start-kafka.sh"
