@@ -40,6 +40,14 @@ unshare -n env THROWBOX_NOMAD_CGROUP_PARENT=nomad-ci THROWBOX_CLUSTER_NAME=tbxci
   exit $rc' rehearsal "$dir/repo"
 rc=$?
 set -e
+# The cluster's Docker test restarts dockerd from inside the namespace, where it would stay: no
+# network for image builds afterwards. Such a dockerd is restarted out here.
+engine=$(pgrep -x dockerd | head -1 || true)
+if [ -n "$engine" ] && [ "$(readlink "/proc/$engine/ns/net")" != "$(readlink /proc/$$/ns/net)" ]; then
+  log "dockerd (pid $engine) runs in the rehearsal's network namespace: restarting it in this one"
+  kill -TERM "$engine"
+  "$REPO_DIR/scripts/start-docker.sh"
+fi
 if [ $rc -eq 0 ]; then
   log "CI rehearsal passed"
   rm -rf "$dir"

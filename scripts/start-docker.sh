@@ -59,12 +59,20 @@ if docker info >/dev/null 2>&1; then
   fi
   exit 0
 fi
-# Our dockerd without an answering socket is shutting down (it stops every container first, which
-# takes minutes with many sandboxes under load): wait for it to end, or it would count as running.
-if pid_alive "$RUN_DIR/dockerd.pid"; then
-  log "dockerd (pid $(pid_of "$RUN_DIR/dockerd.pid")) does not answer: waiting for it to end before starting another"
-  for ((i = 0; i < 300; i++)); do pid_alive "$RUN_DIR/dockerd.pid" || break; sleep 1; done
-  pid_alive "$RUN_DIR/dockerd.pid" && die "dockerd (pid file $RUN_DIR/dockerd.pid) neither answers nor ends after 300 s"
+# A dockerd without an answering socket is shutting down (it stops every container first, which
+# takes minutes with many sandboxes under load), ours or another checkout's: wait for it and the
+# containerd it runs to end. A new dockerd started meanwhile adopts that containerd ("containerd
+# is still running"), loses it when it exits, and dies ("timeout waiting for containerd").
+old_engine() {
+  pgrep -x dockerd >/dev/null && return 0
+  local c
+  c=$(cat /var/run/docker/containerd/containerd.pid 2>/dev/null) && [ -n "$c" ] &&
+    [ "$(cat "/proc/$c/comm" 2>/dev/null)" = containerd ]   # not a stale pid reused by another process
+}
+if old_engine; then
+  log "a dockerd (pid $(pgrep -x dockerd | tr '\n' ' ')) or its containerd does not answer: waiting for it to end before starting another"
+  for ((i = 0; i < 300; i++)); do old_engine || break; sleep 1; done
+  old_engine && die "the old dockerd or its containerd neither answers nor ends after 300 s"
 fi
 rm -f /var/run/docker.pid
 start_service dockerd dockerd --host unix:///var/run/docker.sock
