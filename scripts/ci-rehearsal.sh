@@ -7,6 +7,8 @@
 # Afterwards the clone's stack is stopped; exits with .ci/run's status.
 #   scripts/ci-rehearsal.sh                   the whole CI run
 #   ARGS='-k smoke' scripts/ci-rehearsal.sh   pytest arguments (through `make test`)
+#   REHEARSE='CI=true make test-cluster' scripts/ci-rehearsal.sh
+#                                             another command instead of .ci/run (one part of it)
 source "$(dirname "$0")/common.sh"
 command -v unshare >/dev/null || die "unshare (util-linux) missing"
 dir=$(mktemp -d /var/tmp/throwbox-ci.XXXXXX)
@@ -32,7 +34,7 @@ set +e
 # Namespace names are global: the rehearsal's cluster gets its own (THROWBOX_CLUSTER_NAME).
 unshare -n env THROWBOX_NOMAD_CGROUP_PARENT=nomad-ci THROWBOX_CLUSTER_NAME=tbxci bash -c '
   ip link set lo up || exit 1
-  cd "$1" && time bash .ci/run
+  cd "$1" && time bash -c "${REHEARSE:-bash .ci/run}"
   rc=$?
   scripts/cluster/down.sh
   scripts/down.sh
