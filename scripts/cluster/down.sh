@@ -17,8 +17,8 @@ for n in "${CONTROL_PLANES[@]}" "${WORKER_SLOTS[@]}" "${SERVERS[@]}"; do
 done
 # Sandboxes of workers whose client ids are gone with their data: every Nomad container
 # whose node is one of this cluster's (their cgroup parent names the cluster).
-ids=$(docker ps -aq --filter label=com.hashicorp.nomad.alloc_id | xargs -r docker inspect \
-  --format '{{.Id}} {{.HostConfig.CgroupParent}}' 2>/dev/null | awk -v p="nomad-$CLUSTER_NAME-" 'index($2, p) {print $1}')
+ids=$( (docker ps -aq --filter label=com.hashicorp.nomad.alloc_id 2>/dev/null || true) | xargs -r docker inspect \
+  --format '{{.Id}} {{.HostConfig.CgroupParent}}' 2>/dev/null | awk -v p="nomad-$CLUSTER_NAME-" 'index($2, p) {print $1}') || true
 # shellcheck disable=SC2086
 [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
 grep " $CLUSTER_DIR/" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true

@@ -114,7 +114,8 @@ remove_node_containers() {
   local id ids
   id=$(worker_node_id "$1")
   [ -n "$id" ] || return 0
-  ids=$(docker ps -aq --filter "label=com.hashicorp.nomad.node_id=$id")
+  # With no engine answering there is nothing to remove (and the node must still go down).
+  ids=$(docker ps -aq --filter "label=com.hashicorp.nomad.node_id=$id" 2>/dev/null) || return 0
   # shellcheck disable=SC2086
   [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
 }
