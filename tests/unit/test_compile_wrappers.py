@@ -73,6 +73,14 @@ def test_ada_finds_a_body_for_its_spec_in_another_directory_and_the_entry_may_si
     ]
 
 
+def test_ada_leaves_a_subunit_to_its_parent_body(tmp_path):
+    (tmp_path / "shout-inner.adb").write_text("with Ada.Text_IO;\n  SEPARATE (Shout)\nprocedure Inner is\nbegin\n"
+                                              "   null;\nend Inner;\n")
+    (tmp_path / "shout.adb").write_text("package body Shout is\n   procedure Inner is separate;\nend Shout;\n")
+    status, calls = build(tmp_path, "ada", ["main.adb", "shout.ads", "shout.adb", "shout-inner.adb"])
+    assert status == 0 and calls[0] == ["gnatmake", "-q", "-O2", "-c", "-I.", "shout.adb"]
+
+
 def test_ada_with_the_entry_alone_only_builds_the_main_and_a_failed_unit_stops_the_build(tmp_path):
     assert build(tmp_path, "ada", ["main.adb"]) == (0, [["gnatmake", "-q", "-O2", "-I.", "-o", ".throwbox-out", "main.adb"]])
     status, calls = build(tmp_path, "ada", ["main.adb", "broken.adb"], fail="broken.adb")
