@@ -3,12 +3,14 @@ private executor agent of this checkout, built and run in warm gVisor sandboxes 
 
 Each case is built exactly as docs/runtimes.md says (C: every `*.c`; C++: every
 `*.cpp`/`*.cc`/`*.cxx`; Go: the top-level files, or a module when a go.mod is given; Java: every
-`*.java`; Rust: the crate root and its `mod` tree; TypeScript, Fortran, D, COBOL, Erlang, Kotlin,
-Scala, C#: every source file of the language; OCaml: the top-level `*.ml` in dependency order;
-Haskell, Ada, Pascal, Crystal: the entry file and what it imports; interpreted languages: the
-entry file, which imports the others). Headers and data files sit beside the sources, some in
-subdirectories. Every language of the registry has a case; the runtimes with `warm = 0` get
-on-demand pools, as on a deployed agent, so their runs start a sandbox each.
+`*.java`; Rust: the crate root and its `mod` tree; TypeScript, Fortran, Ada, Pascal, D, COBOL,
+Crystal, Erlang, Kotlin, Scala, OCaml, Haskell, C#: every source file of the language, in any
+directory; interpreted languages: the entry file, which imports the others). Headers and data
+files sit beside the sources, some in subdirectories. Every language of the registry has a
+case; the runtimes with `warm = 0` get on-demand pools, as on a deployed agent, so their runs
+start a sandbox each. Since every source file is part of the program, one that the entry file
+does not import but that does not compile fails the build (C, Ada, Pascal, Crystal, OCaml,
+Haskell).
 """
 
 from __future__ import annotations
@@ -168,11 +170,23 @@ PROGRAMS = {
         "shout.adb": "with Ada.Characters.Handling;\npackage body Shout is\n   function It (S : String) return String is\n"
                      "   begin\n      return Ada.Characters.Handling.To_Upper (S) & \"!\";\n   end It;\nend Shout;\n",
     }, "ADA! x\n"),
+    "ada: a package in a subdirectory (every directory searched)": Program("ada", {
+        "main.adb": "with Ada.Text_IO;\nwith Ada.Command_Line;\nwith Twice;\nprocedure Main is\nbegin\n"
+                    "   Ada.Text_IO.Put_Line (Integer'Image (Twice.Of_It (21)) & \" \" & Ada.Command_Line.Argument (1));\n"
+                    "end Main;\n",
+        "lib/twice.ads": "package Twice is\n   function Of_It (N : Integer) return Integer;\nend Twice;\n",
+        "lib/twice.adb": "package body Twice is\n   function Of_It (N : Integer) return Integer is (N * 2);\nend Twice;\n",
+    }, " 42 x\n"),
     "pascal: a unit used by the program": Program("pascal", {
         "main.pas": "program Main;\nuses shout;\nbegin\n  writeln(ShoutIt('pascal'), ' ', ParamStr(1));\nend.\n",
         "shout.pas": "unit shout;\ninterface\nfunction ShoutIt(s: string): string;\nimplementation\nuses SysUtils;\n"
                      "function ShoutIt(s: string): string;\nbegin\n  ShoutIt := UpperCase(s) + '!';\nend;\nend.\n",
     }, "PASCAL! x\n"),
+    "pascal: a unit in a subdirectory (every directory a unit path)": Program("pascal", {
+        "main.pas": "program Main;\nuses twice;\nbegin\n  writeln(TwiceOf(21), ' ', ParamStr(1));\nend.\n",
+        "units/twice.pas": "unit twice;\ninterface\nfunction TwiceOf(n: integer): integer;\nimplementation\n"
+                           "function TwiceOf(n: integer): integer;\nbegin\n  TwiceOf := n * 2;\nend;\nend.\n",
+    }, "42 x\n"),
     "d: a module in a subdirectory": Program("d", {
         "main.d": "import std.stdio;\nimport lib.shout;\n\nvoid main(string[] args) { writeln(shout(\"d\"), \" \", args[1]); }\n",
         "lib/shout.d": "module lib.shout;\nimport std.uni : toUpper;\n\nstring shout(string s) { return s.toUpper ~ \"!\"; }\n",
@@ -191,6 +205,13 @@ PROGRAMS = {
         "main.cr": 'require "./lib/shout"\n\nputs "#{Shout.it("crystal")} #{ARGV[0]}"\n',
         "lib/shout.cr": "module Shout\n  def self.it(s : String) : String\n    s.upcase + \"!\"\n  end\nend\n",
     }, "CRYSTAL! x\n"),
+    "crystal: a required class subclassed and a file not required compiled in": Program("crystal", {
+        "main.cr": 'require "./shapes/shape"\n\nclass Square < Shape\n  def initialize(@side : Int32)\n  end\n\n'
+                   '  def area : Int32\n    @side * @side\n  end\nend\n\n'
+                   'puts "#{Square.new(3).area} #{Extra.shout("crystal")} #{ARGV[0]}"\n',
+        "shapes/shape.cr": "abstract class Shape\n  abstract def area : Int32\nend\n",
+        "extra/extra.cr": "module Extra\n  def self.shout(s : String) : String\n    s.upcase + \"!\"\n  end\nend\n",
+    }, "9 CRYSTAL! x\n"),
     "erlang: two modules": Program("erlang", {
         "main.erl": "-module(main).\n-export([main/1]).\n\nmain([Arg | _]) -> io:format(\"~s ~s~n\", [shout:it(\"erlang\"), Arg]).\n",
         "shout.erl": "-module(shout).\n-export([it/1]).\n\nit(S) -> string:uppercase(S) ++ \"!\".\n",
@@ -215,6 +236,11 @@ PROGRAMS = {
         "main.ml": "let () = Printf.printf \"%s %s\\n\" (Shout.it \"ocaml\") Sys.argv.(1)\n",
         "shout.ml": "let it s = String.uppercase_ascii s ^ \"!\"\n",
     }, "OCAML! x\n"),
+    "ocaml: a module with an interface in a subdirectory": Program("ocaml", {
+        "main.ml": "let () = Printf.printf \"%d %s\\n\" (Twice.of_it 21) Sys.argv.(1)\n",
+        "lib/twice.mli": "val of_it : int -> int\n",
+        "lib/twice.ml": "let of_it n = n * 2\n",
+    }, "42 x\n"),
     "lisp: a file loaded from a subdirectory": Program("lisp", {
         "main.lisp": "(load \"lib/shout.lisp\")\n(format t \"~a ~a~%\" (shout \"lisp\") (second sb-ext:*posix-argv*))\n",
         "lib/shout.lisp": "(defun shout (s) (concatenate 'string (string-upcase s) \"!\"))\n",
@@ -236,6 +262,11 @@ PROGRAMS = {
         "Lib/Shout.hs": "module Lib.Shout (shout) where\n\nimport Data.Char (toUpper)\n\n"
                         "shout :: String -> String\nshout s = map toUpper s ++ \"!\"\n",
     }, "HASKELL! x\n"),
+    "haskell: a module in a subdirectory found by its name, not its path": Program("haskell", {
+        "main.hs": "import Twice (twice)\nimport System.Environment (getArgs)\n\n"
+                   "main :: IO ()\nmain = do\n  args <- getArgs\n  putStrLn (show (twice 21) ++ \" \" ++ head args)\n",
+        "helpers/Twice.hs": "module Twice (twice) where\n\ntwice :: Int -> Int\ntwice n = n * 2\n",
+    }, "42 x\n"),
     "csharp: two files, one class in a namespace": Program("csharp", {
         "main.cs": "using System;\n\npublic class Program {\n    public static void Main(string[] args) {\n"
                    "        Console.WriteLine(Lib.Shout.It(\"csharp\") + \" \" + args[0]);\n    }\n}\n",
@@ -291,3 +322,34 @@ async def test_a_c_program_whose_second_source_does_not_compile_ends_as_compile_
     r = (await pipe.run(program.job(), 240)).result
     assert (r.status, r.outcome) == ("completed", "compile_error")
     assert "util.c" in r.compile.stderr and "error" in r.compile.stderr
+
+
+# A file that the entry file does not import, in a subdirectory, with a compile error: every
+# source of the language is part of the program, so the build fails and names it.
+UNIMPORTED_BROKEN_FILES = {
+    "ada": ({"main.adb": "with Ada.Text_IO;\nprocedure Main is\nbegin\n   Ada.Text_IO.Put_Line (\"main\");\nend Main;\n",
+             "extra/broken.adb": "procedure Broken is\nbegin\n   Missing_Symbol;\nend Broken;\n"},
+            ("broken.adb", "Missing_Symbol")),
+    "pascal": ({"main.pas": "program Main;\nbegin\n  writeln('main');\nend.\n",
+                "extra/broken.pas": "unit broken;\ninterface\nimplementation\nprocedure P;\nbegin\n"
+                                    "  MissingSymbol;\nend;\nend.\n"},
+               ("broken.pas", "MissingSymbol")),
+    "crystal": ({"main.cr": 'puts "main"\n', "extra/broken.cr": "missing_symbol\n"},
+                ("extra/broken.cr", "missing_symbol")),
+    "ocaml": ({"main.ml": "let () = print_endline \"main\"\n", "extra/broken.ml": "let () = missing_symbol ()\n"},
+              ("extra/broken.ml", "missing_symbol")),
+    "haskell": ({"main.hs": "main :: IO ()\nmain = putStrLn \"main\"\n",
+                 "extra/Broken.hs": "module Broken where\n\nbroken :: Int\nbroken = missingSymbol\n"},
+                ("extra/Broken.hs", "missingSymbol")),
+}
+BROKEN_CASES = [(language, r) for language in UNIMPORTED_BROKEN_FILES for r in REGISTRY.runtimes if r.language == language]
+
+
+@pytest.mark.parametrize(("language", "runtime"), BROKEN_CASES, ids=[f"{lang} [{r.key}]" for lang, r in BROKEN_CASES])
+async def test_a_file_the_entry_does_not_import_that_does_not_compile_ends_the_run_as_compile_error(pipe, language, runtime):
+    files, culprits = UNIMPORTED_BROKEN_FILES[language]
+    r = (await pipe.run(Program(language, files, "").job(runtime), 240)).result
+    compile_output = (r.compile.stdout + r.compile.stderr) if r.compile else ""
+    assert (r.status, r.outcome) == ("completed", "compile_error"), (r.error, r.stdout, compile_output)
+    assert r.compile.exit_code != 0 and r.stdout == ""
+    assert all(c in compile_output for c in culprits), compile_output

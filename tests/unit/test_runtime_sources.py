@@ -60,6 +60,26 @@ def test_rust_compiles_only_its_crate_root_and_rustc_follows_the_mod_tree():
     assert "net.rs" not in RUST.compile_command("main.rs", ["main.rs", "net.rs"])
 
 
+def test_haskell_compiles_every_hs_and_lhs_file_in_any_directory_with_ghc_make():
+    haskell = REGISTRY.resolve("haskell")
+    names = ["main.hs", "Lib/Shout.hs", "extra/Unused.lhs", "Lib/Shout.hs-boot", "notes.txt"]
+    assert haskell.compile_command("main.hs", names) == [
+        "ghc", "-v0", "-O", "-outputdir", ".throwbox-ghc", "-o", ".throwbox-out", "main.hs", "Lib/Shout.hs",
+        "extra/Unused.lhs"]
+
+
+@pytest.mark.parametrize(("language", "names", "sources"), [
+    ("ada", ["main.adb", "lib/shout.ads", "lib/shout.adb", "a.txt"], ["main.adb", "lib/shout.ads", "lib/shout.adb"]),
+    ("pascal", ["main.pas", "units/shout.pas", "more.pp", "x.inc"], ["main.pas", "units/shout.pas", "more.pp"]),
+    ("crystal", ["main.cr", "lib/shout.cr", "shard.yml"], ["main.cr", "lib/shout.cr"]),
+    ("ocaml", ["main.ml", "lib/shout.mli", "lib/shout.ml", "dune"], ["main.ml", "lib/shout.mli", "lib/shout.ml"]),
+])
+def test_ada_pascal_crystal_and_ocaml_hand_their_wrapper_the_entry_and_every_source_in_any_directory(
+        language, names, sources):
+    runtime = REGISTRY.resolve(language)
+    assert runtime.compile_command(names[0], names) == [runtime.compile[0], names[0], *sources]
+
+
 def test_a_lone_entry_file_is_built_even_when_no_glob_matches_it():
     assert C.compile_command("prog") == ["gcc", "-O2", "-std=gnu17", "-pipe", "-o", ".throwbox-out", "prog", "-lm"]
     assert source_files(("**/*.c",), ("prog", "util.c"), "prog") == ["prog", "util.c"]
