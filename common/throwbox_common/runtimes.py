@@ -100,11 +100,11 @@ def glob_matches(pattern: str, name: str) -> bool:
 
 
 def source_files(patterns: tuple[str, ...], names: tuple[str, ...], entrypoint: str) -> list[str]:
-    """The request's files that make `{sources}`, in request order: those matching a glob,
-    and the entry file first if no glob matches it (a lone entry file is always built)."""
-    matched = [n for n in names if any(glob_matches(p, n) for p in patterns)]
-    files = matched if entrypoint in matched else [entrypoint, *matched]
-    return [as_path(n) for n in files]
+    """The request's files that make `{sources}`: the entry file first (a lone entry file is
+    always built, and compilers such as `cobc -x` take the first file as the main program), then
+    the others matching a glob, in request order."""
+    others = [n for n in names if n != entrypoint and any(glob_matches(p, n) for p in patterns)]
+    return [as_path(n) for n in (entrypoint, *others)]
 
 
 def as_path(name: str) -> str:

@@ -277,6 +277,11 @@ PROGRAMS = {
 
 
 # Every case in every version of its language (runtimes.toml: the default and the older ones).
+# The main program need not be the first file of the request (cobc -x makes the first it is
+# given the main program: the entry file is put first).
+PROGRAMS["cobol: the main program listed after its subprogram"] = Program(
+    "cobol", dict(reversed(PROGRAMS["cobol: a subprogram CALLed by the main program"].files.items())), "COBOL! x\n")
+
 CASES = [(case, r) for case, program in PROGRAMS.items() for r in REGISTRY.runtimes if r.language == program.language]
 
 

@@ -68,8 +68,8 @@ def test_ada_finds_a_body_for_its_spec_in_another_directory_and_the_entry_may_si
     status, calls = build(tmp_path, "ada", ["shout.ads", "app/main.adb", "body/shout.adb"], entrypoint="app/main.adb")
     assert status == 0
     assert calls == [
-        ["gnatmake", "-q", "-O2", "-c", "-I.", "-Iapp", "-Ibody", "body/shout.adb"],
-        ["gnatmake", "-q", "-O2", "-I.", "-Iapp", "-Ibody", "-o", ".throwbox-out", "app/main.adb"],
+        ["gnatmake", "-q", "-O2", "-c", "-Iapp", "-I.", "-Ibody", "body/shout.adb"],     # the entry's directory first
+        ["gnatmake", "-q", "-O2", "-Iapp", "-I.", "-Ibody", "-o", ".throwbox-out", "app/main.adb"],
     ]
 
 
@@ -91,7 +91,7 @@ def test_pascal_compiles_every_other_source_then_the_entry_program_with_every_di
     status, calls = build(tmp_path, "pascal", ["lib/util.pp", "main.pas", "shout.pas", "include.inc"],
                           entrypoint="main.pas")
     assert status == 0
-    flags = ["-O2", "-v0e", "-Fulib", "-Fu."]
+    flags = ["-O2", "-v0e", "-Fu.", "-Fulib"]     # the entry's directory first
     assert calls == [["fpc", *flags, "lib/util.pp"], ["fpc", *flags, "shout.pas"],
                      ["fpc", *flags, "-o.throwbox-out", "main.pas"]]
 

@@ -85,6 +85,11 @@ def test_a_lone_entry_file_is_built_even_when_no_glob_matches_it():
     assert source_files(("**/*.c",), ("prog", "util.c"), "prog") == ["prog", "util.c"]
 
 
+def test_the_entry_file_comes_first_wherever_the_request_lists_it():
+    # cobc -x takes the first file as the main program; the others keep their request order.
+    assert source_files(("**/*.cob",), ("b.cob", "main.cob", "a.cob"), "main.cob") == ["main.cob", "b.cob", "a.cob"]
+
+
 def test_a_file_name_that_starts_with_a_dash_is_never_read_as_an_option():
     assert source_files(("**/*.c",), ("main.c", "-o.c"), "main.c") == ["main.c", "./-o.c"]
     assert RUST.compile_command("-v.rs")[-1] == "./-v.rs"
