@@ -258,5 +258,5 @@ def test_apply_run_upgrade_under_load_and_destroy_beside_the_clusters_own_deploy
     run_id = api.submit("print('still here')")
     assert api.wait_all([run_id], 120)[run_id]["stdout"] == "still here\n"
     record("terraform_walkthrough", apply_s=apply_s, upgrade_s=upgrade_s, destroy_s=destroy_s,
-           runs_during_upgrade=len(submitted), refused_during_upgrade=len(refused),
+           runs_accepted=len(submitted), refused_during_upgrade=len(refused),
            total_s=time.monotonic() - began)
