@@ -28,6 +28,12 @@ variable "job_name" {
   description = "The job's ID (a second deployment on one Nomad cluster needs another)."
 }
 
+variable "agent_name_prefix" {
+  type        = string
+  default     = ""
+  description = "Prefix of each agent's name (its node's name follows), which names its sandbox jobs and Consul service: a second deployment on nodes that run another agent needs one (e.g. \"tf-\")."
+}
+
 variable "env" {
   type        = map(string)
   default     = {}
@@ -169,8 +175,9 @@ job "throwbox-executor-agent" {
         THROWBOX_CONSUL_TOKEN_FILE     = var.acl_tokens ? "secrets/consul-token" : ""
         THROWBOX_AGENT_NOMAD_NAMESPACE = var.sandbox_namespace
         THROWBOX_AGENT_NODE_ID         = "${node.unique.id}"
-        # One agent a node: its node's name names it (sandbox jobs, Consul service, results' node).
-        THROWBOX_AGENT_NAME            = "${node.unique.name}"
+        # One agent a node per deployment: its node's name names it (sandbox jobs, Consul service,
+        # results' node), after the deployment's prefix.
+        THROWBOX_AGENT_NAME            = "${var.agent_name_prefix}${node.unique.name}"
         THROWBOX_AGENT_DATACENTER      = "${node.datacenter}"
         THROWBOX_AGENT_METRICS_LISTEN  = var.metrics_listen
         THROWBOX_AGENT_DRAIN_TIMEOUT_S = var.drain_timeout_s

@@ -43,6 +43,24 @@ variable "replication_factor" {
   description = "Replication factor of the created topics (3 on a cluster with 3 brokers)."
 }
 
+variable "min_insync_replicas" {
+  type        = number
+  default     = 0
+  description = "min.insync.replicas of the created topics (2 with 3 brokers: an acknowledged write is on two); 0: the brokers' default."
+}
+
+variable "runs_topic" {
+  type        = string
+  default     = "throwbox.runs"
+  description = "The deployment's runs topic (created like throwbox.runs, with its ACLs for the agent and control plane principals); the shared topics are created as well when missing."
+}
+
+variable "agent_group" {
+  type        = string
+  default     = "throwbox-agents"
+  description = "Consumer group of the deployment's agents on runs_topic (the agent principal's ACL)."
+}
+
 locals {
   bundled = var.bundle_url != ""
   command = local.bundled ? "local/throwbox/bin/throwbox-create-topics" : "${var.repo_dir}/.venv/bin/python"
@@ -86,7 +104,10 @@ job "throwbox-kafka-topics" {
 
       config {
         command = local.command
-        args    = concat(local.args, ["--bootstrap", var.kafka_bootstrap, "--wait-s", "120", "--replication-factor", "${var.replication_factor}"])
+        args = concat(local.args,
+          ["--bootstrap", var.kafka_bootstrap, "--wait-s", "120", "--replication-factor", "${var.replication_factor}",
+          "--runs-topic", var.runs_topic, "--agent-group", var.agent_group],
+        var.min_insync_replicas > 0 ? ["--min-insync-replicas", "${var.min_insync_replicas}"] : [])
       }
 
       env {

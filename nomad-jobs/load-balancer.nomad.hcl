@@ -58,6 +58,12 @@ variable "node_constraint" {
   description = "Nomad node class the load balancer runs on; empty: any node."
 }
 
+variable "node_name" {
+  type        = string
+  default     = ""
+  description = "Nomad node name the load balancer runs on, so its address is known (a cluster whose clients are all workers); empty: any node."
+}
+
 job "throwbox-load-balancer" {
   id          = var.job_name
   type        = "service"
@@ -68,6 +74,14 @@ job "throwbox-load-balancer" {
     for_each = var.node_constraint == "" ? [] : [var.node_constraint]
     content {
       attribute = "${node.class}"
+      value     = constraint.value
+    }
+  }
+
+  dynamic "constraint" {
+    for_each = var.node_name == "" ? [] : [var.node_name]
+    content {
+      attribute = "${node.unique.name}"
       value     = constraint.value
     }
   }

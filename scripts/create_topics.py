@@ -1,6 +1,10 @@
 """Create the project's Kafka topics (common/throwbox_common/topics.py) when missing, and the
 ACLs of the platform's principals (throwbox_common.kafka_access.platform_acls).
 
+--runs-topic/--agent-group: a second deployment on the same Kafka (terraform/modules/throwbox
+with another name_prefix) gets its own runs topic and agent group, with their ACLs; --remove
+deletes exactly those (never a shared topic or binding).
+
 Idempotent: existing topics and ACLs are left as they are. Retries until the broker accepts
 admin requests or --wait-s runs out, so it doubles as the broker's readiness check. Connects as
 THROWBOX_KAFKA_CREDENTIALS_FILE says (the admin's: start-kafka.sh and the cluster pass it).
@@ -16,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from throwbox_common import kafka_access, kafka_client
-from throwbox_common.topics import RUNS, TOPICS
+from throwbox_common.topics import AGENT_GROUP, RUNS, deployment_topics
 
 
 class TopicsMissing(Exception):
@@ -29,9 +33,11 @@ class Layout:
     replication_factor: int = 1
     min_insync_replicas: int | None = None
     runs_partitions: int | None = None    # more partitions: more agents can share the runs
+    runs_topic: str = RUNS
+    agent_group: str = AGENT_GROUP
 
     def partitions(self, spec) -> int:
-        return self.runs_partitions if spec.name == RUNS and self.runs_partitions else spec.partitions
+        return self.runs_partitions if spec.name == self.runs_topic and self.runs_partitions else spec.partitions
 
     def config(self, spec) -> dict[str, str]:
         config = dict(spec.config)
@@ -46,7 +52,7 @@ async def _create_missing(bootstrap: str, check_only: bool, layout: "Layout") ->
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in TOPICS if spec.name not in existing]
+        missing = [spec for spec in deployment_topics(layout.runs_topic) if spec.name not in existing]
         if missing and check_only:
             raise TopicsMissing(", ".join(s.name for s in missing))
         if missing:
@@ -59,8 +65,19 @@ async def _create_missing(bootstrap: str, check_only: bool, layout: "Layout") ->
                 if code not in (0, TopicAlreadyExistsError.errno):
                     raise KafkaError(f"creating {name} failed with error code {code}")
         if not check_only and kafka_client.configure() is not None:
-            await kafka_access.create_acls(admin, kafka_access.platform_acls())
+            await kafka_access.create_acls(admin, kafka_access.platform_acls(layout.runs_topic, layout.agent_group))
         return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+async def _remove(bootstrap: str, layout: "Layout") -> None:
+    admin = AIOKafkaAdminClient(**kafka_client.options(bootstrap), request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        await kafka_access.delete_acl_bindings(
+            admin, kafka_access.deployment_only_acls(layout.runs_topic, layout.agent_group))
+        await kafka_access.delete_topics(admin, [layout.runs_topic])
     finally:
         await admin.close()
 
@@ -90,10 +107,22 @@ def main() -> int:
     parser.add_argument("--replication-factor", type=int, default=1)
     parser.add_argument("--min-insync-replicas", type=int, default=None)
     parser.add_argument("--runs-partitions", type=int, default=None)
+    parser.add_argument("--runs-topic", default=RUNS, help="the deployment's runs topic")
+    parser.add_argument("--agent-group", default=AGENT_GROUP, help="its agents' consumer group")
+    parser.add_argument("--remove", action="store_true",
+                        help="delete --runs-topic and the ACLs of it and --agent-group (a second deployment's)")
     args = parser.parse_args()
     if args.min_insync_replicas and not 1 <= args.min_insync_replicas <= args.replication_factor:
         parser.error("--min-insync-replicas must be from 1 to --replication-factor")
-    layout = Layout(args.replication_factor, args.min_insync_replicas, args.runs_partitions)
+    layout = Layout(args.replication_factor, args.min_insync_replicas, args.runs_partitions,
+                    args.runs_topic, args.agent_group)
+    if args.remove:
+        if args.runs_topic == RUNS or args.agent_group == AGENT_GROUP:
+            parser.error(f"--remove needs a second deployment's --runs-topic and --agent-group, not {RUNS} or "
+                         f"{AGENT_GROUP}")
+        asyncio.run(_remove(args.bootstrap, layout))
+        print(f"removed {args.runs_topic} and the ACLs of it and {args.agent_group}")
+        return 0
     return asyncio.run(main_async(args.bootstrap, args.wait_s, args.check, layout))
 
 

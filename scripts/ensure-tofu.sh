@@ -15,15 +15,20 @@ OPENSTACK_VERSION=v3.4.0
 OPENSTACK_SOURCE=registry.opentofu.org/terraform-provider-openstack/openstack
 TOFU_DIR="$CACHE_DIR/tofu"
 MIRROR_DIR="$TOFU_DIR/mirror"
-CLI_CONFIG="$TOFU_DIR/cli.tfrc"
 TOFU="$BIN_DIR/tofu"
 PROVIDER="$MIRROR_DIR/$OPENSTACK_SOURCE/${OPENSTACK_VERSION#v}/linux_amd64/terraform-provider-openstack_$OPENSTACK_VERSION"
-# The project's own provider: rebuilt whenever its sources change (their hash is kept next to
-# the binary). A rebuilt provider needs `tofu init -upgrade` in an initialized directory.
+# The project's own provider: one mirror (and CLI config) per hash of its sources, so checkouts
+# with different provider sources (a branch beside main) never replace each other's binary
+# under a running tofu. A rebuilt provider needs `tofu init -upgrade` in an initialized directory.
 TB_SOURCE=registry.local/throwbox/throwbox
 TB_PROVIDER_VERSION=0.1.0
-TB_PROVIDER_DIR="$MIRROR_DIR/$TB_SOURCE/$TB_PROVIDER_VERSION/linux_amd64"
+provider_src="$REPO_DIR/terraform/provider"
+provider_inputs=$(cd "$provider_src" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort |
+  xargs sha256sum | sha256sum | cut -c1-16)
+TB_MIRROR_DIR="$TOFU_DIR/throwbox-mirror/$provider_inputs"
+TB_PROVIDER_DIR="$TB_MIRROR_DIR/$TB_SOURCE/$TB_PROVIDER_VERSION/linux_amd64"
 TB_PROVIDER="$TB_PROVIDER_DIR/terraform-provider-throwbox_v$TB_PROVIDER_VERSION"
+CLI_CONFIG="$TOFU_DIR/cli-$provider_inputs.tfrc"
 # The machine's Go only: never let `go` fetch another toolchain from the proxy.
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
 mkdir -p "$TOFU_DIR"
@@ -66,18 +71,18 @@ if [ ! -x "$PROVIDER" ]; then
   log "openstack provider built: $PROVIDER"
 fi
 
-provider_src="$REPO_DIR/terraform/provider"
-provider_inputs=$(cd "$provider_src" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort |
-  xargs sha256sum | sha256sum | cut -c1-16)
-if [ ! -x "$TB_PROVIDER" ] || [ "$(cat "$TB_PROVIDER_DIR/.inputs" 2>/dev/null)" != "$provider_inputs" ]; then
+if [ ! -x "$TB_PROVIDER" ]; then
   log "building the Throwbox provider (terraform/provider; ~1 min cold, seconds with a warm Go cache)"
   mkdir -p "$TB_PROVIDER_DIR"
   (cd "$provider_src" && nice -n 19 go build -p 2 -trimpath \
     -ldflags="-s -w -X main.version=$TB_PROVIDER_VERSION" -o "$TB_PROVIDER.tmp" .)
   mv "$TB_PROVIDER.tmp" "$TB_PROVIDER"
-  echo "$provider_inputs" >"$TB_PROVIDER_DIR/.inputs"
   log "throwbox provider built: $TB_PROVIDER"
 fi
+# Builds of sources no checkout used for a week go (each is ~30 MB).
+touch "$TB_MIRROR_DIR"
+find "$TOFU_DIR/throwbox-mirror" -mindepth 1 -maxdepth 1 -type d -mtime +7 -exec rm -rf {} + 2>/dev/null || true
+find "$TOFU_DIR" -maxdepth 1 -name 'cli-*.tfrc' -mtime +7 -delete 2>/dev/null || true
 
 # Only the mirror, no `direct`: a provider the mirror lacks fails `tofu init` at once instead
 # of waiting on an unreachable registry.
@@ -87,12 +92,17 @@ disable_checkpoint = true
 provider_installation {
   filesystem_mirror {
     path    = "$MIRROR_DIR"
-    include = ["$OPENSTACK_SOURCE", "$TB_SOURCE"]
+    include = ["$OPENSTACK_SOURCE"]
+  }
+  filesystem_mirror {
+    path    = "$TB_MIRROR_DIR"
+    include = ["$TB_SOURCE"]
   }
 }
 HCL
 )
 [ "$(cat "$CLI_CONFIG" 2>/dev/null)" = "$want" ] || printf '%s\n' "$want" >"$CLI_CONFIG"
+touch "$CLI_CONFIG"
 
 echo "TOFU=$TOFU"
 echo "TF_CLI_CONFIG_FILE=$CLI_CONFIG"

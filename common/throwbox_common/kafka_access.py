@@ -106,6 +106,12 @@ def platform_acls(runs_topic: str = topics.RUNS, agent_group: str = topics.AGENT
     ]
 
 
+def deployment_only_acls(runs_topic: str, agent_group: str) -> list[Acl]:
+    """Pure: the bindings a second deployment's runs topic and agent group add to the platform's
+    (what removing that deployment deletes; never one the shared topics need)."""
+    return sorted(set(platform_acls(runs_topic, agent_group)) - set(platform_acls()))
+
+
 def tenant_acls(tenant: str) -> list[Acl]:
     """Pure: a tenant's caller writes its own requests and reads its own replies, nothing else."""
     p = tenant_principal(tenant)
@@ -196,6 +202,18 @@ class _DeleteAcls(Request[DeleteAclsRequest_v1]):
         return request_struct_class([(ANY, None, ANY, self.principal, None, ANY, ANY)])
 
 
+class _DeleteAclBindings(Request[DeleteAclsRequest_v1]):
+    API_KEY = 31
+
+    def __init__(self, acls: list[Acl]):
+        self.acls = acls
+
+    def build(self, request_struct_class):
+        # Exactly these bindings (any host), one filter each.
+        return request_struct_class([(a.resource_type, a.name, a.pattern, a.principal, None, a.operation, ALLOW)
+                                     for a in self.acls])
+
+
 class _DescribeAcls(Request[DescribeAclsRequest_v1]):
     API_KEY = 29
 
@@ -230,6 +248,13 @@ async def create_acls(admin: AIOKafkaAdminClient, acls: list[Acl]) -> None:
 async def delete_acls(admin: AIOKafkaAdminClient, principal: str) -> None:
     resp = await _send(admin, _DeleteAcls(principal))
     _check([(r[0], r[1]) for r in resp.filter_responses], "deleting ACLs")
+
+
+async def delete_acl_bindings(admin: AIOKafkaAdminClient, acls: list[Acl]) -> None:
+    """Exactly these bindings (gone already: fine)."""
+    if acls:
+        resp = await _send(admin, _DeleteAclBindings(acls))
+        _check([(r[0], r[1]) for r in resp.filter_responses], "deleting ACLs")
 
 
 async def describe_acls(admin: AIOKafkaAdminClient, principal: str | None = None) -> list[Acl]:

@@ -1,6 +1,6 @@
 """Kafka topic names and their settings: the one place both sides read them from."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 RUNS = "throwbox.runs"                # RunJob, key run id; agents consume as one group
 EVENTS = "throwbox.events"            # RunEventRecord, key run id; the record of every run
@@ -29,3 +29,9 @@ TOPICS = (
     TopicSpec(CONTROL, 4, {"retention.ms": str(3600 * 1000)}),
     TopicSpec(DLQ, 1, {}),
 )
+
+
+def deployment_topics(runs_topic: str = RUNS) -> tuple[TopicSpec, ...]:
+    """The topics a deployment uses: TOPICS with its own runs topic in place of throwbox.runs (a
+    second deployment on one Kafka queues its runs apart; events, control and the DLQ are shared)."""
+    return tuple(replace(s, name=runs_topic) if s.name == RUNS else s for s in TOPICS)

@@ -46,6 +46,7 @@ CONSUL_TOKENS = {
     "consul-control-plane": "consul-control-plane",  # control planes, `throwbox keys`
     "consul-agent": "consul-agent",                  # executor agents
     "consul-ops": "consul-ops",                      # ops/consul_file_sd.py
+    "consul-deployer": "consul-deployer",            # terraform/modules/throwbox's KV records
 }
 # Nomad tokens Nomad creates (its API takes no chosen secret): file stem -> policy.
 NOMAD_TOKENS = {"nomad-agent": "nomad-agent", "nomad-ops": "nomad-ops"}

@@ -76,3 +76,23 @@ def test_the_salted_password_is_rfc_5802_hi():
         prev = hmac.new(pw.encode(), prev, hashlib.sha512).digest()
         expected = bytearray(x ^ y for x, y in zip(expected, prev, strict=True))
     assert ka.salted_password(pw, salt, 4096) == bytes(expected)
+
+
+def test_a_second_deployment_queues_its_runs_on_its_own_topic_and_shares_the_rest():
+    own = {s.name: s for s in topics.deployment_topics("throwbox.runs.tf")}
+    assert set(own) == {"throwbox.runs.tf", topics.EVENTS, topics.CONTROL, topics.DLQ}
+    runs = next(s for s in topics.TOPICS if s.name == topics.RUNS)
+    assert (own["throwbox.runs.tf"].partitions, own["throwbox.runs.tf"].config) == (runs.partitions, runs.config)
+    assert topics.deployment_topics() == topics.TOPICS
+
+
+def test_removing_a_second_deployment_deletes_only_its_runs_topic_and_group_bindings():
+    extra = ka.deployment_only_acls("throwbox.runs.tf", "tf-agents")
+    assert {(a.principal, a.name) for a in extra} == {
+        (ka.user(ka.CONTROL_PLANE), "throwbox.runs.tf"), (ka.user(ka.AGENT), "throwbox.runs.tf"),
+        (ka.user(ka.AGENT), "tf-agents")}
+    shared = set(ka.platform_acls())
+    assert not shared & set(extra)
+    # What it adds is exactly what the agent and control plane need beyond the shared topics.
+    assert set(ka.platform_acls("throwbox.runs.tf", "tf-agents")) - set(extra) <= shared
+    assert ka.deployment_only_acls(topics.RUNS, topics.AGENT_GROUP) == []

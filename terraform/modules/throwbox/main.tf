@@ -25,10 +25,29 @@ locals {
     load_balancer = "${var.name_prefix}-load-balancer"
   }
   api_service = "${var.name_prefix}-api"
+  # Another name_prefix is a second deployment, possibly beside the default one (the local
+  # cluster's own agents): its agents take runs from their own topic in their own group, and
+  # their names (hence sandbox jobs and Consul service ids) carry the prefix, so neither
+  # deployment takes the other's runs, counts the other's capacity or purges its sandboxes.
+  # Tenants (Consul KV) and the events and control topics stay shared.
+  second            = var.name_prefix != "throwbox"
+  runs_topic        = local.second ? "throwbox.runs.${var.name_prefix}" : "throwbox.runs"
+  agent_group       = local.second ? "${var.name_prefix}-agents" : "throwbox-agents"
+  agent_name_prefix = local.second ? "${var.name_prefix}-" : ""
+  kv_dir            = local.second ? "throwbox/deployment/${var.name_prefix}" : "throwbox/deployment"
   agent_env = merge(
     var.pool_sizes == "" ? {} : { THROWBOX_AGENT_POOL_SIZES = var.pool_sizes },
+    local.second ? { THROWBOX_AGENT_RUNS_TOPIC = local.runs_topic, THROWBOX_AGENT_CONSUMER_GROUP = local.agent_group } : {},
     var.agent_settings,
   )
+  control_plane_env = merge(
+    local.second ? { THROWBOX_CP_RUNS_TOPIC = local.runs_topic } : {},
+    var.control_plane_settings,
+  )
+  # What the tasks use on their node (its own Nomad and Consul agents), when the addresses
+  # the provider reaches from outside differ.
+  node_nomad_addr   = var.node_nomad_addr != "" ? var.node_nomad_addr : var.nomad_addr
+  node_consul_addr  = var.node_consul_addr != "" ? var.node_consul_addr : var.consul_addr
   sandbox_namespace = var.acl_enabled ? "throwbox-sandboxes" : "default"
   # Each component's tokens, readable by its own job's tasks only (nomad/jobs/<job>).
   nomad_variables = var.acl_enabled ? {
@@ -41,10 +60,10 @@ locals {
   ready_url = "${local.api_url}/readyz"
   kv = merge(
     {
-      "throwbox/deployment/source"         = var.bundle_url != "" ? var.bundle_url : "checkout:${var.repo_dir}"
-      "throwbox/deployment/api_url"        = local.api_url
-      "throwbox/deployment/control_planes" = tostring(var.control_plane_instances)
-      "throwbox/deployment/pool_sizes"     = var.pool_sizes
+      "${local.kv_dir}/source"         = var.bundle_url != "" ? var.bundle_url : "checkout:${var.repo_dir}"
+      "${local.kv_dir}/api_url"        = local.api_url
+      "${local.kv_dir}/control_planes" = tostring(var.control_plane_instances)
+      "${local.kv_dir}/pool_sizes"     = var.pool_sizes
     },
     { for k, v in var.kv_defaults : "throwbox/${k}" => v },
   )
@@ -55,10 +74,11 @@ resource "throwbox_deployment" "this" {
   consul_addr = var.consul_addr
   timeout_s   = var.timeout_s
   # Empty: the provider's (NOMAD_TOKEN, CONSUL_HTTP_TOKEN).
-  nomad_token       = var.nomad_token == "" ? null : var.nomad_token
-  consul_token      = var.consul_token == "" ? null : var.consul_token
-  nomad_variables   = local.nomad_variables
-  sandbox_namespace = local.sandbox_namespace
+  nomad_token        = var.nomad_token == "" ? null : var.nomad_token
+  consul_token       = var.consul_token == "" ? null : var.consul_token
+  nomad_variables    = local.nomad_variables
+  sandbox_namespace  = local.sandbox_namespace
+  sandbox_job_prefix = "throwbox-sandbox-${local.agent_name_prefix}"
 
   jobs = [
     {
@@ -69,6 +89,9 @@ resource "throwbox_deployment" "this" {
         kafka_bootstrap        = var.kafka_bootstrap
         kafka_credentials_file = local.kafka_credentials.admin
         replication_factor     = tostring(var.kafka_replication_factor)
+        min_insync_replicas    = tostring(var.kafka_min_insync_replicas)
+        runs_topic             = local.runs_topic
+        agent_group            = local.agent_group
       })
     },
     {
@@ -78,8 +101,9 @@ resource "throwbox_deployment" "this" {
         job_name               = local.names.agent
         kafka_bootstrap        = var.kafka_bootstrap
         kafka_credentials_file = local.kafka_credentials.agent
-        consul_addr            = var.consul_addr
-        nomad_addr             = var.nomad_addr
+        consul_addr            = local.node_consul_addr
+        nomad_addr             = local.node_nomad_addr
+        agent_name_prefix      = local.agent_name_prefix
         metrics_listen         = var.agent_metrics_listen
         drain_timeout_s        = tostring(var.agent_drain_timeout_s)
         acl_tokens             = tostring(var.acl_enabled)
@@ -96,11 +120,11 @@ resource "throwbox_deployment" "this" {
         instances              = tostring(var.control_plane_instances)
         kafka_bootstrap        = var.kafka_bootstrap
         kafka_credentials_file = local.kafka_credentials.control_plane
-        consul_addr            = var.consul_addr
-        nomad_addr             = var.nomad_addr
+        consul_addr            = local.node_consul_addr
+        nomad_addr             = local.node_nomad_addr
         acl_tokens             = tostring(var.acl_enabled)
       })
-      raw_variables = { env = jsonencode(var.control_plane_settings) }
+      raw_variables = { env = jsonencode(local.control_plane_env) }
     },
     {
       name = local.names.load_balancer
@@ -110,6 +134,7 @@ resource "throwbox_deployment" "this" {
         service_name    = local.api_service
         lb_service_name = "${var.name_prefix}-lb"
         https_port      = tostring(var.https_port)
+        node_name       = var.load_balancer_node
         tls_cert_pem    = var.tls_cert_pem
         tls_key_pem     = var.tls_key_pem
       }
@@ -130,6 +155,10 @@ resource "throwbox_deployment" "this" {
     precondition {
       condition     = !var.acl_enabled || (var.agent_nomad_token != "" && var.agent_consul_token != "" && var.control_plane_consul_token != "")
       error_message = "With acl_enabled (the default), set agent_nomad_token, agent_consul_token and control_plane_consul_token (scripts/nomad/acl.py apply writes them; docs/security.md)."
+    }
+    precondition {
+      condition     = var.kafka_min_insync_replicas <= var.kafka_replication_factor
+      error_message = "kafka_min_insync_replicas cannot exceed kafka_replication_factor."
     }
     precondition {
       condition     = (var.tls_cert_pem == "") == (var.tls_key_pem == "")

@@ -18,6 +18,26 @@ variable "consul_addr" {
   }
 }
 
+variable "node_nomad_addr" {
+  type        = string
+  default     = ""
+  description = "HTTP URL of Nomad as the agents and control planes reach it on their node (e.g. http://127.0.0.1:4646, the node's own Nomad agent); empty: nomad_addr."
+  validation {
+    condition     = var.node_nomad_addr == "" || can(regex("^https?://[^/]+$", var.node_nomad_addr))
+    error_message = "node_nomad_addr must be an http(s):// URL without a path (or empty)."
+  }
+}
+
+variable "node_consul_addr" {
+  type        = string
+  default     = ""
+  description = "HTTP URL of Consul as the agents and control planes reach it on their node (e.g. http://127.0.0.1:8500, the node's own Consul agent, where the agents register); empty: consul_addr."
+  validation {
+    condition     = var.node_consul_addr == "" || can(regex("^https?://[^/]+$", var.node_consul_addr))
+    error_message = "node_consul_addr must be an http(s):// URL without a path (or empty)."
+  }
+}
+
 variable "kafka_bootstrap" {
   type        = string
   default     = "127.0.0.1:9092"
@@ -45,6 +65,16 @@ variable "kafka_replication_factor" {
   validation {
     condition     = var.kafka_replication_factor >= 1 && floor(var.kafka_replication_factor) == var.kafka_replication_factor
     error_message = "kafka_replication_factor must be a whole number >= 1."
+  }
+}
+
+variable "kafka_min_insync_replicas" {
+  type        = number
+  default     = 0
+  description = "min.insync.replicas of the topics the topics job creates (2 with 3 brokers, as the local cluster's); 0: the brokers' default."
+  validation {
+    condition     = var.kafka_min_insync_replicas >= 0 && floor(var.kafka_min_insync_replicas) == var.kafka_min_insync_replicas
+    error_message = "kafka_min_insync_replicas must be a whole number >= 0."
   }
 }
 
@@ -81,7 +111,7 @@ variable "repo_dir" {
 variable "name_prefix" {
   type        = string
   default     = "throwbox"
-  description = "Prefix of the Nomad job IDs and Consul service names of this deployment."
+  description = "Prefix of the Nomad job IDs and Consul service names of this deployment. Any other than throwbox makes a second deployment that can share the Nomad cluster and Kafka with the default one: its own runs topic throwbox.runs.<prefix> and agent group <prefix>-agents, agents named <prefix>-<node> (their sandbox jobs throwbox-sandbox-<prefix>-*), KV under throwbox/deployment/<prefix>/. An agent's name is at most 40 characters: keep <prefix>-<node name> within that."
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{0,30}$", var.name_prefix))
     error_message = "name_prefix must be lowercase letters, digits and dashes, starting with a letter, at most 31 characters."
@@ -152,6 +182,12 @@ variable "load_balancer_address" {
   type        = string
   default     = "127.0.0.1"
   description = "Address clients reach the load balancer's node at (a DNS name or IP), used in the outputs and the readiness check."
+}
+
+variable "load_balancer_node" {
+  type        = string
+  default     = ""
+  description = "Nomad node name the load balancer is placed on, whose address load_balancer_address is; empty: any node (a cluster with one client, or clients reached through another balancer)."
 }
 
 variable "https_port" {

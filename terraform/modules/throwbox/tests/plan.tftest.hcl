@@ -106,11 +106,11 @@ run "settings_pools_and_prefix_reach_the_jobs" {
     https_port              = 9443
   }
   assert {
-    condition     = jsondecode(throwbox_deployment.this.jobs[1].raw_variables["env"]) == { THROWBOX_AGENT_POOL_SIZES = "python=2,*=0", THROWBOX_AGENT_TMPFS_MB = "32" }
+    condition     = jsondecode(throwbox_deployment.this.jobs[1].raw_variables["env"]) == { THROWBOX_AGENT_POOL_SIZES = "python=2,*=0", THROWBOX_AGENT_TMPFS_MB = "32", THROWBOX_AGENT_RUNS_TOPIC = "throwbox.runs.tb2", THROWBOX_AGENT_CONSUMER_GROUP = "tb2-agents" }
     error_message = "pool sizes and agent settings are the agent's environment"
   }
   assert {
-    condition     = jsondecode(throwbox_deployment.this.jobs[2].raw_variables["env"]) == { THROWBOX_CP_LOG_LEVEL = "DEBUG" } && throwbox_deployment.this.jobs[2].variables["instances"] == "3"
+    condition     = jsondecode(throwbox_deployment.this.jobs[2].raw_variables["env"]) == { THROWBOX_CP_LOG_LEVEL = "DEBUG", THROWBOX_CP_RUNS_TOPIC = "throwbox.runs.tb2" } && throwbox_deployment.this.jobs[2].variables["instances"] == "3"
     error_message = "control plane settings and count"
   }
   assert {
@@ -118,8 +118,96 @@ run "settings_pools_and_prefix_reach_the_jobs" {
     error_message = "the prefix names jobs and services"
   }
   assert {
-    condition     = throwbox_deployment.this.kv["throwbox/deployment/pool_sizes"] == "python=2,*=0"
-    error_message = "the deployment records its settings in Consul KV"
+    condition     = throwbox_deployment.this.kv["throwbox/deployment/tb2/pool_sizes"] == "python=2,*=0"
+    error_message = "the deployment records its settings in Consul KV, under its own prefix"
+  }
+}
+
+run "the_default_deployment_uses_the_shared_runs_topic_and_names_agents_by_node" {
+  command = plan
+  assert {
+    condition     = throwbox_deployment.this.jobs[0].variables["runs_topic"] == "throwbox.runs" && throwbox_deployment.this.jobs[0].variables["agent_group"] == "throwbox-agents"
+    error_message = "the topics job creates throwbox.runs and the throwbox-agents group's ACL"
+  }
+  assert {
+    condition     = throwbox_deployment.this.jobs[1].variables["agent_name_prefix"] == "" && throwbox_deployment.this.sandbox_job_prefix == "throwbox-sandbox-"
+    error_message = "agents are named by their node; destroy purges every throwbox-sandbox-* job"
+  }
+  assert {
+    condition     = !contains(keys(jsondecode(throwbox_deployment.this.jobs[1].raw_variables["env"])), "THROWBOX_AGENT_RUNS_TOPIC") && jsondecode(throwbox_deployment.this.jobs[2].raw_variables["env"]) == {}
+    error_message = "agents and control planes keep their default runs topic and group"
+  }
+  assert {
+    condition     = contains(keys(throwbox_deployment.this.kv), "throwbox/deployment/api_url")
+    error_message = "the default deployment's KV keys are throwbox/deployment/*"
+  }
+}
+
+run "a_second_deployment_keeps_its_runs_agents_and_sandboxes_apart" {
+  command = plan
+  variables {
+    name_prefix = "tf"
+  }
+  assert {
+    condition     = throwbox_deployment.this.jobs[0].variables["runs_topic"] == "throwbox.runs.tf" && throwbox_deployment.this.jobs[0].variables["agent_group"] == "tf-agents"
+    error_message = "the topics job creates the deployment's runs topic and its group's ACL"
+  }
+  assert {
+    condition     = jsondecode(throwbox_deployment.this.jobs[1].raw_variables["env"]) == { THROWBOX_AGENT_RUNS_TOPIC = "throwbox.runs.tf", THROWBOX_AGENT_CONSUMER_GROUP = "tf-agents" } && jsondecode(throwbox_deployment.this.jobs[2].raw_variables["env"]) == { THROWBOX_CP_RUNS_TOPIC = "throwbox.runs.tf" }
+    error_message = "its agents consume, and its control planes queue on, its own runs topic"
+  }
+  assert {
+    condition     = throwbox_deployment.this.jobs[1].variables["agent_name_prefix"] == "tf-" && throwbox_deployment.this.sandbox_job_prefix == "throwbox-sandbox-tf-"
+    error_message = "agents are tf-<node>: destroy purges only this deployment's sandbox jobs"
+  }
+  assert {
+    condition     = alltrue([for k in keys(throwbox_deployment.this.kv) : startswith(k, "throwbox/deployment/tf/")])
+    error_message = "its KV keys are its own"
+  }
+  assert {
+    condition     = nonsensitive(contains(keys(throwbox_deployment.this.nomad_variables), "nomad/jobs/tf-executor-agent"))
+    error_message = "its agents' tokens are readable by its own agent job"
+  }
+}
+
+run "the_tasks_reach_their_nodes_agents_the_provider_the_servers" {
+  command = plan
+  variables {
+    nomad_addr       = "http://10.0.0.11:4646"
+    consul_addr      = "http://10.0.0.11:8500"
+    node_nomad_addr  = "http://127.0.0.1:4646"
+    node_consul_addr = "http://127.0.0.1:8500"
+  }
+  assert {
+    condition     = throwbox_deployment.this.nomad_addr == "http://10.0.0.11:4646" && throwbox_deployment.this.consul_addr == "http://10.0.0.11:8500"
+    error_message = "jobs and KV go through the addresses given to the provider"
+  }
+  assert {
+    condition     = alltrue([for i in [1, 2] : throwbox_deployment.this.jobs[i].variables["nomad_addr"] == "http://127.0.0.1:4646" && throwbox_deployment.this.jobs[i].variables["consul_addr"] == "http://127.0.0.1:8500"])
+    error_message = "agents and control planes use their node's own agents"
+  }
+}
+
+run "without_node_addresses_the_tasks_use_the_providers" {
+  command = plan
+  variables {
+    nomad_addr = "http://10.0.0.11:4646"
+  }
+  assert {
+    condition     = throwbox_deployment.this.jobs[1].variables["nomad_addr"] == "http://10.0.0.11:4646" && throwbox_deployment.this.jobs[2].variables["consul_addr"] == "http://127.0.0.1:8500"
+    error_message = "node_*_addr default to nomad_addr and consul_addr"
+  }
+}
+
+run "the_load_balancer_is_placed_on_the_named_node" {
+  command = plan
+  variables {
+    load_balancer_node    = "w1"
+    load_balancer_address = "10.0.0.31"
+  }
+  assert {
+    condition     = throwbox_deployment.this.jobs[3].variables["node_name"] == "w1" && output.api_url == "https://10.0.0.31:8443"
+    error_message = "the load balancer runs on w1, whose address the API URL is"
   }
 }
 
@@ -166,8 +254,9 @@ run "bad_inputs_are_refused" {
     pool_sizes      = "python"
     agent_settings  = { THROWBOX_CP_PORT = "1" }
     bundle_sha256   = "xyz"
+    node_nomad_addr = "127.0.0.1:4646"
   }
-  expect_failures = [var.kafka_bootstrap, var.pool_sizes, var.agent_settings, var.bundle_sha256]
+  expect_failures = [var.kafka_bootstrap, var.pool_sizes, var.agent_settings, var.bundle_sha256, var.node_nomad_addr]
 }
 
 run "bundle_and_checkout_at_once_are_refused" {
@@ -176,6 +265,27 @@ run "bundle_and_checkout_at_once_are_refused" {
     repo_dir = "/opt/throwbox"
   }
   expect_failures = [throwbox_deployment.this]
+}
+
+run "more_in_sync_replicas_than_replicas_is_refused" {
+  command = plan
+  variables {
+    kafka_replication_factor  = 3
+    kafka_min_insync_replicas = 4
+  }
+  expect_failures = [throwbox_deployment.this]
+}
+
+run "the_topics_job_gets_the_replication_layout" {
+  command = plan
+  variables {
+    kafka_replication_factor  = 3
+    kafka_min_insync_replicas = 2
+  }
+  assert {
+    condition     = throwbox_deployment.this.jobs[0].variables["replication_factor"] == "3" && throwbox_deployment.this.jobs[0].variables["min_insync_replicas"] == "2"
+    error_message = "replication factor and min.insync.replicas reach the topics job"
+  }
 }
 
 run "a_certificate_without_its_key_is_refused" {

@@ -115,9 +115,12 @@ func (n *nomad) allocations(ctx context.Context, id string) ([]allocStub, error)
 	return allocs, err
 }
 
+// allAllocations lists the allocations of every namespace: the sandbox pools' are in their own
+// (throwbox-sandboxes with ACLs), and a destroy must see those gone too.
 func (n *nomad) allAllocations(ctx context.Context) ([]allocStub, error) {
 	var allocs []allocStub
-	return allocs, call(ctx, n.client, "GET", n.url("/v1/allocations"), nil, &allocs, nil)
+	all := &nomad{addr: n.addr, client: n.client, namespace: "*"}
+	return allocs, call(ctx, n.client, "GET", all.url("/v1/allocations"), nil, &allocs, nil)
 }
 
 func (n *nomad) jobIDs(ctx context.Context, prefix string) ([]string, error) {
