@@ -1,5 +1,6 @@
 # Creates Throwbox's Kafka topics when missing (scripts/create_topics.py; existing topics are
-# left as they are): a batch job the throwbox_deployment registers first and waits for.
+# left as they are): a batch job the throwbox_deployment registers first and waits for. With
+# remove = true, a second deployment's destroy job: its runs topic and ACLs deleted.
 
 variable "job_name" {
   type        = string
@@ -61,6 +62,12 @@ variable "agent_group" {
   description = "Consumer group of the deployment's agents on runs_topic (the agent principal's ACL)."
 }
 
+variable "remove" {
+  type        = bool
+  default     = false
+  description = "Instead: delete runs_topic and the ACLs of it and agent_group (a second deployment's, on its destroy)."
+}
+
 locals {
   bundled = var.bundle_url != ""
   command = local.bundled ? "local/throwbox/bin/throwbox-create-topics" : "${var.repo_dir}/.venv/bin/python"
@@ -107,7 +114,8 @@ job "throwbox-kafka-topics" {
         args = concat(local.args,
           ["--bootstrap", var.kafka_bootstrap, "--wait-s", "120", "--replication-factor", "${var.replication_factor}",
           "--runs-topic", var.runs_topic, "--agent-group", var.agent_group],
-        var.min_insync_replicas > 0 ? ["--min-insync-replicas", "${var.min_insync_replicas}"] : [])
+          var.min_insync_replicas > 0 ? ["--min-insync-replicas", "${var.min_insync_replicas}"] : [],
+        var.remove ? ["--remove"] : [])
       }
 
       env {

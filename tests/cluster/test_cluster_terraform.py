@@ -41,7 +41,8 @@ from throwbox_common import kafka_client
 pytestmark = pytest.mark.timeout(900)
 
 PREFIX = "tf"
-JOBS = [f"{PREFIX}-kafka-topics", f"{PREFIX}-executor-agent", f"{PREFIX}-control-plane", f"{PREFIX}-load-balancer"]
+JOBS = [f"{PREFIX}-kafka-topics", f"{PREFIX}-executor-agent", f"{PREFIX}-control-plane", f"{PREFIX}-load-balancer",
+        f"{PREFIX}-kafka-topics-remove"]   # the last: run by the destroy, then purged
 SANDBOX_PREFIX = f"throwbox-sandbox-{PREFIX}-"
 RUNS_TOPIC, AGENT_GROUP = f"throwbox.runs.{PREFIX}", f"{PREFIX}-agents"
 WORKERS = ("w1", "w2")
@@ -243,13 +244,8 @@ def test_apply_run_upgrade_under_load_and_destroy_beside_the_clusters_own_deploy
     destroy_s = time.monotonic() - t0
     assert "Destroy complete! Resources: 1 destroyed." in out, out
     assert leftovers() == []
-    assert RUNS_TOPIC in kafka_topics()
-    removed = subprocess.run([str(REPO_DIR / ".venv/bin/python"), str(REPO_DIR / "scripts/create_topics.py"),
-                              "--bootstrap", BOOTSTRAP, "--remove", "--runs-topic", RUNS_TOPIC,
-                              "--agent-group", AGENT_GROUP], capture_output=True, text=True, timeout=120,
-                             env={**os.environ, "THROWBOX_KAFKA_CREDENTIALS_FILE": str(KAFKA_ADMIN)})
-    assert removed.returncode == 0, removed.stderr
-    wait_until(lambda: RUNS_TOPIC not in kafka_topics(), 60, f"{RUNS_TOPIC} deleted")
+    # by the deployment's clean-up job (destroy_jobs), itself purged with the rest
+    wait_until(lambda: RUNS_TOPIC not in kafka_topics(), 60, f"{RUNS_TOPIC} deleted by the destroy")
 
     # The cluster as it was: healthy, its own pools full, serving.
     wait_until(lambda: healthy()[0], 120, "cluster healthy")

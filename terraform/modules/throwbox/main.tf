@@ -20,6 +20,7 @@ locals {
   } : who => var.kafka_credentials_dir == "" ? "" : "${var.kafka_credentials_dir}/${file}" }
   names = {
     topics        = "${var.name_prefix}-kafka-topics"
+    topics_remove = "${var.name_prefix}-kafka-topics-remove"
     agent         = "${var.name_prefix}-executor-agent"
     control_plane = "${var.name_prefix}-control-plane"
     load_balancer = "${var.name_prefix}-load-balancer"
@@ -56,6 +57,14 @@ locals {
     })
     "nomad/jobs/${local.names.control_plane}" = jsonencode({ consul_token = var.control_plane_consul_token })
   } : {}
+  topics_variables = merge(local.source, {
+    kafka_bootstrap        = var.kafka_bootstrap
+    kafka_credentials_file = local.kafka_credentials.admin
+    replication_factor     = tostring(var.kafka_replication_factor)
+    min_insync_replicas    = tostring(var.kafka_min_insync_replicas)
+    runs_topic             = local.runs_topic
+    agent_group            = local.agent_group
+  })
   api_url   = "https://${var.load_balancer_address}:${var.https_port}"
   ready_url = "${local.api_url}/readyz"
   kv = merge(
@@ -82,17 +91,9 @@ resource "throwbox_deployment" "this" {
 
   jobs = [
     {
-      name = local.names.topics
-      hcl  = file("${local.jobs_dir}/kafka-topics.nomad.hcl")
-      variables = merge(local.source, {
-        job_name               = local.names.topics
-        kafka_bootstrap        = var.kafka_bootstrap
-        kafka_credentials_file = local.kafka_credentials.admin
-        replication_factor     = tostring(var.kafka_replication_factor)
-        min_insync_replicas    = tostring(var.kafka_min_insync_replicas)
-        runs_topic             = local.runs_topic
-        agent_group            = local.agent_group
-      })
+      name      = local.names.topics
+      hcl       = file("${local.jobs_dir}/kafka-topics.nomad.hcl")
+      variables = merge(local.topics_variables, { job_name = local.names.topics })
     },
     {
       name = local.names.agent
@@ -141,7 +142,15 @@ resource "throwbox_deployment" "this" {
     },
   ]
 
-  kv                = local.kv
+  kv = local.kv
+  # A second deployment's own runs topic and its ACLs go with it (the default deployment's
+  # topics hold the platform's runs and events, and stay).
+  destroy_jobs = local.second ? [{
+    name          = local.names.topics_remove
+    hcl           = file("${local.jobs_dir}/kafka-topics.nomad.hcl")
+    variables     = merge(local.topics_variables, { job_name = local.names.topics_remove, remove = "true" })
+    raw_variables = null
+  }] : null
   purge_kv_prefixes = var.purge_data_on_destroy ? ["throwbox/"] : []
   ready_url         = local.ready_url
   # A generated certificate cannot be verified; an operator's can.

@@ -141,6 +141,10 @@ run "the_default_deployment_uses_the_shared_runs_topic_and_names_agents_by_node"
     condition     = contains(keys(throwbox_deployment.this.kv), "throwbox/deployment/api_url")
     error_message = "the default deployment's KV keys are throwbox/deployment/*"
   }
+  assert {
+    condition     = throwbox_deployment.this.destroy_jobs == null
+    error_message = "the default deployment's destroy leaves the platform's topics"
+  }
 }
 
 run "a_second_deployment_keeps_its_runs_agents_and_sandboxes_apart" {
@@ -167,6 +171,10 @@ run "a_second_deployment_keeps_its_runs_agents_and_sandboxes_apart" {
   assert {
     condition     = nonsensitive(contains(keys(throwbox_deployment.this.nomad_variables), "nomad/jobs/tf-executor-agent"))
     error_message = "its agents' tokens are readable by its own agent job"
+  }
+  assert {
+    condition     = length(throwbox_deployment.this.destroy_jobs) == 1 && throwbox_deployment.this.destroy_jobs[0].name == "tf-kafka-topics-remove" && throwbox_deployment.this.destroy_jobs[0].variables["remove"] == "true" && throwbox_deployment.this.destroy_jobs[0].variables["runs_topic"] == "throwbox.runs.tf" && throwbox_deployment.this.destroy_jobs[0].variables["agent_group"] == "tf-agents"
+    error_message = "its destroy runs a job removing its own runs topic and its group's ACLs"
   }
 }
 

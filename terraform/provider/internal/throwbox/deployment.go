@@ -35,6 +35,7 @@ type deploymentModel struct {
 	NomadAddr        types.String `tfsdk:"nomad_addr"`
 	ConsulAddr       types.String `tfsdk:"consul_addr"`
 	Jobs             types.List   `tfsdk:"jobs"`
+	DestroyJobs      types.List   `tfsdk:"destroy_jobs"`
 	KV               types.Map    `tfsdk:"kv"`
 	PurgeKVPrefixes  types.List   `tfsdk:"purge_kv_prefixes"`
 	SandboxJobPrefix types.String `tfsdk:"sandbox_job_prefix"`
@@ -64,14 +65,13 @@ func (r *deployment) Schema(_ context.Context, _ resource.SchemaRequest, resp *r
 			"consul_addr": schema.StringAttribute{Optional: true,
 				Description: "Consul HTTP API URL for kv (default: the provider's consul_addr)."},
 			"jobs": schema.ListNestedAttribute{Required: true,
-				Description: "Nomad job files with their variables, registered in this order (destroyed in reverse).",
-				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"name":      schema.StringAttribute{Required: true, Description: "The job's ID (must match the file's job block)."},
-					"hcl":       schema.StringAttribute{Required: true, Description: "The job file's text (HCL2)."},
-					"variables": schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: "Values of the job file's variables (strings; HCL converts them to number or bool variables)."},
-					"raw_variables": schema.MapAttribute{Optional: true, ElementType: types.StringType,
-						Description: "Job file variables given as HCL expressions, for map and list variables (e.g. jsonencode(...))."},
-				}},
+				Description:  "Nomad job files with their variables, registered in this order (destroyed in reverse).",
+				NestedObject: jobObject(),
+			},
+			"destroy_jobs": schema.ListNestedAttribute{Optional: true,
+				Description: "Batch jobs run to completion on destroy, once the jobs and sandboxes are stopped, then purged " +
+					"(e.g. removing a deployment's own Kafka topic).",
+				NestedObject: jobObject(),
 			},
 			"kv": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 				Description: "Consul KV keys and values written before the jobs and deleted on destroy."},
@@ -98,6 +98,17 @@ func (r *deployment) Schema(_ context.Context, _ resource.SchemaRequest, resp *r
 				Description: "Digest of each job's parsed spec: a plan shows exactly the jobs an apply re-registers."},
 		},
 	}
+}
+
+// jobObject: a Nomad job file with its variables (the elements of jobs and destroy_jobs).
+func jobObject() schema.NestedAttributeObject {
+	return schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+		"name":      schema.StringAttribute{Required: true, Description: "The job's ID (must match the file's job block)."},
+		"hcl":       schema.StringAttribute{Required: true, Description: "The job file's text (HCL2)."},
+		"variables": schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: "Values of the job file's variables (strings; HCL converts them to number or bool variables)."},
+		"raw_variables": schema.MapAttribute{Optional: true, ElementType: types.StringType,
+			Description: "Job file variables given as HCL expressions, for map and list variables (e.g. jsonencode(...))."},
+	}}
 }
 
 func (r *deployment) Configure(_ context.Context, req resource.ConfigureRequest, _ *resource.ConfigureResponse) {
@@ -140,11 +151,20 @@ type parsedJob struct {
 
 // parseJobs parses every configured job; known is false when some input is not known yet.
 func (r *deployment) parseJobs(ctx context.Context, m *deploymentModel) (jobs []parsedJob, known bool, diags diag.Diagnostics) {
-	if m.Jobs.IsUnknown() {
+	return r.parseJobList(ctx, m, m.Jobs)
+}
+
+// parseJobList: the job files of `list` (jobs or destroy_jobs) parsed by Nomad; known is false
+// while an input is unknown (plan time).
+func (r *deployment) parseJobList(ctx context.Context, m *deploymentModel, list types.List) (jobs []parsedJob, known bool, diags diag.Diagnostics) {
+	if list.IsUnknown() {
 		return nil, false, nil
 	}
+	if list.IsNull() {
+		return nil, true, nil
+	}
 	var models []jobModel
-	diags.Append(m.Jobs.ElementsAs(ctx, &models, false)...)
+	diags.Append(list.ElementsAs(ctx, &models, false)...)
 	if diags.HasError() {
 		return nil, false, diags
 	}
@@ -461,6 +481,23 @@ func (r *deployment) Delete(ctx context.Context, req resource.DeleteRequest, res
 	if err != nil {
 		resp.Diagnostics.AddError("Stopping the sandbox pools", err.Error())
 		return
+	}
+	// Nothing of the deployment runs any more: its clean-up jobs now, each to completion; they
+	// are purged with the others below.
+	cleanups, _, d := r.parseJobList(ctx, &state, state.DestroyJobs)
+	if resp.Diagnostics.Append(d...); resp.Diagnostics.HasError() {
+		return
+	}
+	for _, j := range cleanups {
+		if err := n.register(ctx, j.spec); err != nil {
+			resp.Diagnostics.AddError("Registering clean-up job "+j.name, err.Error())
+			return
+		}
+		if err := n.waitSettled(ctx, j.name, j.jobType); err != nil {
+			resp.Diagnostics.AddError("Clean-up job "+j.name+" did not complete", err.Error())
+			return
+		}
+		names = append(names, j.name)
 	}
 	for _, name := range names {
 		if err := n.deregister(ctx, name, true); err != nil {
