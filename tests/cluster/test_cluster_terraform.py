@@ -41,8 +41,8 @@ from throwbox_common import kafka_client
 pytestmark = pytest.mark.timeout(900)
 
 PREFIX = "tf"
-JOBS = [f"{PREFIX}-kafka-topics", f"{PREFIX}-executor-agent", f"{PREFIX}-control-plane", f"{PREFIX}-load-balancer",
-        f"{PREFIX}-kafka-topics-remove"]   # the last: run by the destroy, then purged
+JOBS = [f"{PREFIX}-kafka-topics", f"{PREFIX}-executor-agent", f"{PREFIX}-control-plane", f"{PREFIX}-load-balancer"]
+CLEANUP_JOB = f"{PREFIX}-kafka-topics-remove"   # run by the destroy (its runs topic removed), then purged
 SANDBOX_PREFIX = f"throwbox-sandbox-{PREFIX}-"
 RUNS_TOPIC, AGENT_GROUP = f"throwbox.runs.{PREFIX}", f"{PREFIX}-agents"
 WORKERS = ("w1", "w2")
@@ -106,9 +106,10 @@ def kafka_topics() -> set[str]:
 
 def leftovers() -> list[str]:
     """Whatever of the deployment is still in Nomad and Consul."""
-    out = [j["ID"] for j in nomad("/v1/jobs?namespace=*") if j["ID"] in JOBS or j["ID"].startswith(SANDBOX_PREFIX)]
+    ours = [*JOBS, CLEANUP_JOB]
+    out = [j["ID"] for j in nomad("/v1/jobs?namespace=*") if j["ID"] in ours or j["ID"].startswith(SANDBOX_PREFIX)]
     out += [f"alloc {a['ID'][:8]} of {a['JobID']}" for a in nomad("/v1/allocations?namespace=*")
-            if a["JobID"] in JOBS or a["JobID"].startswith(SANDBOX_PREFIX)]
+            if a["JobID"] in ours or a["JobID"].startswith(SANDBOX_PREFIX)]
     out += [f"variable {v['Path']}" for v in nomad("/v1/vars?prefix=nomad/jobs/") if v["Path"][len("nomad/jobs/"):] in JOBS]
     out += [f"kv {k}" for k in consul(f"/v1/kv/throwbox/deployment/{PREFIX}/?keys") or []]
     out += [f"service {s}" for s in consul("/v1/catalog/services") or {} if s.startswith(f"{PREFIX}-")]
