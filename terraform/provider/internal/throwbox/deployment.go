@@ -482,23 +482,11 @@ func (r *deployment) Delete(ctx context.Context, req resource.DeleteRequest, res
 		resp.Diagnostics.AddError("Stopping the sandbox pools", err.Error())
 		return
 	}
-	// Nothing of the deployment runs any more: its clean-up jobs now, each to completion; they
-	// are purged with the others below.
-	cleanups, _, d := r.parseJobList(ctx, &state, state.DestroyJobs)
+	cleanups, d := r.runDestroyJobs(ctx, n, &state)
 	if resp.Diagnostics.Append(d...); resp.Diagnostics.HasError() {
 		return
 	}
-	for _, j := range cleanups {
-		if err := n.register(ctx, j.spec); err != nil {
-			resp.Diagnostics.AddError("Registering clean-up job "+j.name, err.Error())
-			return
-		}
-		if err := n.waitSettled(ctx, j.name, j.jobType); err != nil {
-			resp.Diagnostics.AddError("Clean-up job "+j.name+" did not complete", err.Error())
-			return
-		}
-		names = append(names, j.name)
-	}
+	names = append(names, cleanups...) // purged with the others below
 	for _, name := range names {
 		if err := n.deregister(ctx, name, true); err != nil {
 			resp.Diagnostics.AddError("Purging job "+name, err.Error())
@@ -536,33 +524,61 @@ func (r *deployment) Delete(ctx context.Context, req resource.DeleteRequest, res
 		resp.Diagnostics.AddError("Collecting allocations", err.Error())
 		return
 	}
+	resp.Diagnostics.Append(r.deleteData(ctx, n, &state)...)
+}
+
+// deleteData deletes what the deployment wrote besides its jobs: its Nomad Variables, its KV
+// keys and the purge_kv_prefixes.
+func (r *deployment) deleteData(ctx context.Context, n *nomad, state *deploymentModel) (diags diag.Diagnostics) {
 	for path := range stringMap(state.NomadVariables) {
 		if err := n.deleteVariable(ctx, path); err != nil {
-			resp.Diagnostics.AddError("Deleting Nomad Variable "+path, err.Error())
-			return
+			diags.AddError("Deleting Nomad Variable "+path, err.Error())
+			return diags
 		}
 	}
-	consul := r.consulFor(&state)
-	kvClient := tokenClient("X-Consul-Token", r.consulToken(&state))
+	consul := r.consulFor(state)
+	kvClient := tokenClient("X-Consul-Token", r.consulToken(state))
 	for k := range stringMap(state.KV) {
 		if err := call(ctx, kvClient, "DELETE", consul+"/v1/kv/"+k, nil, nil, nil); err != nil && !isNotFound(err) {
-			resp.Diagnostics.AddError("Deleting Consul KV "+k, err.Error())
-			return
+			diags.AddError("Deleting Consul KV "+k, err.Error())
+			return diags
 		}
 	}
 	if !state.PurgeKVPrefixes.IsNull() {
 		var prefixes []string
-		resp.Diagnostics.Append(state.PurgeKVPrefixes.ElementsAs(ctx, &prefixes, false)...)
+		diags.Append(state.PurgeKVPrefixes.ElementsAs(ctx, &prefixes, false)...)
 		for _, p := range prefixes {
 			if p == "" {
 				continue // never the whole KV store
 			}
 			if err := call(ctx, kvClient, "DELETE", consul+"/v1/kv/"+p+"?recurse=true", nil, nil, nil); err != nil && !isNotFound(err) {
-				resp.Diagnostics.AddError("Deleting Consul KV prefix "+p, err.Error())
-				return
+				diags.AddError("Deleting Consul KV prefix "+p, err.Error())
+				return diags
 			}
 		}
 	}
+	return diags
+}
+
+// runDestroyJobs runs the deployment's clean-up jobs (destroy_jobs) once nothing of it runs any
+// more, each to completion, and returns their names.
+func (r *deployment) runDestroyJobs(ctx context.Context, n *nomad, state *deploymentModel) (names []string, diags diag.Diagnostics) {
+	cleanups, _, d := r.parseJobList(ctx, state, state.DestroyJobs)
+	if diags.Append(d...); diags.HasError() {
+		return nil, diags
+	}
+	for _, j := range cleanups {
+		if err := n.register(ctx, j.spec); err != nil {
+			diags.AddError("Registering clean-up job "+j.name, err.Error())
+			return names, diags
+		}
+		if err := n.waitSettled(ctx, j.name, j.jobType); err != nil {
+			diags.AddError("Clean-up job "+j.name+" did not complete", err.Error())
+			return names, diags
+		}
+		names = append(names, j.name)
+	}
+	return names, diags
 }
 
 // stopAndWait stops the jobs (kept, not purged, so their allocations stay visible) and waits
